@@ -1,0 +1,177 @@
+//! Deliberately broken variants of the bus, for proving the conformance suite.
+//!
+//! A mutant is a small, realistic bug planted at one place of the reference
+//! implementation. The suite must catch every one of them (`cargo xtask
+//! mutants`); a mutant that survives means a rule of SPEC.md is not really
+//! checked. The switch is per thread and read when a [`Bus`](crate::Bus) or a
+//! scope is created, so one process can run the reference and any mutant side
+//! by side on different threads.
+//!
+//! Without the `mutants` cargo feature every check below is the constant
+//! `false` and the compiler removes the broken branches entirely.
+
+use std::cell::Cell;
+
+/// One planted bug. Each names the SPEC.md rule it is designed to break; the
+/// suite may catch it through another rule first, which is fine: what matters
+/// is that it is caught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Mutant {
+    /// A new subscription starts one event early: it also sees the last event
+    /// sent before it was created, if some other subscription still holds it.
+    /// Breaks VIS-1.
+    VisibleLastEvent,
+    /// A subscription takes everything pending at once and yields it newest
+    /// first. Breaks FIFO-1.
+    Lifo,
+    /// Channels are keyed by the type's short name (no module path, no generic
+    /// parameters), so look-alike types evict each other's channel. Breaks
+    /// ROUTE-1.
+    CollidingTypeNames,
+    /// An isolated scope reuses its parent's bus. Breaks SCOPE-3.
+    IsolatedSharesParent,
+    /// A nested, non-isolated scope gets a bus of its own. Breaks SCOPE-2.
+    NestedOwnsBus,
+    /// A dropped subscription parks its cursor in the channel instead of
+    /// releasing it, pinning every event after it. Breaks RECLAIM-2.
+    LeakOnDrop,
+    /// Close ends subscriptions at once, losing events already sent but not
+    /// yet received. Breaks CLOSE-1.
+    CloseDropsPending,
+    /// An event sent with no live subscription is kept, and the next
+    /// subscription of its type receives it. Breaks DROP-1.
+    DeliverWithoutSubscribers,
+    /// A send wakes only the first waiting subscription (a lost wakeup for the
+    /// others). Breaks WAKE-1.
+    WakeOne,
+    /// Dropping a subscription clears the whole waiter list instead of its own
+    /// entry, so other waiting subscribers are never woken. Breaks CANCEL-1.
+    DropClearsWaiters,
+    /// A poll that finds nothing while already registered deregisters instead
+    /// of refreshing the registration (shows up only under spurious wakeups).
+    /// Breaks WAKE-1.
+    SpuriousWakeDeregisters,
+    /// Send ignores close: events sent after close are still delivered.
+    /// Breaks CLOSE-2.
+    SendAfterClose,
+    /// Scope exit does not wait for the scope's tasks; they are dropped
+    /// unfinished. Breaks TASK-1.
+    ExitSkipsTasks,
+    /// Leaving a scope's poll does not restore the previous ambient context,
+    /// so code outside any scope still finds a bus. Breaks MISSING-1.
+    ContextLeak,
+    /// Subscribing after close hands out a live subscription on the closed
+    /// bus, which then waits forever. Breaks CLOSE-3.
+    SubscribeAfterCloseHangs,
+    /// Cancelling a scope closes its bus but leaves its tasks running.
+    /// Breaks TASK-2.
+    CancelLeavesTasks,
+}
+
+impl Mutant {
+    /// Every mutant, in a stable order.
+    pub const ALL: &'static [Mutant] = &[
+        Mutant::VisibleLastEvent,
+        Mutant::Lifo,
+        Mutant::CollidingTypeNames,
+        Mutant::IsolatedSharesParent,
+        Mutant::NestedOwnsBus,
+        Mutant::LeakOnDrop,
+        Mutant::CloseDropsPending,
+        Mutant::DeliverWithoutSubscribers,
+        Mutant::WakeOne,
+        Mutant::DropClearsWaiters,
+        Mutant::SpuriousWakeDeregisters,
+        Mutant::SendAfterClose,
+        Mutant::ExitSkipsTasks,
+        Mutant::ContextLeak,
+        Mutant::SubscribeAfterCloseHangs,
+        Mutant::CancelLeavesTasks,
+    ];
+
+    /// The mutant's stable kebab-case name, as used on the command line
+    /// (`--impl mutant:NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutant::VisibleLastEvent => "visible-last-event",
+            Mutant::Lifo => "lifo",
+            Mutant::CollidingTypeNames => "colliding-type-names",
+            Mutant::IsolatedSharesParent => "isolated-shares-parent",
+            Mutant::NestedOwnsBus => "nested-owns-bus",
+            Mutant::LeakOnDrop => "leak-on-drop",
+            Mutant::CloseDropsPending => "close-drops-pending",
+            Mutant::DeliverWithoutSubscribers => "deliver-without-subscribers",
+            Mutant::WakeOne => "wake-one",
+            Mutant::DropClearsWaiters => "drop-clears-waiters",
+            Mutant::SpuriousWakeDeregisters => "spurious-wake-deregisters",
+            Mutant::SendAfterClose => "send-after-close",
+            Mutant::ExitSkipsTasks => "exit-skips-tasks",
+            Mutant::ContextLeak => "context-leak",
+            Mutant::SubscribeAfterCloseHangs => "subscribe-after-close-hangs",
+            Mutant::CancelLeavesTasks => "cancel-leaves-tasks",
+        }
+    }
+
+    /// Looks a mutant up by its [`name`](Mutant::name); `None` if no mutant
+    /// has that name.
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Mutant::ALL.iter().copied().find(|m| m.name() == name)
+    }
+
+    /// The SPEC.md rule the mutant is designed to break.
+    pub fn target_rule(self) -> &'static str {
+        match self {
+            Mutant::VisibleLastEvent => "VIS-1",
+            Mutant::Lifo => "FIFO-1",
+            Mutant::CollidingTypeNames => "ROUTE-1",
+            Mutant::IsolatedSharesParent => "SCOPE-3",
+            Mutant::NestedOwnsBus => "SCOPE-2",
+            Mutant::LeakOnDrop => "RECLAIM-2",
+            Mutant::CloseDropsPending => "CLOSE-1",
+            Mutant::DeliverWithoutSubscribers => "DROP-1",
+            Mutant::WakeOne => "WAKE-1",
+            Mutant::DropClearsWaiters => "CANCEL-1",
+            Mutant::SpuriousWakeDeregisters => "WAKE-1",
+            Mutant::SendAfterClose => "CLOSE-2",
+            Mutant::ExitSkipsTasks => "TASK-1",
+            Mutant::ContextLeak => "MISSING-1",
+            Mutant::SubscribeAfterCloseHangs => "CLOSE-3",
+            Mutant::CancelLeavesTasks => "TASK-2",
+        }
+    }
+}
+
+thread_local! {
+    static ACTIVE: Cell<Option<Mutant>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with `mutant` switched on for this thread (or none, for `None`),
+/// then restores the previous setting, even if `f` panics. Buses and scopes
+/// created inside `f` carry the mutant for their whole life.
+pub fn with_mutant<R>(mutant: Option<Mutant>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Mutant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = ACTIVE.try_with(|a| a.set(self.0));
+        }
+    }
+    let _restore = Restore(ACTIVE.with(|a| a.replace(mutant)));
+    f()
+}
+
+/// The mutant switched on for this thread, if any.
+pub fn active() -> Option<Mutant> {
+    if cfg!(feature = "mutants") {
+        ACTIVE.try_with(Cell::get).ok().flatten()
+    } else {
+        None
+    }
+}
+
+/// Whether `slot` holds `mutant`. Constant `false` without the `mutants`
+/// feature, so the broken branches compile away.
+#[inline(always)]
+pub(crate) fn is(slot: Option<Mutant>, mutant: Mutant) -> bool {
+    cfg!(feature = "mutants") && slot == Some(mutant)
+}

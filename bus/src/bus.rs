@@ -147,7 +147,8 @@ impl Bus {
     /// [`Closed`], carrying the event back, if the bus was closed (CLOSE-2):
     /// nothing sent after close is ever delivered.
     pub fn send<T: Event>(&self, event: T) -> Result<usize, Closed<T>> {
-        self.publish(Owned(event)).map_err(|Owned(event)| Closed(event))
+        self.publish(Owned(event))
+            .map_err(|Owned(event)| Closed(event))
     }
 
     /// Like [`send`](Bus::send), for an event already behind an `Arc`: every

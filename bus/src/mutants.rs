@@ -169,6 +169,15 @@ pub fn active() -> Option<Mutant> {
     }
 }
 
+/// Forgets this thread's ambient scope, if one leaked (as the
+/// `context-leak` mutant makes them do), so that the next run on this thread
+/// starts outside every scope, as a fresh thread would. Test machinery: the
+/// simulator calls it between runs so that no run can see another's state.
+#[cfg(feature = "mutants")]
+pub fn reset_thread() {
+    crate::scope::reset_ambient();
+}
+
 /// Whether `slot` holds `mutant`. Constant `false` without the `mutants`
 /// feature, so the broken branches compile away.
 #[inline(always)]

@@ -164,6 +164,12 @@ impl fmt::Debug for Scope {
     }
 }
 
+/// Clears the thread's ambient context (see `mutants::reset_thread`).
+#[cfg(feature = "mutants")]
+pub(crate) fn reset_ambient() {
+    let _ = CURRENT.try_with(|c| c.replace(None));
+}
+
 /// Installs `scope` as the thread's ambient context until the guard drops.
 fn enter(scope: &Scope) -> EnterGuard {
     let previous = CURRENT

@@ -46,10 +46,17 @@ fn route_1_exact_type_only() {
     bus.send(Generic::<u16>(3, Default::default())).unwrap();
     bus.send(Ping(4)).unwrap();
     assert_eq!(drain(&mut ping), vec![Arc::new(Ping(4))]);
-    assert_eq!(drain(&mut alias), vec![Arc::new(Ping(4))], "ROUTE-1: an alias is the same type");
+    assert_eq!(
+        drain(&mut alias),
+        vec![Arc::new(Ping(4))],
+        "ROUTE-1: an alias is the same type"
+    );
     assert_eq!(drain(&mut other), vec![Arc::new(other::Ping(1))]);
     assert_eq!(drain(&mut wrapped).len(), 1);
-    assert!(drain(&mut g8).is_empty(), "ROUTE-1: Generic<u16> is not Generic<u8>");
+    assert!(
+        drain(&mut g8).is_empty(),
+        "ROUTE-1: Generic<u16> is not Generic<u8>"
+    );
 }
 
 #[test]
@@ -63,7 +70,11 @@ fn vis_1_and_fifo_1_and_fanout_1() {
     let early: Vec<u32> = drain(&mut early).iter().map(|p| p.0).collect();
     let late: Vec<u32> = drain(&mut late).iter().map(|p| p.0).collect();
     assert_eq!(early, vec![1, 2, 3]);
-    assert_eq!(late, vec![2, 3], "VIS-1: no event sent before the subscription");
+    assert_eq!(
+        late,
+        vec![2, 3],
+        "VIS-1: no event sent before the subscription"
+    );
 }
 
 #[test]
@@ -247,7 +258,10 @@ fn many_waiting_subscribers_dropped_without_send_stay_bounded() {
     }
     // `keep` was woken spuriously by compaction; it must still work.
     bus.send(Ping(5)).unwrap();
-    assert!(matches!(keep.poll_next_unpin(&mut cx), Poll::Ready(Some(_))));
+    assert!(matches!(
+        keep.poll_next_unpin(&mut cx),
+        Poll::Ready(Some(_))
+    ));
 }
 
 #[test]

@@ -1,1 +1,33 @@
-//! placeholder
+//! # scopebus-sim
+//!
+//! The machinery that proves an event bus right against a model:
+//!
+//! - [`op`]: the vocabulary of workloads (ops on scopes, subscriptions and
+//!   tasks), scheduling entries, observations;
+//! - [`catalogue`]: the event types workloads use, look-alikes included;
+//! - [`model`]: the pure state machine that predicts every observation, with
+//!   each check citing its SPEC.md rule ([`rules`]);
+//! - [`exec`] and [`schedule`]: a single-threaded executor whose every
+//!   scheduling choice comes from a seeded policy (random or PCT);
+//! - [`workload`]: swarm-testing workload generation;
+//! - [`harness`]: runs a seed or replays a trace against an [`iut::Implementation`]
+//!   and the model, stopping at the first disagreement;
+//! - [`trace`]: trace files; [`shrink`]: minimising a failing trace;
+//! - [`reference`]: the reference bus and its mutants as implementations
+//!   under test.
+//!
+//! One seed fixes everything; the same seed twice gives the same trace.
+#![forbid(unsafe_code)]
+
+pub mod catalogue;
+pub mod exec;
+pub mod harness;
+pub mod iut;
+pub mod model;
+pub mod op;
+pub mod reference;
+pub mod rules;
+pub mod schedule;
+pub mod shrink;
+pub mod trace;
+pub mod workload;

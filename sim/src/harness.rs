@@ -1,0 +1,384 @@
+//! The harness: feeds a trace (or a seed's freshly generated workload) to an
+//! implementation and to the model, and stops at the first disagreement.
+//!
+//! One seed fixes everything: the swarm configuration, every op, every
+//! scheduling choice and every injected fault are drawn from one ChaCha8
+//! stream seeded with it. What actually ran is recorded as a trace, which
+//! [`replay`] reruns exactly, without any randomness.
+
+use crate::iut::{Fault, Implementation};
+use crate::model::{Model, SettleFailure, Violation};
+use crate::op::{Entry, Op, TaskRef};
+use crate::rules::{Capabilities, Capability, Coverage, Rule};
+use crate::workload::{Ids, Swarm};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::hash_map::DefaultHasher;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// Credit given to every subscription at the end of a run, so that each one
+/// drains and ends.
+const FINAL_CREDIT: u32 = 1 << 20;
+
+/// The first disagreement of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The rule broken.
+    pub rule: Rule,
+    /// The first observation where implementation and model differ, and what
+    /// the model expected instead.
+    pub message: String,
+    /// Index, in the run's trace, of the entry during which it showed.
+    pub entry: usize,
+    /// The entry itself, for humans.
+    pub entry_text: String,
+    /// Whether the implementation broke (panicked, crashed, hung, spoke
+    /// garbage) rather than answered wrongly.
+    pub fault: bool,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at entry {} (`{}`): {}",
+            self.rule, self.entry, self.entry_text, self.message
+        )
+    }
+}
+
+/// Counts of what a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Ops applied.
+    pub ops: u64,
+    /// Scheduling steps taken (polls that ran something).
+    pub polls: u64,
+    /// Spurious wakeups injected.
+    pub wakes: u64,
+    /// Observations checked.
+    pub observations: u64,
+    /// Entries skipped because they were not valid (or not runnable) when
+    /// their turn came.
+    pub skipped: u64,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// What actually ran: every effective entry, up to and including the
+    /// failing one.
+    pub trace: Vec<Entry>,
+    /// The first disagreement, if any.
+    pub failure: Option<Failure>,
+    /// How often each rule was checked.
+    pub coverage: Coverage,
+    /// What the run did.
+    pub counts: Counts,
+    /// A hash of every entry and observation, in order: two runs of one seed
+    /// must agree on it (determinism).
+    pub fingerprint: u64,
+}
+
+/// A run in progress: an implementation, the model, and the trace so far.
+pub struct Session<'a> {
+    imp: &'a mut dyn Implementation,
+    model: Model,
+    capabilities: Capabilities,
+    trace: Vec<Entry>,
+    counts: Counts,
+    hasher: DefaultHasher,
+}
+
+impl<'a> Session<'a> {
+    /// Starts a session on a fresh implementation.
+    pub fn new(imp: &'a mut dyn Implementation) -> Session<'a> {
+        let capabilities = imp.info().capabilities;
+        Session {
+            imp,
+            model: Model::new(),
+            capabilities,
+            trace: Vec::new(),
+            counts: Counts::default(),
+            hasher: DefaultHasher::new(),
+        }
+    }
+
+    /// The model's current state.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The tasks the implementation says are runnable.
+    pub fn runnable(&self) -> Vec<TaskRef> {
+        self.imp.runnable()
+    }
+
+    /// Runs one entry. Returns whether it took effect (`false`: skipped, as
+    /// not valid or not runnable now).
+    ///
+    /// # Errors
+    /// The first disagreement between implementation and model.
+    pub fn step(&mut self, entry: &Entry) -> Result<bool, Failure> {
+        match entry {
+            Entry::Op(op) => {
+                if self.model.validate(op).is_err() {
+                    self.counts.skipped += 1;
+                    return Ok(false);
+                }
+                self.record(entry);
+                self.counts.ops += 1;
+                let reply = self
+                    .imp
+                    .apply(op)
+                    .map_err(|f| self.fault(entry, op_rule(op), f))?;
+                reply.hash(&mut self.hasher);
+                self.model
+                    .apply(op, &reply)
+                    .map_err(|v| self.failure(entry, v))?;
+                self.check_observations(entry)?;
+                if *op == Op::Settle {
+                    self.check_settled(entry)?;
+                }
+                Ok(true)
+            }
+            Entry::Poll(task) => {
+                let ran = self
+                    .imp
+                    .poll(*task)
+                    .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
+                if !ran {
+                    self.counts.skipped += 1;
+                    return Ok(false);
+                }
+                self.record(entry);
+                self.counts.polls += 1;
+                self.check_observations(entry)?;
+                Ok(true)
+            }
+            Entry::Wake(task) => {
+                let woke = self
+                    .imp
+                    .wake(*task)
+                    .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
+                if !woke {
+                    self.counts.skipped += 1;
+                    return Ok(false);
+                }
+                self.record(entry);
+                self.counts.wakes += 1;
+                Ok(true)
+            }
+        }
+    }
+
+    fn record(&mut self, entry: &Entry) {
+        entry.hash(&mut self.hasher);
+        self.trace.push(entry.clone());
+    }
+
+    fn check_observations(&mut self, entry: &Entry) -> Result<(), Failure> {
+        for observation in self.imp.take_observations() {
+            observation.hash(&mut self.hasher);
+            self.counts.observations += 1;
+            self.model
+                .observe(&observation)
+                .map_err(|v| self.failure(entry, v))?;
+        }
+        Ok(())
+    }
+
+    fn check_settled(&mut self, entry: &Entry) -> Result<(), Failure> {
+        match self.model.check_settled() {
+            Ok(()) => Ok(()),
+            Err(SettleFailure::Violation(v)) => Err(self.failure(entry, v)),
+            Err(SettleFailure::Stuck(subs)) => {
+                let violation = self.diagnose(&subs);
+                Err(self.failure(entry, violation))
+            }
+        }
+    }
+
+    /// Some subscriptions are stuck after a settle. If the implementation
+    /// can be woken from outside, wake each once and settle again: one that
+    /// then receives had its event all along (a lost wakeup); one that does
+    /// not was never given it. Runs after the failure is certain, so it does
+    /// not change what the trace reproduces.
+    fn diagnose(&mut self, stuck: &[crate::op::SubId]) -> Violation {
+        let first = stuck[0];
+        if !self.capabilities.has(Capability::Wake) {
+            return self.model.classify_stuck(first, None);
+        }
+        // Classify against the state at the failure, not after the probe.
+        let at_failure = self.model.clone();
+        let before = self.model.received_count(first);
+        for sub in stuck {
+            let _ = self.imp.wake(TaskRef::Sub(*sub));
+        }
+        if self.imp.apply(&Op::Settle).is_err() {
+            return self.model.classify_stuck(first, None);
+        }
+        for observation in self.imp.take_observations() {
+            if let Err(v) = self.model.observe(&observation) {
+                return v;
+            }
+        }
+        let progressed = self.model.received_count(first) > before;
+        at_failure.classify_stuck(first, Some(progressed))
+    }
+
+    fn failure(&self, entry: &Entry, violation: Violation) -> Failure {
+        Failure {
+            rule: violation.rule,
+            message: violation.message,
+            entry: self.trace.len().saturating_sub(1),
+            entry_text: entry.to_string(),
+            fault: false,
+        }
+    }
+
+    fn fault(&self, entry: &Entry, rule: Rule, fault: Fault) -> Failure {
+        let rule = match fault {
+            Fault::DidNotSettle { .. } => Rule::Wake1,
+            Fault::Hung { .. } => rule,
+            _ => Rule::Robust1,
+        };
+        Failure {
+            rule,
+            message: fault.to_string(),
+            entry: self.trace.len().saturating_sub(1),
+            entry_text: entry.to_string(),
+            fault: true,
+        }
+    }
+
+    /// Ends the session.
+    pub fn finish(self, failure: Option<Failure>) -> Run {
+        Run {
+            trace: self.trace,
+            failure,
+            coverage: self.model.coverage().clone(),
+            counts: self.counts,
+            fingerprint: self.hasher.finish(),
+        }
+    }
+}
+
+/// The rule an op breaks if the implementation hangs on it.
+fn op_rule(op: &Op) -> Rule {
+    match op {
+        Op::Send { .. } => Rule::Send1,
+        Op::Settle => Rule::Wake1,
+        Op::Subscribe { .. } => Rule::Close3,
+        _ => Rule::Robust1,
+    }
+}
+
+/// Reruns `entries` on `imp` exactly, skipping entries that are not valid
+/// (or not runnable) when their turn comes.
+pub fn replay(imp: &mut dyn Implementation, entries: &[Entry]) -> Run {
+    let mut session = Session::new(imp);
+    let mut failure = None;
+    for entry in entries {
+        if let Err(f) = session.step(entry) {
+            failure = Some(f);
+            break;
+        }
+    }
+    session.finish(failure)
+}
+
+/// What a generated run should look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenConfig {
+    /// Workload ops to draw (scheduling steps and the closing sequence come
+    /// on top).
+    pub ops: usize,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig { ops: 200 }
+    }
+}
+
+/// Generates the workload of `seed` and runs it on `imp` as it goes: each
+/// op is drawn from the model's current state, then some scheduling steps
+/// (and faults) follow, chosen by the seed's scheduler among the tasks that
+/// are runnable at that moment. The run ends by releasing every worker,
+/// closing every scope, giving every subscription enough credit to drain,
+/// settling, and observing.
+pub fn generate(seed: u64, config: GenConfig, imp: &mut dyn Implementation) -> Run {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let capabilities = imp.info().capabilities;
+    let mut swarm = Swarm::draw(&mut rng, capabilities, config.ops);
+    let mut ids = Ids::default();
+    let mut session = Session::new(imp);
+    let result = drive(&mut session, &mut swarm, &mut rng, &mut ids, config);
+    session.finish(result.err())
+}
+
+/// The swarm configuration `seed` draws, for reports.
+pub fn swarm_of(seed: u64, capabilities: Capabilities, config: GenConfig) -> Swarm {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    Swarm::draw(&mut rng, capabilities, config.ops)
+}
+
+fn drive(
+    session: &mut Session<'_>,
+    swarm: &mut Swarm,
+    rng: &mut ChaCha8Rng,
+    ids: &mut Ids,
+    config: GenConfig,
+) -> Result<(), Failure> {
+    let schedule = swarm.capabilities.has(Capability::Schedule);
+    for _ in 0..config.ops {
+        let op = swarm.next_op(rng, session.model(), ids);
+        session.step(&Entry::Op(op))?;
+        if !schedule {
+            continue;
+        }
+        for _ in 0..rng.random_range(0..=swarm.max_steps) {
+            if swarm.wake_p > 0.0 && rng.random_bool(swarm.wake_p) {
+                let held = session.model().held_subs();
+                if !held.is_empty() {
+                    let sub = held[rng.random_range(0..held.len())];
+                    session.step(&Entry::Wake(TaskRef::Sub(sub)))?;
+                }
+            }
+            let runnable = session.runnable();
+            let Some(task) = swarm.scheduler.pick(rng, &runnable) else {
+                break;
+            };
+            session.step(&Entry::Poll(task))?;
+        }
+    }
+    // Wind down: every run ends with everything checked, closed and drained.
+    session.step(&Entry::Op(Op::Settle))?;
+    let stats = swarm.capabilities.has(Capability::Stats);
+    if stats {
+        for scope in session.model().usable_scopes() {
+            session.step(&Entry::Op(Op::Observe { scope }))?;
+        }
+    }
+    for task in session.model().waiting_tasks() {
+        session.step(&Entry::Op(Op::Release { task, send: None }))?;
+    }
+    for scope in session.model().closable_scopes() {
+        session.step(&Entry::Op(Op::CloseScope { scope }))?;
+    }
+    for sub in session.model().held_subs() {
+        session.step(&Entry::Op(Op::Consume {
+            sub,
+            k: FINAL_CREDIT,
+        }))?;
+    }
+    session.step(&Entry::Op(Op::Settle))?;
+    if stats {
+        for scope in session.model().usable_scopes() {
+            session.step(&Entry::Op(Op::Observe { scope }))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The interface every implementation under test (IUT) offers the harness,
+//! whatever its language: apply an op, report what happened, and, if it can,
+//! let the harness choose which of its tasks runs next.
+//!
+//! It lives here, not in the conformance crate, because the simulator, the
+//! shrinker and the proptest state machine all drive implementations through
+//! it; see ARCHITECTURE.md.
+
+use crate::op::{Observation, Op, Reply, TaskRef};
+use crate::rules::Capabilities;
+use std::fmt;
+
+/// Who the implementation is and what it can do (the handshake's content).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImplInfo {
+    /// Its name, e.g. `reference` or `mutant:lifo`.
+    pub name: String,
+    /// Its language, e.g. `rust`.
+    pub language: String,
+    /// Its version.
+    pub version: String,
+    /// What it can do; rules needing anything else are "not tested".
+    pub capabilities: Capabilities,
+}
+
+/// The implementation itself broke, rather than answering: no verdict on the
+/// op's semantics can be drawn from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// It panicked (Rust) or raised where it must not.
+    Panicked(String),
+    /// `settle` found it still runnable after this many polls: a busy loop.
+    DidNotSettle {
+        /// Polls made before giving up.
+        polls: u64,
+    },
+    /// It did not answer in time.
+    Hung {
+        /// What it was asked.
+        request: String,
+        /// How long the runner waited, in milliseconds.
+        waited_ms: u64,
+    },
+    /// Its process ended.
+    Crashed {
+        /// Its exit status, as text.
+        status: String,
+        /// The last lines it wrote to stderr.
+        stderr_tail: String,
+    },
+    /// It broke the wire protocol.
+    Protocol(String),
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Panicked(m) => write!(f, "the implementation panicked: {m}"),
+            Fault::DidNotSettle { polls } => write!(
+                f,
+                "the implementation was still runnable after {polls} polls: it never settles (busy loop or wake storm)"
+            ),
+            Fault::Hung { request, waited_ms } => {
+                write!(f, "no reply to {request} within {waited_ms} ms")
+            }
+            Fault::Crashed {
+                status,
+                stderr_tail,
+            } => write!(
+                f,
+                "the implementation exited ({status}); stderr ends with:\n{stderr_tail}"
+            ),
+            Fault::Protocol(m) => write!(f, "protocol error: {m}"),
+        }
+    }
+}
+
+/// An implementation under test, driven op by op.
+pub trait Implementation {
+    /// Who it is and what it can do.
+    fn info(&self) -> ImplInfo;
+
+    /// Applies one op and answers it. Ops are always valid in the model's
+    /// view (handles exist); the answer may still be an error the model
+    /// expects (e.g. `ContextMissing`).
+    ///
+    /// # Errors
+    /// A [`Fault`] when the implementation broke instead of answering.
+    fn apply(&mut self, op: &Op) -> Result<Reply, Fault>;
+
+    /// Tasks that would make progress if polled, in a stable order. Empty
+    /// for implementations that schedule themselves (no `schedule`
+    /// capability).
+    fn runnable(&self) -> Vec<TaskRef>;
+
+    /// Polls one task (a scheduling step). Returns whether anything ran.
+    ///
+    /// # Errors
+    /// A [`Fault`] if the implementation broke.
+    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault>;
+
+    /// Injects a spurious wakeup of `task`. Returns whether it exists.
+    ///
+    /// # Errors
+    /// A [`Fault`] if the implementation broke.
+    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault>;
+
+    /// Everything observed since the last call, in order.
+    fn take_observations(&mut self) -> Vec<Observation>;
+}

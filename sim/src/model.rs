@@ -1,0 +1,1563 @@
+//! The model: a small, pure state machine that predicts every observation.
+//!
+//! No async, no cleverness: scopes, buses, one append-only log of event ids
+//! per bus and route, and for each subscription a start index into its log and
+//! a count of events received. Everything the implementation may report is
+//! checked here against that state, and every check names the SPEC.md rule it
+//! enforces.
+//!
+//! The model is driven by the implementation's own report of what happened,
+//! in the order it happened: ops (with their replies) and observations
+//! (events received, streams ended, scopes exiting, tasks finishing). After a
+//! `settle`, it also checks that everything that *should* have happened did:
+//! liveness.
+//!
+//! Terms: a subscription's *stream* is the log of its bus and route from its
+//! start index on; its *cursor* is `start + received`; it is *live* until it
+//! is dropped, cancelled, or observed to end.
+
+use crate::catalogue::{EventId, EventType};
+use crate::op::{Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId};
+use crate::rules::{Coverage, Rule};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A disagreement between the implementation and the model: the rule it
+/// breaks and what exactly was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule broken.
+    pub rule: Rule,
+    /// What the implementation did, and what the model expected instead.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.rule, self.message)
+    }
+}
+
+fn violation(rule: Rule, message: impl Into<String>) -> Result<(), Violation> {
+    Err(Violation {
+        rule,
+        message: message.into(),
+    })
+}
+
+/// What [`Model::check_settled`] found wrong after a settle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettleFailure {
+    /// These subscriptions have credit and events waiting for them, yet
+    /// received nothing more. The harness may diagnose why (lost wakeup or
+    /// never delivered) and then ask [`Model::classify_stuck`] for the rule.
+    Stuck(Vec<SubId>),
+    /// Any other broken expectation.
+    Violation(Violation),
+}
+
+/// Index of a bus in the model.
+type BusIx = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScopeState {
+    Open,
+    /// `close_scope` was applied; the body has not returned yet.
+    CloseRequested,
+    /// The body returned; the owned bus is closed; waiting for tasks.
+    Closing,
+    Exited,
+    Cancelled,
+}
+
+#[derive(Clone, Debug)]
+struct MScope {
+    parent: Option<ScopeId>,
+    isolated: bool,
+    bus: BusIx,
+    owns_bus: bool,
+    state: ScopeState,
+    cancel_requested: bool,
+    children: Vec<ScopeId>,
+    tasks: Vec<TaskId>,
+}
+
+impl MScope {
+    /// Whether ops may still name this scope.
+    fn usable(&self) -> bool {
+        !self.cancel_requested
+            && matches!(
+                self.state,
+                ScopeState::Open | ScopeState::CloseRequested | ScopeState::Closing
+            )
+    }
+
+    /// The rule that says a bus is in reach in this scope.
+    fn bus_rule(&self) -> Rule {
+        match (self.parent, self.isolated) {
+            (None, _) => Rule::Scope1,
+            (Some(_), true) => Rule::Scope3,
+            (Some(_), false) => Rule::Scope2,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Channel {
+    /// Every event of this route sent on this bus while it was open, stored
+    /// or not, in send order.
+    log: Vec<EventId>,
+    /// How many of them were sent with no live subscription.
+    unstored: u64,
+    /// Logical times at which a live subscription of this route was dropped
+    /// or cancelled.
+    drops: Vec<u64>,
+    /// Whether some subscription was dropped while events were still waiting
+    /// for it (what RECLAIM-2 is about).
+    dropped_with_backlog: bool,
+    /// Whether a subscription of this route was ever created here.
+    subscribed: bool,
+}
+
+#[derive(Clone, Debug)]
+struct MBus {
+    owner: ScopeId,
+    owner_isolated: bool,
+    owner_root: bool,
+    closed: bool,
+    channels: BTreeMap<EventType, Channel>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SubState {
+    Live,
+    /// Subscribed on a closed bus: must end without receiving (CLOSE-3).
+    BornEnded,
+    Ended,
+    Dropped,
+}
+
+#[derive(Clone, Debug)]
+struct MSub {
+    scope: ScopeId,
+    bus: BusIx,
+    ty: EventType,
+    route: EventType,
+    start: usize,
+    received: usize,
+    credits: u64,
+    state: SubState,
+    last_progress: u64,
+    /// Events of this route were retained when it subscribed: its first
+    /// receipt exercises VIS-1.
+    vis_pending: bool,
+    /// An event of this route was dropped for want of subscribers before it
+    /// subscribed: its first receipt exercises DROP-1.
+    drop_pending: bool,
+    /// Sends per route on its bus when last checked (ROUTE-1 coverage).
+    route_snapshot: [u64; 8],
+    /// Sends of its route on other root buses / isolated buses during its
+    /// life (SCOPE-1 / SCOPE-3 coverage).
+    foreign_root_sends: u64,
+    foreign_isolated_sends: u64,
+    /// A sibling of its channel was dropped while it lived (CANCEL-1
+    /// coverage).
+    sibling_dropped: bool,
+    received_at_last_settle: usize,
+}
+
+impl MSub {
+    fn cursor(&self) -> usize {
+        self.start + self.received
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TaskState {
+    Waiting,
+    Released(Option<SendSpec>),
+    Done,
+    Cancelled,
+}
+
+#[derive(Clone, Debug)]
+struct MTask {
+    scope: ScopeId,
+    state: TaskState,
+}
+
+#[derive(Clone, Debug)]
+struct MEvent {
+    sent_as: EventType,
+    route: EventType,
+    /// The bus it was sent on; `None` if sent outside every scope.
+    bus: Option<BusIx>,
+    origin: Option<ScopeId>,
+    /// Some live subscription existed when it was sent.
+    stored: bool,
+    /// Its bus was already closed.
+    after_close: bool,
+    /// Position in its channel's log.
+    index: Option<usize>,
+}
+
+/// The model. See the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    scopes: BTreeMap<ScopeId, MScope>,
+    buses: Vec<MBus>,
+    subs: BTreeMap<SubId, MSub>,
+    /// Subscriptions whose `subscribe` failed (as it should, e.g. outside
+    /// every scope): no later op may name them.
+    failed_subs: BTreeSet<SubId>,
+    tasks: BTreeMap<TaskId, MTask>,
+    events: BTreeMap<EventId, MEvent>,
+    /// Logical clock: one tick per op and per observation.
+    now: u64,
+    coverage: Coverage,
+}
+
+fn route_index(route: EventType) -> usize {
+    EventType::ALL
+        .iter()
+        .position(|t| *t == route)
+        .unwrap_or_default()
+}
+
+impl Model {
+    /// An empty world: no scope, no bus.
+    pub fn new() -> Model {
+        Model::default()
+    }
+
+    /// How many times each rule has been checked on a situation that could
+    /// break it.
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
+
+    // ----- what the workload generator may ask -----
+
+    /// Scopes ops may name: open or closing, and not being cancelled.
+    pub fn usable_scopes(&self) -> Vec<ScopeId> {
+        self.scopes
+            .iter()
+            .filter(|(_, s)| s.usable())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Scopes that `close_scope` may name.
+    pub fn closable_scopes(&self) -> Vec<ScopeId> {
+        self.scopes
+            .iter()
+            .filter(|(_, s)| s.state == ScopeState::Open && !s.cancel_requested)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Root scopes that are still usable.
+    pub fn usable_roots(&self) -> usize {
+        self.scopes
+            .values()
+            .filter(|s| s.parent.is_none() && s.usable())
+            .count()
+    }
+
+    /// Subscriptions that `consume`, `drop_subscription` and
+    /// `cancel_subscriber` may name.
+    pub fn held_subs(&self) -> Vec<SubId> {
+        self.subs
+            .iter()
+            .filter(|(_, s)| s.state != SubState::Dropped)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Whether a subscription is still held (not dropped or cancelled): its
+    /// subscriber task exists.
+    pub fn is_held(&self, sub: SubId) -> bool {
+        self.subs
+            .get(&sub)
+            .is_some_and(|s| s.state != SubState::Dropped)
+    }
+
+    /// Worker tasks not yet released.
+    pub fn waiting_tasks(&self) -> Vec<TaskId> {
+        self.tasks
+            .iter()
+            .filter(|(_, t)| t.state == TaskState::Waiting)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Whether some scope, subscription or task is still running, i.e.
+    /// whether there is anything left to close.
+    pub fn has_open_scopes(&self) -> bool {
+        self.scopes.values().any(|s| s.usable())
+    }
+
+    // ----- validity -----
+
+    /// Whether `op` may be applied now. Ops that name a handle that does not
+    /// exist (any more) are invalid: a replay skips them.
+    ///
+    /// # Errors
+    /// Why the op is not valid now, for humans.
+    pub fn validate(&self, op: &Op) -> Result<(), String> {
+        let usable = |s: &ScopeId| match self.scopes.get(s) {
+            Some(scope) if scope.usable() => Ok(()),
+            Some(_) => Err(format!("{s} has exited or is being cancelled")),
+            None => Err(format!("{s} does not exist")),
+        };
+        let fresh_event = |e: &EventId| {
+            if self.events.contains_key(e) {
+                Err(format!("event#{e} was already sent"))
+            } else {
+                Ok(())
+            }
+        };
+        let held = |s: &SubId| {
+            if self.is_held(*s) {
+                Ok(())
+            } else {
+                Err(format!("{s} does not exist or was dropped"))
+            }
+        };
+        match op {
+            Op::OpenScope { scope, parent, .. } => {
+                if self.scopes.contains_key(scope) {
+                    return Err(format!("{scope} already exists"));
+                }
+                parent.as_ref().map_or(Ok(()), usable)
+            }
+            Op::CloseScope { scope } => match self.scopes.get(scope) {
+                Some(s) if s.state == ScopeState::Open && !s.cancel_requested => Ok(()),
+                Some(_) => Err(format!("{scope} is not open")),
+                None => Err(format!("{scope} does not exist")),
+            },
+            Op::CancelScope { scope } | Op::Observe { scope } => usable(scope),
+            Op::Subscribe { sub, scope, .. } => {
+                if self.subs.contains_key(sub) || self.failed_subs.contains(sub) {
+                    return Err(format!("{sub} already exists"));
+                }
+                scope.as_ref().map_or(Ok(()), usable)
+            }
+            Op::Send { scope, event, .. } => {
+                fresh_event(event)?;
+                scope.as_ref().map_or(Ok(()), usable)
+            }
+            Op::Consume { sub, .. }
+            | Op::DropSubscription { sub }
+            | Op::CancelSubscriber { sub } => held(sub),
+            Op::Spawn { task, scope } => {
+                if self.tasks.contains_key(task) {
+                    return Err(format!("{task} already exists"));
+                }
+                usable(scope)
+            }
+            Op::Release { task, send } => {
+                match self.tasks.get(task) {
+                    Some(t) if t.state == TaskState::Waiting => {}
+                    Some(_) => return Err(format!("{task} was already released or cancelled")),
+                    None => return Err(format!("{task} does not exist")),
+                }
+                send.as_ref().map_or(Ok(()), |s| fresh_event(&s.event))
+            }
+            Op::Settle => Ok(()),
+        }
+    }
+
+    // ----- ops -----
+
+    /// Applies `op`, which [`validate`](Model::validate) accepted, and checks
+    /// the implementation's `reply` to it.
+    ///
+    /// # Errors
+    /// The first rule the reply breaks.
+    pub fn apply(&mut self, op: &Op, reply: &Reply) -> Result<(), Violation> {
+        self.now += 1;
+        match op {
+            Op::OpenScope {
+                scope,
+                parent,
+                isolated,
+            } => {
+                expect_done(op, reply)?;
+                self.open_scope(*scope, *parent, *isolated);
+                Ok(())
+            }
+            Op::CloseScope { scope } => {
+                expect_done(op, reply)?;
+                if let Some(s) = self.scopes.get_mut(scope) {
+                    s.state = ScopeState::CloseRequested;
+                }
+                Ok(())
+            }
+            Op::CancelScope { scope } => {
+                expect_done(op, reply)?;
+                self.request_cancel(*scope);
+                Ok(())
+            }
+            Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty, reply),
+            Op::Send { scope, ty, event } => self.send_op(*scope, *ty, *event, reply),
+            Op::Consume { sub, k } => {
+                expect_done(op, reply)?;
+                if let Some(s) = self.subs.get_mut(sub) {
+                    s.credits += u64::from(*k);
+                }
+                Ok(())
+            }
+            Op::DropSubscription { sub } | Op::CancelSubscriber { sub } => {
+                expect_done(op, reply)?;
+                self.drop_sub(*sub);
+                Ok(())
+            }
+            Op::Spawn { task, scope } => {
+                expect_done(op, reply)?;
+                self.tasks.insert(
+                    *task,
+                    MTask {
+                        scope: *scope,
+                        state: TaskState::Waiting,
+                    },
+                );
+                if let Some(s) = self.scopes.get_mut(scope) {
+                    s.tasks.push(*task);
+                }
+                Ok(())
+            }
+            Op::Release { task, send } => {
+                expect_done(op, reply)?;
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.state = TaskState::Released(*send);
+                }
+                Ok(())
+            }
+            Op::Settle => expect_done(op, reply),
+            Op::Observe { scope } => self.observe_stats(*scope, reply),
+        }
+    }
+
+    fn open_scope(&mut self, id: ScopeId, parent: Option<ScopeId>, isolated: bool) {
+        let parent_bus = parent.and_then(|p| self.scopes.get(&p)).map(|p| p.bus);
+        let (bus, owns_bus) = match parent_bus {
+            // SCOPE-2: a nested, non-isolated scope uses its parent's bus.
+            Some(bus) if !isolated => (bus, false),
+            // SCOPE-1 (root) and SCOPE-3 (isolated): a bus of its own.
+            _ => {
+                self.buses.push(MBus {
+                    owner: id,
+                    owner_isolated: parent.is_some(),
+                    owner_root: parent.is_none(),
+                    closed: false,
+                    channels: BTreeMap::new(),
+                });
+                (self.buses.len() - 1, true)
+            }
+        };
+        if let Some(p) = parent.and_then(|p| self.scopes.get_mut(&p)) {
+            p.children.push(id);
+        }
+        self.scopes.insert(
+            id,
+            MScope {
+                parent,
+                isolated,
+                bus,
+                owns_bus,
+                state: ScopeState::Open,
+                cancel_requested: false,
+                children: Vec::new(),
+                tasks: Vec::new(),
+            },
+        );
+    }
+
+    fn request_cancel(&mut self, id: ScopeId) {
+        let mut stack = vec![id];
+        while let Some(s) = stack.pop() {
+            if let Some(scope) = self.scopes.get_mut(&s)
+                && !matches!(scope.state, ScopeState::Exited | ScopeState::Cancelled)
+            {
+                scope.cancel_requested = true;
+                stack.extend(scope.children.iter().copied());
+            }
+        }
+    }
+
+    fn live_count(&self, bus: BusIx, route: EventType) -> usize {
+        self.subs
+            .values()
+            .filter(|s| s.bus == bus && s.route == route && s.state == SubState::Live)
+            .count()
+    }
+
+    /// What the bus should retain of `route`: the events from the slowest
+    /// live cursor to the end of the log (RECLAIM-1).
+    fn retained(&self, bus: BusIx, route: EventType) -> usize {
+        let len = self.log_len(bus, route);
+        self.subs
+            .values()
+            .filter(|s| s.bus == bus && s.route == route && s.state == SubState::Live)
+            .map(|s| len - s.cursor().min(len))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn log_len(&self, bus: BusIx, route: EventType) -> usize {
+        self.buses[bus]
+            .channels
+            .get(&route)
+            .map_or(0, |c| c.log.len())
+    }
+
+    fn sends_snapshot(&self, bus: BusIx) -> [u64; 8] {
+        let mut snapshot = [0; 8];
+        for (route, channel) in &self.buses[bus].channels {
+            snapshot[route_index(*route)] = channel.log.len() as u64;
+        }
+        snapshot
+    }
+
+    fn subscribe(
+        &mut self,
+        sub: SubId,
+        scope: Option<ScopeId>,
+        ty: EventType,
+        reply: &Reply,
+    ) -> Result<(), Violation> {
+        let Some(scope_id) = scope else {
+            self.failed_subs.insert(sub);
+            return match reply {
+                Err(OpError::ContextMissing) => {
+                    self.coverage.hit(Rule::Missing1);
+                    Ok(())
+                }
+                Ok(_) => violation(
+                    Rule::Missing1,
+                    format!(
+                        "subscribing to {ty} outside every scope succeeded; expected ContextMissing"
+                    ),
+                ),
+                Err(e) => violation(
+                    Rule::Missing1,
+                    format!(
+                        "subscribing to {ty} outside every scope failed with {e}; expected ContextMissing"
+                    ),
+                ),
+            };
+        };
+        let scope = &self.scopes[&scope_id];
+        let bus = scope.bus;
+        let route = ty.route();
+        let closed = self.buses[bus].closed;
+        match reply {
+            Ok(Answer::Done) => {}
+            Err(OpError::Closed) if closed => {
+                // CLOSE-3 allows refusing a subscription on a closed bus.
+                self.failed_subs.insert(sub);
+                self.coverage.hit(Rule::Close3);
+                return Ok(());
+            }
+            Err(OpError::ContextMissing) => {
+                return violation(
+                    scope.bus_rule(),
+                    format!(
+                        "subscribing to {ty} in {scope_id} failed with ContextMissing; a bus is in reach there"
+                    ),
+                );
+            }
+            other => {
+                return violation(
+                    Rule::Robust1,
+                    format!(
+                        "subscribing to {ty} in {scope_id} answered {}; expected success",
+                        show(other)
+                    ),
+                );
+            }
+        }
+        let retained = self.retained(bus, route);
+        let channel = self.buses[bus].channels.entry(route).or_default();
+        channel.subscribed = true;
+        let start = channel.log.len();
+        let drop_pending = channel.unstored > 0;
+        let route_snapshot = self.sends_snapshot(bus);
+        self.subs.insert(
+            sub,
+            MSub {
+                scope: scope_id,
+                bus,
+                ty,
+                route,
+                start,
+                received: 0,
+                credits: 0,
+                state: if closed {
+                    SubState::BornEnded
+                } else {
+                    SubState::Live
+                },
+                last_progress: self.now,
+                vis_pending: retained > 0,
+                drop_pending,
+                route_snapshot,
+                foreign_root_sends: 0,
+                foreign_isolated_sends: 0,
+                sibling_dropped: false,
+                received_at_last_settle: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn send_op(
+        &mut self,
+        scope: Option<ScopeId>,
+        ty: EventType,
+        event: EventId,
+        reply: &Reply,
+    ) -> Result<(), Violation> {
+        let result = match reply {
+            Ok(Answer::Done) => Ok(()),
+            Ok(other) => {
+                return violation(
+                    Rule::Robust1,
+                    format!("send answered {other:?}; expected a plain success"),
+                );
+            }
+            Err(e) => Err(e.clone()),
+        };
+        match scope {
+            None => {
+                self.events.insert(
+                    event,
+                    MEvent {
+                        sent_as: ty,
+                        route: ty.route(),
+                        bus: None,
+                        origin: None,
+                        stored: false,
+                        after_close: false,
+                        index: None,
+                    },
+                );
+                match result {
+                    Err(OpError::ContextMissing) => {
+                        self.coverage.hit(Rule::Missing1);
+                        Ok(())
+                    }
+                    Ok(()) => violation(
+                        Rule::Missing1,
+                        format!(
+                            "sending {ty} event#{event} outside every scope succeeded; expected ContextMissing"
+                        ),
+                    ),
+                    Err(e) => violation(
+                        Rule::Missing1,
+                        format!(
+                            "sending {ty} event#{event} outside every scope failed with {e}; expected ContextMissing"
+                        ),
+                    ),
+                }
+            }
+            Some(scope) => self.send_in(scope, ty, event, result, "send"),
+        }
+    }
+
+    /// A send from inside `scope` (by the driver or a worker task) with the
+    /// outcome the implementation reported.
+    fn send_in(
+        &mut self,
+        scope_id: ScopeId,
+        ty: EventType,
+        event: EventId,
+        result: Result<(), OpError>,
+        who: &str,
+    ) -> Result<(), Violation> {
+        let scope = &self.scopes[&scope_id];
+        let bus = scope.bus;
+        let route = ty.route();
+        if self.buses[bus].closed {
+            self.events.insert(
+                event,
+                MEvent {
+                    sent_as: ty,
+                    route,
+                    bus: Some(bus),
+                    origin: Some(scope_id),
+                    stored: false,
+                    after_close: true,
+                    index: None,
+                },
+            );
+            // CLOSE-2: a send after close may succeed (and deliver nothing) or
+            // fail with Closed; it must not hang, and nothing may arrive.
+            return match result {
+                Ok(()) | Err(OpError::Closed) => {
+                    self.coverage.hit(Rule::Close2);
+                    Ok(())
+                }
+                Err(e) => violation(
+                    Rule::Close2,
+                    format!(
+                        "{who} of {ty} event#{event} in {scope_id} after its bus closed failed with {e}; expected success or Closed"
+                    ),
+                ),
+            };
+        }
+        match result {
+            Ok(()) => self.coverage.hit(Rule::Send1),
+            Err(OpError::ContextMissing) => {
+                return violation(
+                    scope.bus_rule(),
+                    format!(
+                        "{who} of {ty} event#{event} in {scope_id} failed with ContextMissing; a bus is in reach there"
+                    ),
+                );
+            }
+            Err(OpError::Closed) if self.sees_closed_bus(scope_id) => {
+                return violation(
+                    scope.bus_rule(),
+                    format!(
+                        "{who} of {ty} event#{event} in {scope_id} failed with Closed, but the bus of {scope_id} is open: \
+                         the scope seems to use a bus that has closed (its own, or an enclosing scope's)"
+                    ),
+                );
+            }
+            Err(e) => {
+                return violation(
+                    Rule::Send1,
+                    format!(
+                        "{who} of {ty} event#{event} in {scope_id} failed with {e} while its bus is open"
+                    ),
+                );
+            }
+        }
+        let stored = self.live_count(bus, route) > 0;
+        let bus_isolated = self.buses[bus].owner_isolated;
+        let bus_root = self.buses[bus].owner_root;
+        // Coverage of SCOPE-1 / SCOPE-3: subscriptions of the same route on
+        // other buses, which must not see this event.
+        for s in self.subs.values_mut() {
+            if s.route == route && s.bus != bus && s.state == SubState::Live {
+                let theirs = &self.buses[s.bus];
+                if bus_isolated || theirs.owner_isolated {
+                    s.foreign_isolated_sends += 1;
+                } else if bus_root && theirs.owner_root {
+                    s.foreign_root_sends += 1;
+                }
+            }
+        }
+        let channel = self.buses[bus].channels.entry(route).or_default();
+        let index = channel.log.len();
+        channel.log.push(event);
+        if !stored {
+            channel.unstored += 1;
+        }
+        self.events.insert(
+            event,
+            MEvent {
+                sent_as: ty,
+                route,
+                bus: Some(bus),
+                origin: Some(scope_id),
+                stored,
+                after_close: false,
+                index: Some(index),
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether a scope whose bus is open could be confusing it with a closed
+    /// one: it is a nested scope that is itself closing (and so would have
+    /// closed a bus of its own), or some enclosing scope's bus is closed.
+    fn sees_closed_bus(&self, id: ScopeId) -> bool {
+        let scope = &self.scopes[&id];
+        if scope.parent.is_some()
+            && !scope.isolated
+            && matches!(scope.state, ScopeState::Closing | ScopeState::Exited)
+        {
+            return true;
+        }
+        let mut up = scope.parent;
+        while let Some(p) = up {
+            let parent = &self.scopes[&p];
+            if parent.bus != scope.bus && self.buses[parent.bus].closed {
+                return true;
+            }
+            up = parent.parent;
+        }
+        false
+    }
+
+    fn drop_sub(&mut self, sub: SubId) {
+        let now = self.now;
+        let Some(s) = self.subs.get_mut(&sub) else {
+            return;
+        };
+        let was_live = s.state == SubState::Live;
+        s.state = SubState::Dropped;
+        let (bus, route, cursor) = (s.bus, s.route, s.cursor());
+        if !was_live {
+            return;
+        }
+        let channel = self.buses[bus].channels.entry(route).or_default();
+        channel.drops.push(now);
+        if channel.log.len() > cursor {
+            channel.dropped_with_backlog = true;
+        }
+        for other in self.subs.values_mut() {
+            if other.bus == bus && other.route == route && other.state == SubState::Live {
+                other.sibling_dropped = true;
+            }
+        }
+    }
+
+    fn observe_stats(&mut self, scope: ScopeId, reply: &Reply) -> Result<(), Violation> {
+        let counts = match reply {
+            Ok(Answer::Stats(counts)) => counts,
+            other => {
+                return violation(
+                    Rule::Robust1,
+                    format!(
+                        "observe {scope} answered {}; expected statistics",
+                        show(other)
+                    ),
+                );
+            }
+        };
+        let bus = self.scopes[&scope].bus;
+        for route in EventType::ALL.into_iter().filter(|t| t.route() == *t) {
+            let (subs, retained) = counts
+                .iter()
+                .find(|c| c.ty == route)
+                .map_or((0, 0), |c| (c.subscriptions, c.retained));
+            let want_subs = self.live_count(bus, route) as u64;
+            let want_retained = self.retained(bus, route) as u64;
+            let channel = self.buses[bus]
+                .channels
+                .get(&route)
+                .cloned()
+                .unwrap_or_default();
+            let what = format!("the bus of {scope}, {route}");
+            if subs != want_subs {
+                let rule = if subs > want_subs && !channel.drops.is_empty() {
+                    Rule::Reclaim2
+                } else {
+                    Rule::Reclaim1
+                };
+                return violation(
+                    rule,
+                    format!(
+                        "{what}: {subs} live subscriptions reported, the model has {want_subs}"
+                    ),
+                );
+            }
+            if retained != want_retained {
+                let rule = if retained > want_retained && channel.dropped_with_backlog {
+                    Rule::Reclaim2
+                } else if retained > want_retained && channel.unstored > 0 {
+                    Rule::Drop1
+                } else {
+                    Rule::Reclaim1
+                };
+                return violation(
+                    rule,
+                    format!(
+                        "{what}: {retained} events retained, the model expects {want_retained} \
+                         (the events some live subscription has yet to receive)"
+                    ),
+                );
+            }
+            if want_subs > 0 && !channel.log.is_empty() {
+                self.coverage.hit(Rule::Reclaim1);
+            }
+            if channel.dropped_with_backlog {
+                self.coverage.hit(Rule::Reclaim2);
+            }
+            if channel.unstored > 0 {
+                self.coverage.hit(Rule::Drop1);
+            }
+        }
+        Ok(())
+    }
+
+    // ----- observations -----
+
+    /// Checks one observation against the model and applies it.
+    ///
+    /// # Errors
+    /// The first rule the observation breaks.
+    pub fn observe(&mut self, observation: &Observation) -> Result<(), Violation> {
+        self.now += 1;
+        match observation {
+            Observation::Received { sub, event } => self.received(*sub, *event),
+            Observation::Ended { sub } => self.ended(*sub),
+            Observation::ScopeClosing { scope } => self.scope_closing(*scope),
+            Observation::ScopeExited { scope } => self.scope_exited(*scope),
+            Observation::ScopeCancelled { scope } => self.scope_cancelled(*scope),
+            Observation::TaskDone { task, sent } => self.task_done(*task, sent.clone()),
+        }
+    }
+
+    fn received(&mut self, sub_id: SubId, event: EventId) -> Result<(), Violation> {
+        let Some(sub) = self.subs.get(&sub_id) else {
+            return violation(
+                Rule::Robust1,
+                format!("{sub_id}, which does not exist, received event#{event}"),
+            );
+        };
+        match sub.state {
+            SubState::Live => {}
+            SubState::BornEnded => {
+                return violation(
+                    Rule::Close3,
+                    format!("{sub_id} subscribed after its bus closed, yet received event#{event}"),
+                );
+            }
+            SubState::Ended => {
+                return violation(
+                    Rule::Close1,
+                    format!("{sub_id} received event#{event} after its stream ended"),
+                );
+            }
+            SubState::Dropped => {
+                return violation(
+                    Rule::Robust1,
+                    format!("{sub_id} received event#{event} after it was dropped"),
+                );
+            }
+        }
+        if sub.credits == 0 {
+            return violation(
+                Rule::Robust1,
+                format!(
+                    "{sub_id} received event#{event} without credit: the adapter pulled more than asked"
+                ),
+            );
+        }
+        let log = &self.buses[sub.bus].channels[&sub.route].log;
+        let expected = log.get(sub.cursor()).copied();
+        if expected != Some(event) {
+            return Err(self.misdelivery(sub_id, event, expected));
+        }
+        // Correct. Count what this receipt exercised.
+        let pending = log.len() - sub.cursor();
+        let index = sub.cursor();
+        let (bus, route, scope) = (sub.bus, sub.route, sub.scope);
+        let others = self
+            .subs
+            .iter()
+            .filter(|(id, s)| {
+                **id != sub_id
+                    && s.bus == bus
+                    && s.route == route
+                    && s.start <= index
+                    && matches!(s.state, SubState::Live | SubState::Ended)
+            })
+            .count();
+        let origin = self.events[&event].origin;
+        let now = self.now;
+        let sub = self.subs.get_mut(&sub_id).expect("checked above");
+        let first = sub.received == 0;
+        sub.received += 1;
+        sub.credits -= 1;
+        sub.last_progress = now;
+        let (vis, drop) = (
+            first && std::mem::take(&mut sub.vis_pending),
+            first && std::mem::take(&mut sub.drop_pending),
+        );
+        if pending >= 2 {
+            self.coverage.hit(Rule::Fifo1);
+        }
+        if others > 0 {
+            self.coverage.hit(Rule::Fanout1);
+        }
+        if origin.is_some() && origin != Some(scope) {
+            self.coverage.hit(Rule::Scope2);
+        }
+        if vis {
+            self.coverage.hit(Rule::Vis1);
+        }
+        if drop {
+            self.coverage.hit(Rule::Drop1);
+        }
+        Ok(())
+    }
+
+    /// Names the rule a wrong receipt breaks: `got` arrived at `sub` where
+    /// the model expected `expected` (or nothing).
+    fn misdelivery(&self, sub_id: SubId, got: EventId, expected: Option<EventId>) -> Violation {
+        let sub = &self.subs[&sub_id];
+        let want = match expected {
+            Some(e) => format!("the model expected event#{e} next"),
+            None => "the model expected nothing yet".to_owned(),
+        };
+        let who = format!("{sub_id} ({} in {})", sub.ty, sub.scope);
+        let make = |rule, why: String| Violation {
+            rule,
+            message: format!("{who} received event#{got}, but {want}: {why}"),
+        };
+        let Some(event) = self.events.get(&got) else {
+            return make(Rule::Robust1, "no such event was ever sent".to_owned());
+        };
+        if event.route != sub.route {
+            return make(
+                Rule::Route1,
+                format!("event#{got} is a {}, a different type", event.sent_as),
+            );
+        }
+        let Some(bus) = event.bus else {
+            return make(
+                Rule::Missing1,
+                "it was sent outside every scope, where no bus is in reach".to_owned(),
+            );
+        };
+        let origin = event.origin.map_or("?".to_owned(), |s| s.to_string());
+        if bus != sub.bus {
+            let (theirs, ours) = (&self.buses[bus], &self.buses[sub.bus]);
+            let rule = if theirs.owner_isolated || ours.owner_isolated {
+                Rule::Scope3
+            } else if theirs.owner_root && ours.owner_root {
+                Rule::Scope1
+            } else {
+                Rule::Scope2
+            };
+            return make(
+                rule,
+                format!(
+                    "it was sent in {origin}, on the bus of {}, not on the bus of {} it subscribed to",
+                    theirs.owner, ours.owner
+                ),
+            );
+        }
+        if event.after_close {
+            return make(
+                Rule::Close2,
+                format!("it was sent in {origin} after the bus closed"),
+            );
+        }
+        let index = event.index.unwrap_or_default();
+        if index < sub.start {
+            if event.stored {
+                return make(
+                    Rule::Vis1,
+                    "it was sent before the subscription was created".to_owned(),
+                );
+            }
+            return make(
+                Rule::Drop1,
+                "it was sent before the subscription was created, when nobody subscribed to its type".to_owned(),
+            );
+        }
+        if index < sub.cursor() {
+            return make(Rule::Fifo1, "it was already received".to_owned());
+        }
+        // Everything skipped came from elsewhere on the shared bus, and what
+        // arrived came from the subscription's own scope: the scope is not
+        // really sharing the bus.
+        let log = &self.buses[sub.bus].channels[&sub.route].log;
+        let skipped = &log[sub.cursor()..index];
+        if event.origin == Some(sub.scope)
+            && skipped
+                .iter()
+                .all(|e| self.events[e].origin != Some(sub.scope))
+        {
+            let from = expected
+                .and_then(|e| self.events[&e].origin)
+                .map_or("?".to_owned(), |s| s.to_string());
+            return make(
+                Rule::Scope2,
+                format!(
+                    "the {} skipped events were all sent in other scopes sharing the bus (the first in {from}): {} does not see its shared bus",
+                    skipped.len(),
+                    sub.scope
+                ),
+            );
+        }
+        make(
+            Rule::Fifo1,
+            "it was sent after the event the model expected: order is broken".to_owned(),
+        )
+    }
+
+    fn ended(&mut self, sub_id: SubId) -> Result<(), Violation> {
+        let Some(sub) = self.subs.get(&sub_id) else {
+            return violation(
+                Rule::Robust1,
+                format!("{sub_id}, which does not exist, ended"),
+            );
+        };
+        if sub.credits == 0 {
+            return violation(
+                Rule::Robust1,
+                format!("{sub_id} reported its end without credit to pull"),
+            );
+        }
+        match sub.state {
+            SubState::BornEnded => {
+                self.coverage.hit(Rule::Close3);
+            }
+            SubState::Live => {
+                let bus = &self.buses[sub.bus];
+                let len = self.log_len(sub.bus, sub.route);
+                let scope = &self.scopes[&sub.scope];
+                if !bus.closed
+                    && scope.parent.is_some()
+                    && !scope.isolated
+                    && matches!(
+                        scope.state,
+                        ScopeState::Closing | ScopeState::Exited | ScopeState::Cancelled
+                    )
+                {
+                    return violation(
+                        Rule::Scope2,
+                        format!(
+                            "{sub_id} ({} in {}) ended when {} closed, but that nested scope shares its parent's bus, which is still open: it seems to have had a bus of its own",
+                            sub.ty, sub.scope, sub.scope
+                        ),
+                    );
+                }
+                if !bus.closed {
+                    return violation(
+                        Rule::Close1,
+                        format!(
+                            "{sub_id} ({} in {}) ended while its bus is still open",
+                            sub.ty, sub.scope
+                        ),
+                    );
+                }
+                if sub.cursor() < len {
+                    return violation(
+                        Rule::Close1,
+                        format!(
+                            "{sub_id} ({} in {}) ended with {} events sent before the close still undelivered (next: event#{})",
+                            sub.ty,
+                            sub.scope,
+                            len - sub.cursor(),
+                            self.buses[sub.bus].channels[&sub.route].log[sub.cursor()]
+                        ),
+                    );
+                }
+                self.coverage.hit(Rule::Close1);
+            }
+            SubState::Ended | SubState::Dropped => {
+                return violation(
+                    Rule::Robust1,
+                    format!("{sub_id} reported its end twice, or after it was dropped"),
+                );
+            }
+        }
+        if let Some(sub) = self.subs.get_mut(&sub_id) {
+            sub.state = SubState::Ended;
+        }
+        Ok(())
+    }
+
+    fn scope_closing(&mut self, id: ScopeId) -> Result<(), Violation> {
+        let Some(scope) = self.scopes.get(&id) else {
+            return violation(
+                Rule::Robust1,
+                format!("{id}, which does not exist, began closing"),
+            );
+        };
+        if scope.cancel_requested {
+            return violation(
+                Rule::Task2,
+                format!("{id} was cancelled, yet its body went on and returned"),
+            );
+        }
+        if scope.state != ScopeState::CloseRequested {
+            return violation(
+                Rule::Robust1,
+                format!("{id} began closing without being asked to"),
+            );
+        }
+        let (bus, owns) = (scope.bus, scope.owns_bus);
+        if let Some(s) = self.scopes.get_mut(&id) {
+            s.state = ScopeState::Closing;
+        }
+        if owns {
+            self.buses[bus].closed = true;
+        }
+        Ok(())
+    }
+
+    fn scope_exited(&mut self, id: ScopeId) -> Result<(), Violation> {
+        let Some(scope) = self.scopes.get(&id) else {
+            return violation(Rule::Robust1, format!("{id}, which does not exist, exited"));
+        };
+        if scope.cancel_requested {
+            return violation(
+                Rule::Task2,
+                format!("{id} was cancelled, yet it went on to exit normally"),
+            );
+        }
+        if scope.state != ScopeState::Closing {
+            return violation(Rule::Task1, format!("{id} exited before its body returned"));
+        }
+        // TASK-1: exit waits for every task and nested scope.
+        for task in &scope.tasks {
+            if !matches!(
+                self.tasks[task].state,
+                TaskState::Done | TaskState::Cancelled
+            ) {
+                return violation(
+                    Rule::Task1,
+                    format!("{id} exited while its {task} had not finished"),
+                );
+            }
+        }
+        for child in &scope.children {
+            if !matches!(
+                self.scopes[child].state,
+                ScopeState::Exited | ScopeState::Cancelled
+            ) {
+                return violation(
+                    Rule::Task1,
+                    format!("{id} exited while its nested {child} was still running"),
+                );
+            }
+        }
+        if !scope.tasks.is_empty() || !scope.children.is_empty() {
+            self.coverage.hit(Rule::Task1);
+        }
+        if let Some(s) = self.scopes.get_mut(&id) {
+            s.state = ScopeState::Exited;
+        }
+        Ok(())
+    }
+
+    fn scope_cancelled(&mut self, id: ScopeId) -> Result<(), Violation> {
+        let Some(scope) = self.scopes.get(&id) else {
+            return violation(
+                Rule::Robust1,
+                format!("{id}, which does not exist, was cancelled"),
+            );
+        };
+        if !scope.cancel_requested
+            || matches!(scope.state, ScopeState::Exited | ScopeState::Cancelled)
+        {
+            if let Some(parent) = scope.parent
+                && self.scopes[&parent].state == ScopeState::Closing
+            {
+                return violation(
+                    Rule::Task1,
+                    format!("{parent}'s exit cancelled its nested {id} instead of waiting for it"),
+                );
+            }
+            return violation(
+                Rule::Robust1,
+                format!("{id} reported a cancellation nobody asked for"),
+            );
+        }
+        let (bus, owns, tasks) = (scope.bus, scope.owns_bus, scope.tasks.clone());
+        let mut unfinished = false;
+        for task in tasks {
+            if let Some(t) = self.tasks.get_mut(&task)
+                && matches!(t.state, TaskState::Waiting | TaskState::Released(_))
+            {
+                t.state = TaskState::Cancelled;
+                unfinished = true;
+            }
+        }
+        if unfinished {
+            self.coverage.hit(Rule::Task2);
+        }
+        if let Some(s) = self.scopes.get_mut(&id) {
+            s.state = ScopeState::Cancelled;
+        }
+        if owns {
+            self.buses[bus].closed = true;
+        }
+        Ok(())
+    }
+
+    fn task_done(
+        &mut self,
+        task_id: TaskId,
+        sent: Option<(EventId, Result<(), OpError>)>,
+    ) -> Result<(), Violation> {
+        let Some(task) = self.tasks.get(&task_id) else {
+            return violation(
+                Rule::Robust1,
+                format!("{task_id}, which does not exist, finished"),
+            );
+        };
+        let scope_id = task.scope;
+        if self.scopes[&scope_id].cancel_requested || task.state == TaskState::Cancelled {
+            return violation(
+                Rule::Task2,
+                format!("{task_id} ran after its scope {scope_id} was cancelled"),
+            );
+        }
+        let spec = match task.state {
+            TaskState::Released(spec) => spec,
+            TaskState::Waiting => {
+                return violation(
+                    Rule::Robust1,
+                    format!("{task_id} finished before it was released"),
+                );
+            }
+            _ => {
+                return violation(Rule::Robust1, format!("{task_id} finished twice"));
+            }
+        };
+        if let Some(t) = self.tasks.get_mut(&task_id) {
+            t.state = TaskState::Done;
+        }
+        match (spec, sent) {
+            (None, None) => Ok(()),
+            (Some(spec), Some((event, result))) if spec.event == event => self.send_in(
+                scope_id,
+                spec.ty,
+                event,
+                result,
+                &format!("{task_id}'s send"),
+            ),
+            (spec, sent) => violation(
+                Rule::Robust1,
+                format!("{task_id} was to send {spec:?} but reported {sent:?}"),
+            ),
+        }
+    }
+
+    // ----- liveness -----
+
+    /// After a settle (nothing left runnable), checks that everything that
+    /// should have happened did.
+    ///
+    /// # Errors
+    /// Stuck subscriptions first (for the harness to diagnose), else the first
+    /// other broken expectation.
+    pub fn check_settled(&mut self) -> Result<(), SettleFailure> {
+        self.now += 1;
+        let mut stuck = Vec::new();
+        for (id, sub) in &self.subs {
+            let len = self.log_len(sub.bus, sub.route);
+            if sub.state == SubState::Live && sub.credits > 0 && sub.cursor() < len {
+                stuck.push(*id);
+            }
+        }
+        if !stuck.is_empty() {
+            return Err(SettleFailure::Stuck(stuck));
+        }
+        for (id, sub) in &self.subs {
+            let bus = &self.buses[sub.bus];
+            match sub.state {
+                SubState::Live if sub.credits > 0 && bus.closed => {
+                    return Err(SettleFailure::Violation(Violation {
+                        rule: Rule::Close1,
+                        message: format!(
+                            "{id} ({} in {}) received everything sent before its bus closed, has credit, yet its stream never ended",
+                            sub.ty, sub.scope
+                        ),
+                    }));
+                }
+                SubState::BornEnded if sub.credits > 0 => {
+                    return Err(SettleFailure::Violation(Violation {
+                        rule: Rule::Close3,
+                        message: format!(
+                            "{id} ({} in {}) subscribed after its bus closed; its stream must end, but it hangs",
+                            sub.ty, sub.scope
+                        ),
+                    }));
+                }
+                _ => {}
+            }
+        }
+        for (id, scope) in &self.scopes {
+            let fail =
+                |rule, message: String| Err(SettleFailure::Violation(Violation { rule, message }));
+            if scope.cancel_requested {
+                if !matches!(scope.state, ScopeState::Exited | ScopeState::Cancelled) {
+                    return fail(
+                        Rule::Task2,
+                        format!("{id} was cancelled but is still running"),
+                    );
+                }
+                continue;
+            }
+            match scope.state {
+                ScopeState::CloseRequested => {
+                    return fail(
+                        Rule::Task1,
+                        format!("{id} was asked to close, but its body never returned"),
+                    );
+                }
+                ScopeState::Closing => {
+                    let tasks_done = scope.tasks.iter().all(|t| {
+                        matches!(self.tasks[t].state, TaskState::Done | TaskState::Cancelled)
+                    });
+                    let children_done = scope.children.iter().all(|c| {
+                        matches!(
+                            self.scopes[c].state,
+                            ScopeState::Exited | ScopeState::Cancelled
+                        )
+                    });
+                    if tasks_done && children_done {
+                        return fail(
+                            Rule::Task1,
+                            format!(
+                                "{id} is closing and all its tasks are done, yet it never exited"
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (id, task) in &self.tasks {
+            if let TaskState::Released(_) = task.state
+                && !self.scopes[&task.scope].cancel_requested
+            {
+                return Err(SettleFailure::Violation(Violation {
+                    rule: Rule::Task1,
+                    message: format!("{id} was released but never ran to completion"),
+                }));
+            }
+        }
+        // Everything settled as predicted: count what was exercised.
+        let mut hits = Vec::new();
+        for sub in self.subs.values_mut() {
+            if sub.state != SubState::Live {
+                continue;
+            }
+            if sub.received > sub.received_at_last_settle {
+                hits.push(Rule::Wake1);
+                sub.received_at_last_settle = sub.received;
+            }
+            if std::mem::take(&mut sub.sibling_dropped) {
+                hits.push(Rule::Cancel1);
+            }
+            if std::mem::take(&mut sub.foreign_root_sends) > 0 {
+                hits.push(Rule::Scope1);
+            }
+            if std::mem::take(&mut sub.foreign_isolated_sends) > 0 {
+                hits.push(Rule::Scope3);
+            }
+        }
+        let sub_ids: Vec<SubId> = self.subs.keys().copied().collect();
+        for id in sub_ids {
+            let sub = &self.subs[&id];
+            if sub.state != SubState::Live {
+                continue;
+            }
+            let now = self.sends_snapshot(sub.bus);
+            let lookalike_sent = EventType::ALL.iter().any(|t| {
+                *t == t.route()
+                    && *t != sub.route
+                    && t.family() == sub.route.family()
+                    && now[route_index(*t)] > sub.route_snapshot[route_index(*t)]
+            });
+            if lookalike_sent {
+                hits.push(Rule::Route1);
+            }
+            if let Some(sub) = self.subs.get_mut(&id) {
+                sub.route_snapshot = now;
+            }
+        }
+        for rule in hits {
+            self.coverage.hit(rule);
+        }
+        Ok(())
+    }
+
+    /// Names the rule a stuck subscription breaks. `woken` tells what a
+    /// diagnostic spurious wakeup showed: `Some(true)` if the subscription
+    /// then received its next event (the event was there: a lost wakeup),
+    /// `Some(false)` if not (it was never delivered), `None` if the
+    /// implementation cannot be woken from outside.
+    pub fn classify_stuck(&self, sub_id: SubId, woken: Option<bool>) -> Violation {
+        let sub = &self.subs[&sub_id];
+        let log = &self.buses[sub.bus].channels[&sub.route].log;
+        let next = log[sub.cursor().min(log.len().saturating_sub(1))];
+        let waiting = log.len() - sub.cursor().min(log.len());
+        let who = format!(
+            "{sub_id} ({} in {}) has credit {} and {waiting} events waiting (next: event#{next}), but received nothing more after the implementation settled",
+            sub.ty, sub.scope, sub.credits
+        );
+        let channel = &self.buses[sub.bus].channels[&sub.route];
+        let sibling_dropped = channel.drops.iter().any(|t| *t > sub.last_progress);
+        let make = |rule, why: &str| Violation {
+            rule,
+            message: format!("{who}: {why}"),
+        };
+        if woken == Some(true) {
+            if sibling_dropped {
+                return make(
+                    Rule::Cancel1,
+                    "a spurious wakeup made it receive, so the event was there but its waker was lost, after another subscriber of the same type was dropped or cancelled",
+                );
+            }
+            return make(
+                Rule::Wake1,
+                "a spurious wakeup made it receive, so the event was there but the send did not wake it (lost wakeup)",
+            );
+        }
+        let bus = &self.buses[sub.bus];
+        let lookalike = bus.channels.iter().any(|(route, c)| {
+            *route != sub.route && route.family() == sub.route.family() && c.subscribed
+        });
+        if lookalike {
+            return make(
+                Rule::Route1,
+                "events of its exact type were not routed to it while a look-alike type was subscribed on the same bus",
+            );
+        }
+        if let Some(origin) = self.events.get(&next).and_then(|e| e.origin)
+            && origin != sub.scope
+        {
+            return make(
+                Rule::Scope2,
+                &format!(
+                    "event#{next} was sent in {origin}, which shares the bus of {}, and never arrived",
+                    sub.scope
+                ),
+            );
+        }
+        if sibling_dropped {
+            return make(
+                Rule::Cancel1,
+                "it stopped receiving after another subscriber of the same type was dropped or cancelled",
+            );
+        }
+        match woken {
+            Some(_) => make(
+                Rule::Fanout1,
+                "even a spurious wakeup finds nothing: the events were never delivered to it",
+            ),
+            None => make(
+                Rule::Wake1,
+                "it was either never woken or never given the events",
+            ),
+        }
+    }
+
+    /// Whether `sub` has received its next expected event since `received`
+    /// (used by the harness's diagnosis of stuck subscriptions).
+    pub fn received_count(&self, sub: SubId) -> usize {
+        self.subs.get(&sub).map_or(0, |s| s.received)
+    }
+}
+
+fn expect_done(op: &Op, reply: &Reply) -> Result<(), Violation> {
+    match reply {
+        Ok(Answer::Done) => Ok(()),
+        other => violation(
+            Rule::Robust1,
+            format!("`{op}` answered {}; expected success", show(other)),
+        ),
+    }
+}
+
+fn show(reply: &Reply) -> String {
+    match reply {
+        Ok(Answer::Done) => "success".to_owned(),
+        Ok(Answer::Stats(_)) => "statistics".to_owned(),
+        Err(e) => format!("the error {e}"),
+    }
+}

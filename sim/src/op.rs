@@ -1,0 +1,451 @@
+//! The vocabulary of a workload: handles, operations, scheduling entries,
+//! and what an implementation answers and reports.
+//!
+//! A trace is a list of [`Entry`]s. An [`Op`] is something a user of the bus
+//! does; a `poll` or `wake` entry is a scheduling choice or an injected fault.
+//! Handles (scopes, subscriptions, tasks) are small numbers the workload
+//! assigns, so that traces stay readable and stable under shrinking.
+
+use crate::catalogue::{EventId, EventType};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u32);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "#{}"), self.0)
+            }
+        }
+    };
+}
+
+handle!(
+    /// A scope of the workload, `scope#N`.
+    ScopeId,
+    "scope"
+);
+handle!(
+    /// A subscription of the workload, and the subscriber task that owns it,
+    /// `sub#N`.
+    SubId,
+    "sub"
+);
+handle!(
+    /// A worker task spawned into a scope, `task#N`.
+    TaskId,
+    "task"
+);
+
+/// An event a worker task sends when it is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SendSpec {
+    /// The catalogue type.
+    pub ty: EventType,
+    /// The event's id.
+    pub event: EventId,
+}
+
+/// One thing a user of the bus does. Serialized with an `"op"` tag, e.g.
+/// `{"op":"send","scope":1,"ty":"alpha.Ping","event":4}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Op {
+    /// Opens a scope: a root scope (`parent` absent), or one nested in
+    /// `parent`, isolated or not. A nested scope runs as a task of its parent.
+    OpenScope {
+        /// The new scope's handle.
+        scope: ScopeId,
+        /// The scope it is opened in; absent for a root scope.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent: Option<ScopeId>,
+        /// Whether it gets a bus of its own.
+        #[serde(default, skip_serializing_if = "is_false")]
+        isolated: bool,
+    },
+    /// Lets the scope's body return: the scope closes the bus it owns, then
+    /// waits for its tasks and exits.
+    CloseScope {
+        /// The scope.
+        scope: ScopeId,
+    },
+    /// Cancels the scope: its bus (if it owns one) closes and its tasks,
+    /// nested scopes included, are cancelled.
+    CancelScope {
+        /// The scope.
+        scope: ScopeId,
+    },
+    /// Subscribes, in `scope` (or outside every scope), to `ty`; a subscriber
+    /// task is created to own the subscription. It pulls only when given
+    /// credit by `consume`.
+    Subscribe {
+        /// The subscription's handle.
+        sub: SubId,
+        /// Where to subscribe; absent: outside every scope.
+        #[serde(default)]
+        scope: Option<ScopeId>,
+        /// The catalogue type.
+        ty: EventType,
+    },
+    /// Sends an event of `ty`, in `scope` (or outside every scope).
+    Send {
+        /// Where to send; absent: outside every scope.
+        #[serde(default)]
+        scope: Option<ScopeId>,
+        /// The catalogue type.
+        ty: EventType,
+        /// The event's id.
+        event: EventId,
+    },
+    /// Gives the subscriber task `k` more credits: it will pull up to `k`
+    /// more events (one per poll).
+    Consume {
+        /// The subscription.
+        sub: SubId,
+        /// How many more events it may pull.
+        k: u32,
+    },
+    /// The subscriber releases its subscription (drops it), even mid-wait.
+    DropSubscription {
+        /// The subscription.
+        sub: SubId,
+    },
+    /// The subscriber task is cancelled, dropping the subscription it owns.
+    CancelSubscriber {
+        /// The subscription.
+        sub: SubId,
+    },
+    /// Spawns a worker task into `scope`; it waits for `release`.
+    Spawn {
+        /// The task's handle.
+        task: TaskId,
+        /// The scope it belongs to.
+        scope: ScopeId,
+    },
+    /// Releases a worker: it sends `send` (if any) from inside its scope, then
+    /// finishes.
+    Release {
+        /// The task.
+        task: TaskId,
+        /// What it sends before finishing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        send: Option<SendSpec>,
+    },
+    /// Runs the implementation until nothing is runnable.
+    Settle,
+    /// Reads the statistics of the bus in reach in `scope`.
+    Observe {
+        /// The scope.
+        scope: ScopeId,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Op {
+    /// The op's name as serialized (`"send"`, `"open_scope"`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::OpenScope { .. } => "open_scope",
+            Op::CloseScope { .. } => "close_scope",
+            Op::CancelScope { .. } => "cancel_scope",
+            Op::Subscribe { .. } => "subscribe",
+            Op::Send { .. } => "send",
+            Op::Consume { .. } => "consume",
+            Op::DropSubscription { .. } => "drop_subscription",
+            Op::CancelSubscriber { .. } => "cancel_subscriber",
+            Op::Spawn { .. } => "spawn",
+            Op::Release { .. } => "release",
+            Op::Settle => "settle",
+            Op::Observe { .. } => "observe",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = |s: &Option<ScopeId>| match s {
+            Some(s) => s.to_string(),
+            None => "no scope".to_owned(),
+        };
+        match self {
+            Op::OpenScope {
+                scope,
+                parent: None,
+                ..
+            } => write!(f, "open {scope} (root)"),
+            Op::OpenScope {
+                scope,
+                parent: Some(p),
+                isolated,
+            } => write!(
+                f,
+                "open {scope} in {p}{}",
+                if *isolated { ", isolated" } else { "" }
+            ),
+            Op::CloseScope { scope } => write!(f, "close {scope}"),
+            Op::CancelScope { scope } => write!(f, "cancel {scope}"),
+            Op::Subscribe { sub, scope, ty } => {
+                write!(f, "{sub} = subscribe {ty} in {}", at(scope))
+            }
+            Op::Send { scope, ty, event } => write!(f, "send {ty} event#{event} in {}", at(scope)),
+            Op::Consume { sub, k } => write!(f, "consume {k} from {sub}"),
+            Op::DropSubscription { sub } => write!(f, "drop {sub}"),
+            Op::CancelSubscriber { sub } => write!(f, "cancel the subscriber of {sub}"),
+            Op::Spawn { task, scope } => write!(f, "spawn {task} in {scope}"),
+            Op::Release { task, send: None } => write!(f, "release {task}"),
+            Op::Release {
+                task,
+                send: Some(s),
+            } => write!(f, "release {task}, which sends {} event#{}", s.ty, s.event),
+            Op::Settle => f.write_str("settle"),
+            Op::Observe { scope } => write!(f, "observe the bus of {scope}"),
+        }
+    }
+}
+
+/// A task the scheduler can poll: a root scope (whose future also runs its
+/// tasks and nested scopes) or a subscriber task. Serialized as `"scope#N"`
+/// or `"sub#N"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskRef {
+    /// The root scope's future.
+    Scope(ScopeId),
+    /// The subscriber task of a subscription.
+    Sub(SubId),
+}
+
+impl fmt::Display for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskRef::Scope(s) => s.fmt(f),
+            TaskRef::Sub(s) => s.fmt(f),
+        }
+    }
+}
+
+impl FromStr for TaskRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not a task: expected `scope#N` or `sub#N`");
+        let (kind, n) = s.split_once('#').ok_or_else(bad)?;
+        let n: u32 = n.parse().map_err(|_| bad())?;
+        match kind {
+            "scope" => Ok(TaskRef::Scope(ScopeId(n))),
+            "sub" => Ok(TaskRef::Sub(SubId(n))),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl Serialize for TaskRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TaskRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One entry of a trace: an op, or a scheduling choice. Serialized as the op
+/// itself, `{"poll":"sub#2"}` or `{"wake":"sub#2"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Entry {
+    /// A user operation.
+    Op(Op),
+    /// The scheduler polls this task (skipped if it is not runnable then).
+    Poll(TaskRef),
+    /// A fault: a spurious wakeup of this task.
+    Wake(TaskRef),
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Op(op) => op.fmt(f),
+            Entry::Poll(t) => write!(f, "poll {t}"),
+            Entry::Wake(t) => write!(f, "wake {t} spuriously"),
+        }
+    }
+}
+
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Entry::Op(op) => op.serialize(s),
+            Entry::Poll(t) | Entry::Wake(t) => {
+                let key = if matches!(self, Entry::Poll(_)) {
+                    "poll"
+                } else {
+                    "wake"
+                };
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(key, t)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(d)?;
+        let Some(object) = value.as_object() else {
+            return Err(D::Error::custom(format!(
+                "an entry must be an object such as {{\"op\":\"settle\"}} or {{\"poll\":\"sub#1\"}}, found {value}"
+            )));
+        };
+        for key in ["poll", "wake"] {
+            if let Some(task) = object.get(key) {
+                if object.len() != 1 {
+                    return Err(D::Error::custom(format!(
+                        "a `{key}` entry has no other fields, found {value}"
+                    )));
+                }
+                let task: TaskRef =
+                    serde_json::from_value(task.clone()).map_err(D::Error::custom)?;
+                return Ok(if key == "poll" {
+                    Entry::Poll(task)
+                } else {
+                    Entry::Wake(task)
+                });
+            }
+        }
+        if !object.contains_key("op") {
+            return Err(D::Error::custom(format!(
+                "an entry needs an `op`, `poll` or `wake` field, found {value}"
+            )));
+        }
+        serde_json::from_value(value.clone())
+            .map(Entry::Op)
+            .map_err(|e| D::Error::custom(format!("{e} in {value}")))
+    }
+}
+
+/// Why an operation was refused. An `Err` answer is a legitimate outcome
+/// (the model says which are expected); it is not a fault of the adapter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "code", content = "detail", rename_all = "snake_case")]
+pub enum OpError {
+    /// No bus in reach (MISSING-1).
+    ContextMissing,
+    /// The bus in reach is closed (CLOSE-2, CLOSE-3).
+    Closed,
+    /// The implementation cannot do this operation.
+    NotSupported(String),
+    /// Anything else, with the implementation's own description.
+    Other(String),
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpError::ContextMissing => f.write_str("ContextMissing"),
+            OpError::Closed => f.write_str("Closed"),
+            OpError::NotSupported(d) => write!(f, "NotSupported({d})"),
+            OpError::Other(d) => write!(f, "error({d})"),
+        }
+    }
+}
+
+/// Live subscriptions and retained events of one catalogue route on one bus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TypeCount {
+    /// The route (never an alias).
+    pub ty: EventType,
+    /// Live subscriptions.
+    pub subscriptions: u64,
+    /// Retained events.
+    pub retained: u64,
+}
+
+/// A successful answer to an op.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Answer {
+    /// Done; nothing to report.
+    Done,
+    /// The statistics asked for by `observe`; routes not listed count as
+    /// zero.
+    Stats(Vec<TypeCount>),
+}
+
+/// What an implementation answers to an op.
+pub type Reply = Result<Answer, OpError>;
+
+/// Something the implementation did on its own time, reported in the order
+/// it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observation {
+    /// A subscriber task received an event.
+    Received {
+        /// The subscription.
+        sub: SubId,
+        /// The event's id.
+        event: EventId,
+    },
+    /// A subscriber task saw its subscription end.
+    Ended {
+        /// The subscription.
+        sub: SubId,
+    },
+    /// The scope's body returned; the bus it owns is now closed.
+    ScopeClosing {
+        /// The scope.
+        scope: ScopeId,
+    },
+    /// The scope finished exiting: every task of it is done.
+    ScopeExited {
+        /// The scope.
+        scope: ScopeId,
+    },
+    /// The scope was cancelled and is gone.
+    ScopeCancelled {
+        /// The scope.
+        scope: ScopeId,
+    },
+    /// A released worker ran: it sent its event, if it had one, with this
+    /// outcome, and finished.
+    TaskDone {
+        /// The task.
+        task: TaskId,
+        /// The event it sent and the send's outcome.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent: Option<(EventId, Result<(), OpError>)>,
+    },
+}
+
+impl fmt::Display for Observation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Observation::Received { sub, event } => write!(f, "{sub} received event#{event}"),
+            Observation::Ended { sub } => write!(f, "{sub} ended"),
+            Observation::ScopeClosing { scope } => write!(f, "{scope} began closing"),
+            Observation::ScopeExited { scope } => write!(f, "{scope} exited"),
+            Observation::ScopeCancelled { scope } => write!(f, "{scope} was cancelled"),
+            Observation::TaskDone { task, sent: None } => write!(f, "{task} finished"),
+            Observation::TaskDone {
+                task,
+                sent: Some((event, Ok(()))),
+            } => write!(f, "{task} sent event#{event} and finished"),
+            Observation::TaskDone {
+                task,
+                sent: Some((event, Err(e))),
+            } => write!(f, "{task} failed to send event#{event} ({e}) and finished"),
+        }
+    }
+}

@@ -1,0 +1,490 @@
+//! The reference bus (and its mutants) as an implementation under test,
+//! driven in-process on the simulator's executor.
+//!
+//! Everything goes through the bus's public, ambient API, as a user would
+//! write it: scopes are `scopebus::ScopeBuilder` futures (nested ones spawned
+//! into their parent with `scopebus::spawn`), subscriptions come from
+//! `scopebus::subscribe` inside `Scope::enter`, workers are `scopebus::spawn`ed
+//! tasks that call `scopebus::send` from their scope's context.
+
+use crate::catalogue::{self, EventType, IdStream, SendFailure};
+use crate::exec::{Executor, Polled};
+use crate::iut::{Fault, ImplInfo, Implementation};
+use crate::op::{
+    Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId, TaskRef, TypeCount,
+};
+use crate::rules::Capabilities;
+use futures::StreamExt;
+use futures::channel::oneshot;
+use scopebus::mutants::{Mutant, with_mutant};
+use scopebus::{Scope, ScopeBuilder, TaskHandle};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+/// Consecutive polls without any observation after which `settle` declares a
+/// busy loop.
+const IDLE_POLL_LIMIT: u64 = 10_000;
+
+type Log = Arc<Mutex<Vec<Observation>>>;
+
+fn push(log: &Log, observation: Observation) {
+    log.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(observation);
+}
+
+/// The reference bus, or one of its mutants, under test.
+pub struct ReferenceImpl {
+    mutant: Option<Mutant>,
+    exec: Executor,
+    log: Log,
+    scopes: BTreeMap<ScopeId, RefScope>,
+    subs: BTreeMap<SubId, Arc<Mutex<SubSlot>>>,
+    workers: BTreeMap<TaskId, oneshot::Sender<Option<SendSpec>>>,
+}
+
+struct RefScope {
+    handle: Scope,
+    close: Option<oneshot::Sender<()>>,
+    /// How to cancel it: drop the root task, or cancel its task in the parent.
+    nested: Option<TaskHandle<()>>,
+}
+
+struct SubSlot {
+    stream: Option<IdStream>,
+    credits: u64,
+    waker: Option<Waker>,
+}
+
+impl ReferenceImpl {
+    /// The reference bus, or the reference with `mutant` planted.
+    pub fn new(mutant: Option<Mutant>) -> ReferenceImpl {
+        // A run must not see what an earlier run on this thread left behind.
+        scopebus::mutants::reset_thread();
+        ReferenceImpl {
+            mutant,
+            exec: Executor::new(),
+            log: Arc::new(Mutex::new(Vec::new())),
+            scopes: BTreeMap::new(),
+            subs: BTreeMap::new(),
+            workers: BTreeMap::new(),
+        }
+    }
+
+    /// The implementation's name: `reference` or `mutant:NAME`.
+    pub fn name(mutant: Option<Mutant>) -> String {
+        match mutant {
+            None => "reference".to_owned(),
+            Some(m) => format!("mutant:{}", m.name()),
+        }
+    }
+
+    fn scope(&self, id: ScopeId) -> Result<&RefScope, Fault> {
+        self.scopes
+            .get(&id)
+            .ok_or_else(|| Fault::Protocol(format!("{id} is not a scope of this run")))
+    }
+
+    fn slot(&self, id: SubId) -> Result<&Arc<Mutex<SubSlot>>, Fault> {
+        self.subs
+            .get(&id)
+            .ok_or_else(|| Fault::Protocol(format!("{id} is not a subscription of this run")))
+    }
+
+    fn open_scope(
+        &mut self,
+        id: ScopeId,
+        parent: Option<ScopeId>,
+        isolated: bool,
+    ) -> Result<Reply, Fault> {
+        let (close, closed) = oneshot::channel::<()>();
+        let log = self.log.clone();
+        let body = async move {
+            // The body runs until the workload closes the scope.
+            let _ = closed.await;
+            push(&log, Observation::ScopeClosing { scope: id });
+        };
+        let builder = ScopeBuilder::new(id.to_string()).isolated(isolated);
+        let log = self.log.clone();
+        let wrap = move |future: scopebus::ScopeFuture<_>| {
+            let guard = ExitGuard {
+                scope: id,
+                log,
+                exited: false,
+            };
+            async move {
+                let mut guard = guard;
+                future.await;
+                guard.exited = true;
+                push(&guard.log, Observation::ScopeExited { scope: id });
+            }
+        };
+        match parent {
+            None => {
+                let future = builder.run(body);
+                let handle = future.scope().clone();
+                self.exec.spawn(TaskRef::Scope(id), wrap(future));
+                self.scopes.insert(
+                    id,
+                    RefScope {
+                        handle,
+                        close: Some(close),
+                        nested: None,
+                    },
+                );
+                Ok(Ok(Answer::Done))
+            }
+            Some(parent) => {
+                let parent = self.scope(parent)?.handle.clone();
+                let spawned = parent.enter(|| {
+                    let future = builder.run(body);
+                    let handle = future.scope().clone();
+                    scopebus::spawn(wrap(future)).map(|task| (handle, task))
+                });
+                match spawned {
+                    Ok((handle, task)) => {
+                        self.scopes.insert(
+                            id,
+                            RefScope {
+                                handle,
+                                close: Some(close),
+                                nested: Some(task),
+                            },
+                        );
+                        Ok(Ok(Answer::Done))
+                    }
+                    Err(e) => Ok(Err(OpError::Other(e.to_string()))),
+                }
+            }
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        sub: SubId,
+        scope: Option<ScopeId>,
+        ty: EventType,
+    ) -> Result<Reply, Fault> {
+        let stream = match scope {
+            None => catalogue::subscribe_ambient(ty),
+            Some(s) => self
+                .scope(s)?
+                .handle
+                .enter(|| catalogue::subscribe_ambient(ty)),
+        };
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(scopebus::ContextMissing) => return Ok(Err(OpError::ContextMissing)),
+        };
+        let slot = Arc::new(Mutex::new(SubSlot {
+            stream: Some(stream),
+            credits: 0,
+            waker: None,
+        }));
+        self.subs.insert(sub, slot.clone());
+        self.exec.spawn(
+            TaskRef::Sub(sub),
+            Subscriber {
+                sub,
+                slot,
+                log: self.log.clone(),
+            },
+        );
+        Ok(Ok(Answer::Done))
+    }
+
+    fn send(&mut self, scope: Option<ScopeId>, ty: EventType, event: u64) -> Result<Reply, Fault> {
+        let sent = match scope {
+            None => catalogue::send_ambient(ty, event),
+            Some(s) => self
+                .scope(s)?
+                .handle
+                .enter(|| catalogue::send_ambient(ty, event)),
+        };
+        Ok(sent.map(|()| Answer::Done).map_err(op_error))
+    }
+
+    fn spawn_worker(&mut self, task: TaskId, scope: ScopeId) -> Result<Reply, Fault> {
+        let (release, released) = oneshot::channel::<Option<SendSpec>>();
+        let log = self.log.clone();
+        let worker = async move {
+            // Dropped unreleased (its scope was cancelled): nothing to report.
+            let Ok(spec) = released.await else {
+                return;
+            };
+            let sent = spec.map(|s| {
+                let result = catalogue::send_ambient(s.ty, s.event).map_err(op_error);
+                (s.event, result)
+            });
+            push(&log, Observation::TaskDone { task, sent });
+        };
+        let spawned = self.scope(scope)?.handle.enter(|| scopebus::spawn(worker));
+        match spawned {
+            // Detached: the scope waits for it (TASK-1).
+            Ok(handle) => drop(handle),
+            Err(e) => return Ok(Err(OpError::Other(e.to_string()))),
+        }
+        self.workers.insert(task, release);
+        Ok(Ok(Answer::Done))
+    }
+
+    fn observe(&mut self, scope: ScopeId) -> Result<Reply, Fault> {
+        let stats = self.scope(scope)?.handle.bus().stats();
+        let counts = stats
+            .types
+            .iter()
+            .filter_map(|t| {
+                EventType::from_type_id(t.type_id).map(|ty| TypeCount {
+                    ty,
+                    subscriptions: t.subscriptions as u64,
+                    retained: t.retained as u64,
+                })
+            })
+            .collect();
+        Ok(Ok(Answer::Stats(counts)))
+    }
+
+    fn settle(&mut self) -> Result<Reply, Fault> {
+        let mut idle = 0;
+        loop {
+            let Some(task) = self.exec.runnable().first().copied() else {
+                return Ok(Ok(Answer::Done));
+            };
+            let before = self.log_len();
+            self.poll_task(task)?;
+            if self.log_len() == before {
+                idle += 1;
+                if idle > IDLE_POLL_LIMIT {
+                    return Err(Fault::DidNotSettle { polls: idle });
+                }
+            } else {
+                idle = 0;
+            }
+        }
+    }
+
+    fn log_len(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn poll_task(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        match self.exec.poll(task) {
+            Polled::Skipped => Ok(false),
+            Polled::Pending | Polled::Finished => Ok(true),
+            Polled::Panicked(message) => Err(Fault::Panicked(format!("polling {task}: {message}"))),
+        }
+    }
+
+    fn dispatch(&mut self, op: &Op) -> Result<Reply, Fault> {
+        match op {
+            Op::OpenScope {
+                scope,
+                parent,
+                isolated,
+            } => self.open_scope(*scope, *parent, *isolated),
+            Op::CloseScope { scope } => {
+                let entry = self.scopes.get_mut(scope).ok_or_else(|| {
+                    Fault::Protocol(format!("{scope} is not a scope of this run"))
+                })?;
+                if let Some(close) = entry.close.take() {
+                    // The body may be gone already (scope cancelled): fine.
+                    let _ = close.send(());
+                }
+                Ok(Ok(Answer::Done))
+            }
+            Op::CancelScope { scope } => {
+                let nested = self.scope(*scope)?.nested.is_some();
+                if nested {
+                    if let Some(task) = self.scope(*scope)?.nested.as_ref() {
+                        task.cancel();
+                    }
+                } else {
+                    self.exec
+                        .cancel(TaskRef::Scope(*scope))
+                        .map_err(|m| Fault::Panicked(format!("dropping {scope}: {m}")))?;
+                }
+                Ok(Ok(Answer::Done))
+            }
+            Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty),
+            Op::Send { scope, ty, event } => self.send(*scope, *ty, *event),
+            Op::Consume { sub, k } => {
+                let mut slot = lock(self.slot(*sub)?);
+                slot.credits += u64::from(*k);
+                if let Some(waker) = slot.waker.take() {
+                    waker.wake();
+                }
+                Ok(Ok(Answer::Done))
+            }
+            Op::DropSubscription { sub } => {
+                // The subscriber lets go of its subscription, mid-wait or not;
+                // its task then ends at its next poll.
+                let stream = lock(self.slot(*sub)?).stream.take();
+                drop(stream);
+                self.exec.wake(TaskRef::Sub(*sub));
+                Ok(Ok(Answer::Done))
+            }
+            Op::CancelSubscriber { sub } => {
+                // The task is dropped wherever it waits; the subscription it
+                // owned goes with it.
+                self.exec
+                    .cancel(TaskRef::Sub(*sub))
+                    .map_err(|m| Fault::Panicked(format!("cancelling {sub}: {m}")))?;
+                if let Some(slot) = self.subs.remove(sub) {
+                    let stream = lock(&slot).stream.take();
+                    drop(stream);
+                }
+                Ok(Ok(Answer::Done))
+            }
+            Op::Spawn { task, scope } => self.spawn_worker(*task, *scope),
+            Op::Release { task, send } => {
+                if let Some(release) = self.workers.remove(task) {
+                    let _ = release.send(*send);
+                }
+                Ok(Ok(Answer::Done))
+            }
+            Op::Settle => self.settle(),
+            Op::Observe { scope } => self.observe(*scope),
+        }
+    }
+}
+
+fn lock(slot: &Arc<Mutex<SubSlot>>) -> MutexGuard<'_, SubSlot> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn op_error(failure: SendFailure) -> OpError {
+    match failure {
+        SendFailure::ContextMissing => OpError::ContextMissing,
+        SendFailure::Closed => OpError::Closed,
+    }
+}
+
+impl Implementation for ReferenceImpl {
+    fn info(&self) -> ImplInfo {
+        ImplInfo {
+            name: ReferenceImpl::name(self.mutant),
+            language: "rust".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            capabilities: Capabilities::all(),
+        }
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
+        let mutant = self.mutant;
+        catch_unwind(AssertUnwindSafe(|| {
+            with_mutant(mutant, || self.dispatch(op))
+        }))
+        .unwrap_or_else(|panic| {
+            Err(Fault::Panicked(format!(
+                "`{op}`: {}",
+                crate::exec::panic_message(panic.as_ref())
+            )))
+        })
+    }
+
+    fn runnable(&self) -> Vec<TaskRef> {
+        self.exec.runnable()
+    }
+
+    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        let mutant = self.mutant;
+        with_mutant(mutant, || self.poll_task(task))
+    }
+
+    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        Ok(self.exec.wake(task))
+    }
+
+    fn take_observations(&mut self) -> Vec<Observation> {
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Drop for ReferenceImpl {
+    fn drop(&mut self) {
+        // Tear down with the mutant still in force, so that destructors take
+        // the same (possibly broken) paths as during the run.
+        let mutant = self.mutant;
+        let exec = std::mem::take(&mut self.exec);
+        let subs = std::mem::take(&mut self.subs);
+        let scopes = std::mem::take(&mut self.scopes);
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            with_mutant(mutant, move || {
+                drop(subs);
+                drop(scopes);
+                drop(exec);
+            })
+        }));
+        scopebus::mutants::reset_thread();
+    }
+}
+
+/// Reports a scope's cancellation if its future is dropped before it exits.
+struct ExitGuard {
+    scope: ScopeId,
+    log: Log,
+    exited: bool,
+}
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        if !self.exited {
+            push(&self.log, Observation::ScopeCancelled { scope: self.scope });
+        }
+    }
+}
+
+/// A subscriber task: pulls one event per poll while it has credit, like a
+/// processor that awaits something between events.
+struct Subscriber {
+    sub: SubId,
+    slot: Arc<Mutex<SubSlot>>,
+    log: Log,
+}
+
+impl Future for Subscriber {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut slot = lock(&self.slot);
+        if slot.stream.is_none() {
+            // Its subscription was dropped: the task ends.
+            return Poll::Ready(());
+        }
+        if slot.credits == 0 {
+            slot.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let Some(stream) = slot.stream.as_mut() else {
+            return Poll::Ready(());
+        };
+        match stream.poll_next_unpin(cx) {
+            Poll::Ready(Some(event)) => {
+                slot.credits -= 1;
+                push(
+                    &self.log,
+                    Observation::Received {
+                        sub: self.sub,
+                        event,
+                    },
+                );
+                // Yield between events, so the scheduler can interleave.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(None) => {
+                slot.stream = None;
+                push(&self.log, Observation::Ended { sub: self.sub });
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

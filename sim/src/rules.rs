@@ -1,0 +1,331 @@
+//! The rules of SPEC.md, as data: stable IDs, levels, the capability each
+//! needs. The text of each rule, its source sentence and how it is checked are
+//! in SPEC.md; this is the machine-readable index that every check cites.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How binding a rule is (RFC 2119 words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Required: a failure makes the implementation non-conforming.
+    Must,
+    /// Recommended: a failure is reported, but the implementation conforms.
+    Should,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Must => "must",
+            Level::Should => "should",
+        })
+    }
+}
+
+/// Something an implementation may or may not be able to do. A rule that
+/// needs a capability the implementation lacks is "not tested", never passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    /// Isolated scopes (`open_scope` with `isolated`).
+    Isolated,
+    /// Cancelling subscriber tasks and scopes.
+    Cancel,
+    /// Bus statistics: live subscriptions and retained events (`observe`).
+    Stats,
+    /// Tasks spawned into scopes (`spawn`, `release`).
+    Tasks,
+    /// Fine-grained scheduling: the runner picks which task to poll.
+    Schedule,
+    /// Injected spurious wakeups (`wake`).
+    Wake,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: [Capability; 6] = [
+        Capability::Isolated,
+        Capability::Cancel,
+        Capability::Stats,
+        Capability::Tasks,
+        Capability::Schedule,
+        Capability::Wake,
+    ];
+
+    /// The capability's name, as in the protocol's handshake.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Isolated => "isolated",
+            Capability::Cancel => "cancel",
+            Capability::Stats => "stats",
+            Capability::Tasks => "tasks",
+            Capability::Schedule => "schedule",
+            Capability::Wake => "wake",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of capabilities.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    /// Every capability.
+    pub fn all() -> Capabilities {
+        Capabilities::from_iter(Capability::ALL)
+    }
+
+    /// No capability.
+    pub fn none() -> Capabilities {
+        Capabilities(0)
+    }
+
+    /// Whether `c` is in the set.
+    pub fn has(self, c: Capability) -> bool {
+        self.0 & (1 << c as u8) != 0
+    }
+
+    /// The set with `c` added.
+    pub fn with(self, c: Capability) -> Capabilities {
+        Capabilities(self.0 | (1 << c as u8))
+    }
+
+    /// The set without `c`.
+    pub fn without(self, c: Capability) -> Capabilities {
+        Capabilities(self.0 & !(1 << c as u8))
+    }
+
+    /// The capabilities in the set, in a stable order.
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL.into_iter().filter(move |c| self.has(*c))
+    }
+}
+
+impl FromIterator<Capability> for Capabilities {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        iter.into_iter()
+            .fold(Capabilities::none(), |set, c| set.with(c))
+    }
+}
+
+/// A rule of SPEC.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    /// ROUTE-1: exact-type routing.
+    Route1,
+    /// VIS-1: only events sent after the subscription.
+    Vis1,
+    /// FANOUT-1: every subscription gets every event of its type.
+    Fanout1,
+    /// FIFO-1: send order, each event once.
+    Fifo1,
+    /// DROP-1: events without subscribers are dropped.
+    Drop1,
+    /// RECLAIM-1: retained events are what live cursors still need.
+    Reclaim1,
+    /// RECLAIM-2: a dropped subscription holds nothing.
+    Reclaim2,
+    /// SCOPE-1: a root scope has a bus of its own.
+    Scope1,
+    /// SCOPE-2: a nested scope shares its parent's bus.
+    Scope2,
+    /// SCOPE-3: an isolated scope's bus is separate both ways.
+    Scope3,
+    /// MISSING-1: no bus in reach gives `ContextMissing`.
+    Missing1,
+    /// CLOSE-1: subscriptions drain, then end, once the bus closes.
+    Close1,
+    /// CLOSE-2: send after close delivers nothing and does not hang.
+    Close2,
+    /// CLOSE-3: subscribe after close delivers nothing and does not hang.
+    Close3,
+    /// CANCEL-1: dropping or cancelling a subscriber disturbs no other.
+    Cancel1,
+    /// SEND-1: send succeeds synchronously while the bus is open.
+    Send1,
+    /// WAKE-1: a waiting subscriber is woken by a send; the bus settles.
+    Wake1,
+    /// TASK-1: scope exit waits for the scope's tasks, then completes.
+    Task1,
+    /// TASK-2: a cancelled scope cancels its tasks.
+    Task2,
+    /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
+    Robust1,
+}
+
+impl Rule {
+    /// Every rule, in SPEC.md order.
+    pub const ALL: [Rule; 20] = [
+        Rule::Route1,
+        Rule::Vis1,
+        Rule::Fanout1,
+        Rule::Fifo1,
+        Rule::Drop1,
+        Rule::Reclaim1,
+        Rule::Reclaim2,
+        Rule::Scope1,
+        Rule::Scope2,
+        Rule::Scope3,
+        Rule::Missing1,
+        Rule::Close1,
+        Rule::Close2,
+        Rule::Close3,
+        Rule::Cancel1,
+        Rule::Send1,
+        Rule::Wake1,
+        Rule::Task1,
+        Rule::Task2,
+        Rule::Robust1,
+    ];
+
+    /// The number of rules.
+    pub const COUNT: usize = Rule::ALL.len();
+
+    /// The stable ID, e.g. `"ROUTE-1"`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Route1 => "ROUTE-1",
+            Rule::Vis1 => "VIS-1",
+            Rule::Fanout1 => "FANOUT-1",
+            Rule::Fifo1 => "FIFO-1",
+            Rule::Drop1 => "DROP-1",
+            Rule::Reclaim1 => "RECLAIM-1",
+            Rule::Reclaim2 => "RECLAIM-2",
+            Rule::Scope1 => "SCOPE-1",
+            Rule::Scope2 => "SCOPE-2",
+            Rule::Scope3 => "SCOPE-3",
+            Rule::Missing1 => "MISSING-1",
+            Rule::Close1 => "CLOSE-1",
+            Rule::Close2 => "CLOSE-2",
+            Rule::Close3 => "CLOSE-3",
+            Rule::Cancel1 => "CANCEL-1",
+            Rule::Send1 => "SEND-1",
+            Rule::Wake1 => "WAKE-1",
+            Rule::Task1 => "TASK-1",
+            Rule::Task2 => "TASK-2",
+            Rule::Robust1 => "ROBUST-1",
+        }
+    }
+
+    /// The rule with this ID.
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.id() == id)
+    }
+
+    /// Its index in [`Rule::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// How binding it is (SPEC.md).
+    pub fn level(self) -> Level {
+        match self {
+            Rule::Reclaim2 | Rule::Close1 => Level::Should,
+            _ => Level::Must,
+        }
+    }
+
+    /// The capabilities an implementation needs for the rule to be tested.
+    pub fn needs(self) -> Capabilities {
+        let c = Capabilities::none();
+        match self {
+            Rule::Reclaim1 | Rule::Reclaim2 => c.with(Capability::Stats),
+            Rule::Scope3 => c.with(Capability::Isolated),
+            Rule::Task1 => c.with(Capability::Tasks),
+            Rule::Task2 => c.with(Capability::Tasks).with(Capability::Cancel),
+            _ => c,
+        }
+    }
+
+    /// One line: what the rule says.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Rule::Route1 => {
+                "an event reaches only subscriptions of its exact type; an alias is the same type"
+            }
+            Rule::Vis1 => "a subscription sees no event sent before it was created",
+            Rule::Fanout1 => {
+                "every subscription receives every event of its type sent on its bus after it was created"
+            }
+            Rule::Fifo1 => "per type and bus, events arrive in send order, each exactly once",
+            Rule::Drop1 => {
+                "an event sent with no live subscription of its type is dropped: never stored, never delivered later"
+            }
+            Rule::Reclaim1 => {
+                "the bus retains exactly the events some live subscription has yet to receive"
+            }
+            Rule::Reclaim2 => "a dropped subscription, even one never polled, holds no event",
+            Rule::Scope1 => "a root scope has a bus; separate roots have separate buses",
+            Rule::Scope2 => "a nested, non-isolated scope uses its parent's bus",
+            Rule::Scope3 => "an isolated scope has its own bus, invisible in both directions",
+            Rule::Missing1 => "send and subscribe with no bus in reach fail with ContextMissing",
+            Rule::Close1 => {
+                "when its bus closes, a subscription yields what was sent before, then ends"
+            }
+            Rule::Close2 => "a send after close neither hangs nor delivers",
+            Rule::Close3 => "a subscribe after close neither hangs nor delivers",
+            Rule::Cancel1 => {
+                "dropping or cancelling a subscriber, even mid-wait, disturbs no other subscriber or sender"
+            }
+            Rule::Send1 => "send returns at once and succeeds while the bus in reach is open",
+            Rule::Wake1 => {
+                "a waiting subscriber is woken by the send it waits for; the bus settles"
+            }
+            Rule::Task1 => "scope exit waits for every task spawned in the scope, then completes",
+            Rule::Task2 => "a cancelled scope cancels its tasks",
+            Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        Rule::from_id(&id).ok_or_else(|| serde::de::Error::custom(format!("unknown rule `{id}`")))
+    }
+}
+
+/// How many times each rule was actually checked on a situation that could
+/// break it. A rule checked zero times has not been tested, whatever else
+/// passed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Coverage(pub [u64; Rule::COUNT]);
+
+impl Coverage {
+    /// Counts one check of `rule`.
+    pub fn hit(&mut self, rule: Rule) {
+        self.0[rule.index()] += 1;
+    }
+
+    /// The checks of `rule`.
+    pub fn get(&self, rule: Rule) -> u64 {
+        self.0[rule.index()]
+    }
+
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: &Coverage) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
+    }
+}

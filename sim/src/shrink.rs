@@ -1,0 +1,234 @@
+//! Shrinking: from a failing trace, the smallest trace that still fails the
+//! same rule.
+//!
+//! Removal works on whole dependency groups: removing the entry that creates
+//! a handle (a scope, a subscription, a task) removes every later entry that
+//! names it, including scheduling choices (`poll`, `wake`) of its tasks and,
+//! for a scope, everything of the scopes nested in it. Passes, repeated until
+//! nothing changes or the budget runs out:
+//!
+//! 1. remove chunks of entries, halving the chunk size down to one
+//!    (delta debugging, Zeller and Hildebrandt, TSE 2002);
+//! 2. simplify single ops: credit down to 1, a worker's send dropped, an
+//!    isolated scope made plain.
+//!
+//! Every candidate is replayed on a fresh implementation; a candidate counts
+//! only if it fails with the same rule. What is kept is the candidate's
+//! effective trace (entries that took effect, up to the failure), so skipped
+//! entries vanish too.
+
+use crate::harness::{Failure, Run};
+use crate::op::{Entry, Op, ScopeId, SubId, TaskId, TaskRef};
+use std::cell::Cell;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// Limits on how long shrinking may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    /// At most this many replays.
+    pub replays: u32,
+    /// At most this much time.
+    pub time: Duration,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            replays: 5_000,
+            time: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The result of shrinking.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    /// The smallest failing trace found.
+    pub entries: Vec<Entry>,
+    /// Its failure (same rule as the original).
+    pub failure: Failure,
+    /// Replays spent.
+    pub replays: u32,
+    /// Whether the budget ran out before a fixed point.
+    pub exhausted: bool,
+}
+
+/// Shrinks `original` (a failing run's trace and failure). `replay` reruns
+/// a candidate on a fresh implementation.
+pub fn shrink(
+    original: &[Entry],
+    failure: &Failure,
+    budget: Budget,
+    mut replay: impl FnMut(&[Entry]) -> Run,
+) -> Shrunk {
+    let rule = failure.rule;
+    let started = Instant::now();
+    let mut best = original[..(failure.entry + 1).min(original.len())].to_vec();
+    let mut best_failure = failure.clone();
+    let replays = Cell::new(0u32);
+    let exhausted = Cell::new(false);
+
+    let mut attempt = |candidate: Vec<Entry>,
+                       best: &mut Vec<Entry>,
+                       best_failure: &mut Failure|
+     -> bool {
+        if replays.get() >= budget.replays || started.elapsed() > budget.time {
+            exhausted.set(true);
+            return false;
+        }
+        replays.set(replays.get() + 1);
+        let run = replay(&candidate);
+        match run.failure {
+            Some(f) if f.rule == rule && run.trace.len() <= best.len() && run.trace != *best => {
+                *best = run.trace;
+                *best_failure = f;
+                true
+            }
+            _ => false,
+        }
+    };
+
+    loop {
+        let size = best.len();
+        let mut changed = false;
+        // Pass 1: remove chunks, with their dependents.
+        let mut chunk = (best.len() / 2).max(1);
+        loop {
+            let mut start = 0;
+            while start < best.len() {
+                let end = (start + chunk).min(best.len());
+                let candidate = without(&best, start..end);
+                if candidate.len() < best.len() && attempt(candidate, &mut best, &mut best_failure)
+                {
+                    changed = true;
+                    continue;
+                }
+                start += chunk;
+            }
+            if chunk == 1 {
+                break;
+            }
+            chunk /= 2;
+        }
+        // Pass 2: simplify single ops.
+        let mut i = 0;
+        while i < best.len() {
+            if let Some(simpler) = simplify(&best[i]) {
+                let mut candidate = best.clone();
+                candidate[i] = simpler;
+                if attempt(candidate, &mut best, &mut best_failure) {
+                    changed = true;
+                }
+            }
+            i += 1;
+        }
+        if !changed || best.len() >= size || exhausted.get() {
+            break;
+        }
+    }
+    Shrunk {
+        entries: best,
+        failure: best_failure,
+        replays: replays.get(),
+        exhausted: exhausted.get(),
+    }
+}
+
+/// A simpler version of one entry, if there is one.
+fn simplify(entry: &Entry) -> Option<Entry> {
+    match entry {
+        Entry::Op(Op::Consume { sub, k }) if *k > 1 => Some(Entry::Op(Op::Consume {
+            sub: *sub,
+            k: if *k > 4 { (*k).min(8) / 2 } else { 1 },
+        })),
+        Entry::Op(Op::Release {
+            task,
+            send: Some(_),
+        }) => Some(Entry::Op(Op::Release {
+            task: *task,
+            send: None,
+        })),
+        Entry::Op(Op::OpenScope {
+            scope,
+            parent: Some(parent),
+            isolated: true,
+        }) => Some(Entry::Op(Op::OpenScope {
+            scope: *scope,
+            parent: Some(*parent),
+            isolated: false,
+        })),
+        _ => None,
+    }
+}
+
+/// `entries` without `range`, and without every later entry that names a
+/// handle only a removed entry created.
+pub fn without(entries: &[Entry], range: std::ops::Range<usize>) -> Vec<Entry> {
+    let kept = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !range.contains(i))
+        .map(|(_, e)| e);
+    close_references(kept)
+}
+
+/// Keeps, in order, the entries whose handles all exist: an entry that names
+/// a scope, subscription or task no kept entry created is dropped, and so
+/// are the handles it would have created.
+pub fn close_references<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<Entry> {
+    let mut scopes: BTreeSet<ScopeId> = BTreeSet::new();
+    let mut subs: BTreeSet<SubId> = BTreeSet::new();
+    let mut tasks: BTreeSet<TaskId> = BTreeSet::new();
+    let mut out = Vec::new();
+    for entry in entries {
+        let scope_ok = |s: &Option<ScopeId>| s.as_ref().is_none_or(|s| scopes.contains(s));
+        let keep = match entry {
+            Entry::Op(op) => match op {
+                Op::OpenScope { scope, parent, .. } => {
+                    let ok = scope_ok(parent);
+                    if ok {
+                        scopes.insert(*scope);
+                    }
+                    ok
+                }
+                Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
+                    scopes.contains(scope)
+                }
+                Op::Subscribe { sub, scope, .. } => {
+                    let ok = scope_ok(scope);
+                    if ok {
+                        subs.insert(*sub);
+                    }
+                    ok
+                }
+                Op::Send { scope, .. } => scope_ok(scope),
+                Op::Consume { sub, .. }
+                | Op::DropSubscription { sub }
+                | Op::CancelSubscriber { sub } => subs.contains(sub),
+                Op::Spawn { task, scope } => {
+                    let ok = scopes.contains(scope);
+                    if ok {
+                        tasks.insert(*task);
+                    }
+                    ok
+                }
+                Op::Release { task, .. } => tasks.contains(task),
+                Op::Settle => true,
+            },
+            Entry::Poll(t) | Entry::Wake(t) => match t {
+                TaskRef::Scope(s) => scopes.contains(s),
+                TaskRef::Sub(s) => subs.contains(s),
+            },
+        };
+        if keep {
+            out.push(entry.clone());
+        }
+    }
+    out
+}
+
+/// How many of `entries` are ops (not scheduling choices).
+pub fn count_ops(entries: &[Entry]) -> usize {
+    entries.iter().filter(|e| matches!(e, Entry::Op(_))).count()
+}

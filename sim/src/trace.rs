@@ -1,0 +1,365 @@
+//! Trace files: a run's entries as JSON, which `cargo xtask replay` reruns.
+//!
+//! ```json
+//! {
+//!   "format": "scopebus-trace",
+//!   "version": 1,
+//!   "implementation": "mutant:lifo",
+//!   "seed": 17,
+//!   "ops": 200,
+//!   "failure": {"rule": "FIFO-1", "entry": 9, "message": "..."},
+//!   "entries": [
+//!     {"op": "open_scope", "scope": 1},
+//!     {"op": "subscribe", "sub": 1, "scope": 1, "ty": "alpha.Ping"},
+//!     {"poll": "sub#1"}
+//!   ]
+//! }
+//! ```
+//!
+//! A file is checked before anything runs: format and version, every entry's
+//! shape, and that every handle an entry names was created by an earlier
+//! entry. Each problem is reported with the entry's index and what was
+//! expected.
+
+use crate::harness::Failure;
+use crate::op::{Entry, Op, ScopeId, SubId, TaskId, TaskRef};
+use crate::rules::Rule;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The `format` field of every trace file.
+pub const FORMAT: &str = "scopebus-trace";
+/// The version of the format this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// The failure a trace was saved for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureRecord {
+    /// The rule broken.
+    pub rule: Rule,
+    /// Index of the entry during which it showed.
+    pub entry: usize,
+    /// The first observation where implementation and model differ.
+    pub message: String,
+}
+
+impl From<&Failure> for FailureRecord {
+    fn from(f: &Failure) -> Self {
+        FailureRecord {
+            rule: f.rule,
+            entry: f.entry,
+            message: f.message.clone(),
+        }
+    }
+}
+
+/// A trace file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceFile {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The format version, [`VERSION`].
+    pub version: u32,
+    /// The implementation it ran on (`reference`, `mutant:NAME`, ...).
+    pub implementation: String,
+    /// The seed that generated it, if it came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The `--ops` setting it was generated with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<usize>,
+    /// The failure it shows, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureRecord>,
+    /// The entries, in order.
+    pub entries: Vec<Entry>,
+}
+
+/// Why a trace file could not be used.
+#[derive(Debug)]
+pub enum TraceError {
+    /// It could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// It is not valid JSON, or not of the trace's shape.
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// Line of the problem, from 1.
+        line: usize,
+        /// Column of the problem, from 1.
+        column: usize,
+        /// What was wrong, and what was expected.
+        message: String,
+    },
+    /// It is JSON of the right shape but not a usable trace.
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong, and what was expected.
+        message: String,
+    },
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            TraceError::Json {
+                path,
+                line,
+                column,
+                message,
+            } => write!(
+                f,
+                "{}:{line}:{column}: not a trace file: {message}",
+                path.display()
+            ),
+            TraceError::Invalid { path, message } => {
+                write!(f, "{}: not a usable trace: {message}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+impl TraceFile {
+    /// A trace of `entries` run on `implementation`.
+    pub fn new(implementation: impl Into<String>, entries: Vec<Entry>) -> TraceFile {
+        TraceFile {
+            format: FORMAT.to_owned(),
+            version: VERSION,
+            implementation: implementation.into(),
+            seed: None,
+            ops: None,
+            failure: None,
+            entries,
+        }
+    }
+
+    /// Reads and checks a trace file.
+    ///
+    /// # Errors
+    /// [`TraceError`] saying what is wrong, where.
+    pub fn read(path: &Path) -> Result<TraceFile, TraceError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        TraceFile::parse(&text, path)
+    }
+
+    /// Parses and checks trace text; `path` is only for messages.
+    ///
+    /// # Errors
+    /// [`TraceError`] saying what is wrong, where.
+    pub fn parse(text: &str, path: &Path) -> Result<TraceFile, TraceError> {
+        let invalid = |message: String| TraceError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        // Look at the header first, so a file of another format or version
+        // gets that said rather than a complaint about some field.
+        let header: serde_json::Value = serde_json::from_str(text).map_err(|e| json(path, &e))?;
+        match header.get("format").and_then(|f| f.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(invalid(format!(
+                    "its format is `{other}`; expected `{FORMAT}`"
+                )));
+            }
+            None => {
+                return Err(invalid(format!(
+                    "it has no `format` field; a trace file starts with {{\"format\": \"{FORMAT}\", \"version\": {VERSION}, ...}}"
+                )));
+            }
+        }
+        match header.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(VERSION) => {}
+            Some(v) => {
+                return Err(invalid(format!(
+                    "it is version {v} of the format; this build reads version {VERSION}"
+                )));
+            }
+            None => return Err(invalid("it has no numeric `version` field".to_owned())),
+        }
+        let trace: TraceFile = serde_json::from_str(text).map_err(|e| json(path, &e))?;
+        trace.check_references().map_err(invalid)?;
+        Ok(trace)
+    }
+
+    /// The trace as pretty JSON, one entry per line.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        out.push_str("{\n");
+        let field = |name: &str, value: String| format!("  \"{name}\": {value},\n");
+        let text = |v: &str| serde_json::Value::String(v.to_owned()).to_string();
+        out.push_str(&field("format", text(&self.format)));
+        out.push_str(&field("version", self.version.to_string()));
+        out.push_str(&field("implementation", text(&self.implementation)));
+        if let Some(seed) = self.seed {
+            out.push_str(&field("seed", seed.to_string()));
+        }
+        if let Some(ops) = self.ops {
+            out.push_str(&field("ops", ops.to_string()));
+        }
+        if let Some(failure) = &self.failure {
+            let failure = serde_json::to_string(failure).unwrap_or_default();
+            out.push_str(&field("failure", failure));
+        }
+        out.push_str("  \"entries\": [\n");
+        for (i, entry) in self.entries.iter().enumerate() {
+            let line = serde_json::to_string(entry).unwrap_or_default();
+            let comma = if i + 1 < self.entries.len() { "," } else { "" };
+            out.push_str(&format!("    {line}{comma}\n"));
+        }
+        out.push_str("  ]\n}\n");
+        out
+    }
+
+    /// Writes the trace to `path`, creating its directory.
+    ///
+    /// # Errors
+    /// [`TraceError::Io`].
+    pub fn write(&self, path: &Path) -> Result<(), TraceError> {
+        let io = |source| TraceError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        std::fs::write(path, self.to_json()).map_err(io)
+    }
+
+    /// A short, stable hash of the entries (hex), to compare runs by eye.
+    pub fn hash(&self) -> String {
+        hash_entries(&self.entries)
+    }
+
+    /// Checks that every handle an entry names was created by an earlier
+    /// entry, and that no handle or event id is created twice.
+    ///
+    /// # Errors
+    /// The first problem, with the entry's index.
+    pub fn check_references(&self) -> Result<(), String> {
+        let mut scopes = BTreeSet::new();
+        let mut subs = BTreeSet::new();
+        let mut tasks = BTreeSet::new();
+        let mut events = BTreeSet::new();
+        for (i, entry) in self.entries.iter().enumerate() {
+            let at = |what: String| format!("entry {i} (`{entry}`): {what}");
+            let need_scope = |s: &ScopeId, scopes: &BTreeSet<ScopeId>| {
+                if scopes.contains(s) {
+                    Ok(())
+                } else {
+                    Err(at(format!("{s} is not opened by any earlier entry")))
+                }
+            };
+            let need_sub = |s: &SubId, subs: &BTreeSet<SubId>| {
+                if subs.contains(s) {
+                    Ok(())
+                } else {
+                    Err(at(format!("{s} is not created by any earlier `subscribe`")))
+                }
+            };
+            let need_task = |t: &TaskId, tasks: &BTreeSet<TaskId>| {
+                if tasks.contains(t) {
+                    Ok(())
+                } else {
+                    Err(at(format!("{t} is not created by any earlier `spawn`")))
+                }
+            };
+            let mut new_event = |e: u64| {
+                if events.insert(e) {
+                    Ok(())
+                } else {
+                    Err(at(format!(
+                        "event#{e} is sent twice; event ids must be unique"
+                    )))
+                }
+            };
+            match entry {
+                Entry::Op(op) => match op {
+                    Op::OpenScope { scope, parent, .. } => {
+                        if let Some(p) = parent {
+                            need_scope(p, &scopes)?;
+                        }
+                        if !scopes.insert(*scope) {
+                            return Err(at(format!("{scope} is opened twice")));
+                        }
+                    }
+                    Op::CloseScope { scope }
+                    | Op::CancelScope { scope }
+                    | Op::Observe { scope } => {
+                        need_scope(scope, &scopes)?;
+                    }
+                    Op::Subscribe { sub, scope, .. } => {
+                        if let Some(s) = scope {
+                            need_scope(s, &scopes)?;
+                        }
+                        if !subs.insert(*sub) {
+                            return Err(at(format!("{sub} is created twice")));
+                        }
+                    }
+                    Op::Send { scope, event, .. } => {
+                        if let Some(s) = scope {
+                            need_scope(s, &scopes)?;
+                        }
+                        new_event(*event)?;
+                    }
+                    Op::Consume { sub, .. }
+                    | Op::DropSubscription { sub }
+                    | Op::CancelSubscriber { sub } => need_sub(sub, &subs)?,
+                    Op::Spawn { task, scope } => {
+                        need_scope(scope, &scopes)?;
+                        if !tasks.insert(*task) {
+                            return Err(at(format!("{task} is spawned twice")));
+                        }
+                    }
+                    Op::Release { task, send } => {
+                        need_task(task, &tasks)?;
+                        if let Some(s) = send {
+                            new_event(s.event)?;
+                        }
+                    }
+                    Op::Settle => {}
+                },
+                Entry::Poll(t) | Entry::Wake(t) => match t {
+                    TaskRef::Scope(s) => need_scope(s, &scopes)?,
+                    TaskRef::Sub(s) => need_sub(s, &subs)?,
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json(path: &Path, e: &serde_json::Error) -> TraceError {
+    TraceError::Json {
+        path: path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    }
+}
+
+/// A short, stable hash (16 hex digits of BLAKE3) of `entries`' canonical
+/// JSON.
+pub fn hash_entries(entries: &[Entry]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for entry in entries {
+        hasher.update(serde_json::to_string(entry).unwrap_or_default().as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.finalize().to_hex()[..16].to_owned()
+}

@@ -1,0 +1,325 @@
+//! Workload generation by swarm testing.
+//!
+//! Each seed first draws its own configuration: which op kinds are switched
+//! on, their weights, which catalogue types are in play, how many scopes, how
+//! much scheduling between ops, how often faults are injected, and which
+//! scheduling policy runs (Groce et al., "Swarm Testing", ISSTA 2012; as
+//! FoundationDB's and TigerBeetle's simulators do). Ops are then drawn one by
+//! one from the model's current state, so every op is valid when generated.
+
+use crate::catalogue::{EventId, EventType};
+use crate::model::Model;
+use crate::op::{Op, ScopeId, SendSpec, SubId, TaskId};
+use crate::rules::{Capabilities, Capability};
+use crate::schedule::Scheduler;
+use rand::{Rng, RngExt};
+use std::fmt;
+
+/// The kinds of op, for weighting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OpKind {
+    /// `open_scope`
+    OpenScope,
+    /// `close_scope`
+    CloseScope,
+    /// `cancel_scope`
+    CancelScope,
+    /// `subscribe`
+    Subscribe,
+    /// `send`
+    Send,
+    /// `consume`
+    Consume,
+    /// `drop_subscription`
+    DropSubscription,
+    /// `cancel_subscriber`
+    CancelSubscriber,
+    /// `spawn`
+    Spawn,
+    /// `release`
+    Release,
+    /// `settle`
+    Settle,
+    /// `observe`
+    Observe,
+}
+
+impl OpKind {
+    /// Every kind.
+    pub const ALL: [OpKind; 12] = [
+        OpKind::OpenScope,
+        OpKind::CloseScope,
+        OpKind::CancelScope,
+        OpKind::Subscribe,
+        OpKind::Send,
+        OpKind::Consume,
+        OpKind::DropSubscription,
+        OpKind::CancelSubscriber,
+        OpKind::Spawn,
+        OpKind::Release,
+        OpKind::Settle,
+        OpKind::Observe,
+    ];
+
+    /// Kinds every workload keeps: without them nothing is exercised.
+    fn core(self) -> bool {
+        matches!(
+            self,
+            OpKind::OpenScope | OpKind::Subscribe | OpKind::Send | OpKind::Consume
+        )
+    }
+
+    /// The capability the kind needs, if any.
+    fn needs(self) -> Option<Capability> {
+        match self {
+            OpKind::CancelScope | OpKind::CancelSubscriber => Some(Capability::Cancel),
+            OpKind::Spawn | OpKind::Release => Some(Capability::Tasks),
+            OpKind::Observe => Some(Capability::Stats),
+            _ => None,
+        }
+    }
+}
+
+/// One seed's workload configuration.
+#[derive(Clone, Debug)]
+pub struct Swarm {
+    /// Weight of each [`OpKind`] (0: switched off), indexed as `OpKind::ALL`.
+    pub weights: [u32; 12],
+    /// The catalogue types in play.
+    pub types: Vec<EventType>,
+    /// At most this many usable scopes at once.
+    pub max_scopes: usize,
+    /// Probability that a new scope is a root.
+    pub root_p: f64,
+    /// Probability that a nested scope is isolated.
+    pub isolated_p: f64,
+    /// Probability that a subscribe or send happens outside every scope.
+    pub outside_p: f64,
+    /// Largest credit a `consume` gives.
+    pub max_k: u32,
+    /// Largest number of scheduling steps after an op.
+    pub max_steps: u32,
+    /// Probability of a spurious wakeup before a step.
+    pub wake_p: f64,
+    /// The scheduling policy.
+    pub scheduler: Scheduler,
+    /// The capabilities it was drawn for.
+    pub capabilities: Capabilities,
+}
+
+fn pick<T: Copy>(rng: &mut impl Rng, items: &[T]) -> T {
+    items[rng.random_range(0..items.len())]
+}
+
+impl Swarm {
+    /// Draws a configuration for a run of about `ops` ops against an
+    /// implementation with `capabilities`.
+    pub fn draw(rng: &mut impl Rng, capabilities: Capabilities, ops: usize) -> Swarm {
+        let mut weights = [0; 12];
+        for (i, kind) in OpKind::ALL.into_iter().enumerate() {
+            let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
+            let on = kind.core() || rng.random_bool(0.7);
+            if allowed && on {
+                let base = match kind {
+                    OpKind::Send | OpKind::Consume => 6,
+                    OpKind::Subscribe => 4,
+                    OpKind::Settle | OpKind::Observe => 1,
+                    _ => 2,
+                };
+                weights[i] = base * rng.random_range(1..=4);
+            }
+        }
+        let mut types = EventType::ALL.to_vec();
+        for i in (1..types.len()).rev() {
+            types.swap(i, rng.random_range(0..=i));
+        }
+        types.truncate(rng.random_range(1..=EventType::ALL.len()));
+        let max_steps = pick(rng, &[0, 1, 2, 4, 8]);
+        let scheduler = if capabilities.has(Capability::Schedule) && rng.random_bool(0.5) {
+            let horizon = (ops as u64) * u64::from(max_steps / 2 + 1);
+            let depth = rng.random_range(1..=3);
+            Scheduler::pct(rng, depth, horizon)
+        } else {
+            Scheduler::Random
+        };
+        Swarm {
+            weights,
+            types,
+            max_scopes: rng.random_range(1..=6),
+            root_p: pick(rng, &[0.1, 0.3, 0.6]),
+            isolated_p: if capabilities.has(Capability::Isolated) {
+                pick(rng, &[0.0, 0.3, 0.7])
+            } else {
+                0.0
+            },
+            outside_p: pick(rng, &[0.0, 0.02, 0.1]),
+            max_k: pick(rng, &[1, 2, 4, 16]),
+            max_steps,
+            wake_p: if capabilities.has(Capability::Wake) {
+                pick(rng, &[0.0, 0.1, 0.3])
+            } else {
+                0.0
+            },
+            scheduler,
+            capabilities,
+        }
+    }
+
+    /// Draws the next op, valid in `model`'s current state.
+    pub fn next_op(&self, rng: &mut impl Rng, model: &Model, ids: &mut Ids) -> Op {
+        let usable = model.usable_scopes();
+        let held = model.held_subs();
+        let waiting = model.waiting_tasks();
+        let applicable = |kind: OpKind| match kind {
+            OpKind::OpenScope => usable.len() < self.max_scopes,
+            OpKind::CloseScope => !model.closable_scopes().is_empty(),
+            OpKind::CancelScope | OpKind::Spawn | OpKind::Observe => !usable.is_empty(),
+            OpKind::Subscribe | OpKind::Send | OpKind::Settle => true,
+            OpKind::Consume | OpKind::DropSubscription | OpKind::CancelSubscriber => {
+                !held.is_empty()
+            }
+            OpKind::Release => !waiting.is_empty(),
+        };
+        let total: u32 = OpKind::ALL
+            .iter()
+            .zip(self.weights)
+            .filter(|(k, _)| applicable(**k))
+            .map(|(_, w)| w)
+            .sum();
+        let mut kind = OpKind::Settle;
+        if total > 0 {
+            let mut roll = rng.random_range(0..total);
+            for (k, w) in OpKind::ALL.iter().zip(self.weights) {
+                if !applicable(*k) {
+                    continue;
+                }
+                if roll < w {
+                    kind = *k;
+                    break;
+                }
+                roll -= w;
+            }
+        }
+        let maybe_outside = |rng: &mut _| -> Option<ScopeId> {
+            if usable.is_empty() || rng_bool(rng, self.outside_p) {
+                None
+            } else {
+                Some(pick(rng, &usable))
+            }
+        };
+        match kind {
+            OpKind::OpenScope => {
+                let parent = if usable.is_empty() || rng.random_bool(self.root_p) {
+                    None
+                } else {
+                    Some(pick(rng, &usable))
+                };
+                Op::OpenScope {
+                    scope: ids.scope(),
+                    parent,
+                    isolated: parent.is_some() && rng_bool(rng, self.isolated_p),
+                }
+            }
+            OpKind::CloseScope => Op::CloseScope {
+                scope: pick(rng, &model.closable_scopes()),
+            },
+            OpKind::CancelScope => Op::CancelScope {
+                scope: pick(rng, &usable),
+            },
+            OpKind::Subscribe => Op::Subscribe {
+                sub: ids.sub(),
+                scope: maybe_outside(rng),
+                ty: pick(rng, &self.types),
+            },
+            OpKind::Send => Op::Send {
+                scope: maybe_outside(rng),
+                ty: pick(rng, &self.types),
+                event: ids.event(),
+            },
+            OpKind::Consume => Op::Consume {
+                sub: pick(rng, &held),
+                k: rng.random_range(1..=self.max_k),
+            },
+            OpKind::DropSubscription => Op::DropSubscription {
+                sub: pick(rng, &held),
+            },
+            OpKind::CancelSubscriber => Op::CancelSubscriber {
+                sub: pick(rng, &held),
+            },
+            OpKind::Spawn => Op::Spawn {
+                task: ids.task(),
+                scope: pick(rng, &usable),
+            },
+            OpKind::Release => Op::Release {
+                task: pick(rng, &waiting),
+                send: rng.random_bool(0.6).then(|| SendSpec {
+                    ty: pick(rng, &self.types),
+                    event: ids.event(),
+                }),
+            },
+            OpKind::Settle => Op::Settle,
+            OpKind::Observe => Op::Observe {
+                scope: pick(rng, &usable),
+            },
+        }
+    }
+}
+
+fn rng_bool(rng: &mut impl Rng, p: f64) -> bool {
+    p > 0.0 && rng.random_bool(p)
+}
+
+impl fmt::Display for Swarm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds: Vec<String> = OpKind::ALL
+            .iter()
+            .zip(self.weights)
+            .filter(|(_, w)| *w > 0)
+            .map(|(k, w)| format!("{k:?}={w}"))
+            .collect();
+        let types: Vec<&str> = self.types.iter().map(|t| t.name()).collect();
+        write!(
+            f,
+            "ops [{}], types [{}], scopes<={}, k<={}, steps<={}, wake p={}, {}",
+            kinds.join(" "),
+            types.join(", "),
+            self.max_scopes,
+            self.max_k,
+            self.max_steps,
+            self.wake_p,
+            self.scheduler.describe()
+        )
+    }
+}
+
+/// Fresh handles for a workload.
+#[derive(Clone, Debug, Default)]
+pub struct Ids {
+    scopes: u32,
+    subs: u32,
+    tasks: u32,
+    events: EventId,
+}
+
+impl Ids {
+    /// A new scope handle.
+    pub fn scope(&mut self) -> ScopeId {
+        self.scopes += 1;
+        ScopeId(self.scopes)
+    }
+    /// A new subscription handle.
+    pub fn sub(&mut self) -> SubId {
+        self.subs += 1;
+        SubId(self.subs)
+    }
+    /// A new task handle.
+    pub fn task(&mut self) -> TaskId {
+        self.tasks += 1;
+        TaskId(self.tasks)
+    }
+    /// A new event id.
+    pub fn event(&mut self) -> EventId {
+        self.events += 1;
+        self.events
+    }
+}

@@ -82,8 +82,8 @@ pub struct Run {
 }
 
 /// A run in progress: an implementation, the model, and the trace so far.
-pub struct Session<'a> {
-    imp: &'a mut dyn Implementation,
+pub struct Session<I: Implementation> {
+    imp: I,
     model: Model,
     capabilities: Capabilities,
     trace: Vec<Entry>,
@@ -91,9 +91,9 @@ pub struct Session<'a> {
     hasher: DefaultHasher,
 }
 
-impl<'a> Session<'a> {
+impl<I: Implementation> Session<I> {
     /// Starts a session on a fresh implementation.
-    pub fn new(imp: &'a mut dyn Implementation) -> Session<'a> {
+    pub fn new(imp: I) -> Session<I> {
         let capabilities = imp.info().capabilities;
         Session {
             imp,
@@ -253,6 +253,42 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Ends a workload the way every generated run ends: settle and observe;
+    /// release every worker, close every scope, give every subscription
+    /// enough credit to drain; settle and observe again. Afterwards
+    /// everything has been checked, closed and drained.
+    ///
+    /// # Errors
+    /// The first disagreement.
+    pub fn wind_down(&mut self) -> Result<(), Failure> {
+        self.step(&Entry::Op(Op::Settle))?;
+        let stats = self.capabilities.has(Capability::Stats);
+        if stats {
+            for scope in self.model.usable_scopes() {
+                self.step(&Entry::Op(Op::Observe { scope }))?;
+            }
+        }
+        for task in self.model.waiting_tasks() {
+            self.step(&Entry::Op(Op::Release { task, send: None }))?;
+        }
+        for scope in self.model.closable_scopes() {
+            self.step(&Entry::Op(Op::CloseScope { scope }))?;
+        }
+        for sub in self.model.held_subs() {
+            self.step(&Entry::Op(Op::Consume {
+                sub,
+                k: FINAL_CREDIT,
+            }))?;
+        }
+        self.step(&Entry::Op(Op::Settle))?;
+        if stats {
+            for scope in self.model.usable_scopes() {
+                self.step(&Entry::Op(Op::Observe { scope }))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Ends the session.
     pub fn finish(self, failure: Option<Failure>) -> Run {
         Run {
@@ -326,7 +362,7 @@ pub fn swarm_of(seed: u64, capabilities: Capabilities, config: GenConfig) -> Swa
 }
 
 fn drive(
-    session: &mut Session<'_>,
+    session: &mut Session<&mut dyn Implementation>,
     swarm: &mut Swarm,
     rng: &mut ChaCha8Rng,
     ids: &mut Ids,
@@ -354,31 +390,5 @@ fn drive(
             session.step(&Entry::Poll(task))?;
         }
     }
-    // Wind down: every run ends with everything checked, closed and drained.
-    session.step(&Entry::Op(Op::Settle))?;
-    let stats = swarm.capabilities.has(Capability::Stats);
-    if stats {
-        for scope in session.model().usable_scopes() {
-            session.step(&Entry::Op(Op::Observe { scope }))?;
-        }
-    }
-    for task in session.model().waiting_tasks() {
-        session.step(&Entry::Op(Op::Release { task, send: None }))?;
-    }
-    for scope in session.model().closable_scopes() {
-        session.step(&Entry::Op(Op::CloseScope { scope }))?;
-    }
-    for sub in session.model().held_subs() {
-        session.step(&Entry::Op(Op::Consume {
-            sub,
-            k: FINAL_CREDIT,
-        }))?;
-    }
-    session.step(&Entry::Op(Op::Settle))?;
-    if stats {
-        for scope in session.model().usable_scopes() {
-            session.step(&Entry::Op(Op::Observe { scope }))?;
-        }
-    }
-    Ok(())
+    session.wind_down()
 }

@@ -108,3 +108,45 @@ pub trait Implementation {
     /// Everything observed since the last call, in order.
     fn take_observations(&mut self) -> Vec<Observation>;
 }
+
+impl<T: Implementation + ?Sized> Implementation for &mut T {
+    fn info(&self) -> ImplInfo {
+        (**self).info()
+    }
+    fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
+        (**self).apply(op)
+    }
+    fn runnable(&self) -> Vec<TaskRef> {
+        (**self).runnable()
+    }
+    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        (**self).poll(task)
+    }
+    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        (**self).wake(task)
+    }
+    fn take_observations(&mut self) -> Vec<Observation> {
+        (**self).take_observations()
+    }
+}
+
+impl<T: Implementation + ?Sized> Implementation for Box<T> {
+    fn info(&self) -> ImplInfo {
+        (**self).info()
+    }
+    fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
+        (**self).apply(op)
+    }
+    fn runnable(&self) -> Vec<TaskRef> {
+        (**self).runnable()
+    }
+    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        (**self).poll(task)
+    }
+    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        (**self).wake(task)
+    }
+    fn take_observations(&mut self) -> Vec<Observation> {
+        (**self).take_observations()
+    }
+}

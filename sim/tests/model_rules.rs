@@ -1,0 +1,513 @@
+//! The model, pinned rule by rule with hand-written scenarios: for each rule
+//! of SPEC.md, the behaviour the rule allows passes, and a behaviour that
+//! breaks it is reported under that rule's ID.
+
+use scopebus_sim::catalogue::EventType::{self, *};
+use scopebus_sim::model::{Model, SettleFailure, Violation};
+use scopebus_sim::op::{
+    Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId, TypeCount,
+};
+use scopebus_sim::rules::Rule;
+
+const DONE: Reply = Ok(Answer::Done);
+
+struct World(Model);
+
+fn s(n: u32) -> ScopeId {
+    ScopeId(n)
+}
+fn sub(n: u32) -> SubId {
+    SubId(n)
+}
+
+impl World {
+    fn new() -> World {
+        World(Model::new())
+    }
+    /// Applies a valid op that the implementation answered as expected.
+    fn ok(&mut self, op: Op) -> &mut Self {
+        self.0.validate(&op).expect("valid op");
+        let reply = match &op {
+            Op::Subscribe { scope: None, .. } | Op::Send { scope: None, .. } => {
+                Err(OpError::ContextMissing)
+            }
+            _ => DONE,
+        };
+        self.0.apply(&op, &reply).expect("expected reply");
+        self
+    }
+    fn reply(&mut self, op: Op, reply: Reply) -> Result<(), Violation> {
+        self.0.validate(&op).expect("valid op");
+        self.0.apply(&op, &reply)
+    }
+    fn see(&mut self, o: Observation) -> Result<(), Violation> {
+        self.0.observe(&o)
+    }
+    fn seen(&mut self, o: Observation) -> &mut Self {
+        self.0.observe(&o).expect("allowed observation");
+        self
+    }
+    fn root(&mut self, n: u32) -> &mut Self {
+        self.ok(Op::OpenScope {
+            scope: s(n),
+            parent: None,
+            isolated: false,
+        })
+    }
+    fn nested(&mut self, n: u32, parent: u32, isolated: bool) -> &mut Self {
+        self.ok(Op::OpenScope {
+            scope: s(n),
+            parent: Some(s(parent)),
+            isolated,
+        })
+    }
+    fn subscribe(&mut self, id: u32, scope: u32, ty: EventType) -> &mut Self {
+        self.ok(Op::Subscribe {
+            sub: sub(id),
+            scope: Some(s(scope)),
+            ty,
+        })
+        .ok(Op::Consume {
+            sub: sub(id),
+            k: 10,
+        })
+    }
+    fn send(&mut self, scope: u32, ty: EventType, event: u64) -> &mut Self {
+        self.ok(Op::Send {
+            scope: Some(s(scope)),
+            ty,
+            event,
+        })
+    }
+    fn got(&mut self, id: u32, event: u64) -> Result<(), Violation> {
+        self.see(Observation::Received {
+            sub: sub(id),
+            event,
+        })
+    }
+    fn close(&mut self, scope: u32) -> &mut Self {
+        self.ok(Op::CloseScope { scope: s(scope) })
+            .seen(Observation::ScopeClosing { scope: s(scope) })
+    }
+    fn stats(
+        &mut self,
+        scope: u32,
+        ty: EventType,
+        subs: u64,
+        retained: u64,
+    ) -> Result<(), Violation> {
+        self.reply(
+            Op::Observe { scope: s(scope) },
+            Ok(Answer::Stats(vec![TypeCount {
+                ty,
+                subscriptions: subs,
+                retained,
+            }])),
+        )
+    }
+    fn settle(&mut self) -> Result<(), SettleFailure> {
+        self.0.apply(&Op::Settle, &DONE).expect("settle");
+        self.0.check_settled()
+    }
+}
+
+fn rule(r: Result<(), Violation>) -> Rule {
+    r.expect_err("the model must object").rule
+}
+
+#[test]
+fn route_1_exact_type() {
+    let mut w = World::new();
+    w.root(1)
+        .subscribe(1, 1, AlphaPing)
+        .subscribe(2, 1, PingAlias);
+    w.send(1, BetaPing, 1)
+        .send(1, DerivedPing, 2)
+        .send(1, AlphaPing, 3);
+    w.got(1, 3).unwrap();
+    w.got(2, 3)
+        .expect("ROUTE-1: an alias receives its target's events");
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, AlphaPing).send(1, BetaPing, 1);
+    assert_eq!(rule(w.got(1, 1)), Rule::Route1, "same name, other module");
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, GenericU8).send(1, GenericU16, 1);
+    assert_eq!(
+        rule(w.got(1, 1)),
+        Rule::Route1,
+        "other generic instantiation"
+    );
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, AlphaPing).send(1, DerivedPing, 1);
+    assert_eq!(rule(w.got(1, 1)), Rule::Route1, "subclass");
+}
+
+#[test]
+fn vis_1_nothing_from_before_subscription() {
+    let mut w = World::new();
+    w.root(1)
+        .subscribe(1, 1, Login)
+        .send(1, Login, 1)
+        .subscribe(2, 1, Login);
+    w.send(1, Login, 2);
+    assert_eq!(rule(w.got(2, 1)), Rule::Vis1);
+    w.got(2, 2).unwrap();
+}
+
+#[test]
+fn fanout_1_every_subscription_gets_everything() {
+    let mut w = World::new();
+    w.root(1)
+        .subscribe(1, 1, Login)
+        .subscribe(2, 1, Login)
+        .send(1, Login, 1);
+    w.got(1, 1).unwrap();
+    let Err(SettleFailure::Stuck(stuck)) = w.settle() else {
+        panic!("sub#2 has credit and an event waiting: it is stuck");
+    };
+    assert_eq!(stuck, vec![sub(2)]);
+    assert_eq!(w.0.classify_stuck(sub(2), Some(false)).rule, Rule::Fanout1);
+    w.got(2, 1).unwrap();
+    w.settle().unwrap();
+}
+
+#[test]
+fn fifo_1_order_and_once() {
+    let mut w = World::new();
+    w.root(1)
+        .subscribe(1, 1, Login)
+        .send(1, Login, 1)
+        .send(1, Login, 2);
+    assert_eq!(rule(w.got(1, 2)), Rule::Fifo1, "out of order");
+    w.got(1, 1).unwrap();
+    assert_eq!(rule(w.got(1, 1)), Rule::Fifo1, "twice");
+    w.got(1, 2).unwrap();
+}
+
+#[test]
+fn drop_1_no_subscriber_no_storage_no_late_delivery() {
+    let mut w = World::new();
+    w.root(1).send(1, Login, 1).subscribe(1, 1, Login);
+    assert_eq!(rule(w.got(1, 1)), Rule::Drop1);
+    let mut w = World::new();
+    w.root(1).send(1, Login, 1);
+    w.stats(1, Login, 0, 0).unwrap();
+    let mut w = World::new();
+    w.root(1).send(1, Login, 1);
+    assert_eq!(
+        rule(w.stats(1, Login, 0, 1)),
+        Rule::Drop1,
+        "stored with no subscriber"
+    );
+}
+
+#[test]
+fn reclaim_1_retained_is_what_live_cursors_need() {
+    let mut w = World::new();
+    w.root(1)
+        .subscribe(1, 1, Login)
+        .subscribe(2, 1, Login)
+        .send(1, Login, 1)
+        .send(1, Login, 2);
+    w.stats(1, Login, 2, 2).unwrap();
+    w.got(1, 1).unwrap();
+    w.got(1, 2).unwrap();
+    w.stats(1, Login, 2, 2).expect("sub#2 still needs both");
+    w.got(2, 1).unwrap();
+    assert_eq!(
+        rule(w.stats(1, Login, 2, 2)),
+        Rule::Reclaim1,
+        "event#1 must be freed"
+    );
+    w.stats(1, Login, 2, 1).unwrap();
+}
+
+#[test]
+fn reclaim_2_dropped_subscription_holds_nothing() {
+    let mut w = World::new();
+    w.root(1)
+        .subscribe(1, 1, Login)
+        .subscribe(2, 1, Login)
+        .send(1, Login, 1);
+    w.got(1, 1).unwrap();
+    w.ok(Op::DropSubscription { sub: sub(2) });
+    assert_eq!(rule(w.stats(1, Login, 1, 1)), Rule::Reclaim2);
+    assert_eq!(rule(w.stats(1, Login, 2, 0)), Rule::Reclaim2);
+    w.stats(1, Login, 1, 0).unwrap();
+}
+
+#[test]
+fn scope_1_roots_have_their_own_buses() {
+    let mut w = World::new();
+    w.root(1).root(2).subscribe(1, 1, Login).send(2, Login, 1);
+    assert_eq!(rule(w.got(1, 1)), Rule::Scope1);
+    let mut w = World::new();
+    w.root(1);
+    let r = w.reply(
+        Op::Subscribe {
+            sub: sub(1),
+            scope: Some(s(1)),
+            ty: Login,
+        },
+        Err(OpError::ContextMissing),
+    );
+    assert_eq!(rule(r), Rule::Scope1, "a root scope always has a bus");
+}
+
+#[test]
+fn scope_2_nested_shares_parent_bus() {
+    let mut w = World::new();
+    w.root(1)
+        .nested(2, 1, false)
+        .subscribe(1, 2, Login)
+        .subscribe(2, 1, Login);
+    w.send(1, Login, 1).send(2, Login, 2);
+    w.got(1, 1).expect("child sees parent's events");
+    w.got(2, 1).unwrap();
+    w.got(2, 2).expect("parent sees child's events");
+    let mut w = World::new();
+    w.root(1).nested(2, 1, false);
+    let r = w.reply(
+        Op::Send {
+            scope: Some(s(2)),
+            ty: Login,
+            event: 1,
+        },
+        Err(OpError::ContextMissing),
+    );
+    assert_eq!(rule(r), Rule::Scope2);
+}
+
+#[test]
+fn scope_3_isolated_is_separate_both_ways() {
+    let mut w = World::new();
+    w.root(1)
+        .nested(2, 1, true)
+        .subscribe(1, 2, Login)
+        .subscribe(2, 1, Login);
+    w.send(1, Login, 1).send(2, Login, 2);
+    assert_eq!(rule(w.got(1, 1)), Rule::Scope3, "parent to isolated child");
+    assert_eq!(rule(w.got(2, 2)), Rule::Scope3, "isolated child to parent");
+    w.got(1, 2).unwrap();
+    w.got(2, 1).unwrap();
+}
+
+#[test]
+fn missing_1_no_bus_no_service() {
+    let mut w = World::new();
+    w.ok(Op::Subscribe {
+        sub: sub(1),
+        scope: None,
+        ty: Login,
+    });
+    let r = w.reply(
+        Op::Send {
+            scope: None,
+            ty: Login,
+            event: 1,
+        },
+        DONE,
+    );
+    assert_eq!(rule(r), Rule::Missing1);
+    let r = w.reply(
+        Op::Subscribe {
+            sub: sub(2),
+            scope: None,
+            ty: Login,
+        },
+        Err(OpError::Closed),
+    );
+    assert_eq!(rule(r), Rule::Missing1, "the error must be ContextMissing");
+}
+
+#[test]
+fn close_1_drain_then_end() {
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).send(1, Login, 1).close(1);
+    let early = w.see(Observation::Ended { sub: sub(1) });
+    assert_eq!(rule(early), Rule::Close1, "ended with event#1 undelivered");
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).send(1, Login, 1).close(1);
+    w.got(1, 1).unwrap();
+    let Err(SettleFailure::Violation(v)) = w.settle() else {
+        panic!("drained, has credit, bus closed: must have ended");
+    };
+    assert_eq!(v.rule, Rule::Close1);
+    w.seen(Observation::Ended { sub: sub(1) });
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login);
+    let r = w.see(Observation::Ended { sub: sub(1) });
+    assert_eq!(rule(r), Rule::Close1, "ended while the bus is open");
+}
+
+#[test]
+fn close_2_send_after_close_delivers_nothing() {
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).close(1);
+    w.reply(
+        Op::Send {
+            scope: Some(s(1)),
+            ty: Login,
+            event: 1,
+        },
+        Err(OpError::Closed),
+    )
+    .expect("Closed is allowed");
+    w.send(1, Login, 2);
+    assert_eq!(rule(w.got(1, 2)), Rule::Close2);
+}
+
+#[test]
+fn close_3_subscribe_after_close_ends_without_delivering() {
+    let mut w = World::new();
+    w.root(1)
+        .subscribe(1, 1, Login)
+        .close(1)
+        .subscribe(2, 1, Login);
+    let Err(SettleFailure::Violation(v)) = w.settle() else {
+        panic!("sub#1 and sub#2 must end");
+    };
+    assert_eq!(v.rule, Rule::Close1);
+    w.seen(Observation::Ended { sub: sub(1) });
+    let Err(SettleFailure::Violation(v)) = w.settle() else {
+        panic!("sub#2 hangs");
+    };
+    assert_eq!(v.rule, Rule::Close3);
+    w.seen(Observation::Ended { sub: sub(2) })
+        .seen(Observation::ScopeExited { scope: s(1) });
+    w.settle().unwrap();
+}
+
+#[test]
+fn cancel_1_and_wake_1_lost_wakeups() {
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).subscribe(2, 1, Login);
+    w.ok(Op::CancelSubscriber { sub: sub(1) }).send(1, Login, 1);
+    let Err(SettleFailure::Stuck(stuck)) = w.settle() else {
+        panic!("sub#2 is stuck");
+    };
+    assert_eq!(w.0.classify_stuck(stuck[0], Some(true)).rule, Rule::Cancel1);
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).send(1, Login, 1);
+    let Err(SettleFailure::Stuck(stuck)) = w.settle() else {
+        panic!("sub#1 is stuck");
+    };
+    assert_eq!(w.0.classify_stuck(stuck[0], Some(true)).rule, Rule::Wake1);
+    assert_eq!(w.0.classify_stuck(stuck[0], None).rule, Rule::Wake1);
+}
+
+#[test]
+fn send_1_send_succeeds_while_open() {
+    let mut w = World::new();
+    w.root(1);
+    let r = w.reply(
+        Op::Send {
+            scope: Some(s(1)),
+            ty: Login,
+            event: 1,
+        },
+        Err(OpError::Closed),
+    );
+    assert_eq!(rule(r), Rule::Send1);
+}
+
+#[test]
+fn task_1_exit_waits_for_tasks() {
+    let mut w = World::new();
+    w.root(1).ok(Op::Spawn {
+        task: TaskId(1),
+        scope: s(1),
+    });
+    w.close(1);
+    let r = w.see(Observation::ScopeExited { scope: s(1) });
+    assert_eq!(rule(r), Rule::Task1, "exited before task#1 finished");
+    w.ok(Op::Release {
+        task: TaskId(1),
+        send: Some(SendSpec {
+            ty: Login,
+            event: 1,
+        }),
+    });
+    let Err(SettleFailure::Violation(v)) = w.settle() else {
+        panic!("released task never ran");
+    };
+    assert_eq!(v.rule, Rule::Task1);
+    w.seen(Observation::TaskDone {
+        task: TaskId(1),
+        sent: Some((1, Err(OpError::Closed))),
+    });
+    let Err(SettleFailure::Violation(v)) = w.settle() else {
+        panic!("all tasks done: the scope must exit");
+    };
+    assert_eq!(v.rule, Rule::Task1);
+    w.seen(Observation::ScopeExited { scope: s(1) });
+    w.settle().unwrap();
+}
+
+#[test]
+fn task_2_cancelled_scope_cancels_tasks() {
+    let mut w = World::new();
+    w.root(1).nested(2, 1, false).ok(Op::Spawn {
+        task: TaskId(1),
+        scope: s(2),
+    });
+    w.ok(Op::Release {
+        task: TaskId(1),
+        send: None,
+    })
+    .ok(Op::CancelScope { scope: s(2) });
+    let r = w.see(Observation::TaskDone {
+        task: TaskId(1),
+        sent: None,
+    });
+    assert_eq!(rule(r), Rule::Task2);
+    let Err(SettleFailure::Violation(v)) = w.settle() else {
+        panic!("cancel requested, never done");
+    };
+    assert_eq!(v.rule, Rule::Task2);
+    w.seen(Observation::ScopeCancelled { scope: s(2) });
+    w.settle().unwrap();
+}
+
+#[test]
+fn robust_1_unexpected_errors_and_impossible_reports() {
+    let mut w = World::new();
+    let r = w.reply(
+        Op::OpenScope {
+            scope: s(1),
+            parent: None,
+            isolated: false,
+        },
+        Err(OpError::Other("boom".into())),
+    );
+    assert_eq!(rule(r), Rule::Robust1);
+    let mut w = World::new();
+    w.root(1)
+        .ok(Op::Subscribe {
+            sub: sub(1),
+            scope: Some(s(1)),
+            ty: Login,
+        })
+        .send(1, Login, 1);
+    assert_eq!(rule(w.got(1, 1)), Rule::Robust1, "received without credit");
+    assert_eq!(rule(w.got(9, 1)), Rule::Robust1, "unknown subscription");
+}
+
+#[test]
+fn validity_rejects_dangling_handles() {
+    let w = World::new();
+    assert!(w.0.validate(&Op::CloseScope { scope: s(1) }).is_err());
+    assert!(w.0.validate(&Op::Consume { sub: sub(1), k: 1 }).is_err());
+    let mut w = World::new();
+    w.root(1)
+        .subscribe(1, 1, Login)
+        .ok(Op::DropSubscription { sub: sub(1) });
+    assert!(w.0.validate(&Op::Consume { sub: sub(1), k: 1 }).is_err());
+    w.send(1, Login, 5);
+    let again = Op::Send {
+        scope: Some(s(1)),
+        ty: Login,
+        event: 5,
+    };
+    assert!(w.0.validate(&again).is_err(), "event ids are unique");
+}

@@ -89,6 +89,7 @@ pub struct Session<I: Implementation> {
     trace: Vec<Entry>,
     counts: Counts,
     hasher: DefaultHasher,
+    log: Option<Vec<String>>,
 }
 
 impl<I: Implementation> Session<I> {
@@ -102,6 +103,25 @@ impl<I: Implementation> Session<I> {
             trace: Vec::new(),
             counts: Counts::default(),
             hasher: DefaultHasher::new(),
+            log: None,
+        }
+    }
+
+    /// Keeps a human-readable log of every entry that takes effect, the
+    /// implementation's reply, and each observation.
+    pub fn with_log(mut self) -> Self {
+        self.log = Some(Vec::new());
+        self
+    }
+
+    /// The log so far (empty unless [`with_log`](Session::with_log)).
+    pub fn take_log(&mut self) -> Vec<String> {
+        self.log.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn note(&mut self, line: impl FnOnce() -> String) {
+        if let Some(log) = self.log.as_mut() {
+            log.push(line());
         }
     }
 
@@ -174,6 +194,8 @@ impl<I: Implementation> Session<I> {
     }
 
     fn record(&mut self, entry: &Entry) {
+        let index = self.trace.len();
+        self.note(|| format!("{index:>6}  {entry}"));
         entry.hash(&mut self.hasher);
         self.trace.push(entry.clone());
     }
@@ -181,6 +203,7 @@ impl<I: Implementation> Session<I> {
     fn check_observations(&mut self, entry: &Entry) -> Result<(), Failure> {
         for observation in self.imp.take_observations() {
             observation.hash(&mut self.hasher);
+            self.note(|| format!("        -> {observation}"));
             self.counts.observations += 1;
             self.model
                 .observe(&observation)

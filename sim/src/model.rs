@@ -377,6 +377,15 @@ impl Model {
     /// The first rule the reply breaks.
     pub fn apply(&mut self, op: &Op, reply: &Reply) -> Result<(), Violation> {
         self.now += 1;
+        let checked = self.apply_op(op, reply);
+        if checked.is_ok() {
+            // ROBUST-1: the op was answered, as expected, without a fault.
+            self.coverage.hit(Rule::Robust1);
+        }
+        checked
+    }
+
+    fn apply_op(&mut self, op: &Op, reply: &Reply) -> Result<(), Violation> {
         match op {
             Op::OpenScope {
                 scope,

@@ -1,0 +1,26 @@
+//! # scopebus-conformance
+//!
+//! The conformance suite: it runs the simulator's seeded workloads against an
+//! implementation under test, checks every rule of SPEC.md against the model,
+//! and gives each rule a verdict: passed, failed (with the lowest failing
+//! seed, a shrunk trace and the commands that reproduce it), not tested (the
+//! implementation lacks a capability the rule needs), or not exercised (no
+//! seed checked it). Neither of the last two ever counts as passed.
+//!
+//! - [`target`]: implementations by name (`reference`, `mutant:NAME`);
+//! - [`runner`]: the run over many seeds, in parallel, deterministic;
+//! - [`mutants`]: the hunt that proves the suite catches planted bugs;
+//! - [`report`]: the console table and the JSON documents.
+//!
+//! The implementation-under-test interface and the rule index live in
+//! `scopebus-sim` (the simulator and shrinker drive implementations through
+//! them) and are re-exported here.
+#![forbid(unsafe_code)]
+
+pub mod mutants;
+pub mod report;
+pub mod runner;
+pub mod target;
+
+pub use scopebus_sim::iut;
+pub use scopebus_sim::rules;

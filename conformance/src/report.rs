@@ -1,0 +1,293 @@
+//! Reports: the console table and the JSON document, for conformance runs
+//! and for mutant hunts.
+//!
+//! The console text is deterministic: the same arguments print the same
+//! bytes (timings are kept apart, in [`timing_line`], for stderr).
+
+use crate::mutants::MutantResult;
+use crate::runner::{Report, Seeds, Verdict, display_path};
+use scopebus_sim::rules::Level;
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+/// Traces longer than this are not printed inline, only saved.
+const INLINE_TRACE: usize = 40;
+
+fn seeds_text(seeds: Seeds) -> String {
+    match seeds {
+        Seeds::One(seed) => format!("seed {seed}"),
+        Seeds::Range { start, count } => format!(
+            "seeds {start}..={} ({count} seeds)",
+            start.wrapping_add(count.saturating_sub(1))
+        ),
+    }
+}
+
+/// The console table of a conformance run.
+pub fn render(report: &Report) -> String {
+    let info = &report.implementation;
+    let mut out = String::new();
+    let caps: Vec<&str> = info.capabilities.iter().map(|c| c.name()).collect();
+    let _ = writeln!(
+        out,
+        "scopebus conformance: {} ({} {})",
+        report.target, info.language, info.version
+    );
+    let _ = writeln!(out, "capabilities: {}", caps.join(" "));
+    let _ = writeln!(
+        out,
+        "{}, {} ops each\n",
+        seeds_text(report.seeds),
+        report.ops_per_seed
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:<6} {:<13} {:>9}  summary",
+        "rule", "level", "verdict", "checks"
+    );
+    for r in &report.rules {
+        let verdict = match &r.verdict {
+            Verdict::Failed => "FAILED".to_owned(),
+            Verdict::NotTested { missing } => {
+                let m: Vec<&str> = missing.iter().map(|c| c.name()).collect();
+                format!("not tested ({})", m.join(","))
+            }
+            Verdict::NotExercised => "NOT EXERCISED".to_owned(),
+            Verdict::Passed => "passed".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<10} {:<6} {:<13} {:>9}  {}",
+            r.rule.id(),
+            r.rule.level().to_string(),
+            verdict,
+            r.checks,
+            r.rule.summary()
+        );
+        if let Some(f) = &r.failure {
+            let pad = " ".repeat(43);
+            let more = if f.failing_seeds > 1 {
+                format!(" (and {} more seeds)", f.failing_seeds - 1)
+            } else {
+                String::new()
+            };
+            let kind = if f.fault {
+                "the implementation broke: "
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "{pad}seed {}{more}: {kind}{}", f.seed, f.message);
+            let _ = writeln!(
+                out,
+                "{pad}shrunk to {} ops, {} entries (from {} entries):",
+                f.trace_ops, f.trace_entries, f.original_entries
+            );
+            if f.entries.len() <= INLINE_TRACE {
+                for (i, entry) in f.entries.iter().enumerate() {
+                    let _ = writeln!(out, "{pad}  {i:>3}  {entry}");
+                }
+            }
+            let _ = writeln!(out, "{pad}replay: {}", f.replay);
+            let _ = writeln!(out, "{pad}rerun:  {}", f.repro);
+        }
+    }
+    let count =
+        |pred: &dyn Fn(&Verdict) -> bool| report.rules.iter().filter(|r| pred(&r.verdict)).count();
+    let _ = writeln!(
+        out,
+        "\nrules: {} passed, {} failed, {} not tested, {} not exercised (of {})",
+        count(&|v| *v == Verdict::Passed),
+        count(&|v| *v == Verdict::Failed),
+        count(&|v| matches!(v, Verdict::NotTested { .. })),
+        count(&|v| *v == Verdict::NotExercised),
+        report.rules.len()
+    );
+    let c = &report.counts;
+    let _ = writeln!(
+        out,
+        "ran {} seeds: {} ops, {} polls, {} injected wakeups, {} observations checked",
+        report.seed_count(),
+        c.ops,
+        c.polls,
+        c.wakes,
+        c.observations
+    );
+    let d = &report.determinism;
+    if d.mismatches.is_empty() {
+        let _ = writeln!(out, "determinism: {} seeds run twice, identical", d.checked);
+    } else {
+        let _ = writeln!(
+            out,
+            "determinism: BROKEN: seeds {:?} gave different runs the second time",
+            d.mismatches
+        );
+    }
+    let failed_must: Vec<&str> = report
+        .rules
+        .iter()
+        .filter(|r| r.rule.level() == Level::Must && r.verdict != Verdict::Passed)
+        .map(|r| r.rule.id())
+        .collect();
+    if report.conforming() {
+        let _ = writeln!(
+            out,
+            "verdict: CONFORMING: every must rule was checked and passed"
+        );
+    } else if failed_must.is_empty() {
+        let _ = writeln!(
+            out,
+            "verdict: NOT CONFORMING: the run was not deterministic"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "verdict: NOT CONFORMING: must rules not passed: {}",
+            failed_must.join(", ")
+        );
+    }
+    out
+}
+
+/// Timings of a conformance run, one line (for stderr: it varies).
+pub fn timing_line(report: &Report) -> String {
+    let secs = report.run_time.as_secs_f64().max(1e-9);
+    let steps = report.counts.ops + report.counts.polls;
+    format!(
+        "time: {:.2} s for {} seeds ({:.0} seeds/s, {:.0} simulated ops/s counting ops and polls), shrinking {:.2} s",
+        secs,
+        report.seed_count(),
+        report.seed_count() as f64 / secs,
+        steps as f64 / secs,
+        report.shrink_time.as_secs_f64()
+    )
+}
+
+/// The JSON document of a conformance run.
+pub fn to_json(report: &Report) -> Value {
+    let info = &report.implementation;
+    let rules: Vec<Value> = report
+        .rules
+        .iter()
+        .map(|r| {
+            let mut v = json!({
+                "id": r.rule.id(),
+                "level": r.rule.level().to_string(),
+                "verdict": r.verdict.word(),
+                "checks": r.checks,
+                "seed": r.failure.as_ref().map(|f| f.seed),
+                "repro": r.failure.as_ref().map(|f| f.repro.clone()),
+            });
+            if let Verdict::NotTested { missing } = &r.verdict {
+                v["missing_capabilities"] =
+                    json!(missing.iter().map(|c| c.name()).collect::<Vec<_>>());
+            }
+            if let Some(f) = &r.failure {
+                v["message"] = json!(f.message);
+                v["failing_seeds"] = json!(f.failing_seeds);
+                v["trace"] = json!(display_path(&f.trace));
+                v["full_trace"] = json!(display_path(&f.full_trace));
+                v["replay"] = json!(f.replay);
+                v["trace_ops"] = json!(f.trace_ops);
+                v["trace_entries"] = json!(f.trace_entries);
+                v["fault"] = json!(f.fault);
+            }
+            v
+        })
+        .collect();
+    let (first, _) = match report.seeds {
+        Seeds::One(s) => (s, 1),
+        Seeds::Range { start, count } => (start, count),
+    };
+    json!({
+        "implementation": report.target,
+        "language": info.language,
+        "version": info.version,
+        "capabilities": info.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        "seeds": report.seed_count(),
+        "first_seed": first,
+        "ops_per_seed": report.ops_per_seed,
+        "ops": report.counts.ops,
+        "polls": report.counts.polls,
+        "observations": report.counts.observations,
+        "seconds": report.run_time.as_secs_f64(),
+        "conforming": report.conforming(),
+        "determinism": {
+            "checked": report.determinism.checked,
+            "mismatches": report.determinism.mismatches,
+        },
+        "rules": rules,
+    })
+}
+
+/// The console table of a mutant hunt.
+pub fn render_mutants(results: &[MutantResult], max_seeds: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<28} {:<10} {:<10} {:>5} {:>8} {:>7} {:>8}",
+        "mutant", "targets", "caught by", "seed", "seconds", "ops", "entries"
+    );
+    for r in results {
+        let dash = || "-".to_owned();
+        let _ = writeln!(
+            out,
+            "{:<28} {:<10} {:<10} {:>5} {:>8.3} {:>7} {:>8}",
+            r.mutant.name(),
+            r.target_rule,
+            r.rule
+                .map_or_else(|| "SURVIVED".to_owned(), |x| x.id().to_owned()),
+            r.seed.map_or_else(dash, |s| s.to_string()),
+            r.time.as_secs_f64(),
+            r.trace_ops.map_or_else(dash, |s| s.to_string()),
+            r.trace_entries.map_or_else(dash, |s| s.to_string()),
+        );
+    }
+    let killed = results.iter().filter(|r| r.killed).count();
+    let ops: Vec<usize> = results.iter().filter_map(|r| r.trace_ops).collect();
+    let _ = writeln!(
+        out,
+        "\n{} mutants: {} killed, {} survived (budget {} seeds each)",
+        results.len(),
+        killed,
+        results.len() - killed,
+        max_seeds
+    );
+    if let (Some(min), Some(max)) = (ops.iter().min(), ops.iter().max()) {
+        let _ = writeln!(out, "shrunk traces: {min} to {max} ops");
+    }
+    for r in results.iter().filter(|r| !r.killed) {
+        let _ = writeln!(
+            out,
+            "SURVIVED: {} ({}) was not caught in {} seeds",
+            r.mutant.name(),
+            r.target_rule,
+            r.seeds_tried
+        );
+    }
+    for r in results.iter().filter(|r| r.killed) {
+        if let (Some(repro), Some(message)) = (&r.repro, &r.message) {
+            let _ = writeln!(out, "\n{}: {}\n  {}", r.mutant.name(), message, repro);
+        }
+    }
+    out
+}
+
+/// The JSON document of a mutant hunt.
+pub fn mutants_to_json(results: &[MutantResult]) -> Value {
+    json!({
+        "mutants": results.iter().map(|r| json!({
+            "name": r.mutant.name(),
+            "killed": r.killed,
+            "rule": r.rule.map(|x| x.id()),
+            "target_rule": r.target_rule,
+            "seed": r.seed,
+            "seeds_tried": r.seeds_tried,
+            "seconds": r.time.as_secs_f64(),
+            "shrink_seconds": r.shrink_time.as_secs_f64(),
+            "trace_ops": r.trace_ops,
+            "trace_entries": r.trace_entries,
+            "trace": r.trace.as_ref().map(|p| display_path(p)),
+            "message": r.message,
+        })).collect::<Vec<_>>()
+    })
+}

@@ -1,0 +1,307 @@
+//! `cargo xtask`: the project's commands.
+//!
+//! - `conformance`: every rule of SPEC.md against an implementation, over
+//!   many seeds; exit 0 only if every `must` rule passed.
+//! - `replay TRACE`: rerun a trace file exactly.
+//! - `mutants`: prove the suite catches every planted bug.
+//!
+//! Exit codes: 0 success (conforming, reproduced as expected, all mutants
+//! killed), 1 a verdict against the implementation (not conforming, a replay
+//! that fails, a surviving mutant), 2 nothing could be judged (bad arguments,
+//! unreadable trace, unwritable report).
+
+use clap::{Parser, Subcommand};
+use scopebus::mutants::Mutant;
+use scopebus_conformance::mutants::{Hunt, hunt};
+use scopebus_conformance::report;
+use scopebus_conformance::runner::{self, Campaign, Seeds};
+use scopebus_conformance::target::Target;
+use scopebus_sim::harness::Session;
+use scopebus_sim::shrink::Budget;
+use scopebus_sim::trace::TraceFile;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "scopebus: the conformance suite and its tools",
+    after_help = "Exit codes: 0 success; 1 a verdict against the implementation; 2 could not be judged."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check every rule of SPEC.md against an implementation over many seeds.
+    ///
+    /// Prints a table of rules and verdicts on stdout (identical for
+    /// identical arguments) and the timing on stderr. Exits 0 only if every
+    /// `must` rule was checked and passed.
+    Conformance(ConformanceArgs),
+    /// Rerun a trace file exactly, and say whether it fails and how.
+    Replay(ReplayArgs),
+    /// Run the suite on every mutant (a reference bus with one planted bug);
+    /// fails if any survives.
+    Mutants(MutantsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ConformanceArgs {
+    /// The implementation under test: `reference`, or `mutant:NAME`
+    /// (see `cargo xtask mutants --list`).
+    #[arg(long = "impl", value_name = "NAME", default_value = "reference", value_parser = parse_target)]
+    target: Target,
+    /// How many seeds to run.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// The first seed of the range (decimal or 0x-hex).
+    #[arg(long, value_name = "S", default_value = "0", value_parser = parse_seed, conflicts_with = "seed")]
+    start: u64,
+    /// Run exactly this seed (decimal or 0x-hex), e.g. to reproduce a failure.
+    #[arg(long, value_name = "S", value_parser = parse_seed)]
+    seed: Option<u64>,
+    /// Workload ops per seed.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    ops: u64,
+    /// Worker threads; 0 uses every core. Results do not depend on it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    jobs: usize,
+    /// Also write the report as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Where failing traces are written (under `failures/`).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// The trace file (JSON, as written by `conformance` or `mutants`).
+    trace: PathBuf,
+    /// Run it on this implementation instead of the one the file names.
+    #[arg(long = "impl", value_name = "NAME", value_parser = parse_target)]
+    target: Option<Target>,
+    /// Print every entry as it runs, with the implementation's replies and
+    /// observations.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct MutantsArgs {
+    /// Seeds tried per mutant before it counts as a survivor.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// Workload ops per seed.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    ops: u64,
+    /// Only these mutants (comma-separated names).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', value_parser = parse_mutant)]
+    only: Vec<Mutant>,
+    /// List the mutants and the rule each is designed to break, and exit.
+    #[arg(long)]
+    list: bool,
+    /// Worker threads; 0 uses every core.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    jobs: usize,
+    /// Also write the results as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Where the shrunk traces are written (under `failures/`).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    s.parse()
+        .map_err(|e: scopebus_conformance::target::UnknownTarget| e.to_string())
+}
+
+fn parse_mutant(s: &str) -> Result<Mutant, String> {
+    Mutant::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown mutant `{s}`; known: {}", names.join(", "))
+    })
+}
+
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let t = s.trim().replace('_', "");
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse::<u64>(),
+    };
+    parsed.map_err(|_| {
+        format!(
+            "`{s}` is not a seed: expected a whole number from 0 to {} (decimal, or hex with 0x)",
+            u64::MAX
+        )
+    })
+}
+
+/// `$CARGO_TARGET_DIR/scopebus`, else `<workspace>/target/scopebus`.
+fn default_out() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("scopebus");
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("target")
+        .join("scopebus")
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
+    let seeds = match args.seed {
+        Some(seed) => Seeds::One(seed),
+        None => Seeds::Range {
+            start: args.start,
+            count: args.seeds,
+        },
+    };
+    let campaign = Campaign {
+        target: args.target,
+        seeds,
+        ops: args.ops as usize,
+        jobs: args.jobs,
+        out_dir: args.out.unwrap_or_else(default_out),
+        shrink: Budget::default(),
+        progress: std::io::stderr().is_terminal(),
+    };
+    let report = runner::run(&campaign)?;
+    print!("{}", report::render(&report));
+    eprintln!("{}", report::timing_line(&report));
+    if let Some(path) = &args.json {
+        write_json(path, &report::to_json(&report))?;
+    }
+    Ok(if report.conforming() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
+    let file = TraceFile::read(&args.trace).map_err(|e| e.to_string())?;
+    let target = match args.target {
+        Some(t) => t,
+        None => file.implementation.parse().map_err(
+            |e: scopebus_conformance::target::UnknownTarget| {
+                format!("{}: {e} (use --impl to pick one)", args.trace.display())
+            },
+        )?,
+    };
+    let imp = target.instantiate();
+    let mut session = Session::new(imp).with_log();
+    println!(
+        "replaying {} ({} entries) on {target}",
+        runner::display_path(&args.trace),
+        file.entries.len()
+    );
+    let mut failure = None;
+    for entry in &file.entries {
+        let result = session.step(entry);
+        if args.verbose {
+            for line in session.take_log() {
+                println!("{line}");
+            }
+        }
+        if let Err(f) = result {
+            failure = Some(f);
+            break;
+        }
+    }
+    let run = session.finish(failure);
+    if run.counts.skipped > 0 {
+        println!(
+            "note: {} entries were skipped (not valid or not runnable when their turn came)",
+            run.counts.skipped
+        );
+    }
+    let recorded = file.failure.as_ref().map(|f| f.rule);
+    match &run.failure {
+        Some(f) => {
+            println!("FAILED {}", f);
+            match recorded {
+                Some(r) if r == f.rule => {
+                    println!("reproduced: the trace records this failure ({r})")
+                }
+                Some(r) => println!(
+                    "note: the trace records a {r} failure; this run failed {} instead",
+                    f.rule
+                ),
+                None => {}
+            }
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            println!(
+                "passed: {} ops, {} polls, {} observations checked, no disagreement with the model",
+                run.counts.ops, run.counts.polls, run.counts.observations
+            );
+            if let Some(r) = recorded {
+                println!("note: the trace records a {r} failure, which did not occur on {target}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn mutants(args: MutantsArgs) -> Result<ExitCode, String> {
+    if args.list {
+        for m in Mutant::ALL {
+            println!("{:<28} {}", m.name(), m.target_rule());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let plan = Hunt {
+        mutants: if args.only.is_empty() {
+            Mutant::ALL.to_vec()
+        } else {
+            args.only
+        },
+        max_seeds: args.seeds,
+        ops: args.ops as usize,
+        jobs: args.jobs,
+        out_dir: args.out.unwrap_or_else(default_out),
+        shrink: Budget::default(),
+    };
+    let started = std::time::Instant::now();
+    let results = hunt(&plan)?;
+    print!("{}", report::render_mutants(&results, plan.max_seeds));
+    eprintln!("time: {:.2} s", started.elapsed().as_secs_f64());
+    if let Some(path) = &args.json {
+        write_json(path, &report::mutants_to_json(&results))?;
+    }
+    Ok(if results.iter().all(|r| r.killed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Conformance(args) => conformance(args),
+        Command::Replay(args) => replay(args),
+        Command::Mutants(args) => mutants(args),
+    };
+    result.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::from(2)
+    })
+}

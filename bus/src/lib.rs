@@ -47,6 +47,7 @@
 //! # });
 //! ```
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 mod bus;
 mod error;

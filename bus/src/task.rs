@@ -20,7 +20,6 @@ pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// Awaiting it gives the task's output, or a [`TaskError`] if the task was
 /// cancelled or panicked. Dropping it detaches the task: it keeps running, and
 /// its scope still waits for it (TASK-1).
-#[must_use = "dropping a TaskHandle detaches the task; keep it to cancel or await the task"]
 pub struct TaskHandle<T> {
     abort: AbortHandle,
     result: oneshot::Receiver<Result<T, TaskError>>,

@@ -16,6 +16,7 @@
 //! `scopebus-sim` (the simulator and shrinker drive implementations through
 //! them) and are re-exported here.
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 pub mod mutants;
 pub mod report;

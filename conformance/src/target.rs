@@ -7,14 +7,39 @@ use scopebus_sim::iut::{ImplInfo, Implementation};
 use scopebus_sim::reference::ReferenceImpl;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+
+/// Builds a fresh implementation for one run.
+pub type Factory = Arc<dyn Fn() -> Box<dyn Implementation> + Send + Sync>;
 
 /// An implementation under test, by name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Target {
     /// The reference bus, in-process (`reference`).
     Reference,
     /// The reference bus with one planted bug (`mutant:NAME`).
     Mutant(Mutant),
+    /// Any other in-process implementation (another Rust bus, a wrapper),
+    /// built by `factory` for each run. Used from Rust code; the command
+    /// line does not know it, so its repro is the seed and the trace.
+    Custom {
+        /// Its name, for reports and trace files.
+        name: String,
+        /// Builds a fresh instance.
+        factory: Factory,
+    },
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Target({self})")
+    }
+}
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
 }
 
 impl Target {
@@ -23,6 +48,7 @@ impl Target {
         match self {
             Target::Reference => Box::new(ReferenceImpl::new(None)),
             Target::Mutant(m) => Box::new(ReferenceImpl::new(Some(*m))),
+            Target::Custom { factory, .. } => factory(),
         }
     }
 
@@ -44,6 +70,7 @@ impl fmt::Display for Target {
         match self {
             Target::Reference => f.write_str("reference"),
             Target::Mutant(m) => write!(f, "mutant:{}", m.name()),
+            Target::Custom { name, .. } => f.write_str(name),
         }
     }
 }

@@ -18,6 +18,7 @@
 //!
 //! One seed fixes everything; the same seed twice gives the same trace.
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 pub mod catalogue;
 pub mod exec;

@@ -10,6 +10,9 @@
 //! that fails, a surviving mutant), 2 nothing could be judged (bad arguments,
 //! unreadable trace, unwritable report).
 
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
+
 use clap::{Parser, Subcommand};
 use scopebus::mutants::Mutant;
 use scopebus_conformance::mutants::{Hunt, hunt};
@@ -60,10 +63,10 @@ struct ConformanceArgs {
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// The first seed of the range (decimal or 0x-hex).
-    #[arg(long, value_name = "S", default_value = "0", value_parser = parse_seed, conflicts_with = "seed")]
+    #[arg(long, value_name = "S", default_value = "0", value_parser = parse_seed, conflicts_with = "seed", allow_hyphen_values = true)]
     start: u64,
     /// Run exactly this seed (decimal or 0x-hex), e.g. to reproduce a failure.
-    #[arg(long, value_name = "S", value_parser = parse_seed)]
+    #[arg(long, value_name = "S", value_parser = parse_seed, allow_hyphen_values = true)]
     seed: Option<u64>,
     /// Workload ops per seed.
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]

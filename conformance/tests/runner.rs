@@ -1,0 +1,188 @@
+//! The conformance runner: verdicts, determinism across thread counts,
+//! failures with working repros, and capabilities that make rules "not
+//! tested" rather than passed.
+
+use scopebus::mutants::Mutant;
+use scopebus_conformance::iut::{Fault, ImplInfo, Implementation};
+use scopebus_conformance::mutants::{Hunt, hunt};
+use scopebus_conformance::report;
+use scopebus_conformance::rules::{Capability, Rule};
+use scopebus_conformance::runner::{Campaign, Seeds, Verdict, run};
+use scopebus_conformance::target::Target;
+use scopebus_sim::harness::replay;
+use scopebus_sim::op::{Observation, Op, Reply, TaskRef};
+use scopebus_sim::reference::ReferenceImpl;
+use scopebus_sim::shrink::Budget;
+use scopebus_sim::trace::TraceFile;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scopebus-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn campaign(target: Target, count: u64, jobs: usize, name: &str) -> Campaign {
+    Campaign {
+        target,
+        seeds: Seeds::Range { start: 0, count },
+        ops: 200,
+        jobs,
+        out_dir: out_dir(name),
+        shrink: Budget::default(),
+        progress: false,
+    }
+}
+
+#[test]
+fn the_reference_conforms_and_every_rule_is_exercised() {
+    let report = run(&campaign(Target::Reference, 400, 0, "reference")).unwrap();
+    for r in &report.rules {
+        assert_eq!(r.verdict, Verdict::Passed, "{}: {:?}", r.rule, r.verdict);
+        assert!(r.checks > 0, "{}", r.rule);
+    }
+    assert!(report.conforming());
+    assert!(report.determinism.mismatches.is_empty());
+    assert_eq!(report.seed_count(), 400);
+}
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    let one = run(&campaign(Target::Mutant(Mutant::WakeOne), 150, 1, "j1")).unwrap();
+    let two = run(&campaign(Target::Mutant(Mutant::WakeOne), 150, 2, "j2")).unwrap();
+    // The rendered reports differ only in the output directory of traces.
+    let strip =
+        |r: &scopebus_conformance::runner::Report, dir: &str| report::render(r).replace(dir, "OUT");
+    assert_eq!(
+        strip(&one, &out_dir("j1").display().to_string()),
+        strip(&two, &out_dir("j2").display().to_string())
+    );
+}
+
+#[test]
+fn a_failed_rule_comes_with_a_trace_that_reproduces_it() {
+    let report = run(&campaign(Target::Mutant(Mutant::Lifo), 100, 0, "lifo")).unwrap();
+    assert!(!report.conforming());
+    let fifo = report.rules.iter().find(|r| r.rule == Rule::Fifo1).unwrap();
+    assert_eq!(fifo.verdict, Verdict::Failed);
+    let failure = fifo.failure.as_ref().unwrap();
+    assert!(
+        failure
+            .repro
+            .starts_with("cargo xtask conformance --impl mutant:lifo --seed ")
+    );
+    assert!(failure.trace_ops <= failure.original_entries);
+    let file = TraceFile::read(&failure.trace).unwrap();
+    assert_eq!(file.implementation, "mutant:lifo");
+    assert_eq!(file.failure.as_ref().unwrap().rule, Rule::Fifo1);
+    let again = replay(&mut ReferenceImpl::new(Some(Mutant::Lifo)), &file.entries);
+    assert_eq!(again.failure.unwrap().rule, Rule::Fifo1);
+    // The unshrunk trace is kept too, and fails the same way.
+    let full = TraceFile::read(&failure.full_trace).unwrap();
+    assert!(full.entries.len() >= file.entries.len());
+    let json = report::to_json(&report);
+    let rule = json["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "FIFO-1")
+        .unwrap();
+    assert_eq!(rule["verdict"], "failed");
+    assert_eq!(rule["seed"], failure.seed);
+    assert_eq!(rule["repro"], failure.repro.as_str());
+}
+
+/// The reference bus, claiming fewer capabilities than it has.
+struct Masked {
+    inner: ReferenceImpl,
+    without: Vec<Capability>,
+}
+
+impl Implementation for Masked {
+    fn info(&self) -> ImplInfo {
+        let mut info = self.inner.info();
+        for c in &self.without {
+            info.capabilities = info.capabilities.without(*c);
+        }
+        info.name = "masked".into();
+        info
+    }
+    fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
+        self.inner.apply(op)
+    }
+    fn runnable(&self) -> Vec<TaskRef> {
+        self.inner.runnable()
+    }
+    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        self.inner.poll(task)
+    }
+    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        self.inner.wake(task)
+    }
+    fn take_observations(&mut self) -> Vec<Observation> {
+        self.inner.take_observations()
+    }
+}
+
+#[test]
+fn missing_capabilities_make_rules_not_tested_never_passed() {
+    let target = Target::Custom {
+        name: "masked".into(),
+        factory: Arc::new(|| {
+            Box::new(Masked {
+                inner: ReferenceImpl::new(None),
+                without: vec![
+                    Capability::Stats,
+                    Capability::Isolated,
+                    Capability::Schedule,
+                ],
+            })
+        }),
+    };
+    let report = run(&campaign(target, 200, 0, "masked")).unwrap();
+    for r in &report.rules {
+        match r.rule {
+            Rule::Reclaim1 | Rule::Reclaim2 | Rule::Scope3 => {
+                assert!(
+                    matches!(r.verdict, Verdict::NotTested { .. }),
+                    "{}: {:?}",
+                    r.rule,
+                    r.verdict
+                );
+            }
+            _ => assert_eq!(r.verdict, Verdict::Passed, "{}", r.rule),
+        }
+    }
+    assert!(!report.conforming(), "a must rule not tested is not a pass");
+    let text = report::render(&report);
+    assert!(text.contains("not tested (stats)"), "{text}");
+}
+
+#[test]
+fn the_hunt_kills_every_mutant() {
+    let results = hunt(&Hunt {
+        mutants: Mutant::ALL.to_vec(),
+        max_seeds: 300,
+        ops: 200,
+        jobs: 0,
+        out_dir: out_dir("hunt"),
+        shrink: Budget::default(),
+    })
+    .unwrap();
+    for r in &results {
+        assert!(r.killed, "{} survived", r.mutant.name());
+        assert!(r.trace.as_ref().unwrap().exists());
+        assert!(
+            r.trace_ops.unwrap() <= 12,
+            "{}: {:?}",
+            r.mutant.name(),
+            r.trace_ops
+        );
+    }
+    let json = report::mutants_to_json(&results);
+    assert_eq!(json["mutants"].as_array().unwrap().len(), Mutant::ALL.len());
+    for key in ["name", "killed", "rule", "seed", "seconds", "trace_ops"] {
+        assert!(json["mutants"][0].get(key).is_some(), "{key}");
+    }
+}

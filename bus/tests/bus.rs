@@ -277,3 +277,46 @@ fn stats_report_per_type() {
     assert_eq!(stats.subscriptions(), 2);
     assert!(!stats.closed);
 }
+
+/// A waker whose last reference panics when dropped, as a buggy executor's
+/// might.
+struct PanicsOnDrop;
+
+impl std::task::Wake for PanicsOnDrop {
+    fn wake(self: Arc<Self>) {}
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("the waker panics on drop");
+    }
+}
+
+#[test]
+fn a_panic_in_foreign_code_does_not_poison_the_bus() {
+    // A subscription that registered a waker, then is polled with another
+    // one, drops the old waker under the channel's lock: here that panics.
+    let bus = Bus::new();
+    let mut victim = bus.subscribe::<Ping>();
+    let mut other = bus.subscribe::<Ping>();
+    let first = std::task::Waker::from(Arc::new(PanicsOnDrop));
+    assert!(
+        victim
+            .poll_next_unpin(&mut Context::from_waker(&first))
+            .is_pending()
+    );
+    drop(first);
+    let second = futures::task::noop_waker();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        victim.poll_next_unpin(&mut Context::from_waker(&second))
+    }));
+    assert!(result.is_err(), "the waker's panic reaches its caller");
+    // Everyone, the victim included, carries on: no poisoned lock.
+    assert_eq!(bus.send(Ping(1)).unwrap(), 2);
+    assert_eq!(other.try_recv(), TryRecv::Event(Arc::new(Ping(1))));
+    assert_eq!(victim.try_recv(), TryRecv::Event(Arc::new(Ping(1))));
+    assert_eq!(bus.stats_of::<Ping>().retained, 0);
+    drop(victim);
+    bus.close();
+    assert_eq!(other.try_recv(), TryRecv::Ended);
+}

@@ -2,7 +2,8 @@
 //! seeded simulator: proptest generates workloads (ops and scheduling
 //! choices), runs them on the reference bus through the harness, and on a
 //! failure shrinks them with its own strategy. Failing cases are persisted
-//! under `sim/proptest-regressions/` and rerun first on every `cargo test`.
+//! in `sim/tests/regressions/state_machine.txt` (commit it) and rerun first on
+//! every `cargo test`.
 //!
 //! A second test runs the same machine against mutants and requires that it
 //! finds them: a state machine that cannot fail would prove nothing.

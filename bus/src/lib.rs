@@ -51,7 +51,13 @@
 
 mod bus;
 mod error;
+#[cfg(feature = "mutants")]
 pub mod mutants;
+// Without the feature the switch is private and inert: every check is the
+// constant `false`.
+#[cfg(not(feature = "mutants"))]
+#[allow(dead_code)]
+mod mutants;
 mod scope;
 mod task;
 

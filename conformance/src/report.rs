@@ -13,12 +13,22 @@ use std::fmt::Write;
 /// Traces longer than this are not printed inline, only saved.
 const INLINE_TRACE: usize = 40;
 
+/// `n thing` or `n things`.
+fn plural(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 fn seeds_text(seeds: Seeds) -> String {
     match seeds {
         Seeds::One(seed) => format!("seed {seed}"),
         Seeds::Range { start, count } => format!(
-            "seeds {start}..={} ({count} seeds)",
-            start.wrapping_add(count.saturating_sub(1))
+            "seeds {start}..={} ({})",
+            start.saturating_add(count.saturating_sub(1)),
+            plural(count, "seed")
         ),
     }
 }
@@ -36,13 +46,13 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "capabilities: {}", caps.join(" "));
     let _ = writeln!(
         out,
-        "{}, {} ops each\n",
+        "{}, {} workload ops each (plus each run's closing sequence)\n",
         seeds_text(report.seeds),
         report.ops_per_seed
     );
     let _ = writeln!(
         out,
-        "{:<10} {:<6} {:<13} {:>9}  summary",
+        "{:<10} {:<6} {:<18} {:>9}  summary (checks: situations that could break the rule, checked and held)",
         "rule", "level", "verdict", "checks"
     );
     for r in &report.rules {
@@ -57,7 +67,7 @@ pub fn render(report: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<10} {:<6} {:<13} {:>9}  {}",
+            "{:<10} {:<6} {:<18} {:>9}  {}",
             r.rule.id(),
             r.rule.level().to_string(),
             verdict,
@@ -65,9 +75,10 @@ pub fn render(report: &Report) -> String {
             r.rule.summary()
         );
         if let Some(f) = &r.failure {
-            let pad = " ".repeat(43);
+            let pad = " ".repeat(48);
             let more = if f.failing_seeds > 1 {
-                format!(" (and {} more seeds)", f.failing_seeds - 1)
+                let n = f.failing_seeds - 1;
+                format!(" (and {n} more {})", if n == 1 { "seed" } else { "seeds" })
             } else {
                 String::new()
             };
@@ -105,8 +116,8 @@ pub fn render(report: &Report) -> String {
     let c = &report.counts;
     let _ = writeln!(
         out,
-        "ran {} seeds: {} ops, {} polls, {} injected wakeups, {} observations checked",
-        report.seed_count(),
+        "ran {}: {} ops, {} polls, {} injected wakeups, {} observations checked",
+        plural(report.seed_count(), "seed"),
         c.ops,
         c.polls,
         c.wakes,
@@ -114,7 +125,11 @@ pub fn render(report: &Report) -> String {
     );
     let d = &report.determinism;
     if d.mismatches.is_empty() {
-        let _ = writeln!(out, "determinism: {} seeds run twice, identical", d.checked);
+        let _ = writeln!(
+            out,
+            "determinism: {} run twice, identical",
+            plural(d.checked, "seed")
+        );
     } else {
         let _ = writeln!(
             out,
@@ -122,27 +137,61 @@ pub fn render(report: &Report) -> String {
             d.mismatches
         );
     }
-    let failed_must: Vec<&str> = report
+    let must_with = |pred: &dyn Fn(&Verdict) -> bool| -> Vec<&str> {
+        report
+            .rules
+            .iter()
+            .filter(|r| r.rule.level() == Level::Must && pred(&r.verdict))
+            .map(|r| r.rule.id())
+            .collect()
+    };
+    let failed = must_with(&|v| *v == Verdict::Failed);
+    let untested = must_with(&|v| matches!(v, Verdict::NotTested { .. }));
+    let unexercised = must_with(&|v| *v == Verdict::NotExercised);
+    let failed_should: Vec<&str> = report
         .rules
         .iter()
-        .filter(|r| r.rule.level() == Level::Must && r.verdict != Verdict::Passed)
+        .filter(|r| r.rule.level() == Level::Should && r.verdict == Verdict::Failed)
         .map(|r| r.rule.id())
         .collect();
-    if report.conforming() {
+    if !d.mismatches.is_empty() {
+        let _ = writeln!(out, "verdict: NOT JUDGED: the run was not deterministic");
+    } else if report.is_rerun() {
+        if failed.is_empty() {
+            let _ = writeln!(
+                out,
+                "verdict: no must rule failed on this seed (one seed exercises too little to judge conformance; run a range of seeds for that)"
+            );
+        } else {
+            let _ = writeln!(out, "verdict: FAILED on this seed: {}", failed.join(", "));
+        }
+    } else if report.conforming() {
         let _ = writeln!(
             out,
             "verdict: CONFORMING: every must rule was checked and passed"
         );
-    } else if failed_must.is_empty() {
-        let _ = writeln!(
-            out,
-            "verdict: NOT CONFORMING: the run was not deterministic"
-        );
     } else {
+        let mut why = Vec::new();
+        if !failed.is_empty() {
+            why.push(format!("failed: {}", failed.join(", ")));
+        }
+        if !untested.is_empty() {
+            why.push(format!("not tested: {}", untested.join(", ")));
+        }
+        if !unexercised.is_empty() {
+            why.push(format!("not exercised: {}", unexercised.join(", ")));
+        }
         let _ = writeln!(
             out,
-            "verdict: NOT CONFORMING: must rules not passed: {}",
-            failed_must.join(", ")
+            "verdict: NOT CONFORMING: must rules {}",
+            why.join("; ")
+        );
+    }
+    if !failed_should.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: should rules failed: {} (reported; they do not affect the verdict)",
+            failed_should.join(", ")
         );
     }
     out
@@ -211,6 +260,7 @@ pub fn to_json(report: &Report) -> Value {
         "observations": report.counts.observations,
         "seconds": report.run_time.as_secs_f64(),
         "conforming": report.conforming(),
+        "success": report.success(),
         "determinism": {
             "checked": report.determinism.checked,
             "mismatches": report.determinism.mismatches,
@@ -246,11 +296,11 @@ pub fn render_mutants(results: &[MutantResult], max_seeds: u64) -> String {
     let ops: Vec<usize> = results.iter().filter_map(|r| r.trace_ops).collect();
     let _ = writeln!(
         out,
-        "\n{} mutants: {} killed, {} survived (budget {} seeds each)",
+        "\n{} mutants: {} killed, {} survived (budget {} each)",
         results.len(),
         killed,
         results.len() - killed,
-        max_seeds
+        plural(max_seeds, "seed")
     );
     if let (Some(min), Some(max)) = (ops.iter().min(), ops.iter().max()) {
         let _ = writeln!(out, "shrunk traces: {min} to {max} ops");
@@ -258,10 +308,10 @@ pub fn render_mutants(results: &[MutantResult], max_seeds: u64) -> String {
     for r in results.iter().filter(|r| !r.killed) {
         let _ = writeln!(
             out,
-            "SURVIVED: {} ({}) was not caught in {} seeds",
+            "SURVIVED: {} ({}) was not caught in {}",
             r.mutant.name(),
             r.target_rule,
-            r.seeds_tried
+            plural(r.seeds_tried, "seed")
         );
     }
     for r in results.iter().filter(|r| r.killed) {

@@ -8,7 +8,7 @@
 
 use crate::iut::{Fault, Implementation};
 use crate::model::{Model, SettleFailure, Violation};
-use crate::op::{Entry, Op, TaskRef};
+use crate::op::{Answer, Entry, Op, TaskRef};
 use crate::rules::{Capabilities, Capability, Coverage, Rule};
 use crate::workload::{Ids, Swarm};
 use rand::{RngExt, SeedableRng};
@@ -154,6 +154,22 @@ impl<I: Implementation> Session<I> {
                     .apply(op)
                     .map_err(|f| self.fault(entry, op_rule(op), f))?;
                 reply.hash(&mut self.hasher);
+                self.note(|| match &reply {
+                    Ok(Answer::Done) => "        => ok".to_owned(),
+                    Ok(Answer::Stats(counts)) => {
+                        let parts: Vec<String> = counts
+                            .iter()
+                            .map(|c| {
+                                format!(
+                                    "{} {} live, {} retained",
+                                    c.ty, c.subscriptions, c.retained
+                                )
+                            })
+                            .collect();
+                        format!("        => stats: {}", parts.join("; "))
+                    }
+                    Err(e) => format!("        => {e}"),
+                });
                 self.model
                     .apply(op, &reply)
                     .map_err(|v| self.failure(entry, v))?;

@@ -13,7 +13,7 @@
 //! - [`harness`]: runs a seed or replays a trace against an [`iut::Implementation`]
 //!   and the model, stopping at the first disagreement;
 //! - [`trace`]: trace files; [`shrink`]: minimising a failing trace;
-//! - [`reference`]: the reference bus and its mutants as implementations
+//! - [`reference`](mod@reference): the reference bus and its mutants as implementations
 //!   under test.
 //!
 //! One seed fixes everything; the same seed twice gives the same trace.

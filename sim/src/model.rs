@@ -1065,28 +1065,6 @@ impl Model {
         if index < sub.cursor() {
             return make(Rule::Fifo1, "it was already received".to_owned());
         }
-        // Everything skipped came from elsewhere on the shared bus, and what
-        // arrived came from the subscription's own scope: the scope is not
-        // really sharing the bus.
-        let log = &self.buses[sub.bus].channels[&sub.route].log;
-        let skipped = &log[sub.cursor()..index];
-        if event.origin == Some(sub.scope)
-            && skipped
-                .iter()
-                .all(|e| self.events[e].origin != Some(sub.scope))
-        {
-            let from = expected
-                .and_then(|e| self.events[&e].origin)
-                .map_or("?".to_owned(), |s| s.to_string());
-            return make(
-                Rule::Scope2,
-                format!(
-                    "the {} skipped events were all sent in other scopes sharing the bus (the first in {from}): {} does not see its shared bus",
-                    skipped.len(),
-                    sub.scope
-                ),
-            );
-        }
         make(
             Rule::Fifo1,
             "it was sent after the event the model expected: order is broken".to_owned(),

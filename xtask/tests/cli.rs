@@ -70,6 +70,9 @@ fn the_same_seed_prints_the_same_results() {
     let (a, b) = (xtask(&args), xtask(&args));
     assert_eq!(text(&a.stdout), text(&b.stdout));
     assert!(text(&a.stdout).contains("seed 42,"));
+    // A single-seed rerun on a correct bus exits 0: nothing failed.
+    assert_eq!(code(&a), 0, "{}", text(&a.stdout));
+    assert!(text(&a.stdout).contains("no must rule failed on this seed"));
 }
 
 /// Runs a printed command (`cargo xtask ...`) with the binary under test.
@@ -151,6 +154,7 @@ fn replay_of_a_shrunk_trace_on_the_reference_passes() {
         stdout.contains("-> sub#"),
         "verbose shows observations: {stdout}"
     );
+    assert!(stdout.contains("=> ok"), "verbose shows replies: {stdout}");
 }
 
 #[test]
@@ -200,6 +204,20 @@ fn bad_input_gets_a_clear_error_and_exit_code_2() {
     fails_with(
         &["conformance", "--seed", "1", "--start", "5"],
         "cannot be used with",
+    );
+    fails_with(
+        &["conformance", "--seed", "1", "--seeds", "5"],
+        "cannot be used with",
+    );
+    fails_with(
+        &[
+            "conformance",
+            "--start",
+            "18446744073709551615",
+            "--seeds",
+            "2",
+        ],
+        "run past the largest seed",
     );
     fails_with(&["conformance", "--frobnicate"], "unexpected argument");
     fails_with(&["mutants", "--only", "nope"], "unknown mutant `nope`");

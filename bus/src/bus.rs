@@ -17,7 +17,7 @@
 //! takes the channel's lock, re-checks and registers its waker.
 
 use crate::error::Closed;
-use crate::mutants::{self, Mutant};
+use crate::mutants::{self, Mutant, YieldPoint};
 use futures_core::{FusedStream, Stream};
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
@@ -417,7 +417,7 @@ struct ChannelState<T> {
 
 /// Waiter lists with more than this many vacated entries, and more vacated
 /// than used, are rebuilt.
-const COMPACT_AFTER: usize = 32;
+const COMPACT_AFTER: usize = 16;
 
 impl<T: Event> Channel<T> {
     fn new(mutant: Option<Mutant>) -> Channel<T> {
@@ -704,9 +704,14 @@ impl<T: Event> Stream for Subscription<T> {
         if let Some(event) = advance(&mut this.cursor, channel) {
             return Poll::Ready(Some(event));
         }
+        mutants::yield_point(YieldPoint::BeforeRegister);
         let mut state = channel.lock();
-        // A send may have filled the slot before we took the lock.
-        if let Some(event) = advance(&mut this.cursor, channel) {
+        // A send may have filled the slot (and woken the waiters it found,
+        // not us) after we looked and before we took the lock: look again
+        // under the lock, which sends also hold.
+        if !mutants::is(mutant, Mutant::RecheckSkipped)
+            && let Some(event) = advance(&mut this.cursor, channel)
+        {
             return Poll::Ready(Some(event));
         }
         if state.closed && !this.deaf {
@@ -785,6 +790,9 @@ impl<T: Event> Drop for Subscription<T> {
             if let Some(cursor) = cursor {
                 channel.release(cursor);
             }
+        }
+        if mutants::is(channel.mutant, Mutant::CompactionLosesWakers) {
+            return;
         }
         for waker in woken.into_iter().flatten() {
             waker.wake();

@@ -67,6 +67,14 @@ pub enum Mutant {
     /// Cancelling a scope closes its bus but leaves its tasks running.
     /// Breaks TASK-2.
     CancelLeavesTasks,
+    /// A subscription that found nothing registers its waker without looking
+    /// again under the lock: a send that lands between the look and the
+    /// registration is never woken for (the classic lost-wakeup race; needs
+    /// a send at the yield point to show). Breaks WAKE-1.
+    RecheckSkipped,
+    /// Rebuilding the waiter list after many subscriptions were dropped
+    /// forgets the waiters instead of waking them. Breaks CANCEL-1.
+    CompactionLosesWakers,
 }
 
 impl Mutant {
@@ -88,6 +96,8 @@ impl Mutant {
         Mutant::ContextLeak,
         Mutant::SubscribeAfterCloseHangs,
         Mutant::CancelLeavesTasks,
+        Mutant::RecheckSkipped,
+        Mutant::CompactionLosesWakers,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -110,6 +120,8 @@ impl Mutant {
             Mutant::ContextLeak => "context-leak",
             Mutant::SubscribeAfterCloseHangs => "subscribe-after-close-hangs",
             Mutant::CancelLeavesTasks => "cancel-leaves-tasks",
+            Mutant::RecheckSkipped => "recheck-skipped",
+            Mutant::CompactionLosesWakers => "compaction-loses-wakers",
         }
     }
 
@@ -138,6 +150,8 @@ impl Mutant {
             Mutant::ContextLeak => "MISSING-1",
             Mutant::SubscribeAfterCloseHangs => "CLOSE-3",
             Mutant::CancelLeavesTasks => "TASK-2",
+            Mutant::RecheckSkipped => "WAKE-1",
+            Mutant::CompactionLosesWakers => "CANCEL-1",
         }
     }
 }
@@ -166,6 +180,54 @@ pub fn active() -> Option<Mutant> {
         ACTIVE.try_with(Cell::get).ok().flatten()
     } else {
         None
+    }
+}
+
+/// A place in the bus where, in a real program, another thread could act:
+/// the simulator may run an operation there, on the same thread, to make that
+/// interleaving happen deterministically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum YieldPoint {
+    /// A subscription found no event on its lock-free fast path and is about
+    /// to take the channel's lock to register its waker.
+    BeforeRegister,
+}
+
+/// What runs at a yield point.
+pub type YieldHook = Box<dyn FnMut(YieldPoint)>;
+
+thread_local! {
+    static HOOK: std::cell::RefCell<Option<YieldHook>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs `hook` to run at every yield point reached on this thread (or
+/// removes it, for `None`), returning the previous one. The hook may use
+/// the bus freely: no lock of the bus is held at a yield point.
+#[cfg(feature = "mutants")]
+pub fn set_yield_hook(hook: Option<YieldHook>) -> Option<YieldHook> {
+    HOOK.try_with(|h| std::mem::replace(&mut *h.borrow_mut(), hook))
+        .ok()
+        .flatten()
+}
+
+/// Runs this thread's yield hook, if any. Without the `mutants` feature it
+/// does nothing and compiles away.
+#[inline(always)]
+pub(crate) fn yield_point(point: YieldPoint) {
+    if cfg!(feature = "mutants") {
+        // Taken out while it runs, so that it may reach yield points itself
+        // without re-entering.
+        let hook = HOOK.try_with(|h| h.borrow_mut().take()).ok().flatten();
+        if let Some(mut hook) = hook {
+            hook(point);
+            let _ = HOOK.try_with(|h| {
+                let mut slot = h.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(hook);
+                }
+            });
+        }
     }
 }
 

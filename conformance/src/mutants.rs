@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use scopebus::mutants::Mutant;
 use scopebus_sim::harness::{GenConfig, generate, replay};
 use scopebus_sim::rules::Rule;
-use scopebus_sim::shrink::{Budget, count_ops, shrink};
+use scopebus_sim::shrink::{Budget, confirm, count_ops, shrink};
 use scopebus_sim::trace::{FailureRecord, TraceFile};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -103,7 +103,11 @@ fn hunt_one(hunt: &Hunt, mutant: Mutant) -> Result<MutantResult, String> {
         };
         result.time = started.elapsed();
         let shrink_started = Instant::now();
-        let shrunk = shrink(&run.trace, &failure, hunt.shrink, |entries| {
+        let (trace, failure) = confirm(&run.trace, &failure, |entries| {
+            let mut imp = target.instantiate();
+            replay(&mut *imp, entries)
+        });
+        let shrunk = shrink(&trace, &failure, hunt.shrink, |entries| {
             let mut imp = target.instantiate();
             replay(&mut *imp, entries)
         });

@@ -274,18 +274,19 @@ pub fn render_mutants(results: &[MutantResult], max_seeds: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<28} {:<10} {:<10} {:>5} {:>8} {:>7} {:>8}",
-        "mutant", "targets", "caught by", "seed", "seconds", "ops", "entries"
+        "{:<28} {:<10} {:<10} {:<6} {:>5} {:>8} {:>7} {:>8}",
+        "mutant", "targets", "caught by", "level", "seed", "seconds", "ops", "entries"
     );
     for r in results {
         let dash = || "-".to_owned();
         let _ = writeln!(
             out,
-            "{:<28} {:<10} {:<10} {:>5} {:>8.3} {:>7} {:>8}",
+            "{:<28} {:<10} {:<10} {:<6} {:>5} {:>8.3} {:>7} {:>8}",
             r.mutant.name(),
             r.target_rule,
             r.rule
                 .map_or_else(|| "SURVIVED".to_owned(), |x| x.id().to_owned()),
+            r.rule.map_or_else(dash, |x| x.level().to_string()),
             r.seed.map_or_else(dash, |s| s.to_string()),
             r.time.as_secs_f64(),
             r.trace_ops.map_or_else(dash, |s| s.to_string()),
@@ -329,6 +330,7 @@ pub fn mutants_to_json(results: &[MutantResult]) -> Value {
             "name": r.mutant.name(),
             "killed": r.killed,
             "rule": r.rule.map(|x| x.id()),
+            "rule_level": r.rule.map(|x| x.level().to_string()),
             "target_rule": r.target_rule,
             "seed": r.seed,
             "seeds_tried": r.seeds_tried,

@@ -14,7 +14,7 @@ use scopebus_sim::harness::{Counts, Failure, GenConfig, generate, replay};
 use scopebus_sim::iut::ImplInfo;
 use scopebus_sim::op::Entry;
 use scopebus_sim::rules::{Capability, Coverage, Level, Rule};
-use scopebus_sim::shrink::{Budget, count_ops, shrink};
+use scopebus_sim::shrink::{Budget, confirm, count_ops, shrink};
 use scopebus_sim::trace::{FailureRecord, TraceError, TraceFile};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -397,6 +397,11 @@ fn explain(
         return Err("internal error: explaining a seed that passed".to_owned());
     };
     let target = &campaign.target;
+    let fresh = |entries: &[Entry]| {
+        let mut imp = target.instantiate();
+        replay(&mut *imp, entries)
+    };
+    let (trace, failure) = &confirm(trace, failure, fresh);
     let shrunk = shrink(trace, failure, campaign.shrink, |entries| {
         let mut imp = target.instantiate();
         replay(&mut *imp, entries)

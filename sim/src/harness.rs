@@ -154,22 +154,7 @@ impl<I: Implementation> Session<I> {
                     .apply(op)
                     .map_err(|f| self.fault(entry, op_rule(op), f))?;
                 reply.hash(&mut self.hasher);
-                self.note(|| match &reply {
-                    Ok(Answer::Done) => "        => ok".to_owned(),
-                    Ok(Answer::Stats(counts)) => {
-                        let parts: Vec<String> = counts
-                            .iter()
-                            .map(|c| {
-                                format!(
-                                    "{} {} live, {} retained",
-                                    c.ty, c.subscriptions, c.retained
-                                )
-                            })
-                            .collect();
-                        format!("        => stats: {}", parts.join("; "))
-                    }
-                    Err(e) => format!("        => {e}"),
-                });
+                self.note_reply(&reply);
                 self.model
                     .apply(op, &reply)
                     .map_err(|v| self.failure(entry, v))?;
@@ -191,6 +176,34 @@ impl<I: Implementation> Session<I> {
                 self.record(entry);
                 self.counts.polls += 1;
                 self.check_observations(entry)?;
+                Ok(true)
+            }
+            Entry::Preempt(task, op) => {
+                if !matches!(op, Op::Send { .. }) || self.model.validate(op).is_err() {
+                    self.counts.skipped += 1;
+                    return Ok(false);
+                }
+                let preempted = self
+                    .imp
+                    .poll_preempted(*task, op)
+                    .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
+                let Some(preempted) = preempted else {
+                    self.counts.skipped += 1;
+                    return Ok(false);
+                };
+                self.record(entry);
+                self.counts.polls += 1;
+                self.counts.ops += 1;
+                let observations = self.imp.take_observations();
+                let split = preempted.observations_before.min(observations.len());
+                let (before, after) = observations.split_at(split);
+                self.check(entry, before)?;
+                preempted.reply.hash(&mut self.hasher);
+                self.note_reply(&preempted.reply);
+                self.model
+                    .apply(op, &preempted.reply)
+                    .map_err(|v| self.failure(entry, v))?;
+                self.check(entry, after)?;
                 Ok(true)
             }
             Entry::Wake(task) => {
@@ -216,13 +229,36 @@ impl<I: Implementation> Session<I> {
         self.trace.push(entry.clone());
     }
 
+    fn note_reply(&mut self, reply: &crate::op::Reply) {
+        self.note(|| match reply {
+            Ok(Answer::Done) => "        => ok".to_owned(),
+            Ok(Answer::Stats(counts)) => {
+                let parts: Vec<String> = counts
+                    .iter()
+                    .map(|c| format!("{} {} live, {} retained", c.ty, c.subscriptions, c.retained))
+                    .collect();
+                format!("        => stats: {}", parts.join("; "))
+            }
+            Err(e) => format!("        => {e}"),
+        });
+    }
+
     fn check_observations(&mut self, entry: &Entry) -> Result<(), Failure> {
-        for observation in self.imp.take_observations() {
+        let observations = self.imp.take_observations();
+        self.check(entry, &observations)
+    }
+
+    fn check(
+        &mut self,
+        entry: &Entry,
+        observations: &[crate::op::Observation],
+    ) -> Result<(), Failure> {
+        for observation in observations {
             observation.hash(&mut self.hasher);
             self.note(|| format!("        -> {observation}"));
             self.counts.observations += 1;
             self.model
-                .observe(&observation)
+                .observe(observation)
                 .map_err(|v| self.failure(entry, v))?;
         }
         Ok(())
@@ -233,38 +269,54 @@ impl<I: Implementation> Session<I> {
             Ok(()) => Ok(()),
             Err(SettleFailure::Violation(v)) => Err(self.failure(entry, v)),
             Err(SettleFailure::Stuck(subs)) => {
-                let violation = self.diagnose(&subs);
+                let first = subs[0];
+                let before = self.model.received_count(first);
+                let violation = self.diagnose(&subs, |model, woken| match woken {
+                    None => model.classify_stuck(first, None),
+                    Some(after) => {
+                        model.classify_stuck(first, Some(after.received_count(first) > before))
+                    }
+                });
+                Err(self.failure(entry, violation))
+            }
+            Err(SettleFailure::Unended(subs)) => {
+                let first = subs[0];
+                let violation = self.diagnose(&subs, |model, woken| {
+                    model.classify_unended(first, woken.map(|after| after.has_ended(first)))
+                });
                 Err(self.failure(entry, violation))
             }
         }
     }
 
-    /// Some subscriptions are stuck after a settle. If the implementation
-    /// can be woken from outside, wake each once and settle again: one that
-    /// then receives had its event all along (a lost wakeup); one that does
-    /// not was never given it. Runs after the failure is certain, so it does
-    /// not change what the trace reproduces.
-    fn diagnose(&mut self, stuck: &[crate::op::SubId]) -> Violation {
-        let first = stuck[0];
+    /// Some subscriptions did not do what they should have by the end of a
+    /// settle. If the implementation can be woken from outside, wake each
+    /// once and settle again: one that then makes progress had its event (or
+    /// its end) all along, and only the wakeup was lost; one that does not
+    /// was never given it. `classify` gets the model as it was at the failure
+    /// and, if the probe ran, the model after it. Runs after the failure is
+    /// certain, so it does not change what the trace reproduces.
+    fn diagnose(
+        &mut self,
+        subs: &[crate::op::SubId],
+        classify: impl Fn(&Model, Option<&Model>) -> Violation,
+    ) -> Violation {
         if !self.capabilities.has(Capability::Wake) {
-            return self.model.classify_stuck(first, None);
+            return classify(&self.model, None);
         }
-        // Classify against the state at the failure, not after the probe.
         let at_failure = self.model.clone();
-        let before = self.model.received_count(first);
-        for sub in stuck {
+        for sub in subs {
             let _ = self.imp.wake(TaskRef::Sub(*sub));
         }
         if self.imp.apply(&Op::Settle).is_err() {
-            return self.model.classify_stuck(first, None);
+            return classify(&at_failure, None);
         }
         for observation in self.imp.take_observations() {
             if let Err(v) = self.model.observe(&observation) {
                 return v;
             }
         }
-        let progressed = self.model.received_count(first) > before;
-        at_failure.classify_stuck(first, Some(progressed))
+        classify(&at_failure, Some(&self.model))
     }
 
     fn failure(&self, entry: &Entry, violation: Violation) -> Failure {
@@ -426,7 +478,25 @@ fn drive(
             let Some(task) = swarm.scheduler.pick(rng, &runnable) else {
                 break;
             };
-            session.step(&Entry::Poll(task))?;
+            let preempt = match task {
+                TaskRef::Sub(sub) if swarm.preempt_p > 0.0 && rng.random_bool(swarm.preempt_p) => {
+                    session.model().preempt_target(sub)
+                }
+                _ => None,
+            };
+            match preempt {
+                Some((scope, ty)) => {
+                    let op = Op::Send {
+                        scope: Some(scope),
+                        ty,
+                        event: ids.event(),
+                    };
+                    session.step(&Entry::Preempt(task, op))?;
+                }
+                None => {
+                    session.step(&Entry::Poll(task))?;
+                }
+            }
         }
     }
     session.wind_down()

@@ -107,6 +107,32 @@ pub trait Implementation {
 
     /// Everything observed since the last call, in order.
     fn take_observations(&mut self) -> Vec<Observation>;
+
+    /// Polls `task` and runs `op` at the first yield point inside that poll
+    /// (or right after the poll if it reaches none), as another thread could
+    /// at that moment. `None` if the task is not runnable (nothing ran).
+    /// Only for implementations with the `preempt` capability.
+    ///
+    /// # Errors
+    /// A [`Fault`] if the implementation broke.
+    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
+        let _ = (task, op);
+        Err(Fault::Protocol(
+            "this implementation cannot run an op inside a poll (no `preempt` capability)"
+                .to_owned(),
+        ))
+    }
+}
+
+/// What [`Implementation::poll_preempted`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preempted {
+    /// The reply to the op.
+    pub reply: Reply,
+    /// How many of the observations of this poll came before the op ran.
+    pub observations_before: usize,
+    /// Whether the op ran at a yield point (`false`: after the poll).
+    pub at_yield_point: bool,
 }
 
 impl<T: Implementation + ?Sized> Implementation for &mut T {
@@ -128,6 +154,9 @@ impl<T: Implementation + ?Sized> Implementation for &mut T {
     fn take_observations(&mut self) -> Vec<Observation> {
         (**self).take_observations()
     }
+    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
+        (**self).poll_preempted(task, op)
+    }
 }
 
 impl<T: Implementation + ?Sized> Implementation for Box<T> {
@@ -148,5 +177,8 @@ impl<T: Implementation + ?Sized> Implementation for Box<T> {
     }
     fn take_observations(&mut self) -> Vec<Observation> {
         (**self).take_observations()
+    }
+    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
+        (**self).poll_preempted(task, op)
     }
 }

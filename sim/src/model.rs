@@ -52,6 +52,11 @@ pub enum SettleFailure {
     /// received nothing more. The harness may diagnose why (lost wakeup or
     /// never delivered) and then ask [`Model::classify_stuck`] for the rule.
     Stuck(Vec<SubId>),
+    /// These subscriptions have credit and nothing left to receive on a
+    /// closed bus, yet their streams never ended. The harness may diagnose
+    /// why (lost wakeup or no end at all) and then ask
+    /// [`Model::classify_unended`] for the rule.
+    Unended(Vec<SubId>),
     /// Any other broken expectation.
     Violation(Violation),
 }
@@ -280,6 +285,14 @@ impl Model {
         self.subs
             .get(&sub)
             .is_some_and(|s| s.state != SubState::Dropped)
+    }
+
+    /// Where a send that races with `sub`'s poll should go: its scope (if
+    /// still usable) and its type; `None` if it is not live.
+    pub fn preempt_target(&self, sub: SubId) -> Option<(ScopeId, EventType)> {
+        let s = self.subs.get(&sub)?;
+        (s.state == SubState::Live && self.scopes.get(&s.scope)?.usable())
+            .then_some((s.scope, s.ty))
     }
 
     /// Worker tasks not yet released.
@@ -1118,14 +1131,21 @@ impl Model {
                     );
                 }
                 if sub.cursor() < len {
+                    let next = self.buses[sub.bus].channels[&sub.route].log[sub.cursor()];
+                    let hint = match self.events.get(&next).and_then(|e| e.origin) {
+                        Some(origin) if origin != sub.scope => format!(
+                            " (hint: event#{next} was sent in {origin}, which shares the bus of {}; a scope not really sharing its parent's bus would lose it, SCOPE-2)",
+                            sub.scope
+                        ),
+                        _ => String::new(),
+                    };
                     return violation(
                         Rule::Close1,
                         format!(
-                            "{sub_id} ({} in {}) ended with {} events sent before the close still undelivered (next: event#{})",
+                            "{sub_id} ({} in {}) ended with {} events sent before the close still undelivered (next: event#{next}){hint}",
                             sub.ty,
                             sub.scope,
                             len - sub.cursor(),
-                            self.buses[sub.bus].channels[&sub.route].log[sub.cursor()]
                         ),
                     );
                 }
@@ -1332,29 +1352,21 @@ impl Model {
         if !stuck.is_empty() {
             return Err(SettleFailure::Stuck(stuck));
         }
-        for (id, sub) in &self.subs {
-            let bus = &self.buses[sub.bus];
-            match sub.state {
-                SubState::Live if sub.credits > 0 && bus.closed => {
-                    return Err(SettleFailure::Violation(Violation {
-                        rule: Rule::Close1,
-                        message: format!(
-                            "{id} ({} in {}) received everything sent before its bus closed, has credit, yet its stream never ended",
-                            sub.ty, sub.scope
-                        ),
-                    }));
-                }
-                SubState::BornEnded if sub.credits > 0 => {
-                    return Err(SettleFailure::Violation(Violation {
-                        rule: Rule::Close3,
-                        message: format!(
-                            "{id} ({} in {}) subscribed after its bus closed; its stream must end, but it hangs",
-                            sub.ty, sub.scope
-                        ),
-                    }));
-                }
-                _ => {}
-            }
+        let unended: Vec<SubId> = self
+            .subs
+            .iter()
+            .filter(|(_, sub)| {
+                sub.credits > 0
+                    && match sub.state {
+                        SubState::Live => self.buses[sub.bus].closed,
+                        SubState::BornEnded => true,
+                        _ => false,
+                    }
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if !unended.is_empty() {
+            return Err(SettleFailure::Unended(unended));
         }
         for (id, scope) in &self.scopes {
             let fail =
@@ -1485,43 +1497,110 @@ impl Model {
                 "a spurious wakeup made it receive, so the event was there but the send did not wake it (lost wakeup)",
             );
         }
+        let mut hints = Vec::new();
         let bus = &self.buses[sub.bus];
-        let lookalike = bus.channels.iter().any(|(route, c)| {
-            *route != sub.route && route.family() == sub.route.family() && c.subscribed
-        });
-        if lookalike {
-            return make(
-                Rule::Route1,
-                "events of its exact type were not routed to it while a look-alike type was subscribed on the same bus",
-            );
+        let lookalikes: Vec<&str> = bus
+            .channels
+            .iter()
+            .filter(|(route, c)| {
+                **route != sub.route && route.family() == sub.route.family() && c.subscribed
+            })
+            .map(|(route, _)| route.name())
+            .collect();
+        if !lookalikes.is_empty() {
+            hints.push(format!(
+                "look-alike types are subscribed on the same bus ({}): routing by name, by subclass or by generic base would do this (ROUTE-1)",
+                lookalikes.join(", ")
+            ));
         }
         if let Some(origin) = self.events.get(&next).and_then(|e| e.origin)
             && origin != sub.scope
         {
-            return make(
-                Rule::Scope2,
-                &format!(
-                    "event#{next} was sent in {origin}, which shares the bus of {}, and never arrived",
-                    sub.scope
-                ),
-            );
+            hints.push(format!(
+                "event#{next} was sent in {origin}, which shares the bus of {}: a scope not really sharing its parent's bus would do this (SCOPE-2)",
+                sub.scope
+            ));
         }
+        let hints = if hints.is_empty() {
+            String::new()
+        } else {
+            format!(" (hints: {})", hints.join("; "))
+        };
         if sibling_dropped {
             return make(
                 Rule::Cancel1,
-                "it stopped receiving after another subscriber of the same type was dropped or cancelled",
+                &format!(
+                    "it stopped receiving after another subscriber of the same type was dropped or cancelled{hints}"
+                ),
             );
         }
         match woken {
             Some(_) => make(
                 Rule::Fanout1,
-                "even a spurious wakeup finds nothing: the events were never delivered to it",
+                &format!(
+                    "even a spurious wakeup finds nothing: the events were never delivered to it{hints}"
+                ),
             ),
             None => make(
-                Rule::Wake1,
-                "it was either never woken or never given the events",
+                Rule::Fanout1,
+                &format!(
+                    "it was either never woken (WAKE-1) or never given the events; this implementation cannot be woken from outside to tell which{hints}"
+                ),
             ),
         }
+    }
+
+    /// Names the rule a subscription breaks whose stream should have ended
+    /// (credit, nothing left, bus closed) but did not. `ended` tells what a
+    /// diagnostic spurious wakeup showed: `Some(true)` if it then ended (the
+    /// end was there, the wakeup lost), `Some(false)` if not, `None` if the
+    /// implementation cannot be woken from outside.
+    pub fn classify_unended(&self, sub_id: SubId, ended: Option<bool>) -> Violation {
+        let sub = &self.subs[&sub_id];
+        let (rule, what) = if sub.state == SubState::BornEnded {
+            (
+                Rule::Close3,
+                format!(
+                    "{sub_id} ({} in {}) was subscribed after its bus closed; pulled, its stream must end, but it hangs",
+                    sub.ty, sub.scope
+                ),
+            )
+        } else {
+            (
+                Rule::Close1,
+                format!(
+                    "{sub_id} ({} in {}) received everything sent before its bus closed and has credit, yet its stream never ended",
+                    sub.ty, sub.scope
+                ),
+            )
+        };
+        let channel = &self.buses[sub.bus].channels[&sub.route];
+        let sibling_dropped = channel.drops.iter().any(|t| *t > sub.last_progress);
+        match ended {
+            Some(true) if sibling_dropped => Violation {
+                rule: Rule::Cancel1,
+                message: format!(
+                    "{what}: a spurious wakeup made it end, so the close did not wake it (lost wakeup), after another subscriber of the same type was dropped or cancelled"
+                ),
+            },
+            Some(true) => Violation {
+                rule: Rule::Wake1,
+                message: format!(
+                    "{what}: a spurious wakeup made it end, so the close did not wake it (lost wakeup)"
+                ),
+            },
+            _ => Violation {
+                rule,
+                message: what,
+            },
+        }
+    }
+
+    /// Whether the stream of `sub` has ended (as observed).
+    pub fn has_ended(&self, sub: SubId) -> bool {
+        self.subs
+            .get(&sub)
+            .is_some_and(|s| s.state == SubState::Ended)
     }
 
     /// Whether `sub` has received its next expected event since `received`

@@ -269,6 +269,11 @@ pub enum Entry {
     Poll(TaskRef),
     /// A fault: a spurious wakeup of this task.
     Wake(TaskRef),
+    /// The scheduler polls this task and, at the first yield point inside
+    /// that poll (or right after it, if there is none), runs the op, as
+    /// another thread could at that very moment. The op is a `send`.
+    /// Serialized as `{"preempt":"sub#2","with":{"op":"send",...}}`.
+    Preempt(TaskRef, Op),
 }
 
 impl fmt::Display for Entry {
@@ -277,6 +282,7 @@ impl fmt::Display for Entry {
             Entry::Op(op) => op.fmt(f),
             Entry::Poll(t) => write!(f, "poll {t}"),
             Entry::Wake(t) => write!(f, "wake {t} spuriously"),
+            Entry::Preempt(t, op) => write!(f, "poll {t}, preempted by: {op}"),
         }
     }
 }
@@ -286,6 +292,12 @@ impl Serialize for Entry {
         use serde::ser::SerializeMap;
         match self {
             Entry::Op(op) => op.serialize(s),
+            Entry::Preempt(t, op) => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("preempt", t)?;
+                map.serialize_entry("with", op)?;
+                map.end()
+            }
             Entry::Poll(t) | Entry::Wake(t) => {
                 let key = if matches!(self, Entry::Poll(_)) {
                     "poll"
@@ -309,6 +321,28 @@ impl<'de> Deserialize<'de> for Entry {
                 "an entry must be an object such as {{\"op\":\"settle\"}} or {{\"poll\":\"sub#1\"}}, found {value}"
             )));
         };
+        if let Some(task) = object.get("preempt") {
+            let with = object.get("with").ok_or_else(|| {
+                D::Error::custom(format!(
+                    "a `preempt` entry needs a `with` op, found {value}"
+                ))
+            })?;
+            if object.len() != 2 {
+                return Err(D::Error::custom(format!(
+                    "a `preempt` entry has only `preempt` and `with`, found {value}"
+                )));
+            }
+            let task: TaskRef = serde_json::from_value(task.clone()).map_err(D::Error::custom)?;
+            let op: Op = serde_json::from_value(with.clone())
+                .map_err(|e| D::Error::custom(format!("{e} in {value}")))?;
+            if !matches!(op, Op::Send { .. }) {
+                return Err(D::Error::custom(format!(
+                    "a `preempt` entry runs a `send`, found `{}` in {value}",
+                    op.name()
+                )));
+            }
+            return Ok(Entry::Preempt(task, op));
+        }
         for key in ["poll", "wake"] {
             if let Some(task) = object.get(key) {
                 if object.len() != 1 {

@@ -9,19 +9,21 @@
 
 use crate::catalogue::{self, EventType, IdStream, SendFailure};
 use crate::exec::{Executor, Polled};
-use crate::iut::{Fault, ImplInfo, Implementation};
+use crate::iut::{Fault, ImplInfo, Implementation, Preempted};
 use crate::op::{
     Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId, TaskRef, TypeCount,
 };
 use crate::rules::Capabilities;
 use futures::StreamExt;
 use futures::channel::oneshot;
-use scopebus::mutants::{Mutant, with_mutant};
+use scopebus::mutants::{Mutant, YieldHook, set_yield_hook, with_mutant};
 use scopebus::{Scope, ScopeBuilder, TaskHandle};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -404,6 +406,64 @@ impl Implementation for ReferenceImpl {
 
     fn take_observations(&mut self) -> Vec<Observation> {
         std::mem::take(&mut *self.log.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
+        let Op::Send { scope, ty, event } = *op else {
+            return Err(Fault::Protocol(format!(
+                "`preempt` runs a send, not `{}`",
+                op.name()
+            )));
+        };
+        if !self.exec.runnable().contains(&task) {
+            return Ok(None);
+        }
+        let handle = match scope {
+            Some(s) => Some(self.scope(s)?.handle.clone()),
+            None => None,
+        };
+        let start = self.log_len();
+        let log = self.log.clone();
+        // The send, as another thread would make it: in the scope's context.
+        let send = Rc::new(move || {
+            let before = log.lock().unwrap_or_else(PoisonError::into_inner).len() - start;
+            let sent = match &handle {
+                Some(h) => h.enter(|| catalogue::send_ambient(ty, event)),
+                None => catalogue::send_ambient(ty, event),
+            };
+            (before, sent.map(|()| Answer::Done).map_err(op_error))
+        });
+        let fired: Rc<RefCell<Option<(usize, Reply)>>> = Rc::new(RefCell::new(None));
+        let hook: YieldHook = {
+            let (send, fired) = (send.clone(), fired.clone());
+            Box::new(move |_point| {
+                if fired.borrow().is_none() {
+                    let result = send();
+                    *fired.borrow_mut() = Some(result);
+                }
+            })
+        };
+        let mutant = self.mutant;
+        let polled = with_mutant(mutant, || {
+            let previous = set_yield_hook(Some(hook));
+            let polled = self.poll_task(task);
+            set_yield_hook(previous);
+            polled
+        });
+        polled?;
+        let taken = fired.borrow_mut().take();
+        let (observations_before, reply, at_yield_point) = match taken {
+            Some((before, reply)) => (before, reply, true),
+            None => {
+                let (before, reply) = with_mutant(mutant, || send());
+                (before, reply, false)
+            }
+        };
+        Ok(Some(Preempted {
+            reply,
+            observations_before,
+            at_yield_point,
+        }))
     }
 }
 

@@ -41,17 +41,21 @@ pub enum Capability {
     Schedule,
     /// Injected spurious wakeups (`wake`).
     Wake,
+    /// Running an op at a yield point inside a task's poll (`preempt`), as
+    /// another thread could at that moment.
+    Preempt,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
         Capability::Tasks,
         Capability::Schedule,
         Capability::Wake,
+        Capability::Preempt,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -63,6 +67,7 @@ impl Capability {
             Capability::Tasks => "tasks",
             Capability::Schedule => "schedule",
             Capability::Wake => "wake",
+            Capability::Preempt => "preempt",
         }
     }
 }
@@ -228,7 +233,7 @@ impl Rule {
     /// How binding it is (SPEC.md).
     pub fn level(self) -> Level {
         match self {
-            Rule::Reclaim2 | Rule::Close1 => Level::Should,
+            Rule::Reclaim2 => Level::Should,
             _ => Level::Must,
         }
     }

@@ -19,6 +19,7 @@
 
 use crate::harness::{Failure, Run};
 use crate::op::{Entry, Op, ScopeId, SubId, TaskId, TaskRef};
+use crate::rules::Rule;
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -135,9 +136,43 @@ pub fn shrink(
     }
 }
 
+/// Checks an attribution that rests on a circumstance rather than on what
+/// was observed. CANCEL-1 says a lost wakeup or a missing event is due to
+/// another subscriber being dropped or cancelled; replay the trace without
+/// any drop or cancellation of subscribers: if the same kind of symptom
+/// (a stuck or unended subscription) remains, the drops were not the cause,
+/// and that failure, under its own rule, is the one to report. Returns the
+/// trace and failure to report (and to shrink).
+pub fn confirm(
+    trace: &[Entry],
+    failure: &Failure,
+    mut replay: impl FnMut(&[Entry]) -> Run,
+) -> (Vec<Entry>, Failure) {
+    let unchanged = || (trace.to_vec(), failure.clone());
+    if failure.rule != Rule::Cancel1 {
+        return unchanged();
+    }
+    let prefix = &trace[..(failure.entry + 1).min(trace.len())];
+    let without_drops = close_references(prefix.iter().filter(|e| {
+        !matches!(
+            e,
+            Entry::Op(Op::DropSubscription { .. } | Op::CancelSubscriber { .. })
+        )
+    }));
+    if without_drops.len() == prefix.len() {
+        return unchanged();
+    }
+    let run = replay(&without_drops);
+    match run.failure {
+        Some(f) if matches!(f.rule, Rule::Wake1 | Rule::Fanout1) => (run.trace, f),
+        _ => unchanged(),
+    }
+}
+
 /// A simpler version of one entry, if there is one.
 fn simplify(entry: &Entry) -> Option<Entry> {
     match entry {
+        Entry::Preempt(task, _) => Some(Entry::Poll(*task)),
         Entry::Op(Op::Consume { sub, k }) if *k > 1 => Some(Entry::Op(Op::Consume {
             sub: *sub,
             k: if *k > 4 { (*k).min(8) / 2 } else { 1 },
@@ -220,6 +255,17 @@ pub fn close_references<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec
                 TaskRef::Scope(s) => scopes.contains(s),
                 TaskRef::Sub(s) => subs.contains(s),
             },
+            Entry::Preempt(t, op) => {
+                let task_ok = match t {
+                    TaskRef::Scope(s) => scopes.contains(s),
+                    TaskRef::Sub(s) => subs.contains(s),
+                };
+                let op_ok = match op {
+                    Op::Send { scope, .. } => scope_ok(scope),
+                    _ => false,
+                };
+                task_ok && op_ok
+            }
         };
         if keep {
             out.push(entry.clone());

@@ -338,6 +338,18 @@ impl TraceFile {
                     TaskRef::Scope(s) => need_scope(s, &scopes)?,
                     TaskRef::Sub(s) => need_sub(s, &subs)?,
                 },
+                Entry::Preempt(t, op) => {
+                    match t {
+                        TaskRef::Scope(s) => need_scope(s, &scopes)?,
+                        TaskRef::Sub(s) => need_sub(s, &subs)?,
+                    }
+                    if let Op::Send { scope, event, .. } = op {
+                        if let Some(s) = scope {
+                            need_scope(s, &scopes)?;
+                        }
+                        new_event(*event)?;
+                    }
+                }
             }
         }
         Ok(())

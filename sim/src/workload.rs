@@ -83,6 +83,8 @@ impl OpKind {
 /// One seed's workload configuration.
 #[derive(Clone, Debug)]
 pub struct Swarm {
+    /// Whether this is a crowd: one type, many subscribers, few sends.
+    pub crowd: bool,
     /// Weight of each [`OpKind`] (0: switched off), indexed as `OpKind::ALL`.
     pub weights: [u32; 12],
     /// The catalogue types in play.
@@ -101,6 +103,9 @@ pub struct Swarm {
     pub max_steps: u32,
     /// Probability of a spurious wakeup before a step.
     pub wake_p: f64,
+    /// Probability that a subscriber's poll is preempted by a send at its
+    /// yield point.
+    pub preempt_p: f64,
     /// The scheduling policy.
     pub scheduler: Scheduler,
     /// The capabilities it was drawn for.
@@ -134,7 +139,26 @@ impl Swarm {
             types.swap(i, rng.random_range(0..=i));
         }
         types.truncate(rng.random_range(1..=EventType::ALL.len()));
-        let max_steps = pick(rng, &[0, 1, 2, 4, 8]);
+        let mut max_steps = pick(rng, &[0, 1, 2, 4, 8]);
+        // A crowd: one type, many subscribers that wait and are dropped, few
+        // sends. It reaches what needs many waiters on one channel at once
+        // (the rebuilding of a waiter list full of dropped subscriptions).
+        let crowd = rng.random_bool(0.15);
+        if crowd {
+            types.truncate(1);
+            max_steps = 8;
+            for (i, kind) in OpKind::ALL.into_iter().enumerate() {
+                let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
+                weights[i] = match kind {
+                    _ if !allowed => 0,
+                    OpKind::Subscribe | OpKind::Consume => 12,
+                    OpKind::DropSubscription => 8,
+                    OpKind::CancelSubscriber => 4,
+                    OpKind::OpenScope | OpKind::Send | OpKind::Settle | OpKind::Observe => 1,
+                    _ => 0,
+                };
+            }
+        }
         let scheduler = if capabilities.has(Capability::Schedule) && rng.random_bool(0.5) {
             let horizon = (ops as u64) * u64::from(max_steps / 2 + 1);
             let depth = rng.random_range(1..=3);
@@ -143,9 +167,10 @@ impl Swarm {
             Scheduler::Random
         };
         Swarm {
+            crowd,
             weights,
             types,
-            max_scopes: rng.random_range(1..=6),
+            max_scopes: if crowd { 1 } else { rng.random_range(1..=6) },
             root_p: pick(rng, &[0.1, 0.3, 0.6]),
             isolated_p: if capabilities.has(Capability::Isolated) {
                 pick(rng, &[0.0, 0.3, 0.7])
@@ -157,6 +182,11 @@ impl Swarm {
             max_steps,
             wake_p: if capabilities.has(Capability::Wake) {
                 pick(rng, &[0.0, 0.1, 0.3])
+            } else {
+                0.0
+            },
+            preempt_p: if capabilities.has(Capability::Preempt) {
+                pick(rng, &[0.0, 0.2, 0.5])
             } else {
                 0.0
             },
@@ -280,13 +310,15 @@ impl fmt::Display for Swarm {
         let types: Vec<&str> = self.types.iter().map(|t| t.name()).collect();
         write!(
             f,
-            "ops [{}], types [{}], scopes<={}, k<={}, steps<={}, wake p={}, {}",
+            "{}ops [{}], types [{}], scopes<={}, k<={}, steps<={}, wake p={}, preempt p={}, {}",
+            if self.crowd { "crowd: " } else { "" },
             kinds.join(" "),
             types.join(", "),
             self.max_scopes,
             self.max_k,
             self.max_steps,
             self.wake_p,
+            self.preempt_p,
             self.scheduler.describe()
         )
     }

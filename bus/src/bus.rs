@@ -22,6 +22,7 @@ use futures_core::{FusedStream, Stream};
 use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
@@ -500,16 +501,29 @@ impl<T: Event> Channel<T> {
 
     /// Lets go of one reference to `node`, freeing every node that nobody
     /// else holds and counting the events freed (RECLAIM-1).
+    ///
+    /// An event's own destructor may panic. Then the rest of the chain is
+    /// still freed and counted, later panics are swallowed (a second panic
+    /// while unwinding would abort the process), and the first one is
+    /// resumed at the end, in the caller that freed the event, as dropping
+    /// it anywhere else would.
     fn release(&self, mut node: Arc<Node<T>>) {
+        let mut panicked = None;
         loop {
             let Some(mut owned) = Arc::into_inner(node) else {
-                return;
+                break;
             };
-            let Some(link) = owned.next.take() else {
-                return;
+            let Some(Link { event, node: next }) = owned.next.take() else {
+                break;
             };
             self.retained.fetch_sub(1, Ordering::Relaxed);
-            node = link.node;
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(move || drop(event))) {
+                panicked.get_or_insert(panic);
+            }
+            node = next;
+        }
+        if let Some(panic) = panicked {
+            resume_unwind(panic);
         }
     }
 }

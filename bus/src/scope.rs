@@ -153,6 +153,17 @@ impl ScopeInner {
     }
 }
 
+impl Drop for ScopeInner {
+    /// Lets go of the chain of parents iteratively, so that dropping the
+    /// last handle of a deeply nested scope does not recurse once per level.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(scope) = next {
+            next = Arc::into_inner(scope.inner).and_then(|mut inner| inner.parent.take());
+        }
+    }
+}
+
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")

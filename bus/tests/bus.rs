@@ -248,20 +248,59 @@ fn repeated_polls_do_not_grow_the_waiter_list() {
 
 #[test]
 fn many_waiting_subscribers_dropped_without_send_stay_bounded() {
-    let bus = Bus::new();
+    many_waiting_subscribers_dropped(Bus::new()).unwrap();
+}
+
+/// A subscriber waits; a crowd of others waits too, then leaves, which makes
+/// the bus rebuild its waiter list. The waiting subscriber must still be
+/// woken: by the rebuild (spuriously) or by the next send.
+fn many_waiting_subscribers_dropped(bus: Bus) -> Result<(), String> {
+    let flag = Arc::new(Flag::default());
+    let waker = std::task::Waker::from(flag.clone());
     let mut keep = bus.subscribe::<Ping>();
-    let mut cx = Context::from_waker(noop_waker_ref());
-    assert!(keep.poll_next_unpin(&mut cx).is_pending());
+    assert!(
+        keep.poll_next_unpin(&mut Context::from_waker(&waker))
+            .is_pending()
+    );
+    let noop = Context::from_waker(noop_waker_ref());
+    let mut cx = noop;
     for _ in 0..10_000 {
         let mut s = bus.subscribe::<Ping>();
         assert!(s.poll_next_unpin(&mut cx).is_pending());
+        // Woken spuriously by a rebuild: register again, as an executor
+        // would poll it again.
+        if flag.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            assert!(
+                keep.poll_next_unpin(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        }
     }
-    // `keep` was woken spuriously by compaction; it must still work.
     bus.send(Ping(5)).unwrap();
-    assert!(matches!(
-        keep.poll_next_unpin(&mut cx),
-        Poll::Ready(Some(_))
-    ));
+    if !flag.0.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err("the waiting subscriber was not woken by the send: its waker was lost".into());
+    }
+    match keep.poll_next_unpin(&mut Context::from_waker(&waker)) {
+        Poll::Ready(Some(_)) => Ok(()),
+        other => Err(format!("woken, but polled {other:?}")),
+    }
+}
+
+#[derive(Default)]
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(feature = "mutants")]
+#[test]
+fn waiter_rebuild_test_catches_lost_wakers() {
+    use scopebus::mutants::{Mutant, with_mutant};
+    let bus = with_mutant(Some(Mutant::CompactionLosesWakers), Bus::new);
+    assert!(many_waiting_subscribers_dropped(bus).is_err());
 }
 
 #[test]
@@ -319,4 +358,38 @@ fn a_panic_in_foreign_code_does_not_poison_the_bus() {
     drop(victim);
     bus.close();
     assert_eq!(other.try_recv(), TryRecv::Ended);
+}
+
+/// An event whose destructor panics, as a careless user type might.
+#[derive(Debug)]
+struct Bomb(u32);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.0 % 2 == 1 && !std::thread::panicking() {
+            panic!("bomb {} went off", self.0);
+        }
+    }
+}
+
+#[test]
+fn panicking_event_destructors_keep_the_accounting_exact() {
+    let bus = Bus::new();
+    let sub = bus.subscribe::<Bomb>();
+    for i in 0..10 {
+        bus.send(Bomb(2 * i + 2)).unwrap(); // even: harmless
+        bus.send(Bomb(2 * i + 1)).unwrap(); // odd: panics when freed
+    }
+    assert_eq!(bus.stats_of::<Bomb>().retained, 20);
+    // Freeing the chain meets ten panicking destructors: the first panic
+    // reaches the caller, the process does not abort, and every event is
+    // freed and counted.
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(sub)));
+    assert!(dropped.is_err());
+    let stats = bus.stats_of::<Bomb>();
+    assert_eq!((stats.retained, stats.subscriptions), (0, 0));
+    // The bus carries on.
+    let mut again = bus.subscribe::<Bomb>();
+    bus.send(Bomb(4)).unwrap();
+    assert!(matches!(again.try_recv(), TryRecv::Event(_)));
 }

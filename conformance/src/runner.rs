@@ -35,11 +35,11 @@ pub enum Seeds {
 }
 
 impl Seeds {
-    /// The seeds, in order.
-    pub fn list(self) -> Vec<u64> {
+    /// The first seed and how many.
+    pub fn bounds(self) -> (u64, u64) {
         match self {
-            Seeds::Range { start, count } => (0..count).map(|i| start.wrapping_add(i)).collect(),
-            Seeds::One(seed) => vec![seed],
+            Seeds::Range { start, count } => (start, count),
+            Seeds::One(seed) => (seed, 1),
         }
     }
 
@@ -223,7 +223,7 @@ impl Report {
 
     /// Number of seeds run.
     pub fn seed_count(&self) -> u64 {
-        self.seeds.list().len() as u64
+        self.seeds.bounds().1
     }
 }
 
@@ -234,6 +234,84 @@ struct SeedResult {
     coverage: Coverage,
     counts: Counts,
     fingerprint: u64,
+}
+
+/// The lowest failing seed of a rule, with its trace, and how many seeds
+/// broke the rule.
+struct FirstFailure {
+    seed: u64,
+    failure: Failure,
+    trace: Vec<Entry>,
+    failing_seeds: u64,
+}
+
+/// Results folded together as seeds finish: memory does not grow with the
+/// number of seeds, and merging is order-independent (sums, and the lowest
+/// seed per rule), so the outcome does not depend on the thread count.
+#[derive(Default)]
+struct Tally {
+    counts: Counts,
+    coverage: Coverage,
+    failing: BTreeMap<Rule, FirstFailure>,
+    /// (seed, fingerprint) of the seeds to rerun for the determinism check,
+    /// sorted by seed.
+    sample: Vec<(u64, u64)>,
+}
+
+impl Tally {
+    fn add(mut self, result: SeedResult, sampled: bool) -> Tally {
+        let c = &mut self.counts;
+        c.ops += result.counts.ops;
+        c.polls += result.counts.polls;
+        c.wakes += result.counts.wakes;
+        c.observations += result.counts.observations;
+        c.skipped += result.counts.skipped;
+        self.coverage.merge(&result.coverage);
+        if sampled {
+            self.sample.push((result.seed, result.fingerprint));
+        }
+        if let Some((failure, trace)) = result.failure {
+            let entry = FirstFailure {
+                seed: result.seed,
+                failure,
+                trace,
+                failing_seeds: 1,
+            };
+            self.merge_failure(entry);
+        }
+        self
+    }
+
+    fn merge_failure(&mut self, new: FirstFailure) {
+        match self.failing.get_mut(&new.failure.rule) {
+            None => {
+                self.failing.insert(new.failure.rule, new);
+            }
+            Some(old) => {
+                let failing_seeds = old.failing_seeds + new.failing_seeds;
+                if new.seed < old.seed {
+                    *old = new;
+                }
+                old.failing_seeds = failing_seeds;
+            }
+        }
+    }
+
+    fn merge(mut self, other: Tally) -> Tally {
+        let c = &mut self.counts;
+        c.ops += other.counts.ops;
+        c.polls += other.counts.polls;
+        c.wakes += other.counts.wakes;
+        c.observations += other.counts.observations;
+        c.skipped += other.counts.skipped;
+        self.coverage.merge(&other.coverage);
+        self.sample.extend(other.sample);
+        self.sample.sort_unstable();
+        for (_, failure) in other.failing {
+            self.merge_failure(failure);
+        }
+        self
+    }
 }
 
 fn run_seed(target: &Target, seed: u64, config: GenConfig) -> SeedResult {
@@ -280,61 +358,51 @@ fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
 pub fn run(campaign: &Campaign) -> Result<Report, String> {
     let config = GenConfig { ops: campaign.ops };
     let info = campaign.target.info();
-    let seeds = campaign.seeds.list();
+    let (start, count) = campaign.seeds.bounds();
     let pool = pool(campaign.jobs)?;
-    let bar = progress_bar(campaign.progress, seeds.len() as u64, "conformance");
+    let bar = progress_bar(campaign.progress, count, "conformance");
+    // The determinism self-check reruns a sample: the first seed and then
+    // every `stride`-th, at most about a thousand of them.
+    let stride = (count / 1000).max(100);
 
     let started = Instant::now();
-    let results: Vec<SeedResult> = pool.install(|| {
-        seeds
-            .par_iter()
-            .map(|&seed| {
-                let r = run_seed(&campaign.target, seed, config);
+    let tally: Tally = pool.install(|| {
+        (0..count)
+            .into_par_iter()
+            .fold(Tally::default, |tally, i| {
+                let seed = start.wrapping_add(i);
+                let result = run_seed(&campaign.target, seed, config);
                 bar.inc(1);
-                r
+                tally.add(result, i % stride == 0)
             })
-            .collect()
+            .reduce(Tally::default, Tally::merge)
     });
-    // Determinism self-check: rerun a sample (the first seed and every
-    // hundredth) and compare fingerprints.
-    let sample: Vec<&SeedResult> = results
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % 100 == 0)
-        .map(|(_, r)| r)
-        .collect();
-    let mismatches: Vec<u64> = pool.install(|| {
+    let sample = tally.sample.clone();
+    let mut mismatches: Vec<u64> = pool.install(|| {
         sample
             .par_iter()
-            .filter(|r| run_seed(&campaign.target, r.seed, config).fingerprint != r.fingerprint)
-            .map(|r| r.seed)
+            .filter(|(seed, fingerprint)| {
+                run_seed(&campaign.target, *seed, config).fingerprint != *fingerprint
+            })
+            .map(|(seed, _)| *seed)
             .collect()
     });
+    mismatches.sort_unstable();
     let run_time = started.elapsed();
     bar.finish_and_clear();
-
-    let mut counts = Counts::default();
-    let mut coverage = Coverage::default();
-    let mut failing: BTreeMap<Rule, Vec<&SeedResult>> = BTreeMap::new();
-    for r in &results {
-        counts.ops += r.counts.ops;
-        counts.polls += r.counts.polls;
-        counts.wakes += r.counts.wakes;
-        counts.observations += r.counts.observations;
-        counts.skipped += r.counts.skipped;
-        coverage.merge(&r.coverage);
-        if let Some((f, _)) = &r.failure {
-            failing.entry(f.rule).or_default().push(r);
-        }
-    }
+    let Tally {
+        counts,
+        coverage,
+        failing,
+        ..
+    } = tally;
 
     let shrink_started = Instant::now();
     let shrunk: Vec<(Rule, RuleFailure)> = pool.install(|| {
         failing
             .par_iter()
-            .map(|(rule, seeds)| {
-                let first = seeds[0];
-                let failure = explain(campaign, first, seeds.len() as u64)?;
+            .map(|(rule, first)| {
+                let failure = explain(campaign, first)?;
                 Ok((*rule, failure))
             })
             .collect::<Result<Vec<_>, String>>()
@@ -388,14 +456,8 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
 
 /// Shrinks one seed's failure, writes its traces, and builds the commands
 /// that reproduce it.
-fn explain(
-    campaign: &Campaign,
-    result: &SeedResult,
-    failing_seeds: u64,
-) -> Result<RuleFailure, String> {
-    let Some((failure, trace)) = &result.failure else {
-        return Err("internal error: explaining a seed that passed".to_owned());
-    };
+fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, String> {
+    let (failure, trace, failing_seeds) = (&first.failure, &first.trace, first.failing_seeds);
     let target = &campaign.target;
     let fresh = |entries: &[Entry]| {
         let mut imp = target.instantiate();
@@ -410,10 +472,10 @@ fn explain(
         .out_dir
         .join("failures")
         .join(target.to_string().replace(':', "-"));
-    let stem = format!("{}-seed-{}", failure.rule.id(), result.seed);
+    let stem = format!("{}-seed-{}", failure.rule.id(), first.seed);
     let save = |entries: &[Entry], failure: &Failure, path: &Path| -> Result<(), String> {
         let mut file = TraceFile::new(target.to_string(), entries.to_vec());
-        file.seed = Some(result.seed);
+        file.seed = Some(first.seed);
         file.ops = Some(campaign.ops);
         file.failure = Some(FailureRecord::from(failure));
         file.write(path).map_err(|e: TraceError| e.to_string())
@@ -424,7 +486,7 @@ fn explain(
     save(trace, failure, &full_path)?;
     let shown = display_path(&trace_path);
     Ok(RuleFailure {
-        seed: result.seed,
+        seed: first.seed,
         failing_seeds,
         message: shrunk.failure.message.clone(),
         trace_ops: count_ops(&shrunk.entries),
@@ -434,7 +496,7 @@ fn explain(
         fault: shrunk.failure.fault,
         repro: format!(
             "cargo xtask conformance --impl {target} --seed {} --ops {}",
-            result.seed, campaign.ops
+            first.seed, campaign.ops
         ),
         replay: format!("cargo xtask replay {shown}"),
         trace: trace_path,

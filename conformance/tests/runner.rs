@@ -173,8 +173,15 @@ fn the_hunt_kills_every_mutant() {
     for r in &results {
         assert!(r.killed, "{} survived", r.mutant.name());
         assert!(r.trace.as_ref().unwrap().exists());
+        // The waiter list is only rebuilt once 17 waiting subscriptions were
+        // dropped, so that mutant's smallest trace is long by nature.
+        let bound = if r.mutant == Mutant::CompactionLosesWakers {
+            80
+        } else {
+            12
+        };
         assert!(
-            r.trace_ops.unwrap() <= 12,
+            r.trace_ops.unwrap() <= bound,
             "{}: {:?}",
             r.mutant.name(),
             r.trace_ops

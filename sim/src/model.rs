@@ -61,6 +61,11 @@ pub enum SettleFailure {
     Violation(Violation),
 }
 
+/// How deeply scopes may nest (a root is at depth 0). Nested scopes are
+/// nested futures, polled recursively; the limit keeps every valid workload
+/// well within a thread's stack.
+pub const MAX_NESTING: usize = 64;
+
 /// Index of a bus in the model.
 type BusIx = usize;
 
@@ -252,6 +257,25 @@ impl Model {
             .collect()
     }
 
+    /// How many ancestors `scope` has (0 for a root).
+    pub fn depth(&self, scope: ScopeId) -> usize {
+        let mut depth = 0;
+        let mut up = self.scopes.get(&scope).and_then(|s| s.parent);
+        while let Some(p) = up {
+            depth += 1;
+            up = self.scopes.get(&p).and_then(|s| s.parent);
+        }
+        depth
+    }
+
+    /// Usable scopes a new scope may be opened in (not at the nesting limit).
+    pub fn nestable_scopes(&self) -> Vec<ScopeId> {
+        self.usable_scopes()
+            .into_iter()
+            .filter(|s| self.depth(*s) < MAX_NESTING)
+            .collect()
+    }
+
     /// Scopes that `close_scope` may name.
     pub fn closable_scopes(&self) -> Vec<ScopeId> {
         self.scopes
@@ -341,6 +365,13 @@ impl Model {
             Op::OpenScope { scope, parent, .. } => {
                 if self.scopes.contains_key(scope) {
                     return Err(format!("{scope} already exists"));
+                }
+                if let Some(p) = parent
+                    && self.depth(*p) + 1 > MAX_NESTING
+                {
+                    return Err(format!(
+                        "{scope} would be nested deeper than {MAX_NESTING} scopes"
+                    ));
                 }
                 parent.as_ref().map_or(Ok(()), usable)
             }

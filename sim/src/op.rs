@@ -237,6 +237,9 @@ impl FromStr for TaskRef {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || format!("`{s}` is not a task: expected `scope#N` or `sub#N`");
         let (kind, n) = s.split_once('#').ok_or_else(bad)?;
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
         let n: u32 = n.parse().map_err(|_| bad())?;
         match kind {
             "scope" => Ok(TaskRef::Scope(ScopeId(n))),
@@ -315,7 +318,7 @@ impl Serialize for Entry {
 impl<'de> Deserialize<'de> for Entry {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let value = serde_json::Value::deserialize(d)?;
+        let Strict(value) = Strict::deserialize(d)?;
         let Some(object) = value.as_object() else {
             return Err(D::Error::custom(format!(
                 "an entry must be an object such as {{\"op\":\"settle\"}} or {{\"poll\":\"sub#1\"}}, found {value}"
@@ -364,9 +367,82 @@ impl<'de> Deserialize<'de> for Entry {
                 "an entry needs an `op`, `poll` or `wake` field, found {value}"
             )));
         }
-        serde_json::from_value(value.clone())
-            .map(Entry::Op)
-            .map_err(|e| D::Error::custom(format!("{e} in {value}")))
+        let op: Op = serde_json::from_value(value.clone())
+            .map_err(|e| D::Error::custom(format!("{e} in {value}")))?;
+        // Serde lets a variant without fields ignore extra ones; we do not.
+        if matches!(op, Op::Settle) && object.len() != 1 {
+            return Err(D::Error::custom(format!(
+                "`settle` takes no fields, found {value}"
+            )));
+        }
+        Ok(Entry::Op(op))
+    }
+}
+
+/// A JSON value read with every object's keys required to be distinct
+/// (plain `serde_json::Value` keeps the last of duplicated keys silently).
+struct Strict(serde_json::Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        Strict::deserialize(d).map(|Strict(v)| v)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(A::Error::custom(format!("duplicate key `{key}`")));
+            }
+            object.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(object))
     }
 }
 

@@ -253,6 +253,8 @@ impl TraceFile {
     /// The first problem, with the entry's index.
     pub fn check_references(&self) -> Result<(), String> {
         let mut scopes = BTreeSet::new();
+        let mut depth: std::collections::BTreeMap<ScopeId, usize> =
+            std::collections::BTreeMap::new();
         let mut subs = BTreeSet::new();
         let mut tasks = BTreeSet::new();
         let mut events = BTreeSet::new();
@@ -291,12 +293,21 @@ impl TraceFile {
             match entry {
                 Entry::Op(op) => match op {
                     Op::OpenScope { scope, parent, .. } => {
+                        let mut level = 0;
                         if let Some(p) = parent {
                             need_scope(p, &scopes)?;
+                            level = depth.get(p).copied().unwrap_or(0) + 1;
+                            if level > crate::model::MAX_NESTING {
+                                return Err(at(format!(
+                                    "{scope} would be nested {level} scopes deep; traces allow at most {}",
+                                    crate::model::MAX_NESTING
+                                )));
+                            }
                         }
                         if !scopes.insert(*scope) {
                             return Err(at(format!("{scope} is opened twice")));
                         }
+                        depth.insert(*scope, level);
                     }
                     Op::CloseScope { scope }
                     | Op::CancelScope { scope }

@@ -239,10 +239,11 @@ impl Swarm {
         };
         match kind {
             OpKind::OpenScope => {
-                let parent = if usable.is_empty() || rng.random_bool(self.root_p) {
+                let nestable = model.nestable_scopes();
+                let parent = if nestable.is_empty() || rng.random_bool(self.root_p) {
                     None
                 } else {
-                    Some(pick(rng, &usable))
+                    Some(pick(rng, &nestable))
                 };
                 Op::OpenScope {
                     scope: ids.scope(),

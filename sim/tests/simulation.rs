@@ -139,6 +139,32 @@ fn bad_trace_files_get_clear_errors() {
     assert!(e.contains("unknown field `extra`"), "{e}");
     let e = bad(&format!(r#"{{{head},"entries":[42]}}"#));
     assert!(e.contains("must be an object"), "{e}");
+    let e = bad(&format!(
+        r#"{{{head},"entries":[{{"op":"settle","bogus":[1]}}]}}"#
+    ));
+    assert!(e.contains("`settle` takes no fields"), "{e}");
+    let e = bad(&format!(
+        r#"{{{head},"entries":[{{"op":"open_scope","scope":1,"scope":7}}]}}"#
+    ));
+    assert!(e.contains("duplicate key `scope`"), "{e}");
+    let e = bad(&format!(r#"{{{head},"entries":[{{"poll":"scope#+1"}}]}}"#));
+    assert!(e.contains("is not a task"), "{e}");
+    let e = bad(&format!(
+        r#"{{{head},"entries":[{{"preempt":"sub#1","with":{{"op":"settle"}}}}]}}"#
+    ));
+    assert!(e.contains("runs a `send`"), "{e}");
+    let deep: String = (1..=70)
+        .map(|i| {
+            if i == 1 {
+                r#"{"op":"open_scope","scope":1}"#.to_owned()
+            } else {
+                format!(r#"{{"op":"open_scope","scope":{i},"parent":{}}}"#, i - 1)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let e = bad(&format!(r#"{{{head},"entries":[{deep}]}}"#));
+    assert!(e.contains("traces allow at most 64"), "{e}");
 }
 
 #[test]

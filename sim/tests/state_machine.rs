@@ -180,6 +180,24 @@ impl ReferenceStateMachine for Workload {
         if !runnable.is_empty() {
             options.push((8, select(runnable).prop_map(Entry::Poll).boxed()));
         }
+        if !state.all_subs.is_empty() && !scopes.is_empty() {
+            // A subscriber's poll, preempted by a send at its yield point.
+            options.push((
+                3,
+                (select(state.all_subs.clone()), select(scopes.clone()), ty())
+                    .prop_map(move |(sub, scope, ty)| {
+                        Entry::Preempt(
+                            TaskRef::Sub(sub),
+                            Op::Send {
+                                scope: Some(scope),
+                                ty,
+                                event,
+                            },
+                        )
+                    })
+                    .boxed(),
+            ));
+        }
         Union::new_weighted(options).boxed()
     }
 
@@ -202,6 +220,14 @@ impl ReferenceStateMachine for Workload {
             Entry::Poll(TaskRef::Scope(s)) | Entry::Wake(TaskRef::Scope(s)) => {
                 state.roots.contains(s)
             }
+            Entry::Preempt(task, Op::Send { scope, .. }) => {
+                let task_ok = match task {
+                    TaskRef::Scope(s) => state.roots.contains(s),
+                    TaskRef::Sub(s) => state.all_subs.contains(s),
+                };
+                task_ok && scope_ok(scope)
+            }
+            Entry::Preempt(..) => false,
             Entry::Poll(TaskRef::Sub(s)) | Entry::Wake(TaskRef::Sub(s)) => {
                 state.all_subs.contains(s)
             }
@@ -209,8 +235,9 @@ impl ReferenceStateMachine for Workload {
     }
 
     fn apply(mut state: Handles, entry: &Entry) -> Handles {
-        let Entry::Op(op) = entry else {
-            return state;
+        let op = match entry {
+            Entry::Op(op) | Entry::Preempt(_, op) => op,
+            _ => return state,
         };
         match op {
             Op::OpenScope { scope, parent, .. } => {
@@ -334,6 +361,7 @@ fn the_state_machine_catches_mutants() {
         Mutant::LeakOnDrop,
         Mutant::VisibleLastEvent,
         Mutant::IsolatedSharesParent,
+        Mutant::RecheckSkipped,
     ] {
         let size =
             hunt(mutant).unwrap_or_else(|| panic!("{} survived the state machine", mutant.name()));

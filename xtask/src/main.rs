@@ -75,8 +75,8 @@ struct ConformanceArgs {
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     ops: u64,
     /// Worker threads; 0 uses every core. Results do not depend on it.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    jobs: usize,
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    jobs: u16,
     /// Also write the report as JSON to PATH.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -113,8 +113,8 @@ struct MutantsArgs {
     #[arg(long)]
     list: bool,
     /// Worker threads; 0 uses every core.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    jobs: usize,
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    jobs: u16,
     /// Also write the results as JSON to PATH.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -179,7 +179,7 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
         target: args.target,
         seeds,
         ops: args.ops as usize,
-        jobs: args.jobs,
+        jobs: usize::from(args.jobs),
         out_dir: args.out.unwrap_or_else(default_out),
         shrink: Budget::default(),
         progress: std::io::stderr().is_terminal(),
@@ -278,7 +278,7 @@ fn mutants(args: MutantsArgs) -> Result<ExitCode, String> {
         },
         max_seeds: args.seeds,
         ops: args.ops as usize,
-        jobs: args.jobs,
+        jobs: usize::from(args.jobs),
         out_dir: args.out.unwrap_or_else(default_out),
         shrink: Budget::default(),
     };

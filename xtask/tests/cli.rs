@@ -221,6 +221,7 @@ fn bad_input_gets_a_clear_error_and_exit_code_2() {
     );
     fails_with(&["conformance", "--frobnicate"], "unexpected argument");
     fails_with(&["mutants", "--only", "nope"], "unknown mutant `nope`");
+    fails_with(&["conformance", "--jobs", "100000"], "--jobs");
     fails_with(&["replay", "/no/such/trace.json"], "/no/such/trace.json");
     let dir = out_dir("bad");
     std::fs::create_dir_all(&dir).unwrap();

@@ -317,9 +317,17 @@ impl Tally {
 fn run_seed(target: &Target, seed: u64, config: GenConfig) -> SeedResult {
     let mut imp = target.instantiate();
     let run = generate(seed, config, &mut *imp);
+    // An attribution that rests on a circumstance is checked here, for every
+    // seed, so that the rule a seed counts against is the confirmed one.
+    let failure = run.failure.map(|f| {
+        confirm(&run.trace, &f, |entries| {
+            let mut imp = target.instantiate();
+            replay(&mut *imp, entries)
+        })
+    });
     SeedResult {
         seed,
-        failure: run.failure.map(|f| (f, run.trace)),
+        failure: failure.map(|(trace, f)| (f, trace)),
         coverage: run.coverage,
         counts: run.counts,
         fingerprint: run.fingerprint,
@@ -459,11 +467,6 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
 fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, String> {
     let (failure, trace, failing_seeds) = (&first.failure, &first.trace, first.failing_seeds);
     let target = &campaign.target;
-    let fresh = |entries: &[Entry]| {
-        let mut imp = target.instantiate();
-        replay(&mut *imp, entries)
-    };
-    let (trace, failure) = &confirm(trace, failure, fresh);
     let shrunk = shrink(trace, failure, campaign.shrink, |entries| {
         let mut imp = target.instantiate();
         replay(&mut *imp, entries)

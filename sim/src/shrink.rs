@@ -81,7 +81,9 @@ pub fn shrink(
         replays.set(replays.get() + 1);
         let run = replay(&candidate);
         match run.failure {
-            Some(f) if f.rule == rule && run.trace.len() <= best.len() && run.trace != *best => {
+            Some(f)
+                if f.rule == rule && weight(&run.trace) <= weight(best) && run.trace != *best =>
+            {
                 *best = run.trace;
                 *best_failure = f;
                 true
@@ -112,19 +114,22 @@ pub fn shrink(
             }
             chunk /= 2;
         }
-        // Pass 2: simplify single ops.
+        // Pass 2: simplify single entries (each candidate replaces one
+        // entry by a short sequence).
         let mut i = 0;
         while i < best.len() {
-            if let Some(simpler) = simplify(&best[i]) {
+            for simpler in simplifications(&best[i]) {
                 let mut candidate = best.clone();
-                candidate[i] = simpler;
+                candidate.splice(i..=i, simpler);
                 if attempt(candidate, &mut best, &mut best_failure) {
                     changed = true;
+                    break;
                 }
             }
             i += 1;
         }
-        if !changed || best.len() >= size || exhausted.get() {
+        let _ = size;
+        if !changed || exhausted.get() {
             break;
         }
     }
@@ -169,10 +174,32 @@ pub fn confirm(
     }
 }
 
-/// A simpler version of one entry, if there is one.
+/// How complex a trace reads: its entries, a `preempt` (a poll with an op
+/// inside it) counting as two.
+fn weight(entries: &[Entry]) -> usize {
+    entries.len()
+        + entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Preempt(..)))
+            .count()
+}
+
+/// Simpler replacements for one entry, most faithful first.
+fn simplifications(entry: &Entry) -> Vec<Vec<Entry>> {
+    match entry {
+        // The send before the poll, the send alone, the poll alone.
+        Entry::Preempt(task, op) => vec![
+            vec![Entry::Op(op.clone()), Entry::Poll(*task)],
+            vec![Entry::Op(op.clone())],
+            vec![Entry::Poll(*task)],
+        ],
+        other => simplify(other).map(|e| vec![e]).into_iter().collect(),
+    }
+}
+
+/// A simpler version of one op, if there is one.
 fn simplify(entry: &Entry) -> Option<Entry> {
     match entry {
-        Entry::Preempt(task, _) => Some(Entry::Poll(*task)),
         Entry::Op(Op::Consume { sub, k }) if *k > 1 => Some(Entry::Op(Op::Consume {
             sub: *sub,
             k: if *k > 4 { (*k).min(8) / 2 } else { 1 },

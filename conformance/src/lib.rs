@@ -19,8 +19,11 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod mutants;
+pub mod protocol;
 pub mod report;
 pub mod runner;
+pub mod serve;
+pub mod stdio;
 pub mod target;
 
 pub use scopebus_sim::iut;

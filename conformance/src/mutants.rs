@@ -115,7 +115,7 @@ fn hunt_one(hunt: &Hunt, mutant: Mutant) -> Result<MutantResult, String> {
         let path = hunt
             .out_dir
             .join("failures")
-            .join(target.to_string().replace(':', "-"))
+            .join(target.slug())
             .join(format!("{}-seed-{seed}.json", shrunk.failure.rule.id()));
         let mut file = TraceFile::new(target.to_string(), shrunk.entries.clone());
         file.seed = Some(seed);

@@ -100,6 +100,13 @@ pub fn render(report: &Report) -> String {
             }
             let _ = writeln!(out, "{pad}replay: {}", f.replay);
             let _ = writeln!(out, "{pad}rerun:  {}", f.repro);
+            if let Some(transcript) = &f.transcript {
+                let _ = writeln!(
+                    out,
+                    "{pad}transcript of the adapter session: {}",
+                    display_path(transcript)
+                );
+            }
         }
     }
     let count =
@@ -154,7 +161,13 @@ pub fn render(report: &Report) -> String {
         .filter(|r| r.rule.level() == Level::Should && r.verdict == Verdict::Failed)
         .map(|r| r.rule.id())
         .collect();
-    if !d.mismatches.is_empty() {
+    if let Some(u) = &report.unjudgeable {
+        let _ = writeln!(
+            out,
+            "verdict: NOT JUDGED: the implementation's adapter broke the protocol (first at seed {}, during `{}`):\n{}",
+            u.seed, u.entry, u.message
+        );
+    } else if !d.mismatches.is_empty() {
         let _ = writeln!(out, "verdict: NOT JUDGED: the run was not deterministic");
     } else if report.is_rerun() {
         if failed.is_empty() {
@@ -239,6 +252,7 @@ pub fn to_json(report: &Report) -> Value {
                 v["trace_ops"] = json!(f.trace_ops);
                 v["trace_entries"] = json!(f.trace_entries);
                 v["fault"] = json!(f.fault);
+                v["transcript"] = json!(f.transcript.as_ref().map(|p| display_path(p)));
             }
             v
         })
@@ -265,6 +279,11 @@ pub fn to_json(report: &Report) -> Value {
             "checked": report.determinism.checked,
             "mismatches": report.determinism.mismatches,
         },
+        "unjudgeable": report.unjudgeable.as_ref().map(|u| json!({
+            "seed": u.seed,
+            "entry": u.entry,
+            "message": u.message,
+        })),
         "rules": rules,
     })
 }

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use scopebus_sim::harness::{Counts, Failure, GenConfig, generate, replay};
 use scopebus_sim::iut::ImplInfo;
 use scopebus_sim::op::Entry;
-use scopebus_sim::rules::{Capability, Coverage, Level, Rule};
+use scopebus_sim::rules::{Capabilities, Capability, Coverage, Level, Rule};
 use scopebus_sim::shrink::{Budget, confirm, count_ops, shrink};
 use scopebus_sim::trace::{FailureRecord, TraceError, TraceFile};
 use std::collections::BTreeMap;
@@ -124,6 +124,8 @@ pub struct RuleFailure {
     pub trace: PathBuf,
     /// The original (unshrunk) trace file.
     pub full_trace: PathBuf,
+    /// For an adapter, every request and reply of the shrunk repro.
+    pub transcript: Option<PathBuf>,
     /// Ops in the shrunk trace.
     pub trace_ops: usize,
     /// Entries (ops and scheduling choices) in the shrunk trace.
@@ -154,6 +156,17 @@ pub struct RuleResult {
     pub failure: Option<RuleFailure>,
 }
 
+/// A run that could not be judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unjudged {
+    /// The lowest such seed.
+    pub seed: u64,
+    /// What the adapter did wrong.
+    pub message: String,
+    /// The entry during which it happened.
+    pub entry: String,
+}
+
 /// The result of the determinism self-check.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Determinism {
@@ -180,6 +193,9 @@ pub struct Report {
     pub rules: Vec<RuleResult>,
     /// The self-check.
     pub determinism: Determinism,
+    /// Set when some run could not be judged: the implementation's adapter
+    /// broke the protocol. Then there is no verdict at all.
+    pub unjudgeable: Option<Unjudged>,
     /// Wall time of the seeds (not of shrinking).
     pub run_time: Duration,
     /// Wall time of shrinking.
@@ -192,6 +208,7 @@ impl Report {
     /// [`Report::is_rerun`].
     pub fn conforming(&self) -> bool {
         !self.is_rerun()
+            && self.unjudgeable.is_none()
             && self.determinism.mismatches.is_empty()
             && self
                 .rules
@@ -211,7 +228,8 @@ impl Report {
     /// deterministic.
     pub fn success(&self) -> bool {
         if self.is_rerun() {
-            self.determinism.mismatches.is_empty()
+            self.unjudgeable.is_none()
+                && self.determinism.mismatches.is_empty()
                 && !self
                     .rules
                     .iter()
@@ -234,6 +252,7 @@ struct SeedResult {
     coverage: Coverage,
     counts: Counts,
     fingerprint: u64,
+    unsupported: Capabilities,
 }
 
 /// The lowest failing seed of a rule, with its trace, and how many seeds
@@ -256,6 +275,10 @@ struct Tally {
     /// (seed, fingerprint) of the seeds to rerun for the determinism check,
     /// sorted by seed.
     sample: Vec<(u64, u64)>,
+    /// Capabilities the implementation answered `not_supported` for.
+    unsupported: Capabilities,
+    /// The lowest seed whose run could not be judged, and why.
+    unjudgeable: Option<(u64, Failure)>,
 }
 
 impl Tally {
@@ -267,8 +290,15 @@ impl Tally {
         c.observations += result.counts.observations;
         c.skipped += result.counts.skipped;
         self.coverage.merge(&result.coverage);
+        self.unsupported = self.unsupported.union(result.unsupported);
         if sampled {
             self.sample.push((result.seed, result.fingerprint));
+        }
+        if let Some((failure, _)) = &result.failure
+            && failure.unjudgeable
+        {
+            self.merge_unjudgeable(result.seed, failure.clone());
+            return self;
         }
         if let Some((failure, trace)) = result.failure {
             let entry = FirstFailure {
@@ -297,6 +327,12 @@ impl Tally {
         }
     }
 
+    fn merge_unjudgeable(&mut self, seed: u64, failure: Failure) {
+        if self.unjudgeable.as_ref().is_none_or(|(s, _)| seed < *s) {
+            self.unjudgeable = Some((seed, failure));
+        }
+    }
+
     fn merge(mut self, other: Tally) -> Tally {
         let c = &mut self.counts;
         c.ops += other.counts.ops;
@@ -307,6 +343,10 @@ impl Tally {
         self.coverage.merge(&other.coverage);
         self.sample.extend(other.sample);
         self.sample.sort_unstable();
+        self.unsupported = self.unsupported.union(other.unsupported);
+        if let Some((seed, failure)) = other.unjudgeable {
+            self.merge_unjudgeable(seed, failure);
+        }
         for (_, failure) in other.failing {
             self.merge_failure(failure);
         }
@@ -327,6 +367,7 @@ fn run_seed(target: &Target, seed: u64, config: GenConfig) -> SeedResult {
     });
     SeedResult {
         seed,
+        unsupported: run.unsupported,
         failure: failure.map(|(trace, f)| (f, trace)),
         coverage: run.coverage,
         counts: run.counts,
@@ -365,7 +406,7 @@ fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
 /// cannot be written.
 pub fn run(campaign: &Campaign) -> Result<Report, String> {
     let config = GenConfig { ops: campaign.ops };
-    let info = campaign.target.info();
+    let info = campaign.target.check()?;
     let (start, count) = campaign.seeds.bounds();
     let pool = pool(campaign.jobs)?;
     let bar = progress_bar(campaign.progress, count, "conformance");
@@ -402,6 +443,8 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
         counts,
         coverage,
         failing,
+        unsupported,
+        unjudgeable,
         ..
     } = tally;
 
@@ -424,7 +467,7 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
             let missing: Vec<Capability> = rule
                 .needs()
                 .iter()
-                .filter(|c| !info.capabilities.has(*c))
+                .filter(|c| !info.capabilities.has(*c) || unsupported.has(*c))
                 .collect();
             let failure = shrunk.remove(&rule);
             let checks = coverage.get(rule);
@@ -457,6 +500,11 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
             checked: sample.len() as u64,
             mismatches,
         },
+        unjudgeable: unjudgeable.map(|(seed, failure)| Unjudged {
+            seed,
+            message: failure.message,
+            entry: failure.entry_text,
+        }),
         run_time,
         shrink_time,
     })
@@ -471,10 +519,7 @@ fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, Str
         let mut imp = target.instantiate();
         replay(&mut *imp, entries)
     });
-    let dir = campaign
-        .out_dir
-        .join("failures")
-        .join(target.to_string().replace(':', "-"));
+    let dir = campaign.out_dir.join("failures").join(target.slug());
     let stem = format!("{}-seed-{}", failure.rule.id(), first.seed);
     let save = |entries: &[Entry], failure: &Failure, path: &Path| -> Result<(), String> {
         let mut file = TraceFile::new(target.to_string(), entries.to_vec());
@@ -487,6 +532,22 @@ fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, Str
     let full_path = dir.join(format!("{stem}-full.json"));
     save(&shrunk.entries, &shrunk.failure, &trace_path)?;
     save(trace, failure, &full_path)?;
+    // For an adapter, the whole conversation of the shrunk repro.
+    let transcript = {
+        let mut imp = target.instantiate();
+        replay(&mut *imp, &shrunk.entries).transcript
+    };
+    let transcript_path = match transcript {
+        Some(lines) => {
+            let path = dir.join(format!("{stem}.transcript.jsonl"));
+            let mut text = lines.join("\n");
+            text.push('\n');
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Some(path)
+        }
+        None => None,
+    };
     let shown = display_path(&trace_path);
     Ok(RuleFailure {
         seed: first.seed,
@@ -498,12 +559,15 @@ fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, Str
         entries: shrunk.entries,
         fault: shrunk.failure.fault,
         repro: format!(
-            "cargo xtask conformance --impl {target} --seed {} --ops {}",
-            first.seed, campaign.ops
+            "cargo xtask conformance --impl {} --seed {} --ops {}",
+            target.quoted(),
+            first.seed,
+            campaign.ops
         ),
         replay: format!("cargo xtask replay {shown}"),
         trace: trace_path,
         full_trace: full_path,
+        transcript: transcript_path,
     })
 }
 

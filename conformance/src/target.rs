@@ -2,6 +2,7 @@
 //! of its mutants. Each target builds a fresh implementation per run, so runs
 //! share nothing.
 
+use crate::stdio::{AdapterPool, StdioImpl};
 use scopebus::mutants::Mutant;
 use scopebus_sim::iut::{ImplInfo, Implementation};
 use scopebus_sim::reference::ReferenceImpl;
@@ -19,6 +20,14 @@ pub enum Target {
     Reference,
     /// The reference bus with one planted bug (`mutant:NAME`).
     Mutant(Mutant),
+    /// An implementation in another process, behind the adapter protocol
+    /// (PROTOCOL.md): `reference-stdio`, `haiway`, or any command.
+    Stdio {
+        /// Its `--impl` name (or the command line).
+        name: String,
+        /// The adapter processes.
+        pool: Arc<AdapterPool>,
+    },
     /// Any other in-process implementation (another Rust bus, a wrapper),
     /// built by `factory` for each run. Used from Rust code; the command
     /// line does not know it, so its repro is the seed and the trace.
@@ -49,6 +58,55 @@ impl Target {
             Target::Reference => Box::new(ReferenceImpl::new(None)),
             Target::Mutant(m) => Box::new(ReferenceImpl::new(Some(*m))),
             Target::Custom { factory, .. } => factory(),
+            Target::Stdio { pool, .. } => Box::new(StdioImpl::new(pool.clone())),
+        }
+    }
+
+    /// A name safe as one directory name: `reference`, `mutant-lifo`,
+    /// `haiway`, or, for an adapter command line, its program's name and a
+    /// short hash of the whole line.
+    pub fn slug(&self) -> String {
+        let name = self.to_string();
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect()
+        };
+        match self {
+            Target::Stdio { name, .. } if name.contains([' ', '/']) => {
+                let program = name
+                    .split_whitespace()
+                    .next()
+                    .and_then(|p| p.rsplit('/').next())
+                    .unwrap_or("adapter");
+                let hash = blake3::hash(name.as_bytes()).to_hex();
+                format!("{}-{}", clean(program), &hash[..8])
+            }
+            _ => clean(&name),
+        }
+    }
+
+    /// The `--impl` value, quoted for a shell when it needs to be.
+    pub fn quoted(&self) -> String {
+        let name = self.to_string();
+        shlex::try_quote(&name).map_or(name.clone(), |q| q.into_owned())
+    }
+
+    /// Checks that the implementation can be used at all (for an adapter:
+    /// it starts and passes the handshake), before any seed runs.
+    ///
+    /// # Errors
+    /// Why it cannot be judged.
+    pub fn check(&self) -> Result<ImplInfo, String> {
+        match self {
+            Target::Stdio { pool, .. } => pool.handshake(),
+            other => Ok(other.info()),
         }
     }
 
@@ -70,7 +128,7 @@ impl fmt::Display for Target {
         match self {
             Target::Reference => f.write_str("reference"),
             Target::Mutant(m) => write!(f, "mutant:{}", m.name()),
-            Target::Custom { name, .. } => f.write_str(name),
+            Target::Custom { name, .. } | Target::Stdio { name, .. } => f.write_str(name),
         }
     }
 }

@@ -33,9 +33,13 @@ pub struct Failure {
     pub entry: usize,
     /// The entry itself, for humans.
     pub entry_text: String,
-    /// Whether the implementation broke (panicked, crashed, hung, spoke
-    /// garbage) rather than answered wrongly.
+    /// Whether the implementation broke (panicked, crashed, hung) rather
+    /// than answered wrongly.
     pub fault: bool,
+    /// Whether the failure says nothing about the implementation's
+    /// semantics: its adapter broke the protocol, so the run cannot be
+    /// judged at all.
+    pub unjudgeable: bool,
 }
 
 impl fmt::Display for Failure {
@@ -79,6 +83,12 @@ pub struct Run {
     /// A hash of every entry and observation, in order: two runs of one seed
     /// must agree on it (determinism).
     pub fingerprint: u64,
+    /// Capabilities the implementation declared but answered `not
+    /// supported` for: the rules needing them are not tested.
+    pub unsupported: Capabilities,
+    /// The implementation's transcript of the run, if it keeps one (an
+    /// out-of-process adapter: every request and reply).
+    pub transcript: Option<Vec<String>>,
 }
 
 /// A run in progress: an implementation, the model, and the trace so far.
@@ -90,6 +100,7 @@ pub struct Session<I: Implementation> {
     counts: Counts,
     hasher: DefaultHasher,
     log: Option<Vec<String>>,
+    unsupported: Capabilities,
 }
 
 impl<I: Implementation> Session<I> {
@@ -104,6 +115,7 @@ impl<I: Implementation> Session<I> {
             counts: Counts::default(),
             hasher: DefaultHasher::new(),
             log: None,
+            unsupported: Capabilities::none(),
         }
     }
 
@@ -155,6 +167,29 @@ impl<I: Implementation> Session<I> {
                     .map_err(|f| self.fault(entry, op_rule(op), f))?;
                 reply.hash(&mut self.hasher);
                 self.note_reply(&reply);
+                if let Err(crate::op::OpError::NotSupported(why)) = &reply {
+                    // The implementation cannot do this at all: the rules that
+                    // depend on it are not tested (never passed), and the op
+                    // changes nothing in the model.
+                    return match capability_of(op) {
+                        Some(capability) => {
+                            self.unsupported = self.unsupported.with(capability);
+                            self.check_observations(entry)?;
+                            Ok(true)
+                        }
+                        None => Err(Failure {
+                            rule: Rule::Robust1,
+                            message: format!(
+                                "the implementation does not support `{}` ({why}), which every workload needs",
+                                op.name()
+                            ),
+                            entry: self.trace.len().saturating_sub(1),
+                            entry_text: entry.to_string(),
+                            fault: true,
+                            unjudgeable: true,
+                        }),
+                    };
+                }
                 self.model
                     .apply(op, &reply)
                     .map_err(|v| self.failure(entry, v))?;
@@ -235,7 +270,10 @@ impl<I: Implementation> Session<I> {
             Ok(Answer::Stats(counts)) => {
                 let parts: Vec<String> = counts
                     .iter()
-                    .map(|c| format!("{} {} live, {} retained", c.ty, c.subscriptions, c.retained))
+                    .map(|c| {
+                        let live = c.subscriptions.map_or("?".to_owned(), |n| n.to_string());
+                        format!("{} {live} live, {} retained", c.ty, c.retained)
+                    })
                     .collect();
                 format!("        => stats: {}", parts.join("; "))
             }
@@ -326,10 +364,12 @@ impl<I: Implementation> Session<I> {
             entry: self.trace.len().saturating_sub(1),
             entry_text: entry.to_string(),
             fault: false,
+            unjudgeable: false,
         }
     }
 
     fn fault(&self, entry: &Entry, rule: Rule, fault: Fault) -> Failure {
+        let unjudgeable = matches!(fault, Fault::Protocol(_));
         let rule = match fault {
             Fault::DidNotSettle { .. } => Rule::Wake1,
             Fault::Hung { .. } => rule,
@@ -341,6 +381,7 @@ impl<I: Implementation> Session<I> {
             entry: self.trace.len().saturating_sub(1),
             entry_text: entry.to_string(),
             fault: true,
+            unjudgeable,
         }
     }
 
@@ -388,7 +429,25 @@ impl<I: Implementation> Session<I> {
             coverage: self.model.coverage().clone(),
             counts: self.counts,
             fingerprint: self.hasher.finish(),
+            unsupported: self.unsupported,
+            transcript: self.imp.transcript(),
         }
+    }
+}
+
+/// The capability an op needs; `None` for the ops every implementation must
+/// support.
+pub fn capability_of(op: &Op) -> Option<Capability> {
+    match op {
+        Op::OpenScope {
+            parent: Some(_),
+            isolated: true,
+            ..
+        } => Some(Capability::Isolated),
+        Op::CancelScope { .. } | Op::CancelSubscriber { .. } => Some(Capability::Cancel),
+        Op::Observe { .. } => Some(Capability::Stats),
+        Op::Spawn { .. } | Op::Release { .. } => Some(Capability::Tasks),
+        _ => None,
     }
 }
 
@@ -460,10 +519,18 @@ fn drive(
     config: GenConfig,
 ) -> Result<(), Failure> {
     let schedule = swarm.capabilities.has(Capability::Schedule);
+    let step = swarm.capabilities.has(Capability::Step);
     for _ in 0..config.ops {
         let op = swarm.next_op(rng, session.model(), ids);
         session.step(&Entry::Op(op))?;
         if !schedule {
+            // An implementation that schedules itself still gets steps
+            // between ops, of its own choice.
+            if step {
+                for _ in 0..rng.random_range(0..=swarm.max_steps) {
+                    session.step(&Entry::Poll(TaskRef::Any))?;
+                }
+            }
             continue;
         }
         for _ in 0..rng.random_range(0..=swarm.max_steps) {

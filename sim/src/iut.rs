@@ -108,6 +108,12 @@ pub trait Implementation {
     /// Everything observed since the last call, in order.
     fn take_observations(&mut self) -> Vec<Observation>;
 
+    /// Every request and reply of the current run, one per line, if the
+    /// implementation keeps such a transcript (out-of-process adapters do).
+    fn transcript(&self) -> Option<Vec<String>> {
+        None
+    }
+
     /// Polls `task` and runs `op` at the first yield point inside that poll
     /// (or right after the poll if it reaches none), as another thread could
     /// at that moment. `None` if the task is not runnable (nothing ran).
@@ -154,6 +160,9 @@ impl<T: Implementation + ?Sized> Implementation for &mut T {
     fn take_observations(&mut self) -> Vec<Observation> {
         (**self).take_observations()
     }
+    fn transcript(&self) -> Option<Vec<String>> {
+        (**self).transcript()
+    }
     fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
         (**self).poll_preempted(task, op)
     }
@@ -177,6 +186,9 @@ impl<T: Implementation + ?Sized> Implementation for Box<T> {
     }
     fn take_observations(&mut self) -> Vec<Observation> {
         (**self).take_observations()
+    }
+    fn transcript(&self) -> Option<Vec<String>> {
+        (**self).transcript()
     }
     fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
         (**self).poll_preempted(task, op)

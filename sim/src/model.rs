@@ -88,6 +88,9 @@ struct MScope {
     owns_bus: bool,
     state: ScopeState,
     cancel_requested: bool,
+    /// Its close was requested before its cancellation: its body, already
+    /// woken, may still return, and it may finish exiting.
+    closed_before_cancel: bool,
     children: Vec<ScopeId>,
     tasks: Vec<TaskId>,
 }
@@ -127,6 +130,8 @@ struct Channel {
     dropped_with_backlog: bool,
     /// Whether a subscription of this route was ever created here.
     subscribed: bool,
+    /// Sends of this route made after the bus closed.
+    after_close: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -194,6 +199,9 @@ enum TaskState {
 struct MTask {
     scope: ScopeId,
     state: TaskState,
+    /// Released after its scope's cancellation was requested: it must never
+    /// run.
+    released_after_cancel: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -436,6 +444,11 @@ impl Model {
                 parent,
                 isolated,
             } => {
+                if reply == &Err(OpError::Closed) && parent.is_some_and(|p| self.exiting(p)) {
+                    // An exiting scope may refuse new tasks (a nested scope is
+                    // one); the scope then does not exist.
+                    return Ok(());
+                }
                 expect_done(op, reply)?;
                 self.open_scope(*scope, *parent, *isolated);
                 Ok(())
@@ -467,12 +480,18 @@ impl Model {
                 Ok(())
             }
             Op::Spawn { task, scope } => {
+                if reply == &Err(OpError::Closed) && self.exiting(*scope) {
+                    // An exiting scope may refuse new tasks; the task then
+                    // does not exist.
+                    return Ok(());
+                }
                 expect_done(op, reply)?;
                 self.tasks.insert(
                     *task,
                     MTask {
                         scope: *scope,
                         state: TaskState::Waiting,
+                        released_after_cancel: false,
                     },
                 );
                 if let Some(s) = self.scopes.get_mut(scope) {
@@ -482,8 +501,13 @@ impl Model {
             }
             Op::Release { task, send } => {
                 expect_done(op, reply)?;
+                let cancelled = self
+                    .tasks
+                    .get(task)
+                    .is_some_and(|t| self.scopes[&t.scope].cancel_requested);
                 if let Some(t) = self.tasks.get_mut(task) {
                     t.state = TaskState::Released(*send);
+                    t.released_after_cancel = cancelled;
                 }
                 Ok(())
             }
@@ -521,6 +545,7 @@ impl Model {
                 owns_bus,
                 state: ScopeState::Open,
                 cancel_requested: false,
+                closed_before_cancel: false,
                 children: Vec::new(),
                 tasks: Vec::new(),
             },
@@ -534,6 +559,10 @@ impl Model {
                 && !matches!(scope.state, ScopeState::Exited | ScopeState::Cancelled)
             {
                 scope.cancel_requested = true;
+                scope.closed_before_cancel = matches!(
+                    scope.state,
+                    ScopeState::CloseRequested | ScopeState::Closing
+                );
                 stack.extend(scope.children.iter().copied());
             }
         }
@@ -747,11 +776,26 @@ impl Model {
             );
             // CLOSE-2: a send after close may succeed (and deliver nothing) or
             // fail with Closed; it must not hang, and nothing may arrive.
+            self.buses[bus]
+                .channels
+                .entry(route)
+                .or_default()
+                .after_close += 1;
+            let dropped = self.buses[bus]
+                .channels
+                .get(&route)
+                .is_some_and(|c| !c.drops.is_empty());
             return match result {
                 Ok(()) | Err(OpError::Closed) => {
                     self.coverage.hit(Rule::Close2);
                     Ok(())
                 }
+                Err(e) if dropped => violation(
+                    Rule::Cancel1,
+                    format!(
+                        "{who} of {ty} event#{event} in {scope_id} after its bus closed failed with {e}, after a subscriber of its type was dropped or cancelled; expected success or Closed"
+                    ),
+                ),
                 Err(e) => violation(
                     Rule::Close2,
                     format!(
@@ -776,6 +820,19 @@ impl Model {
                     format!(
                         "{who} of {ty} event#{event} in {scope_id} failed with Closed, but the bus of {scope_id} is open: \
                          the scope seems to use a bus that has closed (its own, or an enclosing scope's)"
+                    ),
+                );
+            }
+            Err(e)
+                if self.buses[bus]
+                    .channels
+                    .get(&route)
+                    .is_some_and(|c| !c.drops.is_empty()) =>
+            {
+                return violation(
+                    Rule::Cancel1,
+                    format!(
+                        "{who} of {ty} event#{event} in {scope_id} failed with {e} while its bus is open, after a subscriber of its type was dropped or cancelled"
                     ),
                 );
             }
@@ -822,6 +879,14 @@ impl Model {
             },
         );
         Ok(())
+    }
+
+    /// Whether the scope's body has returned: it is exiting, and may refuse
+    /// new tasks.
+    fn exiting(&self, id: ScopeId) -> bool {
+        self.scopes
+            .get(&id)
+            .is_some_and(|s| s.state == ScopeState::Closing)
     }
 
     /// Whether a scope whose bus is open could be confusing it with a closed
@@ -887,7 +952,7 @@ impl Model {
             let (subs, retained) = counts
                 .iter()
                 .find(|c| c.ty == route)
-                .map_or((0, 0), |c| (c.subscriptions, c.retained));
+                .map_or((Some(0), 0), |c| (c.subscriptions, c.retained));
             let want_subs = self.live_count(bus, route) as u64;
             let want_retained = self.retained(bus, route) as u64;
             let channel = self.buses[bus]
@@ -896,7 +961,9 @@ impl Model {
                 .cloned()
                 .unwrap_or_default();
             let what = format!("the bus of {scope}, {route}");
-            if subs != want_subs {
+            if let Some(subs) = subs
+                && subs != want_subs
+            {
                 let rule = if subs > want_subs && !channel.drops.is_empty() {
                     Rule::Reclaim2
                 } else {
@@ -906,6 +973,19 @@ impl Model {
                     rule,
                     format!(
                         "{what}: {subs} live subscriptions reported, the model has {want_subs}"
+                    ),
+                );
+            }
+            if retained > want_retained
+                && self.buses[bus].closed
+                && channel.after_close > 0
+                && !channel.dropped_with_backlog
+            {
+                return violation(
+                    Rule::Close2,
+                    format!(
+                        "{what}: {retained} events retained, the model expects {want_retained}: \
+                         events sent after the bus closed are still held (the bus still accepts them)"
                     ),
                 );
             }
@@ -1136,7 +1216,11 @@ impl Model {
                 let bus = &self.buses[sub.bus];
                 let len = self.log_len(sub.bus, sub.route);
                 let scope = &self.scopes[&sub.scope];
-                if !bus.closed
+                // A bus whose owning scope is being cancelled is closing:
+                // cancellation is asynchronous, and the implementation may
+                // close the bus before it reports the scope cancelled.
+                let closing = bus.closed || self.scopes[&bus.owner].cancel_requested;
+                if !closing
                     && scope.parent.is_some()
                     && !scope.isolated
                     && matches!(
@@ -1152,7 +1236,7 @@ impl Model {
                         ),
                     );
                 }
-                if !bus.closed {
+                if !closing {
                     return violation(
                         Rule::Close1,
                         format!(
@@ -1202,7 +1286,7 @@ impl Model {
                 format!("{id}, which does not exist, began closing"),
             );
         };
-        if scope.cancel_requested {
+        if scope.cancel_requested && !scope.closed_before_cancel {
             return violation(
                 Rule::Task2,
                 format!("{id} was cancelled, yet its body went on and returned"),
@@ -1228,21 +1312,26 @@ impl Model {
         let Some(scope) = self.scopes.get(&id) else {
             return violation(Rule::Robust1, format!("{id}, which does not exist, exited"));
         };
-        if scope.cancel_requested {
+        if scope.cancel_requested && !scope.closed_before_cancel {
             return violation(
                 Rule::Task2,
                 format!("{id} was cancelled, yet it went on to exit normally"),
             );
         }
+        // Its exit raced with a cancellation requested after its close: its
+        // unfinished tasks count as cancelled.
+        let cancelled_meanwhile = scope.cancel_requested;
         if scope.state != ScopeState::Closing {
             return violation(Rule::Task1, format!("{id} exited before its body returned"));
         }
         // TASK-1: exit waits for every task and nested scope.
         for task in &scope.tasks {
-            if !matches!(
-                self.tasks[task].state,
-                TaskState::Done | TaskState::Cancelled
-            ) {
+            if !cancelled_meanwhile
+                && !matches!(
+                    self.tasks[task].state,
+                    TaskState::Done | TaskState::Cancelled
+                )
+            {
                 return violation(
                     Rule::Task1,
                     format!("{id} exited while its {task} had not finished"),
@@ -1250,18 +1339,33 @@ impl Model {
             }
         }
         for child in &scope.children {
-            if !matches!(
-                self.scopes[child].state,
-                ScopeState::Exited | ScopeState::Cancelled
-            ) {
+            if !cancelled_meanwhile
+                && !matches!(
+                    self.scopes[child].state,
+                    ScopeState::Exited | ScopeState::Cancelled
+                )
+            {
                 return violation(
                     Rule::Task1,
                     format!("{id} exited while its nested {child} was still running"),
                 );
             }
         }
-        if !scope.tasks.is_empty() || !scope.children.is_empty() {
+        if !cancelled_meanwhile && (!scope.tasks.is_empty() || !scope.children.is_empty()) {
             self.coverage.hit(Rule::Task1);
+        }
+        let (bus, owns, tasks) = (scope.bus, scope.owns_bus, scope.tasks.clone());
+        if cancelled_meanwhile {
+            for task in tasks {
+                if let Some(t) = self.tasks.get_mut(&task)
+                    && matches!(t.state, TaskState::Waiting | TaskState::Released(_))
+                {
+                    t.state = TaskState::Cancelled;
+                }
+            }
+            if owns {
+                self.buses[bus].closed = true;
+            }
         }
         if let Some(s) = self.scopes.get_mut(&id) {
             s.state = ScopeState::Exited;
@@ -1326,10 +1430,27 @@ impl Model {
             );
         };
         let scope_id = task.scope;
-        if self.scopes[&scope_id].cancel_requested || task.state == TaskState::Cancelled {
+        // Cancellation is cooperative: a task already woken (released) when
+        // the cancellation was requested may finish the step it was woken
+        // for. Nothing woken after the request may run, and nothing at all
+        // once the scope reported cancelled.
+        if task.state == TaskState::Cancelled
+            || matches!(
+                self.scopes[&scope_id].state,
+                ScopeState::Cancelled | ScopeState::Exited
+            )
+        {
             return violation(
                 Rule::Task2,
                 format!("{task_id} ran after its scope {scope_id} was cancelled"),
+            );
+        }
+        if task.released_after_cancel {
+            return violation(
+                Rule::Task2,
+                format!(
+                    "{task_id} was released after the cancellation of its scope {scope_id} was requested, yet it ran"
+                ),
             );
         }
         let spec = match task.state {
@@ -1608,6 +1729,12 @@ impl Model {
         let channel = &self.buses[sub.bus].channels[&sub.route];
         let sibling_dropped = channel.drops.iter().any(|t| *t > sub.last_progress);
         match ended {
+            Some(false) | None if sibling_dropped => Violation {
+                rule: Rule::Cancel1,
+                message: format!(
+                    "{what}, after another subscriber of the same type was dropped or cancelled"
+                ),
+            },
             Some(true) if sibling_dropped => Violation {
                 rule: Rule::Cancel1,
                 message: format!(

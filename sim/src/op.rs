@@ -213,14 +213,17 @@ impl fmt::Display for Op {
 }
 
 /// A task the scheduler can poll: a root scope (whose future also runs its
-/// tasks and nested scopes) or a subscriber task. Serialized as `"scope#N"`
-/// or `"sub#N"`.
+/// tasks and nested scopes) or a subscriber task, or, for implementations
+/// that schedule themselves, whatever they run next. Serialized as
+/// `"scope#N"`, `"sub#N"` or `"any"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TaskRef {
     /// The root scope's future.
     Scope(ScopeId),
     /// The subscriber task of a subscription.
     Sub(SubId),
+    /// One scheduling step of the implementation's own choice.
+    Any,
 }
 
 impl fmt::Display for TaskRef {
@@ -228,6 +231,7 @@ impl fmt::Display for TaskRef {
         match self {
             TaskRef::Scope(s) => s.fmt(f),
             TaskRef::Sub(s) => s.fmt(f),
+            TaskRef::Any => f.write_str("any"),
         }
     }
 }
@@ -235,7 +239,10 @@ impl fmt::Display for TaskRef {
 impl FromStr for TaskRef {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{s}` is not a task: expected `scope#N` or `sub#N`");
+        if s == "any" {
+            return Ok(TaskRef::Any);
+        }
+        let bad = || format!("`{s}` is not a task: expected `scope#N`, `sub#N` or `any`");
         let (kind, n) = s.split_once('#').ok_or_else(bad)?;
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
@@ -477,8 +484,9 @@ impl fmt::Display for OpError {
 pub struct TypeCount {
     /// The route (never an alias).
     pub ty: EventType,
-    /// Live subscriptions.
-    pub subscriptions: u64,
+    /// Live subscriptions; `None` if the implementation cannot count them
+    /// (then only `retained` is checked).
+    pub subscriptions: Option<u64>,
     /// Retained events.
     pub retained: u64,
 }

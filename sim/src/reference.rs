@@ -242,7 +242,7 @@ impl ReferenceImpl {
             .filter_map(|t| {
                 EventType::from_type_id(t.type_id).map(|ty| TypeCount {
                     ty,
-                    subscriptions: t.subscriptions as u64,
+                    subscriptions: Some(t.subscriptions as u64),
                     retained: t.retained as u64,
                 })
             })
@@ -277,6 +277,14 @@ impl ReferenceImpl {
     }
 
     fn poll_task(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        // `any`: the reference's own choice, the first runnable task.
+        let task = match task {
+            TaskRef::Any => match self.exec.runnable().first() {
+                Some(first) => *first,
+                None => return Ok(false),
+            },
+            named => named,
+        };
         match self.exec.poll(task) {
             Polled::Skipped => Ok(false),
             Polled::Pending | Polled::Finished => Ok(true),

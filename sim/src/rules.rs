@@ -37,6 +37,8 @@ pub enum Capability {
     Stats,
     /// Tasks spawned into scopes (`spawn`, `release`).
     Tasks,
+    /// One scheduling step of the implementation's own choice (`poll any`).
+    Step,
     /// Fine-grained scheduling: the runner picks which task to poll.
     Schedule,
     /// Injected spurious wakeups (`wake`).
@@ -48,11 +50,12 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
         Capability::Tasks,
+        Capability::Step,
         Capability::Schedule,
         Capability::Wake,
         Capability::Preempt,
@@ -65,10 +68,24 @@ impl Capability {
             Capability::Cancel => "cancel",
             Capability::Stats => "stats",
             Capability::Tasks => "tasks",
+            Capability::Step => "step",
             Capability::Schedule => "schedule",
             Capability::Wake => "wake",
             Capability::Preempt => "preempt",
         }
+    }
+}
+
+impl std::str::FromStr for Capability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Capability::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+                format!("unknown capability `{s}`; known: {}", names.join(", "))
+            })
     }
 }
 
@@ -101,6 +118,11 @@ impl Capabilities {
     /// The set with `c` added.
     pub fn with(self, c: Capability) -> Capabilities {
         Capabilities(self.0 | (1 << c as u8))
+    }
+
+    /// Both sets together.
+    pub fn union(self, other: Capabilities) -> Capabilities {
+        Capabilities(self.0 | other.0)
     }
 
     /// The set without `c`.

@@ -141,36 +141,69 @@ pub fn shrink(
     }
 }
 
-/// Checks an attribution that rests on a circumstance rather than on what
-/// was observed. CANCEL-1 says a lost wakeup or a missing event is due to
-/// another subscriber being dropped or cancelled; replay the trace without
-/// any drop or cancellation of subscribers: if the same kind of symptom
-/// (a stuck or unended subscription) remains, the drops were not the cause,
-/// and that failure, under its own rule, is the one to report. Returns the
-/// trace and failure to report (and to shrink).
+/// Checks, counterfactually, whether dropping or cancelling subscribers is
+/// what a failure is about (CANCEL-1: "dropping or cancelling a subscriber
+/// disturbs no other subscriber or sender").
+///
+/// The trace is replayed without any drop or cancellation of subscribers.
+/// - A CANCEL-1 failure that still shows, as a stuck, unended or failed-send
+///   symptom, was not caused by the drops: that failure, under its own rule,
+///   is the one to report.
+/// - A liveness or close failure (the same symptoms) that then *disappears*
+///   was caused by them: it is reported as CANCEL-1.
+///
+/// Returns the trace and failure to report (and to shrink).
 pub fn confirm(
     trace: &[Entry],
     failure: &Failure,
     mut replay: impl FnMut(&[Entry]) -> Run,
 ) -> (Vec<Entry>, Failure) {
+    const SYMPTOMS: [Rule; 6] = [
+        Rule::Wake1,
+        Rule::Fanout1,
+        Rule::Send1,
+        Rule::Close1,
+        Rule::Close2,
+        Rule::Close3,
+    ];
     let unchanged = || (trace.to_vec(), failure.clone());
-    if failure.rule != Rule::Cancel1 {
+    // Statistics are RECLAIM's business: a drop that changes what is
+    // retained is not a disturbance of others.
+    let from_stats = matches!(
+        trace.get(failure.entry),
+        Some(Entry::Op(Op::Observe { .. }))
+    );
+    if failure.fault
+        || from_stats
+        || (failure.rule != Rule::Cancel1 && !SYMPTOMS.contains(&failure.rule))
+    {
         return unchanged();
     }
     let prefix = &trace[..(failure.entry + 1).min(trace.len())];
-    let without_drops = close_references(prefix.iter().filter(|e| {
-        !matches!(
+    let is_drop = |e: &&Entry| {
+        matches!(
             e,
             Entry::Op(Op::DropSubscription { .. } | Op::CancelSubscriber { .. })
         )
-    }));
+    };
+    let without_drops = close_references(prefix.iter().filter(|e| !is_drop(e)));
     if without_drops.len() == prefix.len() {
         return unchanged();
     }
     let run = replay(&without_drops);
-    match run.failure {
-        Some(f) if matches!(f.rule, Rule::Wake1 | Rule::Fanout1) => (run.trace, f),
-        _ => unchanged(),
+    match (failure.rule, run.failure) {
+        (Rule::Cancel1, Some(f)) if SYMPTOMS.contains(&f.rule) => (run.trace, f),
+        (Rule::Cancel1, _) => unchanged(),
+        (_, None) => {
+            let mut blamed = failure.clone();
+            blamed.rule = Rule::Cancel1;
+            blamed.message = format!(
+                "{} (without the drops and cancellations of subscribers earlier in the trace this does not happen: they disturbed it)",
+                failure.message
+            );
+            (trace.to_vec(), blamed)
+        }
+        (_, Some(_)) => unchanged(),
     }
 }
 
@@ -281,11 +314,13 @@ pub fn close_references<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec
             Entry::Poll(t) | Entry::Wake(t) => match t {
                 TaskRef::Scope(s) => scopes.contains(s),
                 TaskRef::Sub(s) => subs.contains(s),
+                TaskRef::Any => true,
             },
             Entry::Preempt(t, op) => {
                 let task_ok = match t {
                     TaskRef::Scope(s) => scopes.contains(s),
                     TaskRef::Sub(s) => subs.contains(s),
+                    TaskRef::Any => true,
                 };
                 let op_ok = match op {
                     Op::Send { scope, .. } => scope_ok(scope),

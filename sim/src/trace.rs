@@ -348,11 +348,13 @@ impl TraceFile {
                 Entry::Poll(t) | Entry::Wake(t) => match t {
                     TaskRef::Scope(s) => need_scope(s, &scopes)?,
                     TaskRef::Sub(s) => need_sub(s, &subs)?,
+                    TaskRef::Any => {}
                 },
                 Entry::Preempt(t, op) => {
                     match t {
                         TaskRef::Scope(s) => need_scope(s, &scopes)?,
                         TaskRef::Sub(s) => need_sub(s, &subs)?,
+                        TaskRef::Any => {}
                     }
                     if let Op::Send { scope, event, .. } = op {
                         if let Some(s) = scope {

@@ -100,7 +100,7 @@ impl World {
             Op::Observe { scope: s(scope) },
             Ok(Answer::Stats(vec![TypeCount {
                 ty,
-                subscriptions: subs,
+                subscriptions: Some(subs),
                 retained,
             }])),
         )
@@ -451,6 +451,23 @@ fn task_1_exit_waits_for_tasks() {
 
 #[test]
 fn task_2_cancelled_scope_cancels_tasks() {
+    // Woken after the cancellation was requested: must never run.
+    let mut w = World::new();
+    w.root(1).nested(2, 1, false).ok(Op::Spawn {
+        task: TaskId(1),
+        scope: s(2),
+    });
+    w.ok(Op::CancelScope { scope: s(2) }).ok(Op::Release {
+        task: TaskId(1),
+        send: None,
+    });
+    let r = w.see(Observation::TaskDone {
+        task: TaskId(1),
+        sent: None,
+    });
+    assert_eq!(rule(r), Rule::Task2);
+    // Cancellation is cooperative: a task already woken when the
+    // cancellation is requested may finish that step...
     let mut w = World::new();
     w.root(1).nested(2, 1, false).ok(Op::Spawn {
         task: TaskId(1),
@@ -461,11 +478,34 @@ fn task_2_cancelled_scope_cancels_tasks() {
         send: None,
     })
     .ok(Op::CancelScope { scope: s(2) });
+    w.see(Observation::TaskDone {
+        task: TaskId(1),
+        sent: None,
+    })
+    .expect("it was woken before the cancellation");
+    // ...but nothing runs once the scope reported cancelled.
+    let mut w = World::new();
+    w.root(1).nested(2, 1, false).ok(Op::Spawn {
+        task: TaskId(1),
+        scope: s(2),
+    });
+    w.ok(Op::Release {
+        task: TaskId(1),
+        send: None,
+    })
+    .ok(Op::CancelScope { scope: s(2) })
+    .seen(Observation::ScopeCancelled { scope: s(2) });
     let r = w.see(Observation::TaskDone {
         task: TaskId(1),
         sent: None,
     });
     assert_eq!(rule(r), Rule::Task2);
+    let mut w = World::new();
+    w.root(1).nested(2, 1, false).ok(Op::Spawn {
+        task: TaskId(1),
+        scope: s(2),
+    });
+    w.ok(Op::CancelScope { scope: s(2) });
     let Err(SettleFailure::Violation(v)) = w.settle() else {
         panic!("cancel requested, never done");
     };

@@ -123,7 +123,7 @@ fn bad_trace_files_get_clear_errors() {
     ));
     assert!(e.contains("unknown event type `Pong`"), "{e}");
     let e = bad(&format!(r#"{{{head},"entries":[{{"poll":"thread#1"}}]}}"#));
-    assert!(e.contains("expected `scope#N` or `sub#N`"), "{e}");
+    assert!(e.contains("expected `scope#N`, `sub#N` or `any`"), "{e}");
     let e = bad(&format!(
         r#"{{{head},"entries":[{{"op":"consume","sub":4,"k":1}}]}}"#
     ));

@@ -224,6 +224,7 @@ impl ReferenceStateMachine for Workload {
                 let task_ok = match task {
                     TaskRef::Scope(s) => state.roots.contains(s),
                     TaskRef::Sub(s) => state.all_subs.contains(s),
+                    TaskRef::Any => true,
                 };
                 task_ok && scope_ok(scope)
             }
@@ -231,6 +232,7 @@ impl ReferenceStateMachine for Workload {
             Entry::Poll(TaskRef::Sub(s)) | Entry::Wake(TaskRef::Sub(s)) => {
                 state.all_subs.contains(s)
             }
+            Entry::Poll(TaskRef::Any) | Entry::Wake(TaskRef::Any) => true,
         }
     }
 

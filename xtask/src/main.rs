@@ -18,7 +18,12 @@ use scopebus::mutants::Mutant;
 use scopebus_conformance::mutants::{Hunt, hunt};
 use scopebus_conformance::report;
 use scopebus_conformance::runner::{self, Campaign, Seeds};
+use scopebus_conformance::serve::serve;
+use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
+use std::time::Duration;
+
+mod haiway;
 use scopebus_sim::harness::Session;
 use scopebus_sim::shrink::Budget;
 use scopebus_sim::trace::TraceFile;
@@ -51,14 +56,35 @@ enum Command {
     /// Run the suite on every mutant (a reference bus with one planted bug);
     /// fails if any survives.
     Mutants(MutantsArgs),
+    /// Serve the reference bus (or a mutant) over the adapter protocol on
+    /// stdin and stdout (PROTOCOL.md); `--impl reference-stdio` runs this.
+    Adapter(AdapterArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AdapterArgs {
+    /// `reference` or `mutant:NAME`.
+    #[arg(default_value = "reference")]
+    implementation: String,
 }
 
 #[derive(clap::Args, Debug)]
 struct ConformanceArgs {
-    /// The implementation under test: `reference`, or `mutant:NAME`
-    /// (see `cargo xtask mutants --list`).
-    #[arg(long = "impl", value_name = "NAME", default_value = "reference", value_parser = parse_target)]
-    target: Target,
+    /// The implementation under test: `reference` (in-process),
+    /// `reference-stdio` (the reference behind the adapter protocol),
+    /// `haiway` (the real Haiway, set up on first use), `mutant:NAME` (see
+    /// `cargo xtask mutants --list`), or the command line of any adapter
+    /// that speaks PROTOCOL.md, e.g. `--impl "python3 my_adapter.py"`.
+    #[arg(
+        long = "impl",
+        value_name = "NAME|COMMAND",
+        default_value = "reference"
+    )]
+    target: String,
+    /// Milliseconds an adapter may take to answer one request before it
+    /// counts as hung (`settle` gets ten times as long).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    timeout: u64,
     /// How many seeds to run.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "seed")]
     seeds: u64,
@@ -89,9 +115,13 @@ struct ConformanceArgs {
 struct ReplayArgs {
     /// The trace file (JSON, as written by `conformance` or `mutants`).
     trace: PathBuf,
-    /// Run it on this implementation instead of the one the file names.
-    #[arg(long = "impl", value_name = "NAME", value_parser = parse_target)]
-    target: Option<Target>,
+    /// Run it on this implementation instead of the one the file names
+    /// (same forms as `conformance --impl`).
+    #[arg(long = "impl", value_name = "NAME|COMMAND")]
+    target: Option<String>,
+    /// Milliseconds an adapter may take to answer one request.
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    timeout: u64,
     /// Print every entry as it runs, with the implementation's replies and
     /// observations.
     #[arg(long, short)]
@@ -123,9 +153,54 @@ struct MutantsArgs {
     out: Option<PathBuf>,
 }
 
-fn parse_target(s: &str) -> Result<Target, String> {
-    s.parse()
-        .map_err(|e: scopebus_conformance::target::UnknownTarget| e.to_string())
+/// The workspace this binary was built from.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// `$CARGO_TARGET_DIR`, else `<workspace>/target`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// Resolves `--impl`: a known name, or an adapter's command line.
+fn resolve(name: &str, timeout: u64) -> Result<Target, String> {
+    let stdio = |label: &str, command: AdapterCommand| Target::Stdio {
+        name: label.to_owned(),
+        pool: AdapterPool::new(command, Duration::from_millis(timeout)),
+    };
+    if let Ok(target) = name.parse::<Target>() {
+        return Ok(target);
+    }
+    match name {
+        "reference-stdio" => {
+            let me = std::env::current_exe()
+                .map_err(|e| format!("cannot find this program to serve the reference: {e}"))?;
+            Ok(stdio(
+                name,
+                AdapterCommand {
+                    program: me,
+                    args: vec!["adapter".to_owned(), "reference".to_owned()],
+                    env: Vec::new(),
+                },
+            ))
+        }
+        "haiway" => Ok(stdio(name, haiway::prepare(&workspace(), &target_dir())?)),
+        line if line.trim().is_empty()
+            || !line.contains([' ', '/', '.']) && !Path::new(line).exists() =>
+        {
+            Err(format!(
+                "unknown implementation `{line}`: --impl takes reference, reference-stdio, haiway, \
+                 mutant:NAME, or the command line of an adapter (e.g. \"python3 my_adapter.py\")"
+            ))
+        }
+        line => Ok(stdio(line, AdapterCommand::parse(line)?)),
+    }
 }
 
 fn parse_mutant(s: &str) -> Result<Mutant, String> {
@@ -151,14 +226,7 @@ fn parse_seed(s: &str) -> Result<u64, String> {
 
 /// `$CARGO_TARGET_DIR/scopebus`, else `<workspace>/target/scopebus`.
 fn default_out() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("scopebus");
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("target")
-        .join("scopebus")
+    target_dir().join("scopebus")
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
@@ -176,7 +244,7 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
         None => Seeds::range(args.start, args.seeds)?,
     };
     let campaign = Campaign {
-        target: args.target,
+        target: resolve(&args.target, args.timeout)?,
         seeds,
         ops: args.ops as usize,
         jobs: usize::from(args.jobs),
@@ -190,7 +258,9 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
     if let Some(path) = &args.json {
         write_json(path, &report::to_json(&report))?;
     }
-    Ok(if report.success() {
+    Ok(if report.unjudgeable.is_some() {
+        ExitCode::from(2)
+    } else if report.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -199,14 +269,10 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
 
 fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let file = TraceFile::read(&args.trace).map_err(|e| e.to_string())?;
-    let target = match args.target {
-        Some(t) => t,
-        None => file.implementation.parse().map_err(
-            |e: scopebus_conformance::target::UnknownTarget| {
-                format!("{}: {e} (use --impl to pick one)", args.trace.display())
-            },
-        )?,
-    };
+    let name = args.target.unwrap_or_else(|| file.implementation.clone());
+    let target = resolve(&name, args.timeout)
+        .map_err(|e| format!("{}: {e} (use --impl to pick one)", args.trace.display()))?;
+    target.check()?;
     let imp = target.instantiate();
     let mut session = Session::new(imp).with_log();
     println!(
@@ -296,12 +362,27 @@ fn mutants(args: MutantsArgs) -> Result<ExitCode, String> {
     })
 }
 
+fn adapter(args: AdapterArgs) -> Result<ExitCode, String> {
+    let target: Target = args
+        .implementation
+        .parse()
+        .map_err(|e: scopebus_conformance::target::UnknownTarget| e.to_string())?;
+    if !matches!(target, Target::Reference | Target::Mutant(_)) {
+        return Err("the adapter serves `reference` or `mutant:NAME`".to_owned());
+    }
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::stdout().lock();
+    serve(|| target.instantiate(), stdin, stdout).map_err(|e| format!("adapter I/O: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Conformance(args) => conformance(args),
         Command::Replay(args) => replay(args),
         Command::Mutants(args) => mutants(args),
+        Command::Adapter(args) => adapter(args),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");

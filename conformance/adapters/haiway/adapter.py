@@ -1,0 +1,593 @@
+#!/usr/bin/env python3
+"""The scopebus adapter for Haiway's event bus.
+
+Speaks the scopebus adapter protocol (PROTOCOL.md at the repository's root)
+on stdin/stdout and drives the real ``haiway`` package through its public API
+only: ``ctx.scope`` (root, nested, ``isolated=True``), ``ctx.send``,
+``ctx.subscribe`` and ``ctx.spawn``.
+
+Determinism: one asyncio event loop per run (``reset``), and the loop runs only
+while a request is being handled, never while waiting for the next line, so
+the same sequence of requests always gives the same replies.
+
+Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step`` and ``stats``.
+Retained events are measured exactly with finalizers on the event objects:
+an event the adapter sent and no longer references is alive only if Haiway
+still holds it. Events are counted against the bus of the scope they were sent
+in, as SPEC.md's scope rules say (root and isolated scopes own a bus, nested
+ones share their parent's). Live subscriptions cannot be counted through
+Haiway's public API, so they are reported as ``null`` (unknown).
+
+Stdout carries only protocol lines; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import json
+import sys
+import traceback
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL = 1
+
+# Protocol lines go to the real stdout; anything else printed (by us, by
+# Haiway, by a logger) goes to stderr.
+PROTOCOL_OUT = sys.stdout
+sys.stdout = sys.stderr
+
+import haiway  # noqa: E402
+from haiway import ContextMissing, State, ctx  # noqa: E402
+
+
+# ----- the catalogue, as real Python types -----------------------------------
+
+
+class Ping(State):
+    """``alpha.Ping``: the base event."""
+
+    id: int
+
+
+Ping.__module__ = "scopebus.alpha"
+
+
+class BetaPing(State):
+    """``beta.Ping``: same short name as ``alpha.Ping``, another module."""
+
+    id: int
+
+
+BetaPing.__name__ = "Ping"
+BetaPing.__qualname__ = "Ping"
+BetaPing.__module__ = "scopebus.beta"
+
+
+class DerivedPing(Ping):
+    """``alpha.DerivedPing``: a subclass of ``alpha.Ping``."""
+
+
+DerivedPing.__module__ = "scopebus.alpha"
+
+# ``alpha.PingAlias``: another name for the very same class.
+PingAlias = Ping
+
+
+class Wrapped(State):
+    """``Wrapped``: a type that holds an ``alpha.Ping``."""
+
+    inner: Ping
+
+
+class U8:
+    """Marker type for ``Generic<u8>``."""
+
+
+class U16:
+    """Marker type for ``Generic<u16>``."""
+
+
+class Generic[T](State):
+    """``Generic<u8>`` / ``Generic<u16>``: two specializations of one generic."""
+
+    id: int
+
+
+GenericU8 = Generic[U8]
+GenericU16 = Generic[U16]
+
+
+class Login(State):
+    """``Login``: an unrelated event."""
+
+    id: int
+
+
+CATALOGUE: dict[str, type] = {
+    "alpha.Ping": Ping,
+    "beta.Ping": BetaPing,
+    "alpha.DerivedPing": DerivedPing,
+    "Wrapped": Wrapped,
+    "Generic<u8>": GenericU8,
+    "Generic<u16>": GenericU16,
+    "alpha.PingAlias": PingAlias,
+    "Login": Login,
+}
+
+# The routing key of each name (an alias routes as its target), for stats.
+ROUTE = {name: ("alpha.Ping" if name == "alpha.PingAlias" else name) for name in CATALOGUE}
+
+
+def make_event(name: str, event_id: int) -> State:
+    cls = CATALOGUE[name]
+    if cls is Wrapped:
+        return Wrapped(inner=Ping(id=event_id))
+    return cls(id=event_id)
+
+
+def event_id(event: Any) -> int:
+    if isinstance(event, Wrapped):
+        return event.inner.id
+    return event.id
+
+
+# ----- errors ------------------------------------------------------------------
+
+
+class AdapterError(Exception):
+    """A request the adapter cannot carry out, with a protocol error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def exception_name(e: BaseException) -> str:
+    return f"{type(e).__module__}.{type(e).__qualname__}"
+
+
+def error_of(e: BaseException) -> dict[str, Any]:
+    """An op's error result for an exception Haiway raised."""
+    if isinstance(e, ContextMissing):
+        code = "context_missing"
+    elif isinstance(e, RuntimeError) and "TaskGroup" in str(e) and (
+        "finished" in str(e) or "shutting down" in str(e)
+    ):
+        # asyncio's task group of an exiting scope refuses new tasks.
+        code = "closed"
+    else:
+        code = "internal"
+    return {"code": code, "message": str(e), "exception": exception_name(e)}
+
+
+# ----- the world of one run ----------------------------------------------------
+
+
+@dataclass
+class ScopeRec:
+    parent: int | None
+    isolated: bool
+    owner: int  # the scope whose bus this scope uses (SPEC.md SCOPE-1..3)
+    task: asyncio.Task | None = None
+    context: contextvars.Context | None = None
+    closing: asyncio.Event | None = None
+
+
+@dataclass
+class SubRec:
+    iterator: Any
+    task: asyncio.Task | None = None
+    credits: int = 0
+    credit: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class WorkerRec:
+    release: asyncio.Future
+    task: asyncio.Task
+
+
+class World:
+    """Everything of one run: an event loop, scopes, subscriptions, workers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.scopes: dict[int, ScopeRec] = {}
+        self.subs: dict[int, SubRec] = {}
+        self.workers: dict[int, WorkerRec] = {}
+        self.observations: list[dict[str, Any]] = []
+        # (owner scope, route) -> ids of sent events still alive
+        self.alive: dict[tuple[int, str], set[int]] = {}
+        # Failures inside tasks (not cancellations): reported on the next reply.
+        self.faults: list[str] = []
+
+    def observe(self, observation: dict[str, Any]) -> None:
+        self.observations.append(observation)
+
+    def take(self) -> list[dict[str, Any]]:
+        taken, self.observations = self.observations, []
+        return taken
+
+    def close(self) -> None:
+        loop = self.loop
+        try:
+            tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in tasks:
+                t.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        except Exception:  # noqa: BLE001 - teardown must not fail the session
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            loop.close()
+
+    # --- helpers ---
+
+    def scope(self, sid: int) -> ScopeRec:
+        rec = self.scopes.get(sid)
+        if rec is None or rec.context is None:
+            raise AdapterError("unknown_handle", f"scope#{sid} is not a scope of this run")
+        return rec
+
+    def sub(self, sub_id: int) -> SubRec:
+        rec = self.subs.get(sub_id)
+        if rec is None:
+            raise AdapterError("unknown_handle", f"sub#{sub_id} is not a subscription of this run")
+        return rec
+
+    def context_of(self, scope: int | None) -> contextvars.Context:
+        """The context ops run in: the scope's, or an empty one (no scope)."""
+        if scope is None:
+            return contextvars.Context()
+        return self.scope(scope).context  # type: ignore[return-value]
+
+    def track(self, owner: int, route: str, event: State) -> None:
+        """Counts `event` as alive until it is garbage (finalizer)."""
+        key = (owner, route)
+        ids = self.alive.setdefault(key, set())
+        eid = event_id(event)
+        ids.add(eid)
+        weakref.finalize(event, ids.discard, eid)
+
+    def send(self, scope: int | None, name: str, eid: int) -> dict[str, Any] | None:
+        """Sends from the current context; the error result, or None."""
+        event = make_event(name, eid)
+        try:
+            ctx.send(event)
+        except Exception as e:  # noqa: BLE001 - every failure is reported
+            return error_of(e)
+        if scope is not None:
+            self.track(self.scopes[scope].owner, ROUTE[name], event)
+        return None
+
+    def run(self, coroutine: Any) -> Any:
+        return self.loop.run_until_complete(coroutine)
+
+    def now(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Calls `fn` synchronously, as code running on the loop would.
+
+        Haiway's API needs a running event loop, but running the loop to call
+        it would let other tasks run first and scramble the order of what
+        happens. So the loop is marked as running for this thread just for the
+        duration of the call (what ``asyncio`` itself does inside a callback),
+        and nothing else runs.
+        """
+        asyncio.events._set_running_loop(self.loop)  # noqa: SLF001
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            asyncio.events._set_running_loop(None)  # noqa: SLF001
+
+    # --- tasks ---
+
+    async def scope_body(self, sid: int, ready: asyncio.Future) -> None:
+        rec = self.scopes[sid]
+        rec.closing = asyncio.Event()
+        try:
+            async with ctx.scope(f"scope{sid}", isolated=rec.isolated):
+                ready.set_result(contextvars.copy_context())
+                await rec.closing.wait()
+                self.observe({"kind": "scope_closing", "scope": sid})
+            self.observe({"kind": "scope_exited", "scope": sid})
+        except asyncio.CancelledError:
+            self.observe({"kind": "scope_cancelled", "scope": sid})
+            raise
+        except BaseException as e:  # noqa: BLE001
+            if not ready.done():
+                ready.set_exception(e)
+            self.faults.append(f"scope#{sid} failed: {exception_name(e)}: {e}")
+
+    async def subscriber(self, sub_id: int) -> None:
+        rec = self.subs[sub_id]
+        try:
+            while True:
+                while rec.credits == 0:
+                    rec.credit.clear()
+                    await rec.credit.wait()
+                try:
+                    event = await anext(rec.iterator)
+                except StopAsyncIteration:
+                    rec.iterator = None
+                    self.observe({"kind": "ended", "sub": sub_id})
+                    return
+                rec.credits -= 1
+                self.observe({"kind": "received", "sub": sub_id, "event": event_id(event)})
+                del event
+                # Yield between events, like a processor awaiting its work.
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # noqa: BLE001
+            self.faults.append(f"the subscriber of sub#{sub_id} failed: {exception_name(e)}: {e}")
+
+    async def worker(self, task_id: int, scope: int, release: asyncio.Future) -> None:
+        spec = await release
+        sent = None
+        if spec is not None:
+            name, eid = spec
+            error = self.send(scope, name, eid)
+            sent = {"event": eid, "error": error}
+        observation: dict[str, Any] = {"kind": "task_done", "task": task_id}
+        if sent is not None:
+            observation["sent"] = sent
+        self.observe(observation)
+
+    # --- ops ---
+
+    def apply(self, op: dict[str, Any]) -> dict[str, Any]:
+        kind = op.get("op")
+        handler = getattr(self, f"op_{kind}", None)
+        if handler is None:
+            raise AdapterError("malformed", f"unknown op `{kind}`")
+        return handler(op)
+
+    def op_open_scope(self, op: dict[str, Any]) -> dict[str, Any]:
+        sid, parent, isolated = op["scope"], op.get("parent"), bool(op.get("isolated", False))
+        if parent is None:
+            owner = sid
+        else:
+            parent_rec = self.scope(parent)
+            owner = sid if isolated else parent_rec.owner
+        rec = ScopeRec(parent=parent, isolated=isolated, owner=owner)
+        self.scopes[sid] = rec
+        ready = self.loop.create_future()
+        body = self.scope_body(sid, ready)
+        if parent is None:
+            # A root scope starts in a fresh context.
+            rec.task = self.loop.create_task(body, context=contextvars.Context())
+        else:
+            # A nested scope is a task of its parent's task group.
+            try:
+                rec.task = self.now(self.scope(parent).context.run, ctx.spawn, body)  # type: ignore[union-attr]
+            except Exception as e:  # noqa: BLE001
+                body.close()
+                del self.scopes[sid]
+                return {"error": error_of(e)}
+
+        async def entered() -> None:
+            await asyncio.wait({ready, rec.task}, return_when=asyncio.FIRST_COMPLETED)  # type: ignore[arg-type]
+
+        self.run(entered())
+        if not ready.done() or ready.exception() is not None:
+            failure = ready.exception() if ready.done() else None
+            del self.scopes[sid]
+            raise AdapterError(
+                "internal",
+                f"scope#{sid} did not start: {failure!r}" if failure else f"scope#{sid} did not start",
+            )
+        rec.context = ready.result()
+        return {"ok": "done"}
+
+    def op_close_scope(self, op: dict[str, Any]) -> dict[str, Any]:
+        rec = self.scope(op["scope"])
+        if rec.closing is not None:
+            self.now(rec.closing.set)
+        return {"ok": "done"}
+
+    def op_cancel_scope(self, op: dict[str, Any]) -> dict[str, Any]:
+        rec = self.scope(op["scope"])
+        if rec.task is not None:
+            self.now(rec.task.cancel)
+        return {"ok": "done"}
+
+    def op_subscribe(self, op: dict[str, Any]) -> dict[str, Any]:
+        sub_id, scope, name = op["sub"], op.get("scope"), op["ty"]
+        try:
+            iterator = self.now(self.context_of(scope).run, ctx.subscribe, CATALOGUE[name])
+        except AdapterError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            return {"error": error_of(e)}
+        rec = SubRec(iterator=iterator)
+        self.subs[sub_id] = rec
+        rec.task = self.now(self.loop.create_task, self.subscriber(sub_id), context=contextvars.Context())
+        return {"ok": "done"}
+
+    def op_send(self, op: dict[str, Any]) -> dict[str, Any]:
+        scope, name, eid = op.get("scope"), op["ty"], op["event"]
+        error = self.now(self.context_of(scope).run, self.send, scope, name, eid)
+        return {"ok": "done"} if error is None else {"error": error}
+
+    def op_consume(self, op: dict[str, Any]) -> dict[str, Any]:
+        rec = self.sub(op["sub"])
+        rec.credits += int(op["k"])
+        self.now(rec.credit.set)
+        return {"ok": "done"}
+
+    def end_subscriber(self, sub_id: int) -> None:
+        rec = self.sub(sub_id)
+        task = rec.task
+        if task is not None and not task.done():
+            task.cancel()
+            self.run(asyncio.wait({task}))
+        rec.iterator = None
+        del self.subs[sub_id]
+
+    def op_drop_subscription(self, op: dict[str, Any]) -> dict[str, Any]:
+        # Haiway's subscriptions have no close method: letting go of one is
+        # stopping its reader and dropping the last reference.
+        self.end_subscriber(op["sub"])
+        return {"ok": "done"}
+
+    def op_cancel_subscriber(self, op: dict[str, Any]) -> dict[str, Any]:
+        self.end_subscriber(op["sub"])
+        return {"ok": "done"}
+
+    def op_spawn(self, op: dict[str, Any]) -> dict[str, Any]:
+        task_id, scope = op["task"], op["scope"]
+        release = self.loop.create_future()
+        body = self.worker(task_id, scope, release)
+        try:
+            task = self.now(self.scope(scope).context.run, ctx.spawn, body)  # type: ignore[union-attr]
+        except AdapterError:
+            body.close()
+            raise
+        except Exception as e:  # noqa: BLE001
+            body.close()
+            return {"error": error_of(e)}
+        self.workers[task_id] = WorkerRec(release=release, task=task)
+        return {"ok": "done"}
+
+    def op_release(self, op: dict[str, Any]) -> dict[str, Any]:
+        rec = self.workers.get(op["task"])
+        if rec is None:
+            raise AdapterError("unknown_handle", f"task#{op['task']} is not a task of this run")
+        send = op.get("send")
+        if not rec.release.done():
+            self.now(rec.release.set_result, None if send is None else (send["ty"], send["event"]))
+        return {"ok": "done"}
+
+    def op_settle(self, op: dict[str, Any]) -> dict[str, Any]:
+        loop = self.loop
+
+        async def settle() -> bool:
+            for _ in range(SETTLE_LIMIT):
+                await asyncio.sleep(0)
+                # Quiescent: nothing but us was ready to run.
+                if not loop._ready:  # noqa: SLF001 - CPython's ready queue
+                    return True
+            return False
+
+        if not self.run(settle()):
+            raise AdapterError("did_not_settle", f"still runnable after {SETTLE_LIMIT} loop iterations")
+        return {"ok": "done"}
+
+    def op_observe(self, op: dict[str, Any]) -> dict[str, Any]:
+        owner = self.scope(op["scope"]).owner
+        gc.collect()
+        stats = []
+        for name in CATALOGUE:
+            if ROUTE[name] != name:
+                continue
+            alive = self.alive.get((owner, name), set())
+            stats.append({"type": name, "subscriptions": None, "retained": len(alive)})
+        return {"ok": {"stats": stats}}
+
+    def step(self) -> bool:
+        ready_before = bool(self.loop._ready)  # noqa: SLF001
+        self.run(asyncio.sleep(0))
+        return ready_before
+
+
+SETTLE_LIMIT = 100_000
+
+
+# ----- the session ----------------------------------------------------------------
+
+
+def reply(message: dict[str, Any]) -> None:
+    PROTOCOL_OUT.write(json.dumps(message, separators=(",", ":")) + "\n")
+    PROTOCOL_OUT.flush()
+
+
+def handle(world: World, request: dict[str, Any]) -> tuple[World, dict[str, Any]]:
+    rid = request.get("id", 0)
+    kind = request.get("type")
+    if kind == "hello":
+        if request.get("protocol") != PROTOCOL:
+            raise AdapterError(
+                "unsupported_protocol",
+                f"this adapter speaks protocol {PROTOCOL}, the runner {request.get('protocol')}",
+            )
+        unknown = [n for n in request.get("catalogue", []) if n not in CATALOGUE]
+        if unknown:
+            raise AdapterError("not_supported", f"unknown catalogue types: {unknown}")
+        return world, {
+            "id": rid,
+            "type": "hello",
+            "protocol": PROTOCOL,
+            "name": "haiway",
+            "language": "python",
+            "version": haiway_version(),
+            "capabilities": ["isolated", "cancel", "stats", "tasks", "step"],
+        }
+    if kind == "reset":
+        world.close()
+        return World(), {"id": rid, "type": "ok", "observations": []}
+    if kind == "op":
+        result = world.apply(request["op"])
+        check_faults(world)
+        return world, {"id": rid, "type": "result", "result": result, "observations": world.take()}
+    if kind == "step":
+        ran = world.step()
+        check_faults(world)
+        return world, {"id": rid, "type": "stepped", "ran": ran, "observations": world.take()}
+    if kind == "bye":
+        return world, {"id": rid, "type": "bye"}
+    raise AdapterError("malformed", f"unknown or unsupported request type `{kind}`")
+
+
+def check_faults(world: World) -> None:
+    if world.faults:
+        faults, world.faults = world.faults, []
+        raise AdapterError("internal", "; ".join(faults))
+
+
+def haiway_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("haiway")
+    except Exception:  # noqa: BLE001
+        return getattr(haiway, "__version__", "unknown")
+
+
+def main() -> int:
+    world = World()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise AdapterError("malformed", "a request must be a JSON object")
+        except (json.JSONDecodeError, AdapterError) as e:
+            reply({"id": 0, "type": "error", "error": {"code": "malformed", "message": str(e)}})
+            continue
+        rid = request.get("id", 0)
+        try:
+            world, response = handle(world, request)
+        except AdapterError as e:
+            response = {"id": rid, "type": "error", "error": {"code": e.code, "message": e.message}}
+        except Exception as e:  # noqa: BLE001 - reported, never swallowed
+            traceback.print_exc(file=sys.stderr)
+            response = {
+                "id": rid,
+                "type": "error",
+                "error": {"code": "internal", "message": str(e), "exception": exception_name(e)},
+            }
+        reply(response)
+        if response.get("type") == "bye":
+            break
+    world.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+//! The protocol's adapter side, for any in-process implementation: reads
+//! requests from a reader, answers on a writer. `cargo xtask adapter
+//! reference` serves the reference bus this way (`--impl reference-stdio`),
+//! which proves the protocol path against a known-good implementation; any
+//! Rust bus wrapped in an [`Implementation`] can be served the same way.
+//!
+//! It never panics on input: a line that is not a request is answered with a
+//! `malformed` error, and the session goes on.
+
+use crate::protocol::{
+    ErrorCode, PROTOCOL_VERSION, Request, Response, WireError, WireObservation, WireResult,
+};
+use scopebus_sim::catalogue::EventType;
+use scopebus_sim::iut::{Fault, Implementation};
+use scopebus_sim::op::TaskRef;
+use std::io::{BufRead, Write};
+
+/// Serves requests from `input` until `bye` or end of input, building a
+/// fresh implementation with `make` at the start and at every `reset`.
+///
+/// # Errors
+/// Only I/O errors on `input` or `output`.
+pub fn serve(
+    make: impl Fn() -> Box<dyn Implementation>,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> std::io::Result<()> {
+    let mut imp = make();
+    for line in input.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let response = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => handle(&mut imp, &make, request),
+            Err(e) => Response::Error {
+                id: id_of(&line),
+                error: WireError::new(ErrorCode::Malformed, format!("not a request: {e}")),
+            },
+        };
+        let bye = matches!(response, Response::Bye { .. });
+        let text =
+            serde_json::to_string(&response).map_err(|e| std::io::Error::other(e.to_string()))?;
+        writeln!(output, "{text}")?;
+        output.flush()?;
+        if bye {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The `id` of a line that is not a valid request, if it has one.
+fn id_of(line: &str) -> u64 {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|id| id.as_u64()))
+        .unwrap_or(0)
+}
+
+fn observations(imp: &mut Box<dyn Implementation>) -> Vec<WireObservation> {
+    imp.take_observations()
+        .iter()
+        .map(WireObservation::from)
+        .collect()
+}
+
+fn fault_error(fault: Fault) -> WireError {
+    match fault {
+        Fault::DidNotSettle { .. } => WireError::new(ErrorCode::DidNotSettle, fault.to_string()),
+        Fault::Protocol(m) => WireError::new(ErrorCode::UnknownHandle, m),
+        other => WireError::new(ErrorCode::Internal, other.to_string()),
+    }
+}
+
+fn handle(
+    imp: &mut Box<dyn Implementation>,
+    make: &impl Fn() -> Box<dyn Implementation>,
+    request: Request,
+) -> Response {
+    let id = request.id();
+    match request {
+        Request::Hello {
+            protocol,
+            catalogue,
+            ..
+        } => {
+            if protocol != PROTOCOL_VERSION {
+                return Response::Error {
+                    id,
+                    error: WireError::new(
+                        ErrorCode::UnsupportedProtocol,
+                        format!(
+                            "this adapter speaks protocol {PROTOCOL_VERSION}, the runner {protocol}"
+                        ),
+                    ),
+                };
+            }
+            if let Some(unknown) = catalogue.iter().find(|n| n.parse::<EventType>().is_err()) {
+                return Response::Error {
+                    id,
+                    error: WireError::new(
+                        ErrorCode::NotSupported,
+                        format!("the catalogue type `{unknown}` is not known to this adapter"),
+                    ),
+                };
+            }
+            let info = imp.info();
+            Response::Hello {
+                id,
+                protocol: PROTOCOL_VERSION,
+                name: info.name,
+                language: info.language,
+                version: info.version,
+                capabilities: info
+                    .capabilities
+                    .iter()
+                    .map(|c| c.name().to_owned())
+                    .collect(),
+            }
+        }
+        Request::Reset { .. } => {
+            *imp = make();
+            Response::Ok {
+                id,
+                observations: Vec::new(),
+            }
+        }
+        Request::Op { op, .. } => match imp.apply(&op) {
+            Ok(reply) => Response::Result {
+                id,
+                result: WireResult::from_reply(&reply),
+                observations: observations(imp),
+            },
+            Err(fault) => Response::Error {
+                id,
+                error: fault_error(fault),
+            },
+        },
+        Request::Step { .. } => stepped(imp, id, TaskRef::Any),
+        Request::Poll { task, .. } => stepped(imp, id, task),
+        Request::Runnable { .. } => Response::Runnable {
+            id,
+            tasks: imp.runnable(),
+        },
+        Request::Wake { task, .. } => match imp.wake(task) {
+            Ok(existed) => Response::Woken { id, existed },
+            Err(fault) => Response::Error {
+                id,
+                error: fault_error(fault),
+            },
+        },
+        Request::Preempt { task, with, .. } => match imp.poll_preempted(task, &with) {
+            Ok(None) => Response::Preempted {
+                id,
+                ran: false,
+                result: None,
+                before: Vec::new(),
+                observations: Vec::new(),
+                at_yield_point: false,
+            },
+            Ok(Some(p)) => {
+                let mut all = observations(imp);
+                let after = all.split_off(p.observations_before.min(all.len()));
+                Response::Preempted {
+                    id,
+                    ran: true,
+                    result: Some(WireResult::from_reply(&p.reply)),
+                    before: all,
+                    observations: after,
+                    at_yield_point: p.at_yield_point,
+                }
+            }
+            Err(fault) => Response::Error {
+                id,
+                error: fault_error(fault),
+            },
+        },
+        Request::Bye { .. } => Response::Bye { id },
+    }
+}
+
+fn stepped(imp: &mut Box<dyn Implementation>, id: u64, task: TaskRef) -> Response {
+    match imp.poll(task) {
+        Ok(ran) => Response::Stepped {
+            id,
+            ran,
+            observations: observations(imp),
+        },
+        Err(fault) => Response::Error {
+            id,
+            error: fault_error(fault),
+        },
+    }
+}

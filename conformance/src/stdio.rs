@@ -1,0 +1,639 @@
+//! The runner's side of the adapter protocol: implementations in other
+//! processes, in any language, driven over their stdin and stdout
+//! (PROTOCOL.md).
+//!
+//! Adapter processes are pooled: one per worker thread at most, each `reset`
+//! between runs, so that a slow-starting adapter (Python importing its
+//! package) starts once, not once per seed. A process that broke (crashed,
+//! hung, spoke garbage) is killed and never reused.
+//!
+//! Every failure mode of a foreign process becomes a [`Fault`] that says what
+//! was expected and what came instead, with the tail of the adapter's stderr:
+//! nothing hangs the runner (every reply has a deadline), nothing panics it,
+//! and nothing is passed by default.
+
+use crate::protocol::{
+    ErrorCode, MAX_LINE, PROTOCOL_VERSION, Request, Response, WireObservation, catalogue,
+};
+use scopebus_sim::iut::{Fault, ImplInfo, Implementation, Preempted};
+use scopebus_sim::op::{Observation, Op, OpError, Reply, TaskRef};
+use scopebus_sim::rules::{Capabilities, Capability};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Lines of the adapter's stderr kept for reports.
+const STDERR_TAIL: usize = 40;
+
+/// How to start an adapter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterCommand {
+    /// The program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl AdapterCommand {
+    /// A command from a shell-style line, e.g. `python3 adapter.py --fast`.
+    ///
+    /// # Errors
+    /// If the line is empty or its quoting is unbalanced.
+    pub fn parse(line: &str) -> Result<AdapterCommand, String> {
+        let words = shlex::split(line)
+            .ok_or_else(|| format!("cannot split `{line}` into words: unbalanced quotes"))?;
+        let mut words = words.into_iter();
+        let program = words
+            .next()
+            .ok_or_else(|| "the adapter command is empty".to_owned())?;
+        Ok(AdapterCommand {
+            program: program.into(),
+            args: words.collect(),
+            env: Vec::new(),
+        })
+    }
+
+    /// The command as one shell-quoted line, for messages and repros.
+    pub fn display(&self) -> String {
+        let mut words = vec![self.program.display().to_string()];
+        words.extend(self.args.iter().cloned());
+        shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
+    }
+}
+
+/// One line of the adapter's stdout, as the reader thread saw it.
+enum Line {
+    Text(String),
+    TooLong,
+    NotUtf8,
+    Eof,
+    Failed(String),
+}
+
+/// A running adapter process.
+struct Process {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<Line>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    next_id: u64,
+    transcript: Vec<String>,
+    command: String,
+}
+
+impl Process {
+    fn spawn(command: &AdapterCommand) -> Result<Process, String> {
+        let mut child = Command::new(&command.program)
+            .args(&command.args)
+            .envs(command.env.iter().cloned())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the adapter `{}`: {e}", command.display()))?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            return Err("the adapter's standard streams could not be captured".to_owned());
+        };
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut buf = Vec::new();
+                let read = (&mut reader)
+                    .take(MAX_LINE as u64 + 1)
+                    .read_until(b'\n', &mut buf);
+                let line = match read {
+                    Ok(0) => Line::Eof,
+                    Ok(_) if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE => Line::TooLong,
+                    Ok(_) => {
+                        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                            buf.pop();
+                        }
+                        match String::from_utf8(buf) {
+                            Ok(text) => Line::Text(text),
+                            Err(_) => Line::NotUtf8,
+                        }
+                    }
+                    Err(e) => Line::Failed(e.to_string()),
+                };
+                let last = !matches!(line, Line::Text(_));
+                if tx.send(line).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let keep = tail.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                let mut tail = keep.lock().unwrap_or_else(PoisonError::into_inner);
+                if tail.len() == STDERR_TAIL {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+        Ok(Process {
+            child,
+            stdin,
+            lines,
+            stderr: tail,
+            next_id: 0,
+            transcript: Vec::new(),
+            command: command.display(),
+        })
+    }
+
+    fn stderr_tail(&self) -> String {
+        let tail = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
+        if tail.is_empty() {
+            "(nothing on stderr)".to_owned()
+        } else {
+            tail.iter().cloned().collect::<Vec<_>>().join("\n")
+        }
+    }
+
+    /// The adapter died: wait a little for its exit status.
+    fn crashed(&mut self, doing: &str) -> Fault {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status.to_string(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Ok(None) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break "it closed its stdout but kept running; killed".to_owned();
+                }
+                Err(e) => break format!("unknown ({e})"),
+            }
+        };
+        // Give the stderr reader a moment to collect the last words.
+        std::thread::sleep(Duration::from_millis(50));
+        Fault::Crashed {
+            status: format!("{status}, while {doing}"),
+            stderr_tail: self.stderr_tail(),
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends one request and waits for its reply.
+    fn call(
+        &mut self,
+        request: impl FnOnce(u64) -> Request,
+        timeout: Duration,
+    ) -> Result<Response, Fault> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = request(id);
+        let text = serde_json::to_string(&request)
+            .map_err(|e| Fault::Protocol(format!("cannot encode a request: {e}")))?;
+        let summary = summarize(&text);
+        self.transcript.push(text.clone());
+        let written = writeln!(self.stdin, "{text}").and_then(|()| self.stdin.flush());
+        if written.is_err() {
+            return Err(self.crashed(&format!("receiving {summary}")));
+        }
+        let line = match self.lines.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                self.kill();
+                return Err(Fault::Hung {
+                    request: summary,
+                    waited_ms: timeout.as_millis() as u64,
+                });
+            }
+            Err(RecvTimeoutError::Disconnected) => Line::Eof,
+        };
+        let command = self.command.clone();
+        let protocol = |what: String| {
+            Fault::Protocol(format!(
+                "{what} (in reply to {summary}; adapter `{command}`)"
+            ))
+        };
+        let line = match line {
+            Line::Text(line) => line,
+            Line::Eof => return Err(self.crashed(&format!("answering {summary}"))),
+            Line::TooLong => {
+                self.kill();
+                return Err(protocol(format!(
+                    "a reply line longer than {MAX_LINE} bytes"
+                )));
+            }
+            Line::NotUtf8 => {
+                self.kill();
+                return Err(protocol("a reply line that is not UTF-8".to_owned()));
+            }
+            Line::Failed(e) => {
+                self.kill();
+                return Err(protocol(format!("reading its stdout failed: {e}")));
+            }
+        };
+        self.transcript.push(line.clone());
+        let response: Response = match serde_json::from_str(&line) {
+            Ok(response) => response,
+            Err(e) => {
+                self.kill();
+                return Err(protocol(format!(
+                    "a reply that does not fit the protocol ({e}): {}",
+                    summarize(&line)
+                )));
+            }
+        };
+        if response.id() != id {
+            self.kill();
+            return Err(protocol(format!(
+                "a reply with id {} where id {id} was expected: {}",
+                response.id(),
+                summarize(&line)
+            )));
+        }
+        Ok(response)
+    }
+}
+
+/// At most 300 characters of a line, for messages.
+fn summarize(line: &str) -> String {
+    if line.chars().count() <= 300 {
+        format!("`{line}`")
+    } else {
+        let head: String = line.chars().take(300).collect();
+        format!("`{head}...` ({} bytes)", line.len())
+    }
+}
+
+/// A reply of an unexpected `type`.
+fn unexpected(expected: &str, got: &Response) -> Fault {
+    match got {
+        Response::Error { error, .. }
+            if matches!(
+                error.code,
+                ErrorCode::UnknownHandle | ErrorCode::Malformed | ErrorCode::UnsupportedProtocol
+            ) =>
+        {
+            Fault::Protocol(format!("the adapter refused the request: {error}"))
+        }
+        Response::Error { error, .. } if error.code == ErrorCode::DidNotSettle => {
+            Fault::DidNotSettle { polls: 0 }
+        }
+        Response::Error { error, .. } => Fault::Panicked(format!("the adapter failed: {error}")),
+        other => Fault::Protocol(format!(
+            "a `{}` reply where `{expected}` was expected",
+            other.kind()
+        )),
+    }
+}
+
+/// A pool of adapter processes for one command.
+pub struct AdapterPool {
+    command: AdapterCommand,
+    timeout: Duration,
+    idle: Mutex<Vec<Process>>,
+    info: OnceLock<Result<ImplInfo, String>>,
+}
+
+impl AdapterPool {
+    /// A pool for `command`; each reply must come within `timeout` (`settle`
+    /// gets ten times as long).
+    pub fn new(command: AdapterCommand, timeout: Duration) -> Arc<AdapterPool> {
+        Arc::new(AdapterPool {
+            command,
+            timeout,
+            idle: Mutex::new(Vec::new()),
+            info: OnceLock::new(),
+        })
+    }
+
+    /// The command, as a line.
+    pub fn command(&self) -> String {
+        self.command.display()
+    }
+
+    /// Starts an adapter and shakes hands (once; the result is kept).
+    ///
+    /// # Errors
+    /// Why the adapter cannot be used: it does not start, crashes, hangs,
+    /// speaks another protocol version, or answers nonsense.
+    pub fn handshake(&self) -> Result<ImplInfo, String> {
+        self.info
+            .get_or_init(|| {
+                let (process, info) = self.start()?;
+                self.checkin(process);
+                Ok(info)
+            })
+            .clone()
+    }
+
+    fn start(&self) -> Result<(Process, ImplInfo), String> {
+        let mut process = Process::spawn(&self.command)?;
+        let hello = process.call(
+            |id| Request::Hello {
+                id,
+                protocol: PROTOCOL_VERSION,
+                catalogue: catalogue(),
+            },
+            self.timeout,
+        );
+        let failed = |why: String, process: &Process| {
+            format!(
+                "the adapter `{}` failed the handshake: {why}\nits stderr ends with:\n{}",
+                self.command.display(),
+                process.stderr_tail()
+            )
+        };
+        let info = match hello {
+            Ok(Response::Hello {
+                protocol,
+                name,
+                language,
+                version,
+                capabilities,
+                ..
+            }) => {
+                if protocol != PROTOCOL_VERSION {
+                    process.kill();
+                    return Err(failed(
+                        format!(
+                            "it speaks protocol {protocol}; this runner speaks {PROTOCOL_VERSION}"
+                        ),
+                        &process,
+                    ));
+                }
+                let mut caps = Capabilities::none();
+                for name in &capabilities {
+                    match name.parse::<Capability>() {
+                        Ok(c) => caps = caps.with(c),
+                        Err(e) => {
+                            process.kill();
+                            return Err(failed(e, &process));
+                        }
+                    }
+                }
+                ImplInfo {
+                    name,
+                    language,
+                    version,
+                    capabilities: caps,
+                }
+            }
+            Ok(other) => {
+                process.kill();
+                let why = match &other {
+                    Response::Error { error, .. } => format!("it refused: {error}"),
+                    _ => format!("it answered `{}` to `hello`", other.kind()),
+                };
+                return Err(failed(why, &process));
+            }
+            Err(fault) => {
+                process.kill();
+                return Err(failed(fault.to_string(), &process));
+            }
+        };
+        Ok((process, info))
+    }
+
+    fn checkout(&self) -> Result<Process, Fault> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut process = match idle {
+            Some(process) => process,
+            None => self.start().map(|(p, _)| p).map_err(Fault::Protocol)?,
+        };
+        process.transcript.clear();
+        match process.call(|id| Request::Reset { id }, self.timeout)? {
+            Response::Ok { .. } => Ok(process),
+            other => {
+                process.kill();
+                Err(unexpected("ok", &other))
+            }
+        }
+    }
+
+    fn checkin(&self, process: Process) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(process);
+    }
+}
+
+impl Drop for AdapterPool {
+    /// Says goodbye to every idle adapter (and kills those that linger).
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        for mut process in idle {
+            let _ = process.call(|id| Request::Bye { id }, Duration::from_secs(2));
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = process.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            process.kill();
+        }
+    }
+}
+
+/// One run on an adapter process from a pool.
+pub struct StdioImpl {
+    pool: Arc<AdapterPool>,
+    info: ImplInfo,
+    process: RefCell<Option<Process>>,
+    /// Why there is no process (it failed to start or broke).
+    broken: RefCell<Option<Fault>>,
+    pending: Vec<Observation>,
+    /// The transcript of a process that broke (its own is gone with it).
+    transcript: RefCell<Vec<String>>,
+}
+
+impl StdioImpl {
+    /// A fresh run: a pooled adapter, reset.
+    pub fn new(pool: Arc<AdapterPool>) -> StdioImpl {
+        let info = pool.handshake().unwrap_or_else(|_| ImplInfo {
+            name: pool.command(),
+            language: "?".to_owned(),
+            version: "?".to_owned(),
+            capabilities: Capabilities::none(),
+        });
+        let (process, broken) = match pool.checkout() {
+            Ok(process) => (Some(process), None),
+            Err(fault) => (None, Some(fault)),
+        };
+        StdioImpl {
+            pool,
+            info,
+            process: RefCell::new(process),
+            broken: RefCell::new(broken),
+            pending: Vec::new(),
+            transcript: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn call(&self, request: impl FnOnce(u64) -> Request, settle: bool) -> Result<Response, Fault> {
+        if let Some(fault) = self.broken.borrow().clone() {
+            return Err(fault);
+        }
+        let mut slot = self.process.borrow_mut();
+        let Some(process) = slot.as_mut() else {
+            return Err(Fault::Protocol("the adapter is gone".to_owned()));
+        };
+        let timeout = if settle {
+            self.pool.timeout * 10
+        } else {
+            self.pool.timeout
+        };
+        let result = process.call(request, timeout);
+        if let Err(fault) = &result {
+            // A process that broke is never reused.
+            if let Some(mut process) = slot.take() {
+                process.kill();
+                *self.transcript.borrow_mut() = std::mem::take(&mut process.transcript);
+            }
+            *self.broken.borrow_mut() = Some(fault.clone());
+        }
+        result
+    }
+
+    fn keep(&mut self, observations: &[WireObservation]) {
+        self.pending
+            .extend(observations.iter().map(Observation::from));
+    }
+}
+
+impl Implementation for StdioImpl {
+    fn info(&self) -> ImplInfo {
+        self.info.clone()
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
+        let settle = matches!(op, Op::Settle);
+        let op = op.clone();
+        match self.call(|id| Request::Op { id, op }, settle)? {
+            Response::Result {
+                result,
+                observations,
+                ..
+            } => {
+                self.keep(&observations);
+                Ok(result.to_reply())
+            }
+            Response::Error { error, .. } if error.code == ErrorCode::NotSupported => {
+                Ok(Err(OpError::NotSupported(error.to_string())))
+            }
+            other => Err(unexpected("result", &other)),
+        }
+    }
+
+    fn runnable(&self) -> Vec<TaskRef> {
+        if self.info.capabilities.has(Capability::Schedule) {
+            match self.call(|id| Request::Runnable { id }, false) {
+                Ok(Response::Runnable { tasks, .. }) => tasks,
+                Ok(other) => {
+                    *self.broken.borrow_mut() = Some(unexpected("runnable", &other));
+                    Vec::new()
+                }
+                Err(_) => Vec::new(),
+            }
+        } else if self.info.capabilities.has(Capability::Step) {
+            vec![TaskRef::Any]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        let response = match task {
+            TaskRef::Any => self.call(|id| Request::Step { id }, false)?,
+            task => self.call(|id| Request::Poll { id, task }, false)?,
+        };
+        match response {
+            Response::Stepped {
+                ran, observations, ..
+            } => {
+                self.keep(&observations);
+                Ok(ran)
+            }
+            other => Err(unexpected("stepped", &other)),
+        }
+    }
+
+    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        match self.call(|id| Request::Wake { id, task }, false)? {
+            Response::Woken { existed, .. } => Ok(existed),
+            other => Err(unexpected("woken", &other)),
+        }
+    }
+
+    fn take_observations(&mut self) -> Vec<Observation> {
+        // A fault seen by `runnable` (which cannot return it) surfaces here.
+        std::mem::take(&mut self.pending)
+    }
+
+    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
+        let with = op.clone();
+        match self.call(|id| Request::Preempt { id, task, with }, false)? {
+            Response::Preempted { ran: false, .. } => Ok(None),
+            Response::Preempted {
+                result: Some(result),
+                before,
+                observations,
+                at_yield_point,
+                ..
+            } => {
+                let observations_before = before.len();
+                self.keep(&before);
+                self.keep(&observations);
+                Ok(Some(Preempted {
+                    reply: result.to_reply(),
+                    observations_before,
+                    at_yield_point,
+                }))
+            }
+            Response::Preempted { result: None, .. } => Err(Fault::Protocol(
+                "a `preempted` reply that ran but has no `result`".to_owned(),
+            )),
+            other => Err(unexpected("preempted", &other)),
+        }
+    }
+
+    fn transcript(&self) -> Option<Vec<String>> {
+        let process = self.process.borrow();
+        let mut lines = self.transcript.borrow().clone();
+        if let Some(p) = process.as_ref() {
+            lines.extend(p.transcript.iter().cloned());
+        }
+        Some(lines)
+    }
+}
+
+impl Drop for StdioImpl {
+    fn drop(&mut self) {
+        if let Some(process) = self.process.get_mut().take()
+            && self.broken.get_mut().is_none()
+        {
+            self.pool.checkin(process);
+        }
+    }
+}

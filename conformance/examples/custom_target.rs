@@ -61,6 +61,7 @@ fn main() -> Result<(), String> {
         out_dir: std::env::temp_dir().join("scopebus-custom-target"),
         shrink: Budget::default(),
         progress: false,
+        expectations: None,
     };
     let report = run(&campaign)?;
     print!("{}", report::render(&report));

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod expectations;
 pub mod mutants;
 pub mod protocol;
 pub mod report;

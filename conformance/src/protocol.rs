@@ -259,6 +259,10 @@ pub struct WireCount {
     pub subscriptions: Option<u64>,
     /// Retained events.
     pub retained: u64,
+    /// Which events are retained, if the implementation can tell (then a
+    /// mismatch names the exact event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained_events: Option<Vec<EventId>>,
 }
 
 /// The fixed set of error codes.
@@ -471,6 +475,7 @@ impl WireResult {
                         ty: c.ty.route(),
                         subscriptions: c.subscriptions,
                         retained: c.retained,
+                        retained_events: c.retained_events.clone(),
                     })
                     .collect(),
             )),
@@ -489,6 +494,7 @@ impl WireResult {
                         ty: c.ty,
                         subscriptions: c.subscriptions,
                         retained: c.retained,
+                        retained_events: c.retained_events.clone(),
                     })
                     .collect(),
             )),

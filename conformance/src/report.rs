@@ -64,6 +64,8 @@ pub fn render(report: &Report) -> String {
             }
             Verdict::NotExercised => "NOT EXERCISED".to_owned(),
             Verdict::Passed => "passed".to_owned(),
+            Verdict::ExpectedFailure { .. } => "expected failure".to_owned(),
+            Verdict::UnexpectedPass { .. } => "UNEXPECTED PASS".to_owned(),
         };
         let _ = writeln!(
             out,
@@ -74,8 +76,20 @@ pub fn render(report: &Report) -> String {
             r.checks,
             r.rule.summary()
         );
+        let pad = " ".repeat(48);
+        match &r.verdict {
+            Verdict::ExpectedFailure { reason } => {
+                let _ = writeln!(out, "{pad}known deviation: {reason}");
+            }
+            Verdict::UnexpectedPass { reason } => {
+                let _ = writeln!(
+                    out,
+                    "{pad}the expectations file lists it as broken (\"{reason}\"), but it passed: update the file"
+                );
+            }
+            _ => {}
+        }
         if let Some(f) = &r.failure {
-            let pad = " ".repeat(48);
             let more = if f.failing_seeds > 1 {
                 let n = f.failing_seeds - 1;
                 format!(" (and {n} more {})", if n == 1 { "seed" } else { "seeds" })
@@ -111,15 +125,28 @@ pub fn render(report: &Report) -> String {
     }
     let count =
         |pred: &dyn Fn(&Verdict) -> bool| report.rules.iter().filter(|r| pred(&r.verdict)).count();
+    let expected = count(&|v| matches!(v, Verdict::ExpectedFailure { .. }));
+    let unexpected = count(&|v| matches!(v, Verdict::UnexpectedPass { .. }));
+    let known = if report.expectations.is_some() {
+        format!(", {expected} expected failures, {unexpected} unexpected passes")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "\nrules: {} passed, {} failed, {} not tested, {} not exercised (of {})",
+        "\nrules: {} passed, {} failed, {} not tested, {} not exercised{known} (of {})",
         count(&|v| *v == Verdict::Passed),
         count(&|v| *v == Verdict::Failed),
         count(&|v| matches!(v, Verdict::NotTested { .. })),
         count(&|v| *v == Verdict::NotExercised),
         report.rules.len()
     );
+    if let Some(path) = &report.expectations {
+        let _ = writeln!(out, "known deviations: {}", display_path(path));
+    }
+    for (rule, why) in &report.stale {
+        let _ = writeln!(out, "STALE deviation of {rule}: {why}");
+    }
     let c = &report.counts;
     let _ = writeln!(
         out,
@@ -178,6 +205,11 @@ pub fn render(report: &Report) -> String {
         } else {
             let _ = writeln!(out, "verdict: FAILED on this seed: {}", failed.join(", "));
         }
+    } else if report.conforming() && expected > 0 {
+        let _ = writeln!(
+            out,
+            "verdict: AS EXPECTED: every must rule passed, except the {expected} known deviations, which still fail as recorded"
+        );
     } else if report.conforming() {
         let _ = writeln!(
             out,
@@ -193,6 +225,21 @@ pub fn render(report: &Report) -> String {
         }
         if !unexercised.is_empty() {
             why.push(format!("not exercised: {}", unexercised.join(", ")));
+        }
+        let passed_unexpectedly: Vec<&str> = report
+            .rules
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::UnexpectedPass { .. }))
+            .map(|r| r.rule.id())
+            .collect();
+        if !passed_unexpectedly.is_empty() {
+            why.push(format!(
+                "unexpected passes: {}",
+                passed_unexpectedly.join(", ")
+            ));
+        }
+        if !report.stale.is_empty() {
+            why.push(format!("{} stale deviations", report.stale.len()));
         }
         let _ = writeln!(
             out,
@@ -243,6 +290,11 @@ pub fn to_json(report: &Report) -> Value {
                 v["missing_capabilities"] =
                     json!(missing.iter().map(|c| c.name()).collect::<Vec<_>>());
             }
+            if let Verdict::ExpectedFailure { reason } | Verdict::UnexpectedPass { reason } =
+                &r.verdict
+            {
+                v["deviation"] = json!(reason);
+            }
             if let Some(f) = &r.failure {
                 v["message"] = json!(f.message);
                 v["failing_seeds"] = json!(f.failing_seeds);
@@ -279,6 +331,12 @@ pub fn to_json(report: &Report) -> Value {
             "checked": report.determinism.checked,
             "mismatches": report.determinism.mismatches,
         },
+        "expectations": report.expectations.as_ref().map(|p| display_path(p)),
+        "stale_deviations": report
+            .stale
+            .iter()
+            .map(|(rule, why)| json!({"rule": rule.id(), "why": why}))
+            .collect::<Vec<_>>(),
         "unjudgeable": report.unjudgeable.as_ref().map(|u| json!({
             "seed": u.seed,
             "entry": u.entry,
@@ -361,4 +419,81 @@ pub fn mutants_to_json(results: &[MutantResult]) -> Value {
             "message": r.message,
         })).collect::<Vec<_>>()
     })
+}
+
+/// The report as JUnit XML: one test suite, one test case per rule. A failed
+/// rule (or a `must` rule not exercised, or an unexpected pass) is a
+/// failure; a rule not tested is skipped; an expected failure is skipped with
+/// the deviation as its message. A run that could not be judged is an error.
+///
+/// # Errors
+/// If the XML cannot be written.
+pub fn to_junit(report: &Report) -> Result<String, String> {
+    use quick_junit::{NonSuccessKind, Report as Junit, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new(format!("scopebus conformance: {}", report.target));
+    suite.set_time(report.run_time);
+    for r in &report.rules {
+        let failure = |message: String, description: String| {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(message).set_description(description);
+            status
+        };
+        let skipped = |message: String| {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(message);
+            status
+        };
+        let status = match &r.verdict {
+            Verdict::Passed => TestCaseStatus::success(),
+            Verdict::Failed => {
+                let f = r.failure.as_ref();
+                failure(
+                    f.map_or_else(|| "failed".to_owned(), |f| f.message.clone()),
+                    f.map_or_else(String::new, |f| {
+                        let mut text = format!(
+                            "seed {} ({} failing seeds)\nshrunk trace ({} ops):\n",
+                            f.seed, f.failing_seeds, f.trace_ops
+                        );
+                        for (i, entry) in f.entries.iter().enumerate() {
+                            text.push_str(&format!("  {i:>3}  {entry}\n"));
+                        }
+                        text.push_str(&format!("{}\n{}\n", f.replay, f.repro));
+                        text
+                    }),
+                )
+            }
+            Verdict::NotExercised if r.rule.level() == Level::Must => failure(
+                "not exercised: no seed checked this rule".to_owned(),
+                String::new(),
+            ),
+            Verdict::UnexpectedPass { reason } => failure(
+                format!("unexpected pass: listed as a known deviation ({reason}), but it passed"),
+                String::new(),
+            ),
+            Verdict::NotExercised => skipped("not exercised".to_owned()),
+            Verdict::NotTested { missing } => {
+                let names: Vec<&str> = missing.iter().map(|c| c.name()).collect();
+                skipped(format!("not tested: needs {}", names.join(", ")))
+            }
+            Verdict::ExpectedFailure { reason } => skipped(format!("expected failure: {reason}")),
+        };
+        let mut case = TestCase::new(r.rule.id(), status);
+        case.set_classname(format!("scopebus.{}", r.rule.level()));
+        suite.add_test_case(case);
+    }
+    if let Some(u) = &report.unjudgeable {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status
+            .set_message("the implementation's adapter broke the protocol")
+            .set_description(format!(
+                "seed {}, during `{}`: {}",
+                u.seed, u.entry, u.message
+            ));
+        suite.add_test_case(TestCase::new("protocol", status));
+    }
+    let mut junit = Junit::new("scopebus");
+    junit.add_test_suite(suite);
+    junit
+        .to_string()
+        .map_err(|e| format!("cannot write JUnit XML: {e}"))
 }

@@ -7,6 +7,7 @@
 //! number of threads. A sample of seeds is run twice and must give the same
 //! fingerprint: the suite checks its own determinism.
 
+use crate::expectations::Expectations;
 use crate::target::Target;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -77,6 +78,8 @@ pub struct Campaign {
     pub shrink: Budget,
     /// Draw a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// Known deviations of the implementation, if any.
+    pub expectations: Option<Expectations>,
 }
 
 /// A rule's verdict.
@@ -95,6 +98,17 @@ pub enum Verdict {
     /// No seed produced a situation that checks the rule. Never counted as
     /// passed.
     NotExercised,
+    /// Broken, as the expectations file says it is.
+    ExpectedFailure {
+        /// The file's reason.
+        reason: String,
+    },
+    /// The expectations file says it is broken, but it passed: the file is
+    /// out of date (or the implementation was fixed).
+    UnexpectedPass {
+        /// The file's reason.
+        reason: String,
+    },
 }
 
 impl Verdict {
@@ -106,6 +120,8 @@ impl Verdict {
             Verdict::Failed => "failed",
             Verdict::NotTested { .. } => "not_tested",
             Verdict::NotExercised => "not_exercised",
+            Verdict::ExpectedFailure { .. } => "expected_failure",
+            Verdict::UnexpectedPass { .. } => "unexpected_pass",
         }
     }
 }
@@ -196,6 +212,11 @@ pub struct Report {
     /// Set when some run could not be judged: the implementation's adapter
     /// broke the protocol. Then there is no verdict at all.
     pub unjudgeable: Option<Unjudged>,
+    /// The expectations file used, if any.
+    pub expectations: Option<PathBuf>,
+    /// Deviations whose recorded trace no longer fails their rule: the
+    /// expectations file is out of date. (rule, what happened)
+    pub stale: Vec<(Rule, String)>,
     /// Wall time of the seeds (not of shrinking).
     pub run_time: Duration,
     /// Wall time of shrinking.
@@ -210,11 +231,16 @@ impl Report {
         !self.is_rerun()
             && self.unjudgeable.is_none()
             && self.determinism.mismatches.is_empty()
+            && self.stale.is_empty()
+            && !self
+                .rules
+                .iter()
+                .any(|r| matches!(r.verdict, Verdict::UnexpectedPass { .. }))
             && self
                 .rules
                 .iter()
                 .filter(|r| r.rule.level() == Level::Must)
-                .all(|r| r.verdict == Verdict::Passed)
+                .all(|r| matches!(r.verdict, Verdict::Passed | Verdict::ExpectedFailure { .. }))
     }
 
     /// Whether this was a rerun of one seed (`--seed`), which reproduces or
@@ -460,6 +486,21 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
     })?;
     let shrink_time = shrink_started.elapsed();
     let mut shrunk: BTreeMap<Rule, RuleFailure> = shrunk.into_iter().collect();
+    let expectations = campaign.expectations.as_ref();
+    if let Some(e) = expectations
+        && e.implementation != campaign.target.to_string()
+    {
+        return Err(format!(
+            "{} lists the deviations of `{}`, but this run is about `{}`",
+            e.path.display(),
+            e.implementation,
+            campaign.target
+        ));
+    }
+    let stale = match expectations {
+        Some(e) => check_deviations(campaign, e),
+        None => Vec::new(),
+    };
 
     let rules = Rule::ALL
         .iter()
@@ -471,8 +512,17 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
                 .collect();
             let failure = shrunk.remove(&rule);
             let checks = coverage.get(rule);
-            let verdict = if failure.is_some() {
+            let deviation = expectations.and_then(|e| e.get(rule));
+            let verdict = if let Some(d) = deviation.filter(|_| failure.is_some()) {
+                Verdict::ExpectedFailure {
+                    reason: d.reason.clone(),
+                }
+            } else if failure.is_some() {
                 Verdict::Failed
+            } else if let Some(d) = deviation.filter(|_| missing.is_empty() && checks > 0) {
+                Verdict::UnexpectedPass {
+                    reason: d.reason.clone(),
+                }
             } else if !missing.is_empty() {
                 Verdict::NotTested { missing }
             } else if checks == 0 {
@@ -500,6 +550,8 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
             checked: sample.len() as u64,
             mismatches,
         },
+        expectations: expectations.map(|e| e.path.clone()),
+        stale,
         unjudgeable: unjudgeable.map(|(seed, failure)| Unjudged {
             seed,
             message: failure.message,
@@ -508,6 +560,41 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
         run_time,
         shrink_time,
     })
+}
+
+/// Replays the recorded trace of every deviation: each must still fail its
+/// rule, or the expectations file is out of date.
+fn check_deviations(campaign: &Campaign, expectations: &Expectations) -> Vec<(Rule, String)> {
+    let mut stale = Vec::new();
+    for d in &expectations.deviations {
+        let path = expectations.trace_path(d);
+        let file = match TraceFile::read(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                stale.push((d.rule, format!("its trace cannot be used: {e}")));
+                continue;
+            }
+        };
+        let mut imp = campaign.target.instantiate();
+        let run = replay(&mut *imp, &file.entries);
+        match run.failure {
+            Some(f) if f.rule == d.rule => {}
+            Some(f) => stale.push((
+                d.rule,
+                format!(
+                    "its trace {} now fails {} instead: {}",
+                    display_path(&path),
+                    f.rule,
+                    f.message
+                ),
+            )),
+            None => stale.push((
+                d.rule,
+                format!("its trace {} no longer fails", display_path(&path)),
+            )),
+        }
+    }
+    stale
 }
 
 /// Shrinks one seed's failure, writes its traces, and builds the commands

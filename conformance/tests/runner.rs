@@ -32,6 +32,7 @@ fn campaign(target: Target, count: u64, jobs: usize, name: &str) -> Campaign {
         out_dir: out_dir(name),
         shrink: Budget::default(),
         progress: false,
+        expectations: None,
     }
 }
 

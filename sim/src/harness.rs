@@ -291,8 +291,21 @@ impl<I: Implementation> Session<I> {
         entry: &Entry,
         observations: &[crate::op::Observation],
     ) -> Result<(), Failure> {
+        // What one step reported is fingerprinted as a set: an implementation
+        // may report simultaneous events in an order of its own (asyncio's
+        // task groups cancel their tasks in set order, by address). The model
+        // accepts any legal order; the trace does not depend on it.
+        let mut hashes: Vec<u64> = observations
+            .iter()
+            .map(|o| {
+                let mut h = DefaultHasher::new();
+                o.hash(&mut h);
+                h.finish()
+            })
+            .collect();
+        hashes.sort_unstable();
+        hashes.hash(&mut self.hasher);
         for observation in observations {
-            observation.hash(&mut self.hasher);
             self.note(|| format!("        -> {observation}"));
             self.counts.observations += 1;
             self.model

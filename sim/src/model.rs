@@ -949,10 +949,12 @@ impl Model {
         };
         let bus = self.scopes[&scope].bus;
         for route in EventType::ALL.into_iter().filter(|t| t.route() == *t) {
-            let (subs, retained) = counts
+            let (subs, retained, retained_events) = counts
                 .iter()
                 .find(|c| c.ty == route)
-                .map_or((Some(0), 0), |c| (c.subscriptions, c.retained));
+                .map_or((Some(0), 0, None), |c| {
+                    (c.subscriptions, c.retained, c.retained_events.clone())
+                });
             let want_subs = self.live_count(bus, route) as u64;
             let want_retained = self.retained(bus, route) as u64;
             let channel = self.buses[bus]
@@ -975,6 +977,11 @@ impl Model {
                         "{what}: {subs} live subscriptions reported, the model has {want_subs}"
                     ),
                 );
+            }
+            if let Some(ids) = &retained_events
+                && let Some(v) = self.explain_retained(bus, route, ids, &what)
+            {
+                return Err(v);
             }
             if retained > want_retained
                 && self.buses[bus].closed
@@ -1016,6 +1023,83 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// With the exact ids an implementation retains, names the first event
+    /// that is held but should not be (or freed but should not be), and the
+    /// rule that says so.
+    fn explain_retained(
+        &self,
+        bus: BusIx,
+        route: EventType,
+        ids: &[EventId],
+        what: &str,
+    ) -> Option<Violation> {
+        let log = self.buses[bus]
+            .channels
+            .get(&route)
+            .map(|c| c.log.clone())
+            .unwrap_or_default();
+        let len = log.len();
+        let slowest = self
+            .subs
+            .values()
+            .filter(|s| s.bus == bus && s.route == route && s.state == SubState::Live)
+            .map(|s| s.cursor().min(len))
+            .min();
+        let expected: std::collections::BTreeSet<EventId> = match slowest {
+            Some(from) => log[from..].iter().copied().collect(),
+            None => Default::default(),
+        };
+        let held: std::collections::BTreeSet<EventId> = ids.iter().copied().collect();
+        let make = |rule, why: String| Violation {
+            rule,
+            message: format!("{what}: {why}"),
+        };
+        if let Some(extra) = held.difference(&expected).next() {
+            let Some(event) = self.events.get(extra) else {
+                return Some(make(
+                    Rule::Robust1,
+                    format!("event#{extra} is reported retained, but it was never sent"),
+                ));
+            };
+            if event.after_close {
+                return Some(make(
+                    Rule::Close2,
+                    format!(
+                        "event#{extra}, sent after the bus closed, is still held (the bus still accepts sends)"
+                    ),
+                ));
+            }
+            if !event.stored {
+                return Some(make(
+                    Rule::Drop1,
+                    format!("event#{extra}, sent when nobody subscribed to its type, is held"),
+                ));
+            }
+            let index = event.index.unwrap_or_default();
+            let pinned_by_dropped = self.subs.iter().any(|(_, s)| {
+                s.bus == bus
+                    && s.route == route
+                    && s.state == SubState::Dropped
+                    && s.cursor() <= index
+            });
+            let rule = if pinned_by_dropped {
+                Rule::Reclaim2
+            } else {
+                Rule::Reclaim1
+            };
+            return Some(make(
+                rule,
+                format!("event#{extra} is held, but no live subscription still needs it"),
+            ));
+        }
+        expected.difference(&held).next().map(|missing| {
+            make(
+                Rule::Reclaim1,
+                format!("event#{missing} is no longer held, but a live subscription has yet to receive it"),
+            )
+        })
     }
 
     // ----- observations -----

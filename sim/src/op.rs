@@ -480,7 +480,7 @@ impl fmt::Display for OpError {
 }
 
 /// Live subscriptions and retained events of one catalogue route on one bus.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TypeCount {
     /// The route (never an alias).
     pub ty: EventType,
@@ -489,6 +489,10 @@ pub struct TypeCount {
     pub subscriptions: Option<u64>,
     /// Retained events.
     pub retained: u64,
+    /// Which events are retained, if the implementation can tell: then a
+    /// mismatch names the exact event and why it should (not) be held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained_events: Option<Vec<EventId>>,
 }
 
 /// A successful answer to an op.

@@ -243,6 +243,7 @@ impl ReferenceImpl {
                 EventType::from_type_id(t.type_id).map(|ty| TypeCount {
                     ty,
                     subscriptions: Some(t.subscriptions as u64),
+                    retained_events: None,
                     retained: t.retained as u64,
                 })
             })

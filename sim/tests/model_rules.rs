@@ -102,6 +102,7 @@ impl World {
                 ty,
                 subscriptions: Some(subs),
                 retained,
+                retained_events: None,
             }])),
         )
     }

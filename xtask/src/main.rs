@@ -15,6 +15,7 @@
 
 use clap::{Parser, Subcommand};
 use scopebus::mutants::Mutant;
+use scopebus_conformance::expectations::Expectations;
 use scopebus_conformance::mutants::{Hunt, hunt};
 use scopebus_conformance::report;
 use scopebus_conformance::runner::{self, Campaign, Seeds};
@@ -24,9 +25,9 @@ use scopebus_conformance::target::Target;
 use std::time::Duration;
 
 mod haiway;
-use scopebus_sim::harness::Session;
+use scopebus_sim::harness::{GenConfig, Session, generate};
 use scopebus_sim::shrink::Budget;
-use scopebus_sim::trace::TraceFile;
+use scopebus_sim::trace::{FailureRecord, TraceFile};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -106,6 +107,20 @@ struct ConformanceArgs {
     /// Also write the report as JSON to PATH.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
+    /// With `--seed`: also write that seed's trace to PATH, pass or fail
+    /// (for `replay -v`).
+    #[arg(long, value_name = "PATH", requires = "seed")]
+    trace: Option<PathBuf>,
+    /// Also write the report as JUnit XML to PATH (one test case per rule).
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// The implementation's known deviations (TOML). Default, if it exists:
+    /// `conformance/expectations/<impl>.toml`.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_expect")]
+    expect: Option<PathBuf>,
+    /// Ignore any known-deviations file.
+    #[arg(long)]
+    no_expect: bool,
     /// Where failing traces are written (under `failures/`).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -231,6 +246,11 @@ fn default_out() -> PathBuf {
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    write_text(path, &text)
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), String> {
+    let text = text.trim_end().to_owned();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -243,8 +263,23 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
         Some(seed) => Seeds::One(seed),
         None => Seeds::range(args.start, args.seeds)?,
     };
+    let target = resolve(&args.target, args.timeout)?;
+    let expectations = if args.no_expect {
+        None
+    } else if let Some(path) = &args.expect {
+        Some(Expectations::read(path)?)
+    } else {
+        let default = workspace()
+            .join("conformance/expectations")
+            .join(format!("{}.toml", target.slug()));
+        match default.is_file() {
+            true => Some(Expectations::read(&default)?),
+            false => None,
+        }
+    };
     let campaign = Campaign {
-        target: resolve(&args.target, args.timeout)?,
+        target,
+        expectations,
         seeds,
         ops: args.ops as usize,
         jobs: usize::from(args.jobs),
@@ -252,11 +287,24 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
         shrink: Budget::default(),
         progress: std::io::stderr().is_terminal(),
     };
+    if let (Some(path), Seeds::One(seed)) = (&args.trace, seeds) {
+        let mut imp = campaign.target.instantiate();
+        let run = generate(seed, GenConfig { ops: campaign.ops }, &mut *imp);
+        let mut file = TraceFile::new(campaign.target.to_string(), run.trace);
+        file.seed = Some(seed);
+        file.ops = Some(campaign.ops);
+        file.failure = run.failure.as_ref().map(FailureRecord::from);
+        file.write(path).map_err(|e| e.to_string())?;
+        eprintln!("trace of seed {seed} written to {}", path.display());
+    }
     let report = runner::run(&campaign)?;
     print!("{}", report::render(&report));
     eprintln!("{}", report::timing_line(&report));
     if let Some(path) = &args.json {
         write_json(path, &report::to_json(&report))?;
+    }
+    if let Some(path) = &args.junit {
+        write_text(path, &report::to_junit(&report)?)?;
     }
     Ok(if report.unjudgeable.is_some() {
         ExitCode::from(2)

@@ -486,7 +486,14 @@ class World:
             if ROUTE[name] != name:
                 continue
             alive = self.alive.get((owner, name), set())
-            stats.append({"type": name, "subscriptions": None, "retained": len(alive)})
+            stats.append(
+                {
+                    "type": name,
+                    "subscriptions": None,
+                    "retained": len(alive),
+                    "retained_events": sorted(alive),
+                }
+            )
         return {"ok": {"stats": stats}}
 
     def step(self) -> bool:

@@ -20,34 +20,55 @@ use std::io::{BufRead, Write};
 ///
 /// # Errors
 /// Only I/O errors on `input` or `output`.
-pub fn serve(
-    make: impl Fn() -> Box<dyn Implementation>,
+pub fn serve<F: Fn() -> Box<dyn Implementation>>(
+    make: F,
     input: impl BufRead,
     mut output: impl Write,
 ) -> std::io::Result<()> {
-    let mut imp = make();
+    let mut server = Server::new(make);
     for line in input.lines() {
         let line = line?;
-        if line.trim().is_empty() {
+        let Some(response) = server.answer(&line) else {
             continue;
-        }
-        let response = match serde_json::from_str::<Request>(&line) {
-            Ok(request) => handle(&mut imp, &make, request),
-            Err(e) => Response::Error {
-                id: id_of(&line),
-                error: WireError::new(ErrorCode::Malformed, format!("not a request: {e}")),
-            },
         };
-        let bye = matches!(response, Response::Bye { .. });
         let text =
             serde_json::to_string(&response).map_err(|e| std::io::Error::other(e.to_string()))?;
         writeln!(output, "{text}")?;
         output.flush()?;
-        if bye {
+        if matches!(response, Response::Bye { .. }) {
             break;
         }
     }
     Ok(())
+}
+
+/// The adapter's side of a session, one request line at a time.
+pub struct Server<F: Fn() -> Box<dyn Implementation>> {
+    make: F,
+    imp: Box<dyn Implementation>,
+}
+
+impl<F: Fn() -> Box<dyn Implementation>> Server<F> {
+    /// A session on a fresh implementation from `make` (and a fresh one at
+    /// every `reset`).
+    pub fn new(make: F) -> Self {
+        let imp = make();
+        Server { make, imp }
+    }
+
+    /// The reply to one request line; `None` for a blank line.
+    pub fn answer(&mut self, line: &str) -> Option<Response> {
+        if line.trim().is_empty() {
+            return None;
+        }
+        Some(match serde_json::from_str::<Request>(line) {
+            Ok(request) => handle(&mut self.imp, &self.make, request),
+            Err(e) => Response::Error {
+                id: id_of(line),
+                error: WireError::new(ErrorCode::Malformed, format!("not a request: {e}")),
+            },
+        })
+    }
 }
 
 /// The `id` of a line that is not a valid request, if it has one.

@@ -86,6 +86,8 @@ struct Process {
     stderr: Arc<Mutex<VecDeque<String>>>,
     next_id: u64,
     transcript: Vec<String>,
+    /// The handshake's request and reply, which begin every transcript.
+    handshake: Vec<String>,
     command: String,
 }
 
@@ -152,6 +154,7 @@ impl Process {
             stderr: tail,
             next_id: 0,
             transcript: Vec::new(),
+            handshake: Vec::new(),
             command: command.display(),
         })
     }
@@ -407,6 +410,7 @@ impl AdapterPool {
                 return Err(failed(fault.to_string(), &process));
             }
         };
+        process.handshake = std::mem::take(&mut process.transcript);
         Ok((process, info))
     }
 
@@ -420,7 +424,7 @@ impl AdapterPool {
             Some(process) => process,
             None => self.start().map(|(p, _)| p).map_err(Fault::Protocol)?,
         };
-        process.transcript.clear();
+        process.transcript = process.handshake.clone();
         match process.call(|id| Request::Reset { id }, self.timeout)? {
             Response::Ok { .. } => Ok(process),
             other => {

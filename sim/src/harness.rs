@@ -164,7 +164,7 @@ impl<I: Implementation> Session<I> {
                 let reply = self
                     .imp
                     .apply(op)
-                    .map_err(|f| self.fault(entry, op_rule(op), f))?;
+                    .map_err(|f| self.fault(entry, op_rule(op, &self.model), f))?;
                 reply.hash(&mut self.hasher);
                 self.note_reply(&reply);
                 if let Err(crate::op::OpError::NotSupported(why)) = &reply {
@@ -464,12 +464,15 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
     }
 }
 
-/// The rule an op breaks if the implementation hangs on it.
-fn op_rule(op: &Op) -> Rule {
+/// The rule an op breaks if the implementation hangs on it, given whether
+/// the bus in reach is closed.
+fn op_rule(op: &Op, model: &Model) -> Rule {
+    let closed = |scope: &Option<crate::op::ScopeId>| scope.is_some_and(|s| model.bus_closed(s));
     match op {
+        Op::Send { scope, .. } if closed(scope) => Rule::Close2,
         Op::Send { .. } => Rule::Send1,
+        Op::Subscribe { scope, .. } if closed(scope) => Rule::Close3,
         Op::Settle => Rule::Wake1,
-        Op::Subscribe { .. } => Rule::Close3,
         _ => Rule::Robust1,
     }
 }

@@ -265,6 +265,13 @@ impl Model {
             .collect()
     }
 
+    /// Whether the bus in reach in `scope` is closed.
+    pub fn bus_closed(&self, scope: ScopeId) -> bool {
+        self.scopes
+            .get(&scope)
+            .is_some_and(|s| self.buses[s.bus].closed)
+    }
+
     /// How many ancestors `scope` has (0 for a root).
     pub fn depth(&self, scope: ScopeId) -> usize {
         let mut depth = 0;

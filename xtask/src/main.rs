@@ -60,6 +60,16 @@ enum Command {
     /// Serve the reference bus (or a mutant) over the adapter protocol on
     /// stdin and stdout (PROTOCOL.md); `--impl reference-stdio` runs this.
     Adapter(AdapterArgs),
+    /// Check adapter session transcripts (`*.transcript.jsonl`: requests and
+    /// replies, alternating) against the protocol's JSON Schema.
+    CheckTranscript(CheckTranscriptArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckTranscriptArgs {
+    /// Transcript files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -424,6 +434,67 @@ fn adapter(args: AdapterArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The protocol's JSON Schema, as shipped in `conformance/protocol/`.
+const SCHEMA: &str = include_str!("../../conformance/protocol/scopebus-protocol.schema.json");
+
+fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
+    let schema: serde_json::Value =
+        serde_json::from_str(SCHEMA).map_err(|e| format!("the built-in schema: {e}"))?;
+    let validator = |definition: &str| {
+        let focused = serde_json::json!({
+            "$schema": schema["$schema"],
+            "$defs": schema["$defs"],
+            "$ref": format!("#/$defs/{definition}"),
+        });
+        jsonschema::validator_for(&focused).map_err(|e| format!("the built-in schema: {e}"))
+    };
+    let (requests, replies) = (validator("request")?, validator("response")?);
+    let (mut lines, mut problems) = (0u64, 0u64);
+    for path in &args.files {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut expect_request = true;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            lines += 1;
+            let at = format!("{}:{}", path.display(), n + 1);
+            let what = if expect_request { "request" } else { "reply" };
+            expect_request = !expect_request;
+            let value: serde_json::Value = match serde_json::from_str(line) {
+                Ok(value) => value,
+                Err(e) => {
+                    println!("{at}: this {what} is not JSON: {e}");
+                    problems += 1;
+                    continue;
+                }
+            };
+            let check = if what == "request" {
+                &requests
+            } else {
+                &replies
+            };
+            if let Err(e) = check.validate(&value) {
+                println!(
+                    "{at}: this {what} does not fit the protocol: {e} (at {})",
+                    e.instance_path()
+                );
+                problems += 1;
+            }
+        }
+    }
+    println!(
+        "{lines} lines in {} files checked against the protocol schema: {problems} problems",
+        args.files.len()
+    );
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -431,6 +502,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Mutants(args) => mutants(args),
         Command::Adapter(args) => adapter(args),
+        Command::CheckTranscript(args) => check_transcript(args),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");

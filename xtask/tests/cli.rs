@@ -277,3 +277,200 @@ fn seeds_accept_hex() {
     ]);
     assert!(text(&a.stdout).contains("seed 42,"), "{}", text(&a.stdout));
 }
+
+#[test]
+fn the_reference_behind_the_protocol_conforms_with_the_same_checks() {
+    let out = out_dir("stdio");
+    let junit = out.join("r.xml");
+    let args = |imp: &str| {
+        vec![
+            "conformance".to_owned(),
+            "--impl".to_owned(),
+            imp.to_owned(),
+            "--seeds".to_owned(),
+            "40".to_owned(),
+            "--out".to_owned(),
+            out.display().to_string(),
+        ]
+    };
+    let mut stdio_args = args("reference-stdio");
+    stdio_args.extend(["--junit".to_owned(), junit.display().to_string()]);
+    let stdio = xtask(&stdio_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let inproc = xtask(
+        &args("reference")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        code(&stdio),
+        0,
+        "{}{}",
+        text(&stdio.stdout),
+        text(&stdio.stderr)
+    );
+    // The same workloads and checks, whichever path: the rule tables agree.
+    let table = |o: &Output| -> String {
+        text(&o.stdout)
+            .lines()
+            .filter(|l| l.contains("must") || l.contains("should"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(table(&stdio), table(&inproc));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testcase name=\"ROUTE-1\""), "{xml}");
+    assert!(xml.contains("failures=\"0\""), "{xml}");
+}
+
+#[test]
+fn an_adapter_that_cannot_start_cannot_be_judged() {
+    fails_with(
+        &[
+            "conformance",
+            "--impl",
+            "/no/such/adapter --verbose",
+            "--seeds",
+            "2",
+        ],
+        "cannot start the adapter",
+    );
+}
+
+/// Writes an expectations file for `mutant:lifo` listing `rule` with `trace`.
+fn expectations(dir: &Path, rule: &str, trace: &Path) -> PathBuf {
+    let path = dir.join("lifo.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "implementation = \"mutant:lifo\"\n[[deviation]]\nrule = \"{rule}\"\nreason = \"newest first\"\nseed = 0\ntrace = \"{}\"\n",
+            trace.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn known_deviations_keep_the_expectations_file_true() {
+    let out = out_dir("expect");
+    std::fs::create_dir_all(&out).unwrap();
+    let lifo_trace = out.join("fifo.json");
+    let o = xtask(&[
+        "conformance",
+        "--impl",
+        "mutant:lifo",
+        "--seed",
+        "0",
+        "--trace",
+        lifo_trace.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(lifo_trace.exists());
+    let run = |expect: &Path| {
+        xtask(&[
+            "conformance",
+            "--impl",
+            "mutant:lifo",
+            "--seeds",
+            "60",
+            "--expect",
+            expect.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    // FIFO-1 is the lifo mutant's one broken rule: listed, the run is as
+    // expected and exits 0.
+    let o = run(&expectations(&out, "FIFO-1", &lifo_trace));
+    assert_eq!(code(&o), 0, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("expected failure"));
+    assert!(text(&o.stdout).contains("verdict: AS EXPECTED"));
+    // A listed rule that passes is an unexpected pass: exit 1.
+    let o = run(&expectations(&out, "ROUTE-1", &lifo_trace));
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stdout).contains("UNEXPECTED PASS"),
+        "{}",
+        text(&o.stdout)
+    );
+    // A deviation whose trace no longer fails its rule is stale: exit 1.
+    let passing = out.join("passing.json");
+    std::fs::write(
+        &passing,
+        r#"{"format":"scopebus-trace","version":1,"implementation":"mutant:lifo","entries":[{"op":"settle"}]}"#,
+    )
+    .unwrap();
+    let o = run(&expectations(&out, "FIFO-1", &passing));
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stdout).contains("STALE deviation of FIFO-1"),
+        "{}",
+        text(&o.stdout)
+    );
+    // A file about another implementation is refused.
+    fails_with(
+        &[
+            "conformance",
+            "--seeds",
+            "2",
+            "--expect",
+            expectations(&out, "FIFO-1", &lifo_trace).to_str().unwrap(),
+        ],
+        "lists the deviations of `mutant:lifo`",
+    );
+}
+
+#[test]
+fn transcripts_are_checked_against_the_protocol_schema() {
+    let out = out_dir("transcripts");
+    let o = xtask(&[
+        "conformance",
+        "--impl",
+        &format!("{} adapter mutant:lifo", env!("CARGO_BIN_EXE_xtask")),
+        "--seeds",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    let transcripts: Vec<String> = walk(&out)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".transcript.jsonl"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(!transcripts.is_empty());
+    let mut args = vec!["check-transcript"];
+    args.extend(transcripts.iter().map(String::as_str));
+    let o = xtask(&args);
+    assert_eq!(code(&o), 0, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("0 problems"));
+    let bad = out.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"type\":\"reset\",\"id\":1}\n{\"type\":\"ok\",\"id\":1,\"extra\":1}\n",
+    )
+    .unwrap();
+    let o = xtask(&["check-transcript", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        text(&o.stdout).contains("bad.jsonl:2: this reply does not fit"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}

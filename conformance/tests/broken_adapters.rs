@@ -1,0 +1,199 @@
+//! What the runner does with broken adapters: each failure mode of a foreign
+//! process gets a clear verdict, nothing hangs the runner, nothing is lost,
+//! nothing passes by default. The adapters are `scopebus-broken-adapter MODE`:
+//! the reference bus, broken on purpose at the first op.
+
+use scopebus_conformance::rules::Rule;
+use scopebus_conformance::runner::{Campaign, Report, Seeds, run};
+use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
+use scopebus_conformance::target::Target;
+use scopebus_sim::shrink::Budget;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn adapter(mode: &str, timeout: Duration) -> Target {
+    Target::Stdio {
+        name: format!("broken-{mode}"),
+        pool: AdapterPool::new(
+            AdapterCommand {
+                program: PathBuf::from(env!("CARGO_BIN_EXE_scopebus-broken-adapter")),
+                args: vec![mode.to_owned()],
+                env: Vec::new(),
+            },
+            timeout,
+        ),
+    }
+}
+
+fn campaign(mode: &str, timeout: Duration) -> Campaign {
+    Campaign {
+        target: adapter(mode, timeout),
+        seeds: Seeds::range(0, 4).expect("a range"),
+        ops: 30,
+        jobs: 1,
+        out_dir: std::env::temp_dir()
+            .join(format!("scopebus-broken-{mode}-{}", std::process::id())),
+        shrink: Budget {
+            replays: 40,
+            time: Duration::from_secs(3),
+        },
+        progress: false,
+        expectations: None,
+    }
+}
+
+fn judged(mode: &str) -> Report {
+    run(&campaign(mode, Duration::from_secs(5))).unwrap_or_else(|e| panic!("{mode}: {e}"))
+}
+
+#[test]
+fn a_well_behaved_adapter_is_judged_normally() {
+    let report = judged("well");
+    assert!(report.unjudgeable.is_none());
+    assert!(
+        report.rules.iter().all(|r| r.failure.is_none()),
+        "no failure on the reference"
+    );
+}
+
+fn assert_unjudgeable(mode: &str, needle: &str) {
+    let report = judged(mode);
+    let unjudged = report
+        .unjudgeable
+        .as_ref()
+        .unwrap_or_else(|| panic!("{mode}: the run was judged"));
+    assert!(
+        unjudged.message.contains(needle),
+        "{mode}: the message should say `{needle}`: {}",
+        unjudged.message
+    );
+    assert!(
+        !report.conforming() && !report.success(),
+        "{mode}: never a pass"
+    );
+    let text = scopebus_conformance::report::render(&report);
+    assert!(text.contains("verdict: NOT JUDGED"), "{mode}: {text}");
+}
+
+#[test]
+fn garbage_on_stdout_cannot_be_judged() {
+    assert_unjudgeable("garbage", "this is not JSON");
+}
+
+#[test]
+fn a_reply_to_another_request_cannot_be_judged() {
+    assert_unjudgeable("wrong-id", "where id");
+}
+
+#[test]
+fn a_reply_outside_the_schema_cannot_be_judged() {
+    assert_unjudgeable("extra-field", "unknown field `surprise`");
+}
+
+#[test]
+fn an_overlong_reply_cannot_be_judged() {
+    assert_unjudgeable("long-line", "longer than");
+}
+
+#[test]
+fn logs_on_stdout_cannot_be_judged() {
+    assert_unjudgeable("stdout-noise", "INFO: a log line");
+}
+
+#[test]
+fn a_crash_is_a_robust_1_failure_with_exit_status_and_stderr() {
+    let report = judged("crash");
+    assert!(report.unjudgeable.is_none());
+    let robust = report
+        .rules
+        .iter()
+        .find(|r| r.rule == Rule::Robust1)
+        .expect("ROBUST-1");
+    let failure = robust.failure.as_ref().expect("ROBUST-1 failed");
+    assert!(failure.fault);
+    assert!(
+        failure.message.contains("exit status: 3"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("boom: simulated crash"),
+        "{}",
+        failure.message
+    );
+    // The repro and the transcript are kept.
+    assert!(failure.trace.exists());
+    let transcript = failure.transcript.as_ref().expect("a transcript");
+    let text = std::fs::read_to_string(transcript).expect("readable");
+    assert!(text.contains("\"type\":\"hello\""), "{text}");
+    assert!(!report.success());
+}
+
+#[test]
+fn a_hang_is_a_failure_with_a_repro_and_does_not_hang_the_runner() {
+    let started = Instant::now();
+    let report = run(&campaign("hang", Duration::from_millis(300))).expect("runs");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the runner hung"
+    );
+    assert!(report.unjudgeable.is_none());
+    // Each seed hangs on its first op, which differs from seed to seed: each
+    // counts against the rule that op was checking, with a repro.
+    let failed: Vec<_> = report
+        .rules
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .collect();
+    assert!(!failed.is_empty());
+    for r in &failed {
+        assert!(
+            matches!(r.rule, Rule::Robust1 | Rule::Send1 | Rule::Wake1),
+            "{}: a hang on an open bus",
+            r.rule
+        );
+        let failure = r.failure.as_ref().expect("a failure");
+        assert!(failure.fault);
+        assert!(
+            failure.message.contains("within 300 ms"),
+            "{}",
+            failure.message
+        );
+        assert!(failure.repro.contains("--seed"));
+        assert!(failure.trace.exists());
+    }
+    assert!(!report.success());
+}
+
+#[test]
+fn a_wrong_protocol_version_is_refused_before_anything_runs() {
+    let error = run(&campaign("wrong-protocol", Duration::from_secs(5))).expect_err("refused");
+    assert!(
+        error.contains("protocol 2") && error.contains("speaks 1"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_handshake_is_refused_before_anything_runs() {
+    let error = run(&campaign("no-hello", Duration::from_secs(5))).expect_err("refused");
+    assert!(error.contains("`ok` to `hello`"), "{error}");
+}
+
+#[test]
+fn an_adapter_that_does_not_start_is_refused_clearly() {
+    let target = Target::Stdio {
+        name: "missing".into(),
+        pool: AdapterPool::new(
+            AdapterCommand::parse("/no/such/adapter --flag").expect("parses"),
+            Duration::from_secs(1),
+        ),
+    };
+    let mut c = campaign("well", Duration::from_secs(1));
+    c.target = target;
+    let error = run(&c).expect_err("refused");
+    assert!(
+        error.contains("cannot start the adapter `/no/such/adapter --flag`"),
+        "{error}"
+    );
+}

@@ -718,6 +718,10 @@ impl<T: Event> Stream for Subscription<T> {
         if let Some(event) = advance(&mut this.cursor, channel) {
             return Poll::Ready(Some(event));
         }
+        if mutants::is(mutant, Mutant::CloseCheckedEarly) && channel.lock().closed && !this.deaf {
+            this.finish();
+            return Poll::Ready(None);
+        }
         mutants::yield_point(YieldPoint::BeforeRegister);
         let mut state = channel.lock();
         // A send may have filled the slot (and woken the waiters it found,
@@ -728,7 +732,7 @@ impl<T: Event> Stream for Subscription<T> {
         {
             return Poll::Ready(Some(event));
         }
-        if state.closed && !this.deaf {
+        if state.closed && !this.deaf && !mutants::is(mutant, Mutant::CloseCheckedEarly) {
             drop(state);
             this.finish();
             return Poll::Ready(None);
@@ -757,7 +761,7 @@ fn register<T>(
             *wait = None;
             return;
         }
-        if !registered.will_wake(waker) {
+        if !registered.will_wake(waker) && !mutants::is(mutant, Mutant::WakerNotRefreshed) {
             *registered = waker.clone();
         }
         return;
@@ -789,7 +793,9 @@ impl<T: Event> Drop for Subscription<T> {
         // Too many holes: start a new generation; the waiters are woken once,
         // spuriously, and register afresh in a compact list.
         let woken = if state.vacant > COMPACT_AFTER && state.vacant * 2 > state.waiters.len() {
-            state.generation = state.generation.wrapping_add(1);
+            if !mutants::is(channel.mutant, Mutant::CompactionKeepsGeneration) {
+                state.generation = state.generation.wrapping_add(1);
+            }
             state.vacant = 0;
             std::mem::take(&mut state.waiters)
         } else {

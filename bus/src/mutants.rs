@@ -75,6 +75,22 @@ pub enum Mutant {
     /// Rebuilding the waiter list after many subscriptions were dropped
     /// forgets the waiters instead of waking them. Breaks CANCEL-1.
     CompactionLosesWakers,
+    /// A subscription that found nothing checks for close before taking the
+    /// lock, and not under it: a close between the check and the
+    /// registration leaves it waiting forever. The close's wakeup is lost,
+    /// which SPEC.md counts under WAKE-1.
+    CloseCheckedEarly,
+    /// Scope exit looks only at the tasks it is running, not at those
+    /// spawned a moment ago: a task spawned while the scope finishes exiting
+    /// is dropped unrun. Breaks TASK-1.
+    ExitDropsLateSpawns,
+    /// A subscription polled again with another waker (moved to another
+    /// task) keeps its old registration: its new task is never woken.
+    /// Breaks WAKE-1.
+    WakerNotRefreshed,
+    /// Rebuilding the waiter list does not start a new generation, so old
+    /// registrations can overwrite new ones. Breaks CANCEL-1.
+    CompactionKeepsGeneration,
 }
 
 impl Mutant {
@@ -98,6 +114,10 @@ impl Mutant {
         Mutant::CancelLeavesTasks,
         Mutant::RecheckSkipped,
         Mutant::CompactionLosesWakers,
+        Mutant::CloseCheckedEarly,
+        Mutant::ExitDropsLateSpawns,
+        Mutant::WakerNotRefreshed,
+        Mutant::CompactionKeepsGeneration,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -122,6 +142,10 @@ impl Mutant {
             Mutant::CancelLeavesTasks => "cancel-leaves-tasks",
             Mutant::RecheckSkipped => "recheck-skipped",
             Mutant::CompactionLosesWakers => "compaction-loses-wakers",
+            Mutant::CloseCheckedEarly => "close-checked-early",
+            Mutant::ExitDropsLateSpawns => "exit-drops-late-spawns",
+            Mutant::WakerNotRefreshed => "waker-not-refreshed",
+            Mutant::CompactionKeepsGeneration => "compaction-keeps-generation",
         }
     }
 
@@ -152,6 +176,10 @@ impl Mutant {
             Mutant::CancelLeavesTasks => "TASK-2",
             Mutant::RecheckSkipped => "WAKE-1",
             Mutant::CompactionLosesWakers => "CANCEL-1",
+            Mutant::CloseCheckedEarly => "WAKE-1",
+            Mutant::ExitDropsLateSpawns => "TASK-1",
+            Mutant::WakerNotRefreshed => "WAKE-1",
+            Mutant::CompactionKeepsGeneration => "CANCEL-1",
         }
     }
 }
@@ -192,6 +220,9 @@ pub enum YieldPoint {
     /// A subscription found no event on its lock-free fast path and is about
     /// to take the channel's lock to register its waker.
     BeforeRegister,
+    /// A scope whose body has returned has run its tasks and is about to
+    /// check whether any is left before it finishes exiting.
+    BeforeExitCheck,
 }
 
 /// What runs at a yield point.

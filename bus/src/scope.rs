@@ -17,7 +17,7 @@
 
 use crate::bus::{Bus, Event, Subscription};
 use crate::error::{ContextMissing, ScopeExited, SendError, SpawnError};
-use crate::mutants::{self, Mutant};
+use crate::mutants::{self, Mutant, YieldPoint};
 use crate::task::{Task, TaskHandle, task};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -377,10 +377,16 @@ impl<F: Future> Future for ScopeFuture<F> {
         }
 
         if this.output.is_some() {
+            mutants::yield_point(YieldPoint::BeforeExitCheck);
             let skip_tasks = mutants::is(this.scope.inner.mutant, Mutant::ExitSkipsTasks);
+            let late_spawns_ignored =
+                mutants::is(this.scope.inner.mutant, Mutant::ExitDropsLateSpawns);
             let mut incoming = this.scope.inner.lock_incoming();
-            // TASK-1: exit completes only when no task is left.
-            if skip_tasks || (this.tasks.is_empty() && incoming.tasks.is_empty()) {
+            // TASK-1: exit completes only when no task is left, including
+            // tasks spawned (from elsewhere) since the loop above.
+            if skip_tasks
+                || (this.tasks.is_empty() && (late_spawns_ignored || incoming.tasks.is_empty()))
+            {
                 incoming.open = false;
                 let abandoned = std::mem::take(&mut incoming.tasks);
                 drop(incoming);

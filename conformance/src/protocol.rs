@@ -8,7 +8,8 @@
 
 use scopebus_sim::catalogue::{EventId, EventType};
 use scopebus_sim::op::{
-    Answer, Observation, Op, OpError, Reply, ScopeId, SubId, TaskId, TaskRef, TypeCount,
+    Answer, Interjection, Observation, Op, OpError, Reply, ScopeId, SubId, TaskId, TaskRef,
+    TypeCount,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -68,14 +69,23 @@ pub enum Request {
         /// The task.
         task: TaskRef,
     },
-    /// Poll a task and run a send at its first yield point.
+    /// Poll a task and, at its first yield point, run a `send` or `spawn`
+    /// op, or poll another task (`{"poll": TASK}`).
     Preempt {
         /// Request id.
         id: u64,
         /// The task.
         task: TaskRef,
-        /// The send.
-        with: Op,
+        /// What runs at the yield point.
+        with: Interjection,
+    },
+    /// Move a task to a new waker: wakeups through its old wakers are lost
+    /// from now on, and it is runnable. Answered with `woken`.
+    Migrate {
+        /// Request id.
+        id: u64,
+        /// The task.
+        task: TaskRef,
     },
     /// End the session; the adapter exits.
     Bye {
@@ -96,6 +106,7 @@ impl Request {
             | Request::Poll { id, .. }
             | Request::Wake { id, .. }
             | Request::Preempt { id, .. }
+            | Request::Migrate { id, .. }
             | Request::Bye { id } => *id,
         }
     }
@@ -155,7 +166,7 @@ pub enum Response {
         /// The tasks, in the adapter's order.
         tasks: Vec<TaskRef>,
     },
-    /// A wake was delivered (or the task does not exist).
+    /// A wake (or migration) was delivered (or the task does not exist).
     Woken {
         /// The request's id.
         id: u64,
@@ -168,16 +179,19 @@ pub enum Response {
         id: u64,
         /// Whether the task ran (if not, nothing else happened).
         ran: bool,
-        /// The send's result, if it ran.
+        /// The interjected op's result, if it ran and was an op (absent for
+        /// a poll).
         #[serde(default)]
         result: Option<WireResult>,
-        /// Observations of the poll before the send ran.
+        /// Observations of the poll before the interjection ran.
         #[serde(default)]
         before: Vec<WireObservation>,
-        /// Observations after it.
+        /// Observations from then on (for a poll, the other task's come
+        /// first).
         #[serde(default)]
         observations: Vec<WireObservation>,
-        /// Whether the send ran at a yield point (else right after the poll).
+        /// Whether the interjection ran at a yield point (else right after
+        /// the poll).
         #[serde(default)]
         at_yield_point: bool,
     },

@@ -112,7 +112,14 @@ pub fn render(report: &Report) -> String {
                     let _ = writeln!(out, "{pad}  {i:>3}  {entry}");
                 }
             }
-            let _ = writeln!(out, "{pad}replay: {}", f.replay);
+            match &f.save_error {
+                None => {
+                    let _ = writeln!(out, "{pad}replay: {}", f.replay);
+                }
+                Some(e) => {
+                    let _ = writeln!(out, "{pad}the traces could not be saved: {e}");
+                }
+            }
             let _ = writeln!(out, "{pad}rerun:  {}", f.repro);
             if let Some(transcript) = &f.transcript {
                 let _ = writeln!(
@@ -205,6 +212,12 @@ pub fn render(report: &Report) -> String {
         } else {
             let _ = writeln!(out, "verdict: FAILED on this seed: {}", failed.join(", "));
         }
+    } else if report.under_exercised() {
+        let _ = writeln!(
+            out,
+            "verdict: NOT JUDGED: nothing failed, but the workloads never exercised must rules {}; run more seeds or more ops",
+            unexercised.join(", ")
+        );
     } else if report.conforming() && expected > 0 {
         let _ = writeln!(
             out,

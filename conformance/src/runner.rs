@@ -142,6 +142,8 @@ pub struct RuleFailure {
     pub full_trace: PathBuf,
     /// For an adapter, every request and reply of the shrunk repro.
     pub transcript: Option<PathBuf>,
+    /// Why the traces could not be saved, if they could not.
+    pub save_error: Option<String>,
     /// Ops in the shrunk trace.
     pub trace_ops: usize,
     /// Entries (ops and scheduling choices) in the shrunk trace.
@@ -247,6 +249,22 @@ impl Report {
     /// clears a failure but exercises too little to judge conformance.
     pub fn is_rerun(&self) -> bool {
         matches!(self.seeds, Seeds::One(_))
+    }
+
+    /// Whether the run was too small to judge: nothing required failed, but
+    /// some `must` rule was never exercised (more seeds or ops would).
+    pub fn under_exercised(&self) -> bool {
+        let must = || self.rules.iter().filter(|r| r.rule.level() == Level::Must);
+        !self.is_rerun()
+            && self.unjudgeable.is_none()
+            && must().any(|r| r.verdict == Verdict::NotExercised)
+            && !must().any(|r| {
+                matches!(
+                    r.verdict,
+                    Verdict::Failed | Verdict::UnexpectedPass { .. } | Verdict::NotTested { .. }
+                )
+            })
+            && self.stale.is_empty()
     }
 
     /// Whether the run should count as a success: conforming for a range of
@@ -617,8 +635,10 @@ fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, Str
     };
     let trace_path = dir.join(format!("{stem}.json"));
     let full_path = dir.join(format!("{stem}-full.json"));
-    save(&shrunk.entries, &shrunk.failure, &trace_path)?;
-    save(trace, failure, &full_path)?;
+    // A trace that cannot be saved is reported, but costs no verdict.
+    let mut save_errors = Vec::new();
+    save_errors.extend(save(&shrunk.entries, &shrunk.failure, &trace_path).err());
+    save_errors.extend(save(trace, failure, &full_path).err());
     // For an adapter, the whole conversation of the shrunk repro.
     let transcript = {
         let mut imp = target.instantiate();
@@ -629,9 +649,13 @@ fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, Str
             let path = dir.join(format!("{stem}.transcript.jsonl"));
             let mut text = lines.join("\n");
             text.push('\n');
-            std::fs::write(&path, text)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            Some(path)
+            match std::fs::write(&path, text) {
+                Ok(()) => Some(path),
+                Err(e) => {
+                    save_errors.push(format!("cannot write {}: {e}", path.display()));
+                    None
+                }
+            }
         }
         None => None,
     };
@@ -655,6 +679,7 @@ fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, Str
         trace: trace_path,
         full_trace: full_path,
         transcript: transcript_path,
+        save_error: (!save_errors.is_empty()).then(|| save_errors.join("; ")),
     })
 }
 

@@ -186,12 +186,19 @@ fn handle(
                 Response::Preempted {
                     id,
                     ran: true,
-                    result: Some(WireResult::from_reply(&p.reply)),
+                    result: p.reply.as_ref().map(WireResult::from_reply),
                     before: all,
                     observations: after,
                     at_yield_point: p.at_yield_point,
                 }
             }
+            Err(fault) => Response::Error {
+                id,
+                error: fault_error(fault),
+            },
+        },
+        Request::Migrate { task, .. } => match imp.migrate(task) {
+            Ok(existed) => Response::Woken { id, existed },
             Err(fault) => Response::Error {
                 id,
                 error: fault_error(fault),

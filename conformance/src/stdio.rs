@@ -16,7 +16,7 @@ use crate::protocol::{
     ErrorCode, MAX_LINE, PROTOCOL_VERSION, Request, Response, WireObservation, catalogue,
 };
 use scopebus_sim::iut::{Fault, ImplInfo, Implementation, Preempted};
-use scopebus_sim::op::{Observation, Op, OpError, Reply, TaskRef};
+use scopebus_sim::op::{Interjection, Observation, Op, OpError, Reply, TaskRef};
 use scopebus_sim::rules::{Capabilities, Capability};
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -595,30 +595,60 @@ impl Implementation for StdioImpl {
         std::mem::take(&mut self.pending)
     }
 
-    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
-        let with = op.clone();
-        match self.call(|id| Request::Preempt { id, task, with }, false)? {
+    fn poll_preempted(
+        &mut self,
+        task: TaskRef,
+        with: &Interjection,
+    ) -> Result<Option<Preempted>, Fault> {
+        let is_op = matches!(with, Interjection::Op(_));
+        let sent = with.clone();
+        match self.call(
+            |id| Request::Preempt {
+                id,
+                task,
+                with: sent,
+            },
+            false,
+        )? {
             Response::Preempted { ran: false, .. } => Ok(None),
             Response::Preempted {
-                result: Some(result),
+                result,
                 before,
                 observations,
                 at_yield_point,
                 ..
             } => {
+                let reply = match (is_op, result) {
+                    (true, Some(result)) => Some(result.to_reply()),
+                    (false, None) => None,
+                    (true, None) => {
+                        return Err(Fault::Protocol(format!(
+                            "a `preempted` reply that ran `{with}` but has no `result`"
+                        )));
+                    }
+                    (false, Some(_)) => {
+                        return Err(Fault::Protocol(format!(
+                            "a `preempted` reply with a `result`, but `{with}` is a poll, not an op"
+                        )));
+                    }
+                };
                 let observations_before = before.len();
                 self.keep(&before);
                 self.keep(&observations);
                 Ok(Some(Preempted {
-                    reply: result.to_reply(),
+                    reply,
                     observations_before,
                     at_yield_point,
                 }))
             }
-            Response::Preempted { result: None, .. } => Err(Fault::Protocol(
-                "a `preempted` reply that ran but has no `result`".to_owned(),
-            )),
             other => Err(unexpected("preempted", &other)),
+        }
+    }
+
+    fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        match self.call(|id| Request::Migrate { id, task }, false)? {
+            Response::Woken { existed, .. } => Ok(existed),
+            other => Err(unexpected("woken", &other)),
         }
     }
 

@@ -61,6 +61,7 @@ fn requests_for(entries: &[Entry]) -> Vec<Request> {
             Entry::Poll(TaskRef::Any) => Request::Step { id: next() },
             Entry::Poll(task) => Request::Poll { id: next(), task },
             Entry::Wake(task) => Request::Wake { id: next(), task },
+            Entry::Migrate(task) => Request::Migrate { id: next(), task },
             Entry::Preempt(task, with) => Request::Preempt {
                 id: next(),
                 task,
@@ -171,6 +172,8 @@ fn the_schema_rejects_what_the_protocol_forbids() {
     let bad_requests = [
         r#"{"type":"op","id":1,"op":{"op":"settle","bogus":1}}"#,
         r#"{"type":"preempt","id":1,"task":"sub#1","with":{"op":"settle"}}"#,
+        r#"{"type":"preempt","id":1,"task":"sub#1","with":{"poll":"sub#2","op":"send"}}"#,
+        r#"{"type":"migrate","id":1}"#,
         r#"{"type":"poll","id":1}"#,
     ];
     for line in bad_requests {

@@ -8,7 +8,7 @@
 
 use crate::iut::{Fault, Implementation};
 use crate::model::{Model, SettleFailure, Violation};
-use crate::op::{Answer, Entry, Op, TaskRef};
+use crate::op::{Answer, Entry, Interjection, Op, TaskRef};
 use crate::rules::{Capabilities, Capability, Coverage, Rule};
 use crate::workload::{Ids, Swarm};
 use rand::{RngExt, SeedableRng};
@@ -61,6 +61,8 @@ pub struct Counts {
     pub polls: u64,
     /// Spurious wakeups injected.
     pub wakes: u64,
+    /// Tasks moved to a new waker (`migrate` faults).
+    pub migrations: u64,
     /// Observations checked.
     pub observations: u64,
     /// Entries skipped because they were not valid (or not runnable) when
@@ -213,32 +215,93 @@ impl<I: Implementation> Session<I> {
                 self.check_observations(entry)?;
                 Ok(true)
             }
-            Entry::Preempt(task, op) => {
-                if !matches!(op, Op::Send { .. }) || self.model.validate(op).is_err() {
+            Entry::Preempt(task, with) => {
+                let valid = match with {
+                    Interjection::Op(op @ (Op::Send { .. } | Op::Spawn { .. })) => {
+                        self.model.validate(op).is_ok()
+                    }
+                    Interjection::Op(_) => false,
+                    Interjection::Poll(other) => other != task && *other != TaskRef::Any,
+                };
+                if !valid || *task == TaskRef::Any {
                     self.counts.skipped += 1;
                     return Ok(false);
                 }
+                let rule = match with {
+                    Interjection::Op(op) => op_rule(op, &self.model),
+                    Interjection::Poll(_) => Rule::Robust1,
+                };
                 let preempted = self
                     .imp
-                    .poll_preempted(*task, op)
-                    .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
+                    .poll_preempted(*task, with)
+                    .map_err(|f| self.fault(entry, rule, f))?;
                 let Some(preempted) = preempted else {
                     self.counts.skipped += 1;
                     return Ok(false);
                 };
                 self.record(entry);
                 self.counts.polls += 1;
-                self.counts.ops += 1;
                 let observations = self.imp.take_observations();
-                let split = preempted.observations_before.min(observations.len());
-                let (before, after) = observations.split_at(split);
-                self.check(entry, before)?;
-                preempted.reply.hash(&mut self.hasher);
-                self.note_reply(&preempted.reply);
-                self.model
-                    .apply(op, &preempted.reply)
-                    .map_err(|v| self.failure(entry, v))?;
-                self.check(entry, after)?;
+                match (with, preempted.reply) {
+                    (Interjection::Op(op), Some(reply)) => {
+                        self.counts.ops += 1;
+                        let split = preempted.observations_before.min(observations.len());
+                        let (before, after) = observations.split_at(split);
+                        self.check(entry, before)?;
+                        reply.hash(&mut self.hasher);
+                        self.note_reply(&reply);
+                        if let Err(crate::op::OpError::NotSupported(why)) = &reply {
+                            return Err(self.fault(
+                                entry,
+                                Rule::Robust1,
+                                Fault::Protocol(format!(
+                                    "`{}` inside a poll is not supported ({why}), yet the \
+                                     implementation claims the `preempt` capability",
+                                    op.name()
+                                )),
+                            ));
+                        }
+                        self.model
+                            .apply(op, &reply)
+                            .map_err(|v| self.failure(entry, v))?;
+                        self.check(entry, after)?;
+                    }
+                    (Interjection::Poll(_), None) => {
+                        self.counts.polls += 1;
+                        self.check(entry, &observations)?;
+                    }
+                    (Interjection::Op(_), None) => {
+                        return Err(self.fault(
+                            entry,
+                            Rule::Robust1,
+                            Fault::Protocol(
+                                "a preempted poll ran an op but gave no reply to it".to_owned(),
+                            ),
+                        ));
+                    }
+                    (Interjection::Poll(_), Some(_)) => {
+                        return Err(self.fault(
+                            entry,
+                            Rule::Robust1,
+                            Fault::Protocol(
+                                "a preempted poll ran a poll but gave a reply to an op".to_owned(),
+                            ),
+                        ));
+                    }
+                }
+                Ok(true)
+            }
+            Entry::Migrate(task) => {
+                let moved = self
+                    .imp
+                    .migrate(*task)
+                    .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
+                if !moved {
+                    self.counts.skipped += 1;
+                    return Ok(false);
+                }
+                self.record(entry);
+                self.counts.migrations += 1;
                 Ok(true)
             }
             Entry::Wake(task) => {
@@ -557,29 +620,26 @@ fn drive(
                     session.step(&Entry::Wake(TaskRef::Sub(sub)))?;
                 }
             }
+            if swarm.migrate_p > 0.0 && rng.random_bool(swarm.migrate_p) {
+                let held = session.model().held_subs();
+                if !held.is_empty() {
+                    let sub = held[rng.random_range(0..held.len())];
+                    session.step(&Entry::Migrate(TaskRef::Sub(sub)))?;
+                }
+            }
             let runnable = session.runnable();
             let Some(task) = swarm.scheduler.pick(rng, &runnable) else {
                 break;
             };
-            let preempt = match task {
-                TaskRef::Sub(sub) if swarm.preempt_p > 0.0 && rng.random_bool(swarm.preempt_p) => {
-                    session.model().preempt_target(sub)
-                }
-                _ => None,
+            let preempt = if swarm.preempt_p > 0.0 && rng.random_bool(swarm.preempt_p) {
+                swarm.interjection(rng, task, &runnable, session.model(), ids)
+            } else {
+                None
             };
             match preempt {
-                Some((scope, ty)) => {
-                    let op = Op::Send {
-                        scope: Some(scope),
-                        ty,
-                        event: ids.event(),
-                    };
-                    session.step(&Entry::Preempt(task, op))?;
-                }
-                None => {
-                    session.step(&Entry::Poll(task))?;
-                }
-            }
+                Some(with) => session.step(&Entry::Preempt(task, with))?,
+                None => session.step(&Entry::Poll(task))?,
+            };
         }
     }
     session.wind_down()

@@ -6,7 +6,7 @@
 //! shrinker and the proptest state machine all drive implementations through
 //! it; see ARCHITECTURE.md.
 
-use crate::op::{Observation, Op, Reply, TaskRef};
+use crate::op::{Interjection, Observation, Op, Reply, TaskRef};
 use crate::rules::Capabilities;
 use std::fmt;
 
@@ -114,17 +114,38 @@ pub trait Implementation {
         None
     }
 
-    /// Polls `task` and runs `op` at the first yield point inside that poll
-    /// (or right after the poll if it reaches none), as another thread could
-    /// at that moment. `None` if the task is not runnable (nothing ran).
-    /// Only for implementations with the `preempt` capability.
+    /// Polls `task` and runs `with` (a `send` or `spawn` op, or a poll of
+    /// another task) at the first yield point inside that poll (or right
+    /// after the poll if it reaches none), as another thread could at that
+    /// moment. `None` if `task` is not runnable (nothing ran). Only for
+    /// implementations with the `preempt` capability.
     ///
     /// # Errors
     /// A [`Fault`] if the implementation broke.
-    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
-        let _ = (task, op);
+    fn poll_preempted(
+        &mut self,
+        task: TaskRef,
+        with: &Interjection,
+    ) -> Result<Option<Preempted>, Fault> {
+        let _ = (task, with);
         Err(Fault::Protocol(
-            "this implementation cannot run an op inside a poll (no `preempt` capability)"
+            "this implementation cannot run anything inside a poll (no `preempt` capability)"
+                .to_owned(),
+        ))
+    }
+
+    /// Moves `task` to a new waker, as when its future is moved into
+    /// another task: from now on it is polled with a new waker, wakeups
+    /// through the old ones are lost, and it is runnable. Returns whether
+    /// the task exists. Only for implementations with the `migrate`
+    /// capability.
+    ///
+    /// # Errors
+    /// A [`Fault`] if the implementation broke.
+    fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        let _ = task;
+        Err(Fault::Protocol(
+            "this implementation cannot move a task to a new waker (no `migrate` capability)"
                 .to_owned(),
         ))
     }
@@ -133,8 +154,8 @@ pub trait Implementation {
 /// What [`Implementation::poll_preempted`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Preempted {
-    /// The reply to the op.
-    pub reply: Reply,
+    /// The reply to the interjected op; `None` when it was a poll.
+    pub reply: Option<Reply>,
     /// How many of the observations of this poll came before the op ran.
     pub observations_before: usize,
     /// Whether the op ran at a yield point (`false`: after the poll).
@@ -163,8 +184,15 @@ impl<T: Implementation + ?Sized> Implementation for &mut T {
     fn transcript(&self) -> Option<Vec<String>> {
         (**self).transcript()
     }
-    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
-        (**self).poll_preempted(task, op)
+    fn poll_preempted(
+        &mut self,
+        task: TaskRef,
+        with: &Interjection,
+    ) -> Result<Option<Preempted>, Fault> {
+        (**self).poll_preempted(task, with)
+    }
+    fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        (**self).migrate(task)
     }
 }
 
@@ -190,7 +218,14 @@ impl<T: Implementation + ?Sized> Implementation for Box<T> {
     fn transcript(&self) -> Option<Vec<String>> {
         (**self).transcript()
     }
-    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
-        (**self).poll_preempted(task, op)
+    fn poll_preempted(
+        &mut self,
+        task: TaskRef,
+        with: &Interjection,
+    ) -> Result<Option<Preempted>, Fault> {
+        (**self).poll_preempted(task, with)
+    }
+    fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        (**self).migrate(task)
     }
 }

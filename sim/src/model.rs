@@ -334,6 +334,40 @@ impl Model {
             .then_some((s.scope, s.ty))
     }
 
+    /// The root scope `scope` is nested in (itself, for a root).
+    pub fn root_of(&self, scope: ScopeId) -> ScopeId {
+        let mut at = scope;
+        while let Some(parent) = self.scopes.get(&at).and_then(|s| s.parent) {
+            at = parent;
+        }
+        at
+    }
+
+    /// The usable scopes of `root`'s tree (those its task polls), the ones
+    /// on their way out (close requested, or closing) first, with how many
+    /// of them are on their way out.
+    pub fn usable_in_tree(&self, root: ScopeId) -> (Vec<ScopeId>, usize) {
+        let mut leaving = Vec::new();
+        let mut open = Vec::new();
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            let Some(s) = self.scopes.get(&id) else {
+                continue;
+            };
+            if s.usable() {
+                if s.state == ScopeState::Open {
+                    open.push(id);
+                } else {
+                    leaving.push(id);
+                }
+            }
+            stack.extend(s.children.iter().copied());
+        }
+        let n = leaving.len();
+        leaving.extend(open);
+        (leaving, n)
+    }
+
     /// Worker tasks not yet released.
     pub fn waiting_tasks(&self) -> Vec<TaskId> {
         self.tasks
@@ -970,10 +1004,13 @@ impl Model {
                 .cloned()
                 .unwrap_or_default();
             let what = format!("the bus of {scope}, {route}");
+            // What a bus in which dropped subscriptions still hold their place
+            // would report: the RECLAIM-2 failure mode, told apart from others.
+            let (dropped_subs, dropped_retained) = self.as_if_dropped_held(bus, route);
             if let Some(subs) = subs
                 && subs != want_subs
             {
-                let rule = if subs > want_subs && !channel.drops.is_empty() {
+                let rule = if subs > want_subs && subs <= want_subs + dropped_subs {
                     Rule::Reclaim2
                 } else {
                     Rule::Reclaim1
@@ -991,9 +1028,9 @@ impl Model {
                 return Err(v);
             }
             if retained > want_retained
+                && retained > dropped_retained
                 && self.buses[bus].closed
                 && channel.after_close > 0
-                && !channel.dropped_with_backlog
             {
                 return violation(
                     Rule::Close2,
@@ -1004,7 +1041,7 @@ impl Model {
                 );
             }
             if retained != want_retained {
-                let rule = if retained > want_retained && channel.dropped_with_backlog {
+                let rule = if retained > want_retained && retained <= dropped_retained {
                     Rule::Reclaim2
                 } else if retained > want_retained && channel.unstored > 0 {
                     Rule::Drop1
@@ -1030,6 +1067,28 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// How many dropped subscriptions `route` has on `bus`, and how many
+    /// events the bus would retain if they still held their place.
+    fn as_if_dropped_held(&self, bus: BusIx, route: EventType) -> (u64, u64) {
+        let len = self.log_len(bus, route);
+        let mut dropped = 0;
+        let mut retained = 0;
+        for s in self.subs.values() {
+            if s.bus != bus || s.route != route {
+                continue;
+            }
+            match s.state {
+                SubState::Dropped => {
+                    dropped += 1;
+                    retained = retained.max(len - s.cursor().min(len));
+                }
+                SubState::Live => retained = retained.max(len - s.cursor().min(len)),
+                _ => {}
+            }
+        }
+        (dropped, retained as u64)
     }
 
     /// With the exact ids an implementation retains, names the first event

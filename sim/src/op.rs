@@ -269,8 +269,72 @@ impl<'de> Deserialize<'de> for TaskRef {
     }
 }
 
-/// One entry of a trace: an op, or a scheduling choice. Serialized as the op
-/// itself, `{"poll":"sub#2"}` or `{"wake":"sub#2"}`.
+/// What runs at a yield point inside another task's poll, as a second
+/// thread could at that very moment: a `send` or `spawn`, or a poll of
+/// another task. Serialized as the op, or as `{"poll":"scope#1"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Interjection {
+    /// An op (`send` or `spawn`).
+    Op(Op),
+    /// A poll of another task.
+    Poll(TaskRef),
+}
+
+impl fmt::Display for Interjection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Interjection::Op(op) => op.fmt(f),
+            Interjection::Poll(t) => write!(f, "poll {t}"),
+        }
+    }
+}
+
+impl Serialize for Interjection {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Interjection::Op(op) => op.serialize(s),
+            Interjection::Poll(t) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("poll", t)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Interjection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let Strict(value) = Strict::deserialize(d)?;
+        interjection(&value).map_err(D::Error::custom)
+    }
+}
+
+/// Reads an interjection from JSON.
+fn interjection(value: &serde_json::Value) -> Result<Interjection, String> {
+    if let Some(task) = value.get("poll") {
+        if value.as_object().is_some_and(|o| o.len() != 1) {
+            return Err(format!(
+                "a `poll` interjection has no other fields, found {value}"
+            ));
+        }
+        let task: TaskRef = serde_json::from_value(task.clone()).map_err(|e| e.to_string())?;
+        return Ok(Interjection::Poll(task));
+    }
+    let op: Op = serde_json::from_value(value.clone()).map_err(|e| format!("{e} in {value}"))?;
+    if !matches!(op, Op::Send { .. } | Op::Spawn { .. }) {
+        return Err(format!(
+            "a `preempt` runs a `send`, a `spawn` or a `poll`, found `{}` in {value}",
+            op.name()
+        ));
+    }
+    Ok(Interjection::Op(op))
+}
+
+/// One entry of a trace: an op, or a scheduling choice or fault. Serialized
+/// as the op itself, `{"poll":"sub#2"}`, `{"wake":"sub#2"}`,
+/// `{"migrate":"sub#2"}` or `{"preempt":"sub#2","with":...}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Entry {
     /// A user operation.
@@ -279,11 +343,13 @@ pub enum Entry {
     Poll(TaskRef),
     /// A fault: a spurious wakeup of this task.
     Wake(TaskRef),
+    /// A fault: the task moves to a new waker (as a future moved into
+    /// another task); wakeups through its old wakers are lost.
+    Migrate(TaskRef),
     /// The scheduler polls this task and, at the first yield point inside
-    /// that poll (or right after it, if there is none), runs the op, as
-    /// another thread could at that very moment. The op is a `send`.
-    /// Serialized as `{"preempt":"sub#2","with":{"op":"send",...}}`.
-    Preempt(TaskRef, Op),
+    /// that poll (or right after it, if there is none), runs the
+    /// interjection, as another thread could at that very moment.
+    Preempt(TaskRef, Interjection),
 }
 
 impl fmt::Display for Entry {
@@ -292,7 +358,8 @@ impl fmt::Display for Entry {
             Entry::Op(op) => op.fmt(f),
             Entry::Poll(t) => write!(f, "poll {t}"),
             Entry::Wake(t) => write!(f, "wake {t} spuriously"),
-            Entry::Preempt(t, op) => write!(f, "poll {t}, preempted by: {op}"),
+            Entry::Migrate(t) => write!(f, "move {t} to a new waker"),
+            Entry::Preempt(t, with) => write!(f, "poll {t}, preempted by: {with}"),
         }
     }
 }
@@ -302,17 +369,17 @@ impl Serialize for Entry {
         use serde::ser::SerializeMap;
         match self {
             Entry::Op(op) => op.serialize(s),
-            Entry::Preempt(t, op) => {
+            Entry::Preempt(t, with) => {
                 let mut map = s.serialize_map(Some(2))?;
                 map.serialize_entry("preempt", t)?;
-                map.serialize_entry("with", op)?;
+                map.serialize_entry("with", with)?;
                 map.end()
             }
-            Entry::Poll(t) | Entry::Wake(t) => {
-                let key = if matches!(self, Entry::Poll(_)) {
-                    "poll"
-                } else {
-                    "wake"
+            Entry::Poll(t) | Entry::Wake(t) | Entry::Migrate(t) => {
+                let key = match self {
+                    Entry::Poll(_) => "poll",
+                    Entry::Wake(_) => "wake",
+                    _ => "migrate",
                 };
                 let mut map = s.serialize_map(Some(1))?;
                 map.serialize_entry(key, t)?;
@@ -343,17 +410,10 @@ impl<'de> Deserialize<'de> for Entry {
                 )));
             }
             let task: TaskRef = serde_json::from_value(task.clone()).map_err(D::Error::custom)?;
-            let op: Op = serde_json::from_value(with.clone())
-                .map_err(|e| D::Error::custom(format!("{e} in {value}")))?;
-            if !matches!(op, Op::Send { .. }) {
-                return Err(D::Error::custom(format!(
-                    "a `preempt` entry runs a `send`, found `{}` in {value}",
-                    op.name()
-                )));
-            }
-            return Ok(Entry::Preempt(task, op));
+            let with = interjection(with).map_err(D::Error::custom)?;
+            return Ok(Entry::Preempt(task, with));
         }
-        for key in ["poll", "wake"] {
+        for key in ["poll", "wake", "migrate"] {
             if let Some(task) = object.get(key) {
                 if object.len() != 1 {
                     return Err(D::Error::custom(format!(
@@ -362,16 +422,16 @@ impl<'de> Deserialize<'de> for Entry {
                 }
                 let task: TaskRef =
                     serde_json::from_value(task.clone()).map_err(D::Error::custom)?;
-                return Ok(if key == "poll" {
-                    Entry::Poll(task)
-                } else {
-                    Entry::Wake(task)
+                return Ok(match key {
+                    "poll" => Entry::Poll(task),
+                    "wake" => Entry::Wake(task),
+                    _ => Entry::Migrate(task),
                 });
             }
         }
         if !object.contains_key("op") {
             return Err(D::Error::custom(format!(
-                "an entry needs an `op`, `poll` or `wake` field, found {value}"
+                "an entry needs an `op`, `poll`, `wake`, `migrate` or `preempt` field, found {value}"
             )));
         }
         let op: Op = serde_json::from_value(value.clone())

@@ -11,7 +11,8 @@ use crate::catalogue::{self, EventType, IdStream, SendFailure};
 use crate::exec::{Executor, Polled};
 use crate::iut::{Fault, ImplInfo, Implementation, Preempted};
 use crate::op::{
-    Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId, TaskRef, TypeCount,
+    Answer, Interjection, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId,
+    TaskRef, TypeCount,
 };
 use crate::rules::Capabilities;
 use futures::StreamExt;
@@ -28,8 +29,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 /// Consecutive polls without any observation after which `settle` declares a
-/// busy loop.
+/// busy loop, on top of a few per existing task (each may need some quiet
+/// polls to register where it waits).
 const IDLE_POLL_LIMIT: u64 = 10_000;
+
+/// Quiet polls allowed per existing task, on top of [`IDLE_POLL_LIMIT`].
+const IDLE_POLLS_PER_TASK: u64 = 4;
 
 type Log = Arc<Mutex<Vec<Observation>>>;
 
@@ -211,27 +216,82 @@ impl ReferenceImpl {
     }
 
     fn spawn_worker(&mut self, task: TaskId, scope: ScopeId) -> Result<Reply, Fault> {
-        let (release, released) = oneshot::channel::<Option<SendSpec>>();
-        let log = self.log.clone();
-        let worker = async move {
-            // Dropped unreleased (its scope was cancelled): nothing to report.
-            let Ok(spec) = released.await else {
-                return;
-            };
-            let sent = spec.map(|s| {
-                let result = catalogue::send_ambient(s.ty, s.event).map_err(op_error);
-                (s.event, result)
-            });
-            push(&log, Observation::TaskDone { task, sent });
-        };
+        let (release, worker) = worker(task, self.log.clone());
         let spawned = self.scope(scope)?.handle.enter(|| scopebus::spawn(worker));
         match spawned {
             // Detached: the scope waits for it (TASK-1).
             Ok(handle) => drop(handle),
-            Err(e) => return Ok(Err(OpError::Other(e.to_string()))),
+            Err(e) => return Ok(Err(spawn_error(e))),
         }
         self.workers.insert(task, release);
         Ok(Ok(Answer::Done))
+    }
+
+    /// What a preempting interjection does, as a closure the yield hook can
+    /// own: its reply (`None` for a poll), or a fault.
+    fn interjection(&self, with: &Interjection) -> Result<Interjected, Fault> {
+        let handle = |scope: &Option<ScopeId>| -> Result<Option<Scope>, Fault> {
+            scope
+                .map(|s| self.scope(s).map(|r| r.handle.clone()))
+                .transpose()
+        };
+        match with {
+            Interjection::Op(Op::Send { scope, ty, event }) => {
+                let (handle, ty, event) = (handle(scope)?, *ty, *event);
+                // The send, as another thread would make it: in the scope's
+                // context.
+                Ok(Interjected {
+                    run: Box::new(move || {
+                        let sent = match &handle {
+                            Some(h) => h.enter(|| catalogue::send_ambient(ty, event)),
+                            None => catalogue::send_ambient(ty, event),
+                        };
+                        Ok(Some(sent.map(|()| Answer::Done).map_err(op_error)))
+                    }),
+                    release: None,
+                })
+            }
+            Interjection::Op(Op::Spawn { task, scope }) => {
+                let handle = self.scope(*scope)?.handle.clone();
+                let (release, worker) = worker(*task, self.log.clone());
+                let mut worker = Some(worker);
+                let accepted: Accepted = Rc::new(RefCell::new(None));
+                let mut release = Some(release);
+                let keep = accepted.clone();
+                Ok(Interjected {
+                    run: Box::new(move || {
+                        let Some(worker) = worker.take() else {
+                            return Err(Fault::Protocol("a spawn ran twice".to_owned()));
+                        };
+                        match handle.enter(|| scopebus::spawn(worker)) {
+                            Ok(task) => {
+                                drop(task);
+                                *keep.borrow_mut() = release.take();
+                                Ok(Some(Ok(Answer::Done)))
+                            }
+                            Err(e) => Ok(Some(Err(spawn_error(e)))),
+                        }
+                    }),
+                    release: Some((*task, accepted)),
+                })
+            }
+            Interjection::Op(op) => Err(Fault::Protocol(format!(
+                "`preempt` runs a send, a spawn or a poll, not `{}`",
+                op.name()
+            ))),
+            Interjection::Poll(other) => {
+                let (exec, other) = (self.exec.clone(), *other);
+                Ok(Interjected {
+                    run: Box::new(move || match exec.poll(other) {
+                        Polled::Panicked(message) => {
+                            Err(Fault::Panicked(format!("polling {other}: {message}")))
+                        }
+                        _ => Ok(None),
+                    }),
+                    release: None,
+                })
+            }
+        }
     }
 
     fn observe(&mut self, scope: ScopeId) -> Result<Reply, Fault> {
@@ -261,7 +321,8 @@ impl ReferenceImpl {
             self.poll_task(task)?;
             if self.log_len() == before {
                 idle += 1;
-                if idle > IDLE_POLL_LIMIT {
+                let limit = IDLE_POLL_LIMIT + IDLE_POLLS_PER_TASK * self.exec.tasks().len() as u64;
+                if idle > limit {
                     return Err(Fault::DidNotSettle { polls: idle });
                 }
             } else {
@@ -366,6 +427,54 @@ impl ReferenceImpl {
     }
 }
 
+/// A worker task: waits to be released, then sends (or not) from its
+/// scope's context and reports. Returns the sender that releases it.
+fn worker(
+    task: TaskId,
+    log: Log,
+) -> (
+    oneshot::Sender<Option<SendSpec>>,
+    impl Future<Output = ()> + 'static,
+) {
+    let (release, released) = oneshot::channel::<Option<SendSpec>>();
+    let worker = async move {
+        // Dropped unreleased (its scope was cancelled): nothing to report.
+        let Ok(spec) = released.await else {
+            return;
+        };
+        let sent = spec.map(|s| {
+            let result = catalogue::send_ambient(s.ty, s.event).map_err(op_error);
+            (s.event, result)
+        });
+        push(&log, Observation::TaskDone { task, sent });
+    };
+    (release, worker)
+}
+
+/// Where the release sender of a worker spawned at a yield point lands, if
+/// its scope accepted it.
+type Accepted = Rc<RefCell<Option<oneshot::Sender<Option<SendSpec>>>>>;
+
+/// What an interjection did at a yield point: how many observations came
+/// before it, and its outcome.
+type Fired = Rc<RefCell<Option<(usize, Result<Option<Reply>, Fault>)>>>;
+
+/// A preempting interjection, ready to run at a yield point.
+struct Interjected {
+    run: Box<dyn FnMut() -> Result<Option<Reply>, Fault>>,
+    /// For a spawn: the task, and where its release sender lands if the
+    /// scope accepted it.
+    release: Option<(TaskId, Accepted)>,
+}
+
+fn spawn_error(e: scopebus::SpawnError) -> OpError {
+    match e {
+        scopebus::SpawnError::ContextMissing => OpError::ContextMissing,
+        // An exiting scope refuses new tasks, as a closed bus refuses sends.
+        scopebus::SpawnError::ScopeExited => OpError::Closed,
+    }
+}
+
 fn lock(slot: &Arc<Mutex<SubSlot>>) -> MutexGuard<'_, SubSlot> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -417,39 +526,29 @@ impl Implementation for ReferenceImpl {
         std::mem::take(&mut *self.log.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn poll_preempted(&mut self, task: TaskRef, op: &Op) -> Result<Option<Preempted>, Fault> {
-        let Op::Send { scope, ty, event } = *op else {
-            return Err(Fault::Protocol(format!(
-                "`preempt` runs a send, not `{}`",
-                op.name()
-            )));
-        };
+    fn poll_preempted(
+        &mut self,
+        task: TaskRef,
+        with: &Interjection,
+    ) -> Result<Option<Preempted>, Fault> {
         if !self.exec.runnable().contains(&task) {
             return Ok(None);
         }
-        let handle = match scope {
-            Some(s) => Some(self.scope(s)?.handle.clone()),
-            None => None,
-        };
+        let Interjected { run, release } = self.interjection(with)?;
+        let run = Rc::new(RefCell::new(run));
         let start = self.log_len();
-        let log = self.log.clone();
-        // The send, as another thread would make it: in the scope's context.
-        let send = Rc::new(move || {
-            let before = log.lock().unwrap_or_else(PoisonError::into_inner).len() - start;
-            let sent = match &handle {
-                Some(h) => h.enter(|| catalogue::send_ambient(ty, event)),
-                None => catalogue::send_ambient(ty, event),
-            };
-            (before, sent.map(|()| Answer::Done).map_err(op_error))
-        });
-        let fired: Rc<RefCell<Option<(usize, Reply)>>> = Rc::new(RefCell::new(None));
+        let fired: Fired = Rc::new(RefCell::new(None));
         let hook: YieldHook = {
-            let (send, fired) = (send.clone(), fired.clone());
+            let (run, fired, log) = (run.clone(), fired.clone(), self.log.clone());
             Box::new(move |_point| {
-                if fired.borrow().is_none() {
-                    let result = send();
-                    *fired.borrow_mut() = Some(result);
+                if fired.borrow().is_some() {
+                    return;
                 }
+                let before = log.lock().unwrap_or_else(PoisonError::into_inner).len() - start;
+                // The hook is taken out while it runs: a poll inside it
+                // reaches no further interjection.
+                let result = (run.borrow_mut())();
+                *fired.borrow_mut() = Some((before, result));
             })
         };
         let mutant = self.mutant;
@@ -462,17 +561,27 @@ impl Implementation for ReferenceImpl {
         polled?;
         let taken = fired.borrow_mut().take();
         let (observations_before, reply, at_yield_point) = match taken {
-            Some((before, reply)) => (before, reply, true),
+            Some((before, reply)) => (before, reply?, true),
             None => {
-                let (before, reply) = with_mutant(mutant, || send());
+                let before = self.log_len() - start;
+                let reply = with_mutant(mutant, || (run.borrow_mut())())?;
                 (before, reply, false)
             }
         };
+        if let Some((id, accepted)) = release
+            && let Some(sender) = accepted.borrow_mut().take()
+        {
+            self.workers.insert(id, sender);
+        }
         Ok(Some(Preempted {
             reply,
             observations_before,
             at_yield_point,
         }))
+    }
+
+    fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        Ok(task != TaskRef::Any && self.exec.migrate(task))
     }
 }
 
@@ -484,11 +593,13 @@ impl Drop for ReferenceImpl {
         let exec = std::mem::take(&mut self.exec);
         let subs = std::mem::take(&mut self.subs);
         let scopes = std::mem::take(&mut self.scopes);
+        let workers = std::mem::take(&mut self.workers);
         let _ = catch_unwind(AssertUnwindSafe(|| {
             with_mutant(mutant, move || {
                 drop(subs);
                 drop(scopes);
-                drop(exec);
+                drop(workers);
+                exec.clear();
             })
         }));
         scopebus::mutants::reset_thread();

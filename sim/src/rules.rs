@@ -43,14 +43,18 @@ pub enum Capability {
     Schedule,
     /// Injected spurious wakeups (`wake`).
     Wake,
-    /// Running an op at a yield point inside a task's poll (`preempt`), as
-    /// another thread could at that moment.
+    /// Running a `send`, a `spawn` or a poll of another task at a yield
+    /// point inside a task's poll (`preempt`), as another thread could at
+    /// that moment.
     Preempt,
+    /// Moving a task to a new waker (`migrate`), as when a future is moved
+    /// into another task.
+    Migrate,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 9] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
@@ -59,6 +63,7 @@ impl Capability {
         Capability::Schedule,
         Capability::Wake,
         Capability::Preempt,
+        Capability::Migrate,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -72,6 +77,7 @@ impl Capability {
             Capability::Schedule => "schedule",
             Capability::Wake => "wake",
             Capability::Preempt => "preempt",
+            Capability::Migrate => "migrate",
         }
     }
 }
@@ -97,7 +103,7 @@ impl fmt::Display for Capability {
 
 /// A set of capabilities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Capabilities(u8);
+pub struct Capabilities(u16);
 
 impl Capabilities {
     /// Every capability.
@@ -287,7 +293,7 @@ impl Rule {
                 "an event sent with no live subscription of its type is dropped: never stored, never delivered later"
             }
             Rule::Reclaim1 => {
-                "the bus retains exactly the events some live subscription has yet to receive"
+                "the bus retains exactly the events some live subscription has yet to receive (dropped ones are RECLAIM-2's)"
             }
             Rule::Reclaim2 => "a dropped subscription, even one never polled, holds no event",
             Rule::Scope1 => "a root scope has a bus; separate roots have separate buses",

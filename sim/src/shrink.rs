@@ -18,7 +18,7 @@
 //! entries vanish too.
 
 use crate::harness::{Failure, Run};
-use crate::op::{Entry, Op, ScopeId, SubId, TaskId, TaskRef};
+use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskId, TaskRef};
 use crate::rules::Rule;
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -220,12 +220,18 @@ fn weight(entries: &[Entry]) -> usize {
 /// Simpler replacements for one entry, most faithful first.
 fn simplifications(entry: &Entry) -> Vec<Vec<Entry>> {
     match entry {
-        // The send before the poll, the send alone, the poll alone.
-        Entry::Preempt(task, op) => vec![
-            vec![Entry::Op(op.clone()), Entry::Poll(*task)],
-            vec![Entry::Op(op.clone())],
-            vec![Entry::Poll(*task)],
-        ],
+        // The op (or the other poll) before the poll, alone, the poll alone.
+        Entry::Preempt(task, with) => {
+            let first = match with {
+                Interjection::Op(op) => Entry::Op(op.clone()),
+                Interjection::Poll(other) => Entry::Poll(*other),
+            };
+            vec![
+                vec![first.clone(), Entry::Poll(*task)],
+                vec![first],
+                vec![Entry::Poll(*task)],
+            ]
+        }
         other => simplify(other).map(|e| vec![e]).into_iter().collect(),
     }
 }
@@ -278,57 +284,53 @@ pub fn close_references<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec
     let mut out = Vec::new();
     for entry in entries {
         let scope_ok = |s: &Option<ScopeId>| s.as_ref().is_none_or(|s| scopes.contains(s));
-        let keep = match entry {
-            Entry::Op(op) => match op {
-                Op::OpenScope { scope, parent, .. } => {
-                    let ok = scope_ok(parent);
-                    if ok {
-                        scopes.insert(*scope);
-                    }
-                    ok
-                }
-                Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
-                    scopes.contains(scope)
-                }
-                Op::Subscribe { sub, scope, .. } => {
-                    let ok = scope_ok(scope);
-                    if ok {
-                        subs.insert(*sub);
-                    }
-                    ok
-                }
-                Op::Send { scope, .. } => scope_ok(scope),
-                Op::Consume { sub, .. }
-                | Op::DropSubscription { sub }
-                | Op::CancelSubscriber { sub } => subs.contains(sub),
-                Op::Spawn { task, scope } => {
-                    let ok = scopes.contains(scope);
-                    if ok {
-                        tasks.insert(*task);
-                    }
-                    ok
-                }
-                Op::Release { task, .. } => tasks.contains(task),
-                Op::Settle => true,
-            },
-            Entry::Poll(t) | Entry::Wake(t) => match t {
-                TaskRef::Scope(s) => scopes.contains(s),
-                TaskRef::Sub(s) => subs.contains(s),
-                TaskRef::Any => true,
-            },
-            Entry::Preempt(t, op) => {
-                let task_ok = match t {
-                    TaskRef::Scope(s) => scopes.contains(s),
-                    TaskRef::Sub(s) => subs.contains(s),
-                    TaskRef::Any => true,
-                };
-                let op_ok = match op {
-                    Op::Send { scope, .. } => scope_ok(scope),
-                    _ => false,
-                };
-                task_ok && op_ok
-            }
+        let (named, op) = match entry {
+            Entry::Op(op) => ([None, None], Some(op)),
+            Entry::Poll(t) | Entry::Wake(t) | Entry::Migrate(t) => ([Some(*t), None], None),
+            Entry::Preempt(t, Interjection::Op(op)) => ([Some(*t), None], Some(op)),
+            Entry::Preempt(t, Interjection::Poll(other)) => ([Some(*t), Some(*other)], None),
         };
+        let tasks_ok = named.into_iter().flatten().all(|t| match t {
+            TaskRef::Scope(s) => scopes.contains(&s),
+            TaskRef::Sub(s) => subs.contains(&s),
+            TaskRef::Any => true,
+        });
+        let keep = tasks_ok
+            && match op {
+                None => true,
+                Some(op) => match op {
+                    Op::OpenScope { scope, parent, .. } => {
+                        let ok = scope_ok(parent);
+                        if ok {
+                            scopes.insert(*scope);
+                        }
+                        ok
+                    }
+                    Op::CloseScope { scope }
+                    | Op::CancelScope { scope }
+                    | Op::Observe { scope } => scopes.contains(scope),
+                    Op::Subscribe { sub, scope, .. } => {
+                        let ok = scope_ok(scope);
+                        if ok {
+                            subs.insert(*sub);
+                        }
+                        ok
+                    }
+                    Op::Send { scope, .. } => scope_ok(scope),
+                    Op::Consume { sub, .. }
+                    | Op::DropSubscription { sub }
+                    | Op::CancelSubscriber { sub } => subs.contains(sub),
+                    Op::Spawn { task, scope } => {
+                        let ok = scopes.contains(scope);
+                        if ok {
+                            tasks.insert(*task);
+                        }
+                        ok
+                    }
+                    Op::Release { task, .. } => tasks.contains(task),
+                    Op::Settle => true,
+                },
+            };
         if keep {
             out.push(entry.clone());
         }

@@ -22,7 +22,7 @@
 //! expected.
 
 use crate::harness::Failure;
-use crate::op::{Entry, Op, ScopeId, SubId, TaskId, TaskRef};
+use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskId, TaskRef};
 use crate::rules::Rule;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -290,8 +290,21 @@ impl TraceFile {
                     )))
                 }
             };
-            match entry {
-                Entry::Op(op) => match op {
+            let (named, op) = match entry {
+                Entry::Op(op) => ([None, None], Some(op)),
+                Entry::Poll(t) | Entry::Wake(t) | Entry::Migrate(t) => ([Some(*t), None], None),
+                Entry::Preempt(t, Interjection::Op(op)) => ([Some(*t), None], Some(op)),
+                Entry::Preempt(t, Interjection::Poll(other)) => ([Some(*t), Some(*other)], None),
+            };
+            for t in named.into_iter().flatten() {
+                match t {
+                    TaskRef::Scope(s) => need_scope(&s, &scopes)?,
+                    TaskRef::Sub(s) => need_sub(&s, &subs)?,
+                    TaskRef::Any => {}
+                }
+            }
+            if let Some(op) = op {
+                match op {
                     Op::OpenScope { scope, parent, .. } => {
                         let mut level = 0;
                         if let Some(p) = parent {
@@ -344,24 +357,6 @@ impl TraceFile {
                         }
                     }
                     Op::Settle => {}
-                },
-                Entry::Poll(t) | Entry::Wake(t) => match t {
-                    TaskRef::Scope(s) => need_scope(s, &scopes)?,
-                    TaskRef::Sub(s) => need_sub(s, &subs)?,
-                    TaskRef::Any => {}
-                },
-                Entry::Preempt(t, op) => {
-                    match t {
-                        TaskRef::Scope(s) => need_scope(s, &scopes)?,
-                        TaskRef::Sub(s) => need_sub(s, &subs)?,
-                        TaskRef::Any => {}
-                    }
-                    if let Op::Send { scope, event, .. } = op {
-                        if let Some(s) = scope {
-                            need_scope(s, &scopes)?;
-                        }
-                        new_event(*event)?;
-                    }
                 }
             }
         }

@@ -9,7 +9,7 @@
 
 use crate::catalogue::{EventId, EventType};
 use crate::model::Model;
-use crate::op::{Op, ScopeId, SendSpec, SubId, TaskId};
+use crate::op::{Interjection, Op, ScopeId, SendSpec, SubId, TaskId, TaskRef};
 use crate::rules::{Capabilities, Capability};
 use crate::schedule::Scheduler;
 use rand::{Rng, RngExt};
@@ -103,9 +103,12 @@ pub struct Swarm {
     pub max_steps: u32,
     /// Probability of a spurious wakeup before a step.
     pub wake_p: f64,
-    /// Probability that a subscriber's poll is preempted by a send at its
-    /// yield point.
+    /// Probability that a poll is preempted at its first yield point by a
+    /// send, a spawn or a poll of another task (see [`Swarm::interjection`]).
     pub preempt_p: f64,
+    /// Probability, before a step, that a subscriber task is moved to a new
+    /// waker (`migrate`).
+    pub migrate_p: f64,
     /// The scheduling policy.
     pub scheduler: Scheduler,
     /// The capabilities it was drawn for.
@@ -147,6 +150,11 @@ impl Swarm {
         if crowd {
             types.truncate(1);
             max_steps = 8;
+            // Half the crowds send nothing until the closing sequence, so
+            // that the waiter list grows with no send to reset it; the
+            // closing sequence's close is then the wakeup that must reach
+            // every waiter.
+            let send = pick(rng, &[0, 1]);
             for (i, kind) in OpKind::ALL.into_iter().enumerate() {
                 let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
                 weights[i] = match kind {
@@ -154,7 +162,8 @@ impl Swarm {
                     OpKind::Subscribe | OpKind::Consume => 12,
                     OpKind::DropSubscription => 8,
                     OpKind::CancelSubscriber => 4,
-                    OpKind::OpenScope | OpKind::Send | OpKind::Settle | OpKind::Observe => 1,
+                    OpKind::Send => send,
+                    OpKind::OpenScope | OpKind::Settle | OpKind::Observe => 1,
                     _ => 0,
                 };
             }
@@ -187,6 +196,11 @@ impl Swarm {
             },
             preempt_p: if capabilities.has(Capability::Preempt) {
                 pick(rng, &[0.0, 0.2, 0.5])
+            } else {
+                0.0
+            },
+            migrate_p: if capabilities.has(Capability::Migrate) {
+                pick(rng, &[0.0, 0.05, 0.2])
             } else {
                 0.0
             },
@@ -296,6 +310,90 @@ impl Swarm {
     }
 }
 
+impl Swarm {
+    /// What preempts the poll of `task` at its first yield point, if
+    /// anything fits: for a subscriber, a send to its scope and type (the
+    /// race of WAKE-1), or a poll of a runnable scope task (whose body may
+    /// return and close the bus mid-registration: CLOSE-1); for a scope
+    /// task, a spawn into or a send to a scope of its tree (the ones on
+    /// their way out preferred: a spawn racing with exit, TASK-1), or a
+    /// poll of another runnable task. `runnable` are the runnable tasks.
+    pub fn interjection(
+        &self,
+        rng: &mut impl Rng,
+        task: TaskRef,
+        runnable: &[TaskRef],
+        model: &Model,
+        ids: &mut Ids,
+    ) -> Option<Interjection> {
+        let others: Vec<TaskRef> = runnable.iter().copied().filter(|t| *t != task).collect();
+        match task {
+            TaskRef::Sub(sub) => {
+                let send = model.preempt_target(sub);
+                let scopes: Vec<TaskRef> = others
+                    .iter()
+                    .copied()
+                    .filter(|t| matches!(t, TaskRef::Scope(_)))
+                    .collect();
+                match (send, scopes.is_empty()) {
+                    (None, true) => None,
+                    (Some((scope, ty)), poll_none) => {
+                        if poll_none || rng.random_bool(0.5) {
+                            Some(Interjection::Op(Op::Send {
+                                scope: Some(scope),
+                                ty,
+                                event: ids.event(),
+                            }))
+                        } else {
+                            Some(Interjection::Poll(pick(rng, &scopes)))
+                        }
+                    }
+                    (None, false) => Some(Interjection::Poll(pick(rng, &scopes))),
+                }
+            }
+            TaskRef::Scope(root) => {
+                let (scopes, leaving) = model.usable_in_tree(root);
+                let tasks = self.capabilities.has(Capability::Tasks);
+                let mut choices = Vec::with_capacity(3);
+                if !scopes.is_empty() {
+                    choices.push(0);
+                    if tasks {
+                        choices.push(1);
+                    }
+                }
+                if !others.is_empty() {
+                    choices.push(2);
+                }
+                if choices.is_empty() {
+                    return None;
+                }
+                let choice = pick(rng, &choices);
+                if choice == 2 {
+                    return Some(Interjection::Poll(pick(rng, &others)));
+                }
+                let target = if leaving > 0 && rng_bool(rng, 0.75) {
+                    scopes[rng.random_range(0..leaving)]
+                } else {
+                    pick(rng, &scopes)
+                };
+                Some(Interjection::Op(if choice == 0 {
+                    Op::Send {
+                        scope: Some(target),
+                        ty: pick(rng, &self.types),
+                        event: ids.event(),
+                    }
+                } else {
+                    Op::Spawn {
+                        task: ids.task(),
+                        scope: target,
+                    }
+                }))
+            }
+            TaskRef::Any => None,
+        }
+    }
+}
+
 fn rng_bool(rng: &mut impl Rng, p: f64) -> bool {
     p > 0.0 && rng.random_bool(p)
 }
@@ -311,7 +409,7 @@ impl fmt::Display for Swarm {
         let types: Vec<&str> = self.types.iter().map(|t| t.name()).collect();
         write!(
             f,
-            "{}ops [{}], types [{}], scopes<={}, k<={}, steps<={}, wake p={}, preempt p={}, {}",
+            "{}ops [{}], types [{}], scopes<={}, k<={}, steps<={}, wake p={}, preempt p={}, migrate p={}, {}",
             if self.crowd { "crowd: " } else { "" },
             kinds.join(" "),
             types.join(", "),
@@ -320,6 +418,7 @@ impl fmt::Display for Swarm {
             self.max_steps,
             self.wake_p,
             self.preempt_p,
+            self.migrate_p,
             self.scheduler.describe()
         )
     }

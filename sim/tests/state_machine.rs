@@ -16,7 +16,7 @@ use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state
 use scopebus::mutants::Mutant;
 use scopebus_sim::catalogue::EventType;
 use scopebus_sim::harness::Session;
-use scopebus_sim::op::{Entry, Op, ScopeId, SendSpec, SubId, TaskId, TaskRef};
+use scopebus_sim::op::{Entry, Interjection, Op, ScopeId, SendSpec, SubId, TaskId, TaskRef};
 use scopebus_sim::reference::ReferenceImpl;
 
 /// What the generator needs to know to draw valid entries: the handles in
@@ -188,13 +188,51 @@ impl ReferenceStateMachine for Workload {
                     .prop_map(move |(sub, scope, ty)| {
                         Entry::Preempt(
                             TaskRef::Sub(sub),
-                            Op::Send {
+                            Interjection::Op(Op::Send {
                                 scope: Some(scope),
                                 ty,
                                 event,
-                            },
+                            }),
                         )
                     })
+                    .boxed(),
+            ));
+        }
+        if !state.roots.is_empty() && !scopes.is_empty() {
+            // A scope task's poll, preempted by a spawn (racing with its
+            // exit) at its yield point.
+            options.push((
+                2,
+                (select(state.roots.clone()), select(scopes.clone()))
+                    .prop_map(move |(root, scope)| {
+                        Entry::Preempt(
+                            TaskRef::Scope(root),
+                            Interjection::Op(Op::Spawn {
+                                task: TaskId(task),
+                                scope,
+                            }),
+                        )
+                    })
+                    .boxed(),
+            ));
+        }
+        let mut tasks: Vec<TaskRef> = state.roots.iter().map(|s| TaskRef::Scope(*s)).collect();
+        tasks.extend(state.all_subs.iter().map(|s| TaskRef::Sub(*s)));
+        if tasks.len() >= 2 {
+            // One task's poll, preempted by another's.
+            options.push((
+                2,
+                (select(tasks.clone()), select(tasks))
+                    .prop_filter("two different tasks", |(a, b)| a != b)
+                    .prop_map(|(a, b)| Entry::Preempt(a, Interjection::Poll(b)))
+                    .boxed(),
+            ));
+        }
+        if !state.all_subs.is_empty() {
+            options.push((
+                1,
+                select(state.all_subs.clone())
+                    .prop_map(|sub| Entry::Migrate(TaskRef::Sub(sub)))
                     .boxed(),
             ));
         }
@@ -220,25 +258,33 @@ impl ReferenceStateMachine for Workload {
             Entry::Poll(TaskRef::Scope(s)) | Entry::Wake(TaskRef::Scope(s)) => {
                 state.roots.contains(s)
             }
-            Entry::Preempt(task, Op::Send { scope, .. }) => {
-                let task_ok = match task {
+            Entry::Preempt(task, with) => {
+                let task_ok = |task: &TaskRef| match task {
                     TaskRef::Scope(s) => state.roots.contains(s),
                     TaskRef::Sub(s) => state.all_subs.contains(s),
                     TaskRef::Any => true,
                 };
-                task_ok && scope_ok(scope)
+                task_ok(task)
+                    && match with {
+                        Interjection::Op(Op::Send { scope, .. }) => scope_ok(scope),
+                        Interjection::Op(Op::Spawn { scope, .. }) => state.has_scope(scope),
+                        Interjection::Op(_) => false,
+                        Interjection::Poll(other) => task_ok(other),
+                    }
             }
-            Entry::Preempt(..) => false,
-            Entry::Poll(TaskRef::Sub(s)) | Entry::Wake(TaskRef::Sub(s)) => {
-                state.all_subs.contains(s)
-            }
-            Entry::Poll(TaskRef::Any) | Entry::Wake(TaskRef::Any) => true,
+            Entry::Poll(TaskRef::Sub(s))
+            | Entry::Wake(TaskRef::Sub(s))
+            | Entry::Migrate(TaskRef::Sub(s)) => state.all_subs.contains(s),
+            Entry::Migrate(TaskRef::Scope(s)) => state.roots.contains(s),
+            Entry::Poll(TaskRef::Any)
+            | Entry::Wake(TaskRef::Any)
+            | Entry::Migrate(TaskRef::Any) => true,
         }
     }
 
     fn apply(mut state: Handles, entry: &Entry) -> Handles {
         let op = match entry {
-            Entry::Op(op) | Entry::Preempt(_, op) => op,
+            Entry::Op(op) | Entry::Preempt(_, Interjection::Op(op)) => op,
             _ => return state,
         };
         match op {

@@ -316,13 +316,15 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
     if let Some(path) = &args.junit {
         write_text(path, &report::to_junit(&report)?)?;
     }
-    Ok(if report.unjudgeable.is_some() {
-        ExitCode::from(2)
-    } else if report.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(
+        if report.unjudgeable.is_some() || report.under_exercised() {
+            ExitCode::from(2)
+        } else if report.success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 fn replay(args: ReplayArgs) -> Result<ExitCode, String> {

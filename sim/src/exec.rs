@@ -142,6 +142,39 @@ impl Executor {
             .collect()
     }
 
+    /// The first of [`runnable`](Executor::runnable), without listing them
+    /// all.
+    pub fn first_runnable(&self) -> Option<TaskRef> {
+        let tasks = self.inner.tasks.borrow();
+        self.inner.shared.with(|w| {
+            w.runnable
+                .iter()
+                .copied()
+                .find(|t| tasks.get(t).is_some_and(|s| s.future.is_some()))
+        })
+    }
+
+    /// Whether `task` is runnable now.
+    pub fn is_runnable(&self, task: TaskRef) -> bool {
+        let exists = self
+            .inner
+            .tasks
+            .borrow()
+            .get(&task)
+            .is_some_and(|s| s.future.is_some());
+        exists && self.inner.shared.with(|w| w.runnable.contains(&task))
+    }
+
+    /// How many tasks exist.
+    pub fn len(&self) -> usize {
+        self.inner.tasks.borrow().len()
+    }
+
+    /// Whether no task exists.
+    pub fn is_empty(&self) -> bool {
+        self.inner.tasks.borrow().is_empty()
+    }
+
     /// Whether a task of that name exists (finished tasks do not).
     pub fn contains(&self, task: TaskRef) -> bool {
         self.inner.tasks.borrow().contains_key(&task)

@@ -476,13 +476,18 @@ impl<I: Implementation> Session<I> {
                 self.step(&Entry::Op(Op::Observe { scope }))?;
             }
         }
-        for task in self.model.waiting_tasks() {
+        // In id order, so that the closing sequence reads naturally.
+        let mut waiting = self.model.waiting_tasks().to_vec();
+        waiting.sort();
+        for task in waiting {
             self.step(&Entry::Op(Op::Release { task, send: None }))?;
         }
         for scope in self.model.closable_scopes() {
             self.step(&Entry::Op(Op::CloseScope { scope }))?;
         }
-        for sub in self.model.held_subs() {
+        let mut held = self.model.held_subs().to_vec();
+        held.sort();
+        for sub in held {
             self.step(&Entry::Op(Op::Consume {
                 sub,
                 k: FINAL_CREDIT,

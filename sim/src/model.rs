@@ -19,7 +19,7 @@
 use crate::catalogue::{EventId, EventType};
 use crate::op::{Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId};
 use crate::rules::{Coverage, Rule};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// A disagreement between the implementation and the model: the rule it
@@ -132,6 +132,11 @@ struct Channel {
     subscribed: bool,
     /// Sends of this route made after the bus closed.
     after_close: u64,
+    /// Its subscriptions that are still held (not dropped).
+    members: BTreeSet<SubId>,
+    /// Its live subscriptions with credit: a send owes each of them the
+    /// event.
+    hungry: BTreeSet<SubId>,
 }
 
 #[derive(Clone, Debug)]
@@ -171,14 +176,23 @@ struct MSub {
     drop_pending: bool,
     /// Sends per route on its bus when last checked (ROUTE-1 coverage).
     route_snapshot: [u64; 8],
-    /// Sends of its route on other root buses / isolated buses during its
-    /// life (SCOPE-1 / SCOPE-3 coverage).
-    foreign_root_sends: u64,
-    foreign_isolated_sends: u64,
-    /// A sibling of its channel was dropped while it lived (CANCEL-1
-    /// coverage).
-    sibling_dropped: bool,
-    received_at_last_settle: usize,
+    /// The run's sends of its route, all and on isolated buses, and its own
+    /// bus's, when last checked (SCOPE-1 / SCOPE-3 coverage).
+    sends_seen: SendsSeen,
+    /// How many siblings of its channel had been dropped when last checked
+    /// (CANCEL-1 coverage).
+    drops_seen: usize,
+}
+
+/// Counts of sends of one route (on open buses) at some moment.
+#[derive(Clone, Copy, Debug, Default)]
+struct SendsSeen {
+    /// On every bus.
+    all: u64,
+    /// On buses owned by isolated scopes.
+    isolated: u64,
+    /// On the subscription's own bus.
+    own: u64,
 }
 
 impl MSub {
@@ -233,6 +247,67 @@ pub struct Model {
     /// Logical clock: one tick per op and per observation.
     now: u64,
     coverage: Coverage,
+    // Indexes kept in step with the maps above, so that an op costs in
+    // proportion to what is alive, not to the run's history.
+    /// Subscriptions still held (not dropped).
+    held: Pool<SubId>,
+    /// Subscriptions whose stream has not ended (live, or born ended on a
+    /// closed bus and not yet pulled to its end).
+    unfinished: BTreeSet<SubId>,
+    /// Scopes that have neither exited nor been cancelled.
+    alive_scopes: BTreeSet<ScopeId>,
+    /// Tasks not yet released (nor cancelled).
+    waiting: Pool<TaskId>,
+    /// Tasks released that have not finished (nor been cancelled).
+    released: BTreeSet<TaskId>,
+    /// Live subscriptions with credit and events waiting: stuck, if still
+    /// there after a settle.
+    owed: BTreeSet<SubId>,
+    /// Subscriptions not yet ended, with credit, on a closed bus: unended,
+    /// if still there after a settle.
+    ending: BTreeSet<SubId>,
+    /// Subscriptions that received since the last settle.
+    received_since: BTreeSet<SubId>,
+    /// Sends per route on open buses, all and on isolated buses (indexed
+    /// as `EventType::ALL`).
+    route_sends: [u64; 8],
+    isolated_route_sends: [u64; 8],
+}
+
+/// A set with O(1) insertion, removal and indexing, for drawing a random
+/// member. Its order is that of insertion, except that a removal moves the
+/// last member into the hole: deterministic, given the same history.
+#[derive(Clone, Debug)]
+struct Pool<T> {
+    items: Vec<T>,
+    at: HashMap<T, usize>,
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            items: Vec::new(),
+            at: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Copy + Eq + std::hash::Hash> Pool<T> {
+    fn insert(&mut self, item: T) {
+        if !self.at.contains_key(&item) {
+            self.at.insert(item, self.items.len());
+            self.items.push(item);
+        }
+    }
+
+    fn remove(&mut self, item: T) {
+        if let Some(i) = self.at.remove(&item) {
+            self.items.swap_remove(i);
+            if let Some(moved) = self.items.get(i) {
+                self.at.insert(*moved, i);
+            }
+        }
+    }
 }
 
 fn route_index(route: EventType) -> usize {
@@ -258,10 +333,10 @@ impl Model {
 
     /// Scopes ops may name: open or closing, and not being cancelled.
     pub fn usable_scopes(&self) -> Vec<ScopeId> {
-        self.scopes
+        self.alive_scopes
             .iter()
-            .filter(|(_, s)| s.usable())
-            .map(|(id, _)| *id)
+            .copied()
+            .filter(|id| self.scopes[id].usable())
             .collect()
     }
 
@@ -293,29 +368,32 @@ impl Model {
 
     /// Scopes that `close_scope` may name.
     pub fn closable_scopes(&self) -> Vec<ScopeId> {
-        self.scopes
+        self.alive_scopes
             .iter()
-            .filter(|(_, s)| s.state == ScopeState::Open && !s.cancel_requested)
-            .map(|(id, _)| *id)
+            .copied()
+            .filter(|id| {
+                let s = &self.scopes[id];
+                s.state == ScopeState::Open && !s.cancel_requested
+            })
             .collect()
     }
 
     /// Root scopes that are still usable.
     pub fn usable_roots(&self) -> usize {
-        self.scopes
-            .values()
-            .filter(|s| s.parent.is_none() && s.usable())
+        self.alive_scopes
+            .iter()
+            .filter(|id| {
+                let s = &self.scopes[id];
+                s.parent.is_none() && s.usable()
+            })
             .count()
     }
 
     /// Subscriptions that `consume`, `drop_subscription` and
-    /// `cancel_subscriber` may name.
-    pub fn held_subs(&self) -> Vec<SubId> {
-        self.subs
-            .iter()
-            .filter(|(_, s)| s.state != SubState::Dropped)
-            .map(|(id, _)| *id)
-            .collect()
+    /// `cancel_subscriber` may name, in an order that depends only on the
+    /// run's history (not sorted).
+    pub fn held_subs(&self) -> &[SubId] {
+        &self.held.items
     }
 
     /// Whether a subscription is still held (not dropped or cancelled): its
@@ -343,6 +421,11 @@ impl Model {
         at
     }
 
+    /// The root scope whose task runs the scope `sub` was created in.
+    pub fn root_of_sub(&self, sub: SubId) -> Option<ScopeId> {
+        self.subs.get(&sub).map(|s| self.root_of(s.scope))
+    }
+
     /// The usable scopes of `root`'s tree (those its task polls), the ones
     /// on their way out (close requested, or closing) first, with how many
     /// of them are on their way out.
@@ -368,19 +451,16 @@ impl Model {
         (leaving, n)
     }
 
-    /// Worker tasks not yet released.
-    pub fn waiting_tasks(&self) -> Vec<TaskId> {
-        self.tasks
-            .iter()
-            .filter(|(_, t)| t.state == TaskState::Waiting)
-            .map(|(id, _)| *id)
-            .collect()
+    /// Worker tasks not yet released, in an order that depends only on the
+    /// run's history (not sorted).
+    pub fn waiting_tasks(&self) -> &[TaskId] {
+        &self.waiting.items
     }
 
     /// Whether some scope, subscription or task is still running, i.e.
     /// whether there is anything left to close.
     pub fn has_open_scopes(&self) -> bool {
-        self.scopes.values().any(|s| s.usable())
+        self.alive_scopes.iter().any(|id| self.scopes[id].usable())
     }
 
     // ----- validity -----
@@ -512,6 +592,16 @@ impl Model {
                 expect_done(op, reply)?;
                 if let Some(s) = self.subs.get_mut(sub) {
                     s.credits += u64::from(*k);
+                    let channel = self.buses[s.bus].channels.entry(s.route).or_default();
+                    if s.state == SubState::Live {
+                        channel.hungry.insert(*sub);
+                        if s.cursor() < channel.log.len() {
+                            self.owed.insert(*sub);
+                        }
+                    }
+                    if self.unfinished.contains(sub) && self.buses[s.bus].closed {
+                        self.ending.insert(*sub);
+                    }
                 }
                 Ok(())
             }
@@ -535,6 +625,7 @@ impl Model {
                         released_after_cancel: false,
                     },
                 );
+                self.waiting.insert(*task);
                 if let Some(s) = self.scopes.get_mut(scope) {
                     s.tasks.push(*task);
                 }
@@ -550,6 +641,8 @@ impl Model {
                     t.state = TaskState::Released(*send);
                     t.released_after_cancel = cancelled;
                 }
+                self.waiting.remove(*task);
+                self.released.insert(*task);
                 Ok(())
             }
             Op::Settle => expect_done(op, reply),
@@ -591,6 +684,7 @@ impl Model {
                 tasks: Vec::new(),
             },
         );
+        self.alive_scopes.insert(id);
     }
 
     fn request_cancel(&mut self, id: ScopeId) {
@@ -609,20 +703,26 @@ impl Model {
         }
     }
 
+    /// The live subscriptions of `route` on `bus`.
+    fn live(&self, bus: BusIx, route: EventType) -> impl Iterator<Item = &MSub> {
+        self.buses[bus]
+            .channels
+            .get(&route)
+            .into_iter()
+            .flat_map(|c| c.members.iter())
+            .map(|id| &self.subs[id])
+            .filter(|s| s.state == SubState::Live)
+    }
+
     fn live_count(&self, bus: BusIx, route: EventType) -> usize {
-        self.subs
-            .values()
-            .filter(|s| s.bus == bus && s.route == route && s.state == SubState::Live)
-            .count()
+        self.live(bus, route).count()
     }
 
     /// What the bus should retain of `route`: the events from the slowest
     /// live cursor to the end of the log (RECLAIM-1).
     fn retained(&self, bus: BusIx, route: EventType) -> usize {
         let len = self.log_len(bus, route);
-        self.subs
-            .values()
-            .filter(|s| s.bus == bus && s.route == route && s.state == SubState::Live)
+        self.live(bus, route)
             .map(|s| len - s.cursor().min(len))
             .max()
             .unwrap_or(0)
@@ -707,6 +807,15 @@ impl Model {
         let start = channel.log.len();
         let drop_pending = channel.unstored > 0;
         let route_snapshot = self.sends_snapshot(bus);
+        let drops_seen = self.buses[bus]
+            .channels
+            .get(&route)
+            .map_or(0, |c| c.drops.len());
+        let sends_seen = SendsSeen {
+            all: self.route_sends[route_index(route)],
+            isolated: self.isolated_route_sends[route_index(route)],
+            own: start as u64,
+        };
         self.subs.insert(
             sub,
             MSub {
@@ -726,12 +835,15 @@ impl Model {
                 vis_pending: retained > 0,
                 drop_pending,
                 route_snapshot,
-                foreign_root_sends: 0,
-                foreign_isolated_sends: 0,
-                sibling_dropped: false,
-                received_at_last_settle: 0,
+                sends_seen,
+                drops_seen,
             },
         );
+        self.held.insert(sub);
+        self.unfinished.insert(sub);
+        if let Some(channel) = self.buses[bus].channels.get_mut(&route) {
+            channel.members.insert(sub);
+        }
         Ok(())
     }
 
@@ -887,23 +999,17 @@ impl Model {
             }
         }
         let stored = self.live_count(bus, route) > 0;
-        let bus_isolated = self.buses[bus].owner_isolated;
-        let bus_root = self.buses[bus].owner_root;
-        // Coverage of SCOPE-1 / SCOPE-3: subscriptions of the same route on
-        // other buses, which must not see this event.
-        for s in self.subs.values_mut() {
-            if s.route == route && s.bus != bus && s.state == SubState::Live {
-                let theirs = &self.buses[s.bus];
-                if bus_isolated || theirs.owner_isolated {
-                    s.foreign_isolated_sends += 1;
-                } else if bus_root && theirs.owner_root {
-                    s.foreign_root_sends += 1;
-                }
-            }
+        // Coverage of SCOPE-1 / SCOPE-3 (subscriptions of the same route on
+        // other buses must not see this event) is worked out at the next
+        // settle from these counts.
+        self.route_sends[route_index(route)] += 1;
+        if self.buses[bus].owner_isolated {
+            self.isolated_route_sends[route_index(route)] += 1;
         }
         let channel = self.buses[bus].channels.entry(route).or_default();
         let index = channel.log.len();
         channel.log.push(event);
+        self.owed.extend(channel.hungry.iter().copied());
         if !stored {
             channel.unstored += 1;
         }
@@ -960,18 +1066,99 @@ impl Model {
         let was_live = s.state == SubState::Live;
         s.state = SubState::Dropped;
         let (bus, route, cursor) = (s.bus, s.route, s.cursor());
+        self.forget(sub);
+        self.held.remove(sub);
+        let channel = self.buses[bus].channels.entry(route).or_default();
+        channel.members.remove(&sub);
         if !was_live {
             return;
         }
-        let channel = self.buses[bus].channels.entry(route).or_default();
         channel.drops.push(now);
         if channel.log.len() > cursor {
             channel.dropped_with_backlog = true;
         }
-        for other in self.subs.values_mut() {
-            if other.bus == bus && other.route == route && other.state == SubState::Live {
-                other.sibling_dropped = true;
+    }
+
+    /// Takes a subscription whose stream ended (or that was dropped) out of
+    /// the indexes of what is still running.
+    fn forget(&mut self, sub: SubId) {
+        self.unfinished.remove(&sub);
+        self.owed.remove(&sub);
+        self.ending.remove(&sub);
+        self.received_since.remove(&sub);
+        if let Some(s) = self.subs.get(&sub)
+            && let Some(channel) = self.buses[s.bus].channels.get_mut(&s.route)
+        {
+            channel.hungry.remove(&sub);
+        }
+    }
+
+    /// Closes `bus`: its subscriptions with credit must now end.
+    fn close_bus(&mut self, bus: BusIx) {
+        let b = &mut self.buses[bus];
+        if b.closed {
+            return;
+        }
+        b.closed = true;
+        for channel in b.channels.values() {
+            for id in &channel.members {
+                if self.unfinished.contains(id) && self.subs[id].credits > 0 {
+                    self.ending.insert(*id);
+                }
             }
+        }
+    }
+
+    /// Coverage that a subscription's receipt or end confirms: it lived
+    /// through sends of its route on other buses (SCOPE-1, SCOPE-3), sends
+    /// of look-alike types on its own bus (ROUTE-1) and drops of its
+    /// siblings (CANCEL-1), and none of them disturbed it.
+    fn note_undisturbed(&mut self, sub_id: SubId) {
+        let Some(sub) = self.subs.get(&sub_id) else {
+            return;
+        };
+        let bus = &self.buses[sub.bus];
+        let now = self.sends_snapshot(sub.bus);
+        let r = route_index(sub.route);
+        let seen = sub.sends_seen;
+        let foreign = (self.route_sends[r] - seen.all) - (now[r] - seen.own);
+        let foreign_isolated = if bus.owner_isolated {
+            foreign
+        } else {
+            self.isolated_route_sends[r] - seen.isolated
+        };
+        let lookalike_sent = EventType::ALL.iter().any(|t| {
+            *t == t.route()
+                && *t != sub.route
+                && t.family() == sub.route.family()
+                && now[route_index(*t)] > sub.route_snapshot[route_index(*t)]
+        });
+        let drops = bus.channels.get(&sub.route).map_or(0, |c| c.drops.len());
+        let mut hits = Vec::new();
+        if foreign > foreign_isolated {
+            hits.push(Rule::Scope1);
+        }
+        if foreign_isolated > 0 {
+            hits.push(Rule::Scope3);
+        }
+        if lookalike_sent {
+            hits.push(Rule::Route1);
+        }
+        if drops > sub.drops_seen {
+            hits.push(Rule::Cancel1);
+        }
+        let sends_seen = SendsSeen {
+            all: self.route_sends[r],
+            isolated: self.isolated_route_sends[r],
+            own: now[r],
+        };
+        if let Some(sub) = self.subs.get_mut(&sub_id) {
+            sub.sends_seen = sends_seen;
+            sub.route_snapshot = now;
+            sub.drops_seen = drops;
+        }
+        for rule in hits {
+            self.coverage.hit(rule);
         }
     }
 
@@ -998,15 +1185,28 @@ impl Model {
                 });
             let want_subs = self.live_count(bus, route) as u64;
             let want_retained = self.retained(bus, route) as u64;
-            let channel = self.buses[bus]
+            let (after_close, unstored, logged, dropped_with_backlog) = self.buses[bus]
                 .channels
                 .get(&route)
-                .cloned()
-                .unwrap_or_default();
+                .map_or((0, 0, false, false), |c| {
+                    (
+                        c.after_close,
+                        c.unstored,
+                        !c.log.is_empty(),
+                        c.dropped_with_backlog,
+                    )
+                });
             let what = format!("the bus of {scope}, {route}");
             // What a bus in which dropped subscriptions still hold their place
-            // would report: the RECLAIM-2 failure mode, told apart from others.
-            let (dropped_subs, dropped_retained) = self.as_if_dropped_held(bus, route);
+            // would report: the RECLAIM-2 failure mode, told apart from others
+            // (worked out only when something is off: it scans every
+            // subscription the run ever had).
+            let (dropped_subs, dropped_retained) =
+                if subs.is_some_and(|n| n != want_subs) || retained != want_retained {
+                    self.as_if_dropped_held(bus, route)
+                } else {
+                    (0, 0)
+                };
             if let Some(subs) = subs
                 && subs != want_subs
             {
@@ -1030,7 +1230,7 @@ impl Model {
             if retained > want_retained
                 && retained > dropped_retained
                 && self.buses[bus].closed
-                && channel.after_close > 0
+                && after_close > 0
             {
                 return violation(
                     Rule::Close2,
@@ -1043,7 +1243,7 @@ impl Model {
             if retained != want_retained {
                 let rule = if retained > want_retained && retained <= dropped_retained {
                     Rule::Reclaim2
-                } else if retained > want_retained && channel.unstored > 0 {
+                } else if retained > want_retained && unstored > 0 {
                     Rule::Drop1
                 } else {
                     Rule::Reclaim1
@@ -1056,13 +1256,13 @@ impl Model {
                     ),
                 );
             }
-            if want_subs > 0 && !channel.log.is_empty() {
+            if want_subs > 0 && logged {
                 self.coverage.hit(Rule::Reclaim1);
             }
-            if channel.dropped_with_backlog {
+            if dropped_with_backlog {
                 self.coverage.hit(Rule::Reclaim2);
             }
-            if channel.unstored > 0 {
+            if unstored > 0 {
                 self.coverage.hit(Rule::Drop1);
             }
         }
@@ -1231,17 +1431,10 @@ impl Model {
         let pending = log.len() - sub.cursor();
         let index = sub.cursor();
         let (bus, route, scope) = (sub.bus, sub.route, sub.scope);
-        let others = self
-            .subs
-            .iter()
-            .filter(|(id, s)| {
-                **id != sub_id
-                    && s.bus == bus
-                    && s.route == route
-                    && s.start <= index
-                    && matches!(s.state, SubState::Live | SubState::Ended)
-            })
-            .count();
+        let others = self.buses[bus].channels[&route].members.iter().any(|id| {
+            let s = &self.subs[id];
+            *id != sub_id && s.start <= index && matches!(s.state, SubState::Live | SubState::Ended)
+        });
         let origin = self.events[&event].origin;
         let now = self.now;
         let sub = self.subs.get_mut(&sub_id).expect("checked above");
@@ -1249,14 +1442,25 @@ impl Model {
         sub.received += 1;
         sub.credits -= 1;
         sub.last_progress = now;
+        if sub.credits == 0 {
+            self.owed.remove(&sub_id);
+            self.ending.remove(&sub_id);
+            if let Some(channel) = self.buses[bus].channels.get_mut(&route) {
+                channel.hungry.remove(&sub_id);
+            }
+        } else if pending == 1 {
+            self.owed.remove(&sub_id);
+        }
         let (vis, drop) = (
             first && std::mem::take(&mut sub.vis_pending),
             first && std::mem::take(&mut sub.drop_pending),
         );
+        self.received_since.insert(sub_id);
+        self.note_undisturbed(sub_id);
         if pending >= 2 {
             self.coverage.hit(Rule::Fifo1);
         }
-        if others > 0 {
+        if others {
             self.coverage.hit(Rule::Fanout1);
         }
         if origin.is_some() && origin != Some(scope) {
@@ -1423,6 +1627,8 @@ impl Model {
                 );
             }
         }
+        self.note_undisturbed(sub_id);
+        self.forget(sub_id);
         if let Some(sub) = self.subs.get_mut(&sub_id) {
             sub.state = SubState::Ended;
         }
@@ -1453,7 +1659,7 @@ impl Model {
             s.state = ScopeState::Closing;
         }
         if owns {
-            self.buses[bus].closed = true;
+            self.close_bus(bus);
         }
         Ok(())
     }
@@ -1511,15 +1717,18 @@ impl Model {
                     && matches!(t.state, TaskState::Waiting | TaskState::Released(_))
                 {
                     t.state = TaskState::Cancelled;
+                    self.waiting.remove(task);
+                    self.released.remove(&task);
                 }
             }
             if owns {
-                self.buses[bus].closed = true;
+                self.close_bus(bus);
             }
         }
         if let Some(s) = self.scopes.get_mut(&id) {
             s.state = ScopeState::Exited;
         }
+        self.alive_scopes.remove(&id);
         Ok(())
     }
 
@@ -1553,6 +1762,8 @@ impl Model {
                 && matches!(t.state, TaskState::Waiting | TaskState::Released(_))
             {
                 t.state = TaskState::Cancelled;
+                self.waiting.remove(task);
+                self.released.remove(&task);
                 unfinished = true;
             }
         }
@@ -1562,8 +1773,9 @@ impl Model {
         if let Some(s) = self.scopes.get_mut(&id) {
             s.state = ScopeState::Cancelled;
         }
+        self.alive_scopes.remove(&id);
         if owns {
-            self.buses[bus].closed = true;
+            self.close_bus(bus);
         }
         Ok(())
     }
@@ -1618,6 +1830,8 @@ impl Model {
         if let Some(t) = self.tasks.get_mut(&task_id) {
             t.state = TaskState::Done;
         }
+        self.released.remove(&task_id);
+        self.waiting.remove(task_id);
         match (spec, sent) {
             (None, None) => Ok(()),
             (Some(spec), Some((event, result))) if spec.event == event => self.send_in(
@@ -1644,33 +1858,16 @@ impl Model {
     /// other broken expectation.
     pub fn check_settled(&mut self) -> Result<(), SettleFailure> {
         self.now += 1;
-        let mut stuck = Vec::new();
-        for (id, sub) in &self.subs {
-            let len = self.log_len(sub.bus, sub.route);
-            if sub.state == SubState::Live && sub.credits > 0 && sub.cursor() < len {
-                stuck.push(*id);
-            }
-        }
+        let stuck: Vec<SubId> = self.owed.iter().copied().collect();
         if !stuck.is_empty() {
             return Err(SettleFailure::Stuck(stuck));
         }
-        let unended: Vec<SubId> = self
-            .subs
-            .iter()
-            .filter(|(_, sub)| {
-                sub.credits > 0
-                    && match sub.state {
-                        SubState::Live => self.buses[sub.bus].closed,
-                        SubState::BornEnded => true,
-                        _ => false,
-                    }
-            })
-            .map(|(id, _)| *id)
-            .collect();
+        let unended: Vec<SubId> = self.ending.iter().copied().collect();
         if !unended.is_empty() {
             return Err(SettleFailure::Unended(unended));
         }
-        for (id, scope) in &self.scopes {
+        for id in &self.alive_scopes {
+            let scope = &self.scopes[id];
             let fail =
                 |rule, message: String| Err(SettleFailure::Violation(Violation { rule, message }));
             if scope.cancel_requested {
@@ -1711,7 +1908,8 @@ impl Model {
                 _ => {}
             }
         }
-        for (id, task) in &self.tasks {
+        for id in &self.released {
+            let task = &self.tasks[id];
             if let TaskState::Released(_) = task.state
                 && !self.scopes[&task.scope].cancel_requested
             {
@@ -1721,44 +1919,16 @@ impl Model {
                 }));
             }
         }
-        // Everything settled as predicted: count what was exercised.
+        // Everything settled as predicted: count what was exercised (the
+        // rest is counted as subscriptions receive and end).
         let mut hits = Vec::new();
-        for sub in self.subs.values_mut() {
-            if sub.state != SubState::Live {
-                continue;
-            }
-            if sub.received > sub.received_at_last_settle {
+        for id in std::mem::take(&mut self.received_since) {
+            if self
+                .subs
+                .get(&id)
+                .is_some_and(|s| s.state == SubState::Live)
+            {
                 hits.push(Rule::Wake1);
-                sub.received_at_last_settle = sub.received;
-            }
-            if std::mem::take(&mut sub.sibling_dropped) {
-                hits.push(Rule::Cancel1);
-            }
-            if std::mem::take(&mut sub.foreign_root_sends) > 0 {
-                hits.push(Rule::Scope1);
-            }
-            if std::mem::take(&mut sub.foreign_isolated_sends) > 0 {
-                hits.push(Rule::Scope3);
-            }
-        }
-        let sub_ids: Vec<SubId> = self.subs.keys().copied().collect();
-        for id in sub_ids {
-            let sub = &self.subs[&id];
-            if sub.state != SubState::Live {
-                continue;
-            }
-            let now = self.sends_snapshot(sub.bus);
-            let lookalike_sent = EventType::ALL.iter().any(|t| {
-                *t == t.route()
-                    && *t != sub.route
-                    && t.family() == sub.route.family()
-                    && now[route_index(*t)] > sub.route_snapshot[route_index(*t)]
-            });
-            if lookalike_sent {
-                hits.push(Rule::Route1);
-            }
-            if let Some(sub) = self.subs.get_mut(&id) {
-                sub.route_snapshot = now;
             }
         }
         for rule in hits {

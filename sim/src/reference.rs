@@ -314,14 +314,14 @@ impl ReferenceImpl {
     fn settle(&mut self) -> Result<Reply, Fault> {
         let mut idle = 0;
         loop {
-            let Some(task) = self.exec.runnable().first().copied() else {
+            let Some(task) = self.exec.first_runnable() else {
                 return Ok(Ok(Answer::Done));
             };
             let before = self.log_len();
             self.poll_task(task)?;
             if self.log_len() == before {
                 idle += 1;
-                let limit = IDLE_POLL_LIMIT + IDLE_POLLS_PER_TASK * self.exec.tasks().len() as u64;
+                let limit = IDLE_POLL_LIMIT + IDLE_POLLS_PER_TASK * self.exec.len() as u64;
                 if idle > limit {
                     return Err(Fault::DidNotSettle { polls: idle });
                 }
@@ -341,8 +341,8 @@ impl ReferenceImpl {
     fn poll_task(&mut self, task: TaskRef) -> Result<bool, Fault> {
         // `any`: the reference's own choice, the first runnable task.
         let task = match task {
-            TaskRef::Any => match self.exec.runnable().first() {
-                Some(first) => *first,
+            TaskRef::Any => match self.exec.first_runnable() {
+                Some(first) => first,
                 None => return Ok(false),
             },
             named => named,
@@ -531,7 +531,7 @@ impl Implementation for ReferenceImpl {
         task: TaskRef,
         with: &Interjection,
     ) -> Result<Option<Preempted>, Fault> {
-        if !self.exec.runnable().contains(&task) {
+        if !self.exec.is_runnable(task) {
             return Ok(None);
         }
         let Interjected { run, release } = self.interjection(with)?;

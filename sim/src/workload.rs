@@ -115,6 +115,10 @@ pub struct Swarm {
     pub capabilities: Capabilities,
 }
 
+/// In a crowd, subscriptions with ids up to this one are never dropped or
+/// cancelled by the workload (only by its closing sequence's end).
+const CROWD_STEADY: u32 = 4;
+
 fn pick<T: Copy>(rng: &mut impl Rng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())]
 }
@@ -146,7 +150,7 @@ impl Swarm {
         // A crowd: one type, many subscribers that wait and are dropped, few
         // sends. It reaches what needs many waiters on one channel at once
         // (the rebuilding of a waiter list full of dropped subscriptions).
-        let crowd = rng.random_bool(0.15);
+        let crowd = rng.random_bool(0.25);
         if crowd {
             types.truncate(1);
             max_steps = 8;
@@ -282,21 +286,28 @@ impl Swarm {
                 event: ids.event(),
             },
             OpKind::Consume => Op::Consume {
-                sub: pick(rng, &held),
+                sub: pick(rng, held),
                 k: rng.random_range(1..=self.max_k),
             },
-            OpKind::DropSubscription => Op::DropSubscription {
-                sub: pick(rng, &held),
-            },
-            OpKind::CancelSubscriber => Op::CancelSubscriber {
-                sub: pick(rng, &held),
-            },
+            OpKind::DropSubscription | OpKind::CancelSubscriber => {
+                let sub = pick(rng, held);
+                if self.crowd && sub.0 <= CROWD_STEADY {
+                    // A crowd's first subscribers are steady: they stay
+                    // (registered early, at the front of the waiter list)
+                    // while the others churn around them.
+                    Op::Consume { sub, k: 1 }
+                } else if kind == OpKind::DropSubscription {
+                    Op::DropSubscription { sub }
+                } else {
+                    Op::CancelSubscriber { sub }
+                }
+            }
             OpKind::Spawn => Op::Spawn {
                 task: ids.task(),
                 scope: pick(rng, &usable),
             },
             OpKind::Release => Op::Release {
-                task: pick(rng, &waiting),
+                task: pick(rng, waiting),
                 send: rng.random_bool(0.6).then(|| SendSpec {
                     ty: pick(rng, &self.types),
                     event: ids.event(),
@@ -313,8 +324,9 @@ impl Swarm {
 impl Swarm {
     /// What preempts the poll of `task` at its first yield point, if
     /// anything fits: for a subscriber, a send to its scope and type (the
-    /// race of WAKE-1), or a poll of a runnable scope task (whose body may
-    /// return and close the bus mid-registration: CLOSE-1); for a scope
+    /// race of WAKE-1), or a poll of a runnable scope task, its own scope's
+    /// root preferred (whose body may return and close the bus
+    /// mid-registration: CLOSE-1, WAKE-1); for a scope
     /// task, a spawn into or a send to a scope of its tree (the ones on
     /// their way out preferred: a spawn racing with exit, TASK-1), or a
     /// poll of another runnable task. `runnable` are the runnable tasks.
@@ -337,18 +349,28 @@ impl Swarm {
                     .collect();
                 match (send, scopes.is_empty()) {
                     (None, true) => None,
-                    (Some((scope, ty)), poll_none) => {
-                        if poll_none || rng.random_bool(0.5) {
-                            Some(Interjection::Op(Op::Send {
-                                scope: Some(scope),
-                                ty,
-                                event: ids.event(),
-                            }))
-                        } else {
-                            Some(Interjection::Poll(pick(rng, &scopes)))
-                        }
+                    (Some((scope, ty)), true) => Some(Interjection::Op(Op::Send {
+                        scope: Some(scope),
+                        ty,
+                        event: ids.event(),
+                    })),
+                    (Some((scope, ty)), false) if rng.random_bool(0.5) => {
+                        Some(Interjection::Op(Op::Send {
+                            scope: Some(scope),
+                            ty,
+                            event: ids.event(),
+                        }))
                     }
-                    (None, false) => Some(Interjection::Poll(pick(rng, &scopes))),
+                    (_, false) => {
+                        let own = model
+                            .root_of_sub(sub)
+                            .map(TaskRef::Scope)
+                            .filter(|t| scopes.contains(t));
+                        Some(Interjection::Poll(match own {
+                            Some(own) if rng.random_bool(0.75) => own,
+                            _ => pick(rng, &scopes),
+                        }))
+                    }
                 }
             }
             TaskRef::Scope(root) => {

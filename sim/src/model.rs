@@ -1210,6 +1210,35 @@ impl Model {
             if let Some(subs) = subs
                 && subs != want_subs
             {
+                // Counts off in opposite directions for two look-alike types,
+                // or a type missing from the report while a look-alike is
+                // there: the bus keeps them as one (ROUTE-1).
+                let reported = |t: EventType| {
+                    counts
+                        .iter()
+                        .find(|c| c.ty == t)
+                        .map_or(Some(0), |c| c.subscriptions)
+                };
+                let missing = !counts.iter().any(|c| c.ty == route);
+                let swapped = EventType::ALL.into_iter().find(|t| {
+                    *t == t.route()
+                        && *t != route
+                        && t.family() == route.family()
+                        && ((missing && counts.iter().any(|c| c.ty == *t))
+                            || reported(*t).is_some_and(|n| {
+                                let want = self.live_count(bus, *t) as u64;
+                                (n > want) == (subs < want_subs) && n != want
+                            }))
+                });
+                if let Some(other) = swapped {
+                    return violation(
+                        Rule::Route1,
+                        format!(
+                            "{what}: {subs} live subscriptions reported, the model has {want_subs}, \
+                             while look-alike {other} is reported too: the bus seems to keep {route} and {other} as one type"
+                        ),
+                    );
+                }
                 let rule = if subs > want_subs && subs <= want_subs + dropped_subs {
                     Rule::Reclaim2
                 } else {

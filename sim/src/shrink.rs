@@ -151,6 +151,11 @@ pub fn shrink(
 ///   is the one to report.
 /// - A liveness or close failure (the same symptoms) that then *disappears*
 ///   was caused by them: it is reported as CANCEL-1.
+/// - If, without the drops, the run fails otherwise (another of the
+///   implementation's faults got in first), the answer is not known yet:
+///   the failure is shrunk a little ([`CONFIRM_BUDGET`]) and the question
+///   asked again of the shrunk trace, where little else is left to get in
+///   the way.
 ///
 /// Returns the trace and failure to report (and to shrink).
 pub fn confirm(
@@ -194,17 +199,39 @@ pub fn confirm(
     match (failure.rule, run.failure) {
         (Rule::Cancel1, Some(f)) if SYMPTOMS.contains(&f.rule) => (run.trace, f),
         (Rule::Cancel1, _) => unchanged(),
-        (_, None) => {
-            let mut blamed = failure.clone();
-            blamed.rule = Rule::Cancel1;
-            blamed.message = format!(
-                "{} (without the drops and cancellations of subscribers earlier in the trace this does not happen: they disturbed it)",
-                failure.message
-            );
-            (trace.to_vec(), blamed)
+        (_, None) => (trace.to_vec(), blame_drops(failure)),
+        (rule, Some(f)) if f.rule == rule => unchanged(),
+        (_, Some(_)) => {
+            // Inconclusive: ask again of a shrunk trace.
+            let shrunk = shrink(trace, failure, CONFIRM_BUDGET, &mut replay);
+            let prefix = &shrunk.entries;
+            let without_drops = close_references(prefix.iter().filter(|e| !is_drop(e)));
+            if without_drops.len() == prefix.len() {
+                return unchanged();
+            }
+            match replay(&without_drops).failure {
+                None => (shrunk.entries, blame_drops(&shrunk.failure)),
+                Some(_) => unchanged(),
+            }
         }
-        (_, Some(_)) => unchanged(),
     }
+}
+
+/// Replays a confirmation may spend on shrinking an inconclusive failure.
+pub const CONFIRM_BUDGET: Budget = Budget {
+    replays: 200,
+    time: Duration::from_secs(5),
+};
+
+/// `failure`, blamed on the drops and cancellations before it (CANCEL-1).
+fn blame_drops(failure: &Failure) -> Failure {
+    let mut blamed = failure.clone();
+    blamed.rule = Rule::Cancel1;
+    blamed.message = format!(
+        "{} (without the drops and cancellations of subscribers earlier in the trace this does not happen: they disturbed it)",
+        failure.message
+    );
+    blamed
 }
 
 /// How complex a trace reads: its entries, a `preempt` (a poll with an op

@@ -262,6 +262,15 @@ pub(crate) fn yield_point(point: YieldPoint) {
     }
 }
 
+/// Runs `f` as a fresh thread would: with no ambient scope (the one the
+/// caller runs in is restored afterwards, even if `f` panics). Test
+/// machinery: what the simulator interjects at a yield point stands for
+/// another thread, which does not see the scope of the task being polled.
+#[cfg(feature = "mutants")]
+pub fn as_another_thread<R>(f: impl FnOnce() -> R) -> R {
+    crate::scope::without_ambient(f)
+}
+
 /// Forgets this thread's ambient scope, if one leaked (as the
 /// `context-leak` mutant makes them do), so that the next run on this thread
 /// starts outside every scope, as a fresh thread would. Test machinery: the

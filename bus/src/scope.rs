@@ -181,6 +181,18 @@ pub(crate) fn reset_ambient() {
     let _ = CURRENT.try_with(|c| c.replace(None));
 }
 
+/// Runs `f` with no ambient context, then restores the one there was (see
+/// `mutants::as_another_thread`).
+#[cfg(feature = "mutants")]
+pub(crate) fn without_ambient<R>(f: impl FnOnce() -> R) -> R {
+    let previous = CURRENT.try_with(|c| c.replace(None)).ok().flatten();
+    let _restore = EnterGuard {
+        previous: Some(previous),
+        leak: false,
+    };
+    f()
+}
+
 /// Installs `scope` as the thread's ambient context until the guard drops.
 fn enter(scope: &Scope) -> EnterGuard {
     let previous = CURRENT

@@ -77,6 +77,18 @@ impl Expectations {
                 ));
             }
         }
+        // Every recorded trace must be there and readable: a deviation
+        // without its evidence is a broken file, not a verdict.
+        for d in &expectations.deviations {
+            let trace = expectations.trace_path(d);
+            scopebus_sim::trace::TraceFile::read(&trace).map_err(|e| {
+                format!(
+                    "{}: the trace of the {} deviation cannot be used: {e}",
+                    path.display(),
+                    d.rule
+                )
+            })?;
+        }
         Ok(expectations)
     }
 

@@ -10,7 +10,10 @@
 //! - [`target`]: implementations by name (`reference`, `mutant:NAME`);
 //! - [`runner`]: the run over many seeds, in parallel, deterministic;
 //! - [`mutants`]: the hunt that proves the suite catches planted bugs;
-//! - [`report`]: the console table and the JSON documents.
+//! - [`report`]: the console table and the JSON documents;
+//! - [`protocol`], [`serve`], [`stdio`]: the adapter protocol, both ends;
+//! - [`expectations`]: known deviations; [`fuzz`]: the `protocol` fuzz
+//!   target's entry point.
 //!
 //! The implementation-under-test interface and the rule index live in
 //! `scopebus-sim` (the simulator and shrinker drive implementations through
@@ -19,6 +22,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod expectations;
+pub mod fuzz;
 pub mod mutants;
 pub mod protocol;
 pub mod report;

@@ -6,7 +6,7 @@
 
 use crate::mutants::MutantResult;
 use crate::runner::{Report, Seeds, Verdict, display_path};
-use scopebus_sim::rules::Level;
+use scopebus_sim::rules::{Capability, Level};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -14,9 +14,14 @@ use std::fmt::Write;
 const INLINE_TRACE: usize = 40;
 
 /// `n thing` or `n things`.
-fn plural(n: u64, thing: &str) -> String {
+/// `1 thing` or `N things`.
+pub fn plural(n: u64, thing: &str) -> String {
     if n == 1 {
         format!("1 {thing}")
+    } else if let Some(stem) = thing.strip_suffix('y')
+        && !stem.ends_with(['a', 'e', 'o', 'u'])
+    {
+        format!("{n} {stem}ies")
     } else {
         format!("{n} {thing}s")
     }
@@ -44,12 +49,20 @@ pub fn render(report: &Report) -> String {
         report.target, info.language, info.version
     );
     let _ = writeln!(out, "capabilities: {}", caps.join(" "));
-    let _ = writeln!(
-        out,
-        "{}, {} workload ops each (plus each run's closing sequence)\n",
-        seeds_text(report.seeds),
-        report.ops_per_seed
-    );
+    let _ = match report.seeds {
+        Seeds::One(_) => writeln!(
+            out,
+            "{}, {} (plus the run's closing sequence)\n",
+            seeds_text(report.seeds),
+            plural(report.ops_per_seed as u64, "workload op")
+        ),
+        Seeds::Range { .. } => writeln!(
+            out,
+            "{}, {} each (plus each run's closing sequence)\n",
+            seeds_text(report.seeds),
+            plural(report.ops_per_seed as u64, "workload op")
+        ),
+    };
     let _ = writeln!(
         out,
         "{:<10} {:<6} {:<18} {:>9}  summary (checks: situations that could break the rule, checked and held)",
@@ -58,10 +71,7 @@ pub fn render(report: &Report) -> String {
     for r in &report.rules {
         let verdict = match &r.verdict {
             Verdict::Failed => "FAILED".to_owned(),
-            Verdict::NotTested { missing } => {
-                let m: Vec<&str> = missing.iter().map(|c| c.name()).collect();
-                format!("not tested ({})", m.join(","))
-            }
+            Verdict::NotTested { .. } => "not tested".to_owned(),
             Verdict::NotExercised => "NOT EXERCISED".to_owned(),
             Verdict::Passed => "passed".to_owned(),
             Verdict::ExpectedFailure { .. } => "expected failure".to_owned(),
@@ -78,6 +88,14 @@ pub fn render(report: &Report) -> String {
         );
         let pad = " ".repeat(48);
         match &r.verdict {
+            Verdict::NotTested { missing } => {
+                let m: Vec<&str> = missing.iter().map(|c| c.name()).collect();
+                let _ = writeln!(
+                    out,
+                    "{pad}needs the capabilities: {} (the implementation lacks them)",
+                    m.join(", ")
+                );
+            }
             Verdict::ExpectedFailure { reason } => {
                 let _ = writeln!(out, "{pad}known deviation: {reason}");
             }
@@ -104,8 +122,15 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "{pad}seed {}{more}: {kind}{}", f.seed, f.message);
             let _ = writeln!(
                 out,
-                "{pad}shrunk to {} ops, {} entries (from {} entries):",
-                f.trace_ops, f.trace_entries, f.original_entries
+                "{pad}shrunk to {}, {} (from {}){}:",
+                plural(f.trace_ops as u64, "op"),
+                plural(f.trace_entries as u64, "entry"),
+                plural(f.original_entries as u64, "entry"),
+                if f.shrink_timed_out {
+                    ", stopped by its time budget (a faster machine may shrink further)"
+                } else {
+                    ""
+                }
             );
             if f.entries.len() <= INLINE_TRACE {
                 for (i, entry) in f.entries.iter().enumerate() {
@@ -157,13 +182,27 @@ pub fn render(report: &Report) -> String {
     let c = &report.counts;
     let _ = writeln!(
         out,
-        "ran {}: {} ops, {} polls, {} injected wakeups, {} observations checked",
+        "ran {}: {}, {}, {}, {}, {} checked",
         plural(report.seed_count(), "seed"),
-        c.ops,
-        c.polls,
-        c.wakes,
-        c.observations
+        plural(c.ops, "op"),
+        plural(c.polls, "poll"),
+        plural(c.wakes, "injected wakeup"),
+        plural(c.migrations, "migration"),
+        plural(c.observations, "observation")
     );
+    let caps = report.implementation.capabilities;
+    if !report.is_rerun() && caps.has(Capability::Preempt) && c.preempted == 0 {
+        let _ = writeln!(
+            out,
+            "note: `preempt` is declared, but no interjection ever ran inside a poll (no yield point was reached): the races it exposes were not exercised"
+        );
+    }
+    if !report.is_rerun() && caps.has(Capability::Migrate) && c.migrations == 0 {
+        let _ = writeln!(
+            out,
+            "note: `migrate` is declared, but no task was ever moved to a new waker"
+        );
+    }
     let d = &report.determinism;
     if d.mismatches.is_empty() {
         let _ = writeln!(
@@ -198,11 +237,22 @@ pub fn render(report: &Report) -> String {
     if let Some(u) = &report.unjudgeable {
         let _ = writeln!(
             out,
-            "verdict: NOT JUDGED: the implementation's adapter broke the protocol (first at seed {}, during `{}`):\n{}",
+            "verdict: NOT JUDGED: the implementation could not be driven (first at seed {}, during `{}`):\n{}",
             u.seed, u.entry, u.message
         );
     } else if !d.mismatches.is_empty() {
         let _ = writeln!(out, "verdict: NOT JUDGED: the run was not deterministic");
+    } else if !report.idle_capabilities().is_empty() {
+        let idle: Vec<&str> = report
+            .idle_capabilities()
+            .iter()
+            .map(|c| c.name())
+            .collect();
+        let _ = writeln!(
+            out,
+            "verdict: NOT JUDGED: the implementation declares {} but never did it (no task was ever listed as runnable and polled), so what it makes testable was never tested",
+            idle.join(", ")
+        );
     } else if report.is_rerun() {
         if failed.is_empty() {
             let _ = writeln!(
@@ -231,13 +281,16 @@ pub fn render(report: &Report) -> String {
     } else {
         let mut why = Vec::new();
         if !failed.is_empty() {
-            why.push(format!("failed: {}", failed.join(", ")));
+            why.push(format!("must rules failed: {}", failed.join(", ")));
         }
         if !untested.is_empty() {
-            why.push(format!("not tested: {}", untested.join(", ")));
+            why.push(format!("must rules not tested: {}", untested.join(", ")));
         }
         if !unexercised.is_empty() {
-            why.push(format!("not exercised: {}", unexercised.join(", ")));
+            why.push(format!(
+                "must rules not exercised: {}",
+                unexercised.join(", ")
+            ));
         }
         let passed_unexpectedly: Vec<&str> = report
             .rules
@@ -247,18 +300,14 @@ pub fn render(report: &Report) -> String {
             .collect();
         if !passed_unexpectedly.is_empty() {
             why.push(format!(
-                "unexpected passes: {}",
+                "known deviations that no longer fail: {}",
                 passed_unexpectedly.join(", ")
             ));
         }
         if !report.stale.is_empty() {
             why.push(format!("{} stale deviations", report.stale.len()));
         }
-        let _ = writeln!(
-            out,
-            "verdict: NOT CONFORMING: must rules {}",
-            why.join("; ")
-        );
+        let _ = writeln!(out, "verdict: NOT CONFORMING: {}", why.join("; "));
     }
     if !failed_should.is_empty() {
         let _ = writeln!(
@@ -497,7 +546,7 @@ pub fn to_junit(report: &Report) -> Result<String, String> {
     if let Some(u) = &report.unjudgeable {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status
-            .set_message("the implementation's adapter broke the protocol")
+            .set_message("the implementation could not be driven")
             .set_description(format!(
                 "seed {}, during `{}`: {}",
                 u.seed, u.entry, u.message

@@ -159,6 +159,9 @@ pub struct RuleFailure {
     pub repro: String,
     /// A command that replays the shrunk trace.
     pub replay: String,
+    /// Whether shrinking stopped at its time budget (the shrunk trace then
+    /// depends on the machine's speed).
+    pub shrink_timed_out: bool,
 }
 
 /// One rule's outcome.
@@ -232,6 +235,7 @@ impl Report {
     pub fn conforming(&self) -> bool {
         !self.is_rerun()
             && self.unjudgeable.is_none()
+            && self.idle_capabilities().is_empty()
             && self.determinism.mismatches.is_empty()
             && self.stale.is_empty()
             && !self
@@ -265,6 +269,31 @@ impl Report {
                 )
             })
             && self.stale.is_empty()
+    }
+
+    /// Declared capabilities that never took effect in the whole run, where
+    /// that means the implementation does not do what it declares: `schedule`
+    /// with no task ever listed as runnable and polled. (Empty for a
+    /// single-seed rerun.)
+    pub fn idle_capabilities(&self) -> Vec<Capability> {
+        let mut idle = Vec::new();
+        if !self.is_rerun()
+            && self.implementation.capabilities.has(Capability::Schedule)
+            && self.counts.polls == 0
+        {
+            idle.push(Capability::Schedule);
+        }
+        idle
+    }
+
+    /// Whether a verdict was reached: the implementation could be driven,
+    /// deterministically, doing what it declares, and the workloads
+    /// exercised every `must` rule. `cargo xtask conformance` exits 2 if not.
+    pub fn judged(&self) -> bool {
+        self.unjudgeable.is_none()
+            && self.determinism.mismatches.is_empty()
+            && self.idle_capabilities().is_empty()
+            && !self.under_exercised()
     }
 
     /// Whether the run should count as a success: conforming for a range of
@@ -331,6 +360,8 @@ impl Tally {
         c.ops += result.counts.ops;
         c.polls += result.counts.polls;
         c.wakes += result.counts.wakes;
+        c.migrations += result.counts.migrations;
+        c.preempted += result.counts.preempted;
         c.observations += result.counts.observations;
         c.skipped += result.counts.skipped;
         self.coverage.merge(&result.coverage);
@@ -382,6 +413,8 @@ impl Tally {
         c.ops += other.counts.ops;
         c.polls += other.counts.polls;
         c.wakes += other.counts.wakes;
+        c.migrations += other.counts.migrations;
+        c.preempted += other.counts.preempted;
         c.observations += other.counts.observations;
         c.skipped += other.counts.skipped;
         self.coverage.merge(&other.coverage);
@@ -450,6 +483,16 @@ fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
 /// cannot be written.
 pub fn run(campaign: &Campaign) -> Result<Report, String> {
     let config = GenConfig { ops: campaign.ops };
+    if let Some(e) = &campaign.expectations
+        && e.implementation != campaign.target.to_string()
+    {
+        return Err(format!(
+            "{} lists the deviations of `{}`, but this run is about `{}`",
+            e.path.display(),
+            e.implementation,
+            campaign.target
+        ));
+    }
     let info = campaign.target.check()?;
     let (start, count) = campaign.seeds.bounds();
     let pool = pool(campaign.jobs)?;
@@ -505,16 +548,6 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
     let shrink_time = shrink_started.elapsed();
     let mut shrunk: BTreeMap<Rule, RuleFailure> = shrunk.into_iter().collect();
     let expectations = campaign.expectations.as_ref();
-    if let Some(e) = expectations
-        && e.implementation != campaign.target.to_string()
-    {
-        return Err(format!(
-            "{} lists the deviations of `{}`, but this run is about `{}`",
-            e.path.display(),
-            e.implementation,
-            campaign.target
-        ));
-    }
     let stale = match expectations {
         Some(e) => check_deviations(campaign, e),
         None => Vec::new(),
@@ -538,8 +571,21 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
             } else if failure.is_some() {
                 Verdict::Failed
             } else if let Some(d) = deviation.filter(|_| missing.is_empty() && checks > 0) {
-                Verdict::UnexpectedPass {
-                    reason: d.reason.clone(),
+                // Not seen in these seeds. If its recorded trace still fails,
+                // the deviation is still there (a short run may just not
+                // reach it); only if that trace passes too is the file out of
+                // date.
+                if stale.iter().any(|(r, _)| *r == rule) {
+                    Verdict::UnexpectedPass {
+                        reason: d.reason.clone(),
+                    }
+                } else {
+                    Verdict::ExpectedFailure {
+                        reason: format!(
+                            "{} (not reached by these seeds; its recorded trace still fails)",
+                            d.reason
+                        ),
+                    }
                 }
             } else if !missing.is_empty() {
                 Verdict::NotTested { missing }
@@ -670,12 +716,14 @@ fn explain(campaign: &Campaign, first: &FirstFailure) -> Result<RuleFailure, Str
         entries: shrunk.entries,
         fault: shrunk.failure.fault,
         repro: format!(
-            "cargo xtask conformance --impl {} --seed {} --ops {}",
+            "cargo xtask conformance --impl {} --seed {} --ops {}{}",
             target.quoted(),
             first.seed,
-            campaign.ops
+            campaign.ops,
+            target.timeout_flag()
         ),
-        replay: format!("cargo xtask replay {shown}"),
+        replay: format!("cargo xtask replay {shown}{}", target.replay_flags()),
+        shrink_timed_out: shrunk.timed_out,
         trace: trace_path,
         full_trace: full_path,
         transcript: transcript_path,

@@ -13,8 +13,10 @@
 //! and nothing is passed by default.
 
 use crate::protocol::{
-    ErrorCode, MAX_LINE, PROTOCOL_VERSION, Request, Response, WireObservation, catalogue,
+    ErrorCode, MAX_LINE, PROTOCOL_VERSION, Request, Response, WireObservation, WireResult,
+    catalogue,
 };
+use command_group::{CommandGroup, GroupChild};
 use scopebus_sim::iut::{Fault, ImplInfo, Implementation, Preempted};
 use scopebus_sim::op::{Interjection, Observation, Op, OpError, Reply, TaskRef};
 use scopebus_sim::rules::{Capabilities, Capability};
@@ -23,13 +25,19 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Lines of the adapter's stderr kept for reports.
 const STDERR_TAIL: usize = 40;
+
+/// What a report says of an adapter that wrote nothing on stderr.
+const NO_STDERR: &str = "(nothing on stderr)";
+
+/// Longer stderr lines are kept in pieces of this many bytes.
+const STDERR_LINE: usize = 4096;
 
 /// How to start an adapter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,10 +86,38 @@ enum Line {
     Failed(String),
 }
 
+/// Splits one raw line (up to and including its newline, if any) as the
+/// reader does: too long, not UTF-8, or text without its line ending.
+fn classify(mut buf: Vec<u8>) -> Line {
+    if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE {
+        return Line::TooLong;
+    }
+    while matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.pop();
+    }
+    match String::from_utf8(buf) {
+        Ok(text) => Line::Text(text),
+        Err(_) => Line::NotUtf8,
+    }
+}
+
+/// Where an adapter's replies come from.
+enum Io {
+    /// A child process, leader of its own process group (so that killing
+    /// it also kills what a wrapper script started): requests go to its
+    /// stdin.
+    Child {
+        child: GroupChild,
+        stdin: ChildStdin,
+    },
+    /// Canned replies, in order, whatever the requests (for fuzzing the
+    /// runner's reply handling, and for tests): see [`AdapterPool::scripted`].
+    Script,
+}
+
 /// A running adapter process.
 struct Process {
-    child: Child,
-    stdin: ChildStdin,
+    io: Io,
     lines: Receiver<Line>,
     stderr: Arc<Mutex<VecDeque<String>>>,
     next_id: u64,
@@ -99,10 +135,11 @@ impl Process {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .group_spawn()
             .map_err(|e| format!("cannot start the adapter `{}`: {e}", command.display()))?;
+        let inner = child.inner();
         let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+            (inner.stdin.take(), inner.stdout.take(), inner.stderr.take())
         else {
             let _ = child.kill();
             return Err("the adapter's standard streams could not be captured".to_owned());
@@ -117,16 +154,7 @@ impl Process {
                     .read_until(b'\n', &mut buf);
                 let line = match read {
                     Ok(0) => Line::Eof,
-                    Ok(_) if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE => Line::TooLong,
-                    Ok(_) => {
-                        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                            buf.pop();
-                        }
-                        match String::from_utf8(buf) {
-                            Ok(text) => Line::Text(text),
-                            Err(_) => Line::NotUtf8,
-                        }
-                    }
+                    Ok(_) => classify(buf),
                     Err(e) => Line::Failed(e.to_string()),
                 };
                 let last = !matches!(line, Line::Text(_));
@@ -138,8 +166,24 @@ impl Process {
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let keep = tail.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
+            // Read to the end, whatever comes: an adapter whose stderr is
+            // not UTF-8, or has no newlines, must not be cut off (it would
+            // die of a broken pipe) nor grow the runner's memory.
+            let mut reader = BufReader::new(stderr);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match (&mut reader)
+                    .take(STDERR_LINE as u64)
+                    .read_until(b'\n', &mut buf)
+                {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                    buf.pop();
+                }
+                let line = String::from_utf8_lossy(&buf).into_owned();
                 let mut tail = keep.lock().unwrap_or_else(PoisonError::into_inner);
                 if tail.len() == STDERR_TAIL {
                     tail.pop_front();
@@ -148,8 +192,7 @@ impl Process {
             }
         });
         Ok(Process {
-            child,
-            stdin,
+            io: Io::Child { child, stdin },
             lines,
             stderr: tail,
             next_id: 0,
@@ -159,10 +202,33 @@ impl Process {
         })
     }
 
+    /// A process that answers with `replies`, one per request, in order,
+    /// then is gone (as if it had exited).
+    fn scripted(replies: &[Vec<u8>], name: &str) -> Process {
+        let (tx, lines) = channel();
+        for reply in replies {
+            let line = classify(reply.clone());
+            let last = !matches!(line, Line::Text(_));
+            let _ = tx.send(line);
+            if last {
+                break;
+            }
+        }
+        Process {
+            io: Io::Script,
+            lines,
+            stderr: Arc::new(Mutex::new(VecDeque::new())),
+            next_id: 0,
+            transcript: Vec::new(),
+            handshake: Vec::new(),
+            command: name.to_owned(),
+        }
+    }
+
     fn stderr_tail(&self) -> String {
         let tail = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
         if tail.is_empty() {
-            "(nothing on stderr)".to_owned()
+            NO_STDERR.to_owned()
         } else {
             tail.iter().cloned().collect::<Vec<_>>().join("\n")
         }
@@ -170,16 +236,22 @@ impl Process {
 
     /// The adapter died: wait a little for its exit status.
     fn crashed(&mut self, doing: &str) -> Fault {
+        let Io::Child { child, .. } = &mut self.io else {
+            return Fault::Crashed {
+                status: format!("the canned replies ran out, while {doing}"),
+                stderr_tail: self.stderr_tail(),
+            };
+        };
         let deadline = Instant::now() + Duration::from_secs(2);
         let status = loop {
-            match self.child.try_wait() {
+            match child.try_wait() {
                 Ok(Some(status)) => break status.to_string(),
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10))
                 }
                 Ok(None) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
+                    let _ = child.kill();
+                    let _ = child.wait();
                     break "it closed its stdout but kept running; killed".to_owned();
                 }
                 Err(e) => break format!("unknown ({e})"),
@@ -194,8 +266,18 @@ impl Process {
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Io::Child { child, .. } = &mut self.io {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process has exited (a scripted one always may go).
+    fn exited(&mut self) -> bool {
+        match &mut self.io {
+            Io::Child { child, .. } => matches!(child.try_wait(), Ok(Some(_))),
+            Io::Script => true,
+        }
     }
 
     /// Sends one request and waits for its reply.
@@ -211,7 +293,10 @@ impl Process {
             .map_err(|e| Fault::Protocol(format!("cannot encode a request: {e}")))?;
         let summary = summarize(&text);
         self.transcript.push(text.clone());
-        let written = writeln!(self.stdin, "{text}").and_then(|()| self.stdin.flush());
+        let written = match &mut self.io {
+            Io::Child { stdin, .. } => writeln!(stdin, "{text}").and_then(|()| stdin.flush()),
+            Io::Script => Ok(()),
+        };
         if written.is_err() {
             return Err(self.crashed(&format!("receiving {summary}")));
         }
@@ -227,9 +312,15 @@ impl Process {
             Err(RecvTimeoutError::Disconnected) => Line::Eof,
         };
         let command = self.command.clone();
-        let protocol = |what: String| {
+        // What the adapter said on stderr may explain the garbage.
+        let protocol = |what: String, tail: String| {
+            let tail = if tail == NO_STDERR {
+                String::new()
+            } else {
+                format!("\nits stderr ends with:\n{tail}")
+            };
             Fault::Protocol(format!(
-                "{what} (in reply to {summary}; adapter `{command}`)"
+                "{what} (in reply to {summary}; adapter `{command}`){tail}"
             ))
         };
         let line = match line {
@@ -237,17 +328,24 @@ impl Process {
             Line::Eof => return Err(self.crashed(&format!("answering {summary}"))),
             Line::TooLong => {
                 self.kill();
-                return Err(protocol(format!(
-                    "a reply line longer than {MAX_LINE} bytes"
-                )));
+                return Err(protocol(
+                    format!("a reply line longer than {MAX_LINE} bytes"),
+                    self.stderr_tail(),
+                ));
             }
             Line::NotUtf8 => {
                 self.kill();
-                return Err(protocol("a reply line that is not UTF-8".to_owned()));
+                return Err(protocol(
+                    "a reply line that is not UTF-8".to_owned(),
+                    self.stderr_tail(),
+                ));
             }
             Line::Failed(e) => {
                 self.kill();
-                return Err(protocol(format!("reading its stdout failed: {e}")));
+                return Err(protocol(
+                    format!("reading its stdout failed: {e}"),
+                    self.stderr_tail(),
+                ));
             }
         };
         self.transcript.push(line.clone());
@@ -255,19 +353,25 @@ impl Process {
             Ok(response) => response,
             Err(e) => {
                 self.kill();
-                return Err(protocol(format!(
-                    "a reply that does not fit the protocol ({e}): {}",
-                    summarize(&line)
-                )));
+                return Err(protocol(
+                    format!(
+                        "a reply that does not fit the protocol ({e}): {}",
+                        summarize(&line)
+                    ),
+                    self.stderr_tail(),
+                ));
             }
         };
         if response.id() != id {
             self.kill();
-            return Err(protocol(format!(
-                "a reply with id {} where id {id} was expected: {}",
-                response.id(),
-                summarize(&line)
-            )));
+            return Err(protocol(
+                format!(
+                    "a reply with id {} where id {id} was expected: {}",
+                    response.id(),
+                    summarize(&line)
+                ),
+                self.stderr_tail(),
+            ));
         }
         Ok(response)
     }
@@ -308,6 +412,8 @@ fn unexpected(expected: &str, got: &Response) -> Fault {
 /// A pool of adapter processes for one command.
 pub struct AdapterPool {
     command: AdapterCommand,
+    /// Canned replies instead of a process ([`AdapterPool::scripted`]).
+    script: Option<Vec<Vec<u8>>>,
     timeout: Duration,
     idle: Mutex<Vec<Process>>,
     info: OnceLock<Result<ImplInfo, String>>,
@@ -319,10 +425,35 @@ impl AdapterPool {
     pub fn new(command: AdapterCommand, timeout: Duration) -> Arc<AdapterPool> {
         Arc::new(AdapterPool {
             command,
+            script: None,
             timeout,
             idle: Mutex::new(Vec::new()),
             info: OnceLock::new(),
         })
+    }
+
+    /// A pool whose "adapter" answers every request with the next of
+    /// `replies` (raw lines, without their newline), whatever the request,
+    /// and is gone when they run out: the runner's reply handling, driven
+    /// without a process. Every new adapter of the pool starts the replies
+    /// over. For fuzzing and tests.
+    pub fn scripted(replies: Vec<Vec<u8>>, timeout: Duration) -> Arc<AdapterPool> {
+        Arc::new(AdapterPool {
+            command: AdapterCommand {
+                program: PathBuf::from("(canned replies)"),
+                args: Vec::new(),
+                env: Vec::new(),
+            },
+            script: Some(replies),
+            timeout,
+            idle: Mutex::new(Vec::new()),
+            info: OnceLock::new(),
+        })
+    }
+
+    /// How long each reply may take (`settle`: ten times as long).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The command, as a line.
@@ -346,7 +477,10 @@ impl AdapterPool {
     }
 
     fn start(&self) -> Result<(Process, ImplInfo), String> {
-        let mut process = Process::spawn(&self.command)?;
+        let mut process = match &self.script {
+            Some(replies) => Process::scripted(replies, &self.command.display()),
+            None => Process::spawn(&self.command)?,
+        };
         let hello = process.call(
             |id| Request::Hello {
                 id,
@@ -405,6 +539,13 @@ impl AdapterPool {
                 };
                 return Err(failed(why, &process));
             }
+            Err(fault @ Fault::Crashed { .. }) => {
+                // Its message carries the stderr tail already.
+                return Err(format!(
+                    "the adapter `{}` failed the handshake: {fault}",
+                    self.command.display()
+                ));
+            }
             Err(fault) => {
                 process.kill();
                 return Err(failed(fault.to_string(), &process));
@@ -450,7 +591,7 @@ impl Drop for AdapterPool {
             let _ = process.call(|id| Request::Bye { id }, Duration::from_secs(2));
             let deadline = Instant::now() + Duration::from_secs(2);
             while Instant::now() < deadline {
-                if let Ok(Some(_)) = process.child.try_wait() {
+                if process.exited() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -483,7 +624,13 @@ impl StdioImpl {
         });
         let (process, broken) = match pool.checkout() {
             Ok(process) => (Some(process), None),
-            Err(fault) => (None, Some(fault)),
+            Err(fault) => (
+                None,
+                Some(Fault::Earlier {
+                    during: "starting or resetting the adapter for this run".to_owned(),
+                    fault: Box::new(fault),
+                }),
+            ),
         };
         StdioImpl {
             pool,
@@ -536,6 +683,20 @@ impl Implementation for StdioImpl {
         let op = op.clone();
         match self.call(|id| Request::Op { id, op }, settle)? {
             Response::Result {
+                result: WireResult::Error(error),
+                ..
+            } if matches!(
+                error.code,
+                ErrorCode::UnknownHandle | ErrorCode::Malformed | ErrorCode::UnsupportedProtocol
+            ) =>
+            {
+                // These codes say the request was wrong, not the bus: the
+                // runner and the adapter disagree, and nothing can be judged.
+                Err(Fault::Protocol(format!(
+                    "the adapter refused the op as a bad request: {error}"
+                )))
+            }
+            Response::Result {
                 result,
                 observations,
                 ..
@@ -552,13 +713,22 @@ impl Implementation for StdioImpl {
 
     fn runnable(&self) -> Vec<TaskRef> {
         if self.info.capabilities.has(Capability::Schedule) {
+            // A fault here cannot be returned: it is kept, and the next
+            // request reports it as an earlier one.
+            let earlier = |fault| Fault::Earlier {
+                during: "listing the runnable tasks".to_owned(),
+                fault: Box::new(fault),
+            };
             match self.call(|id| Request::Runnable { id }, false) {
                 Ok(Response::Runnable { tasks, .. }) => tasks,
                 Ok(other) => {
-                    *self.broken.borrow_mut() = Some(unexpected("runnable", &other));
+                    *self.broken.borrow_mut() = Some(earlier(unexpected("runnable", &other)));
                     Vec::new()
                 }
-                Err(_) => Vec::new(),
+                Err(fault) => {
+                    *self.broken.borrow_mut() = Some(earlier(fault));
+                    Vec::new()
+                }
             }
         } else if self.info.capabilities.has(Capability::Step) {
             vec![TaskRef::Any]

@@ -9,6 +9,7 @@ use scopebus_sim::reference::ReferenceImpl;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Builds a fresh implementation for one run.
 pub type Factory = Arc<dyn Fn() -> Box<dyn Implementation> + Send + Sync>;
@@ -96,6 +97,35 @@ impl Target {
     pub fn quoted(&self) -> String {
         let name = self.to_string();
         shlex::try_quote(&name).map_or(name.clone(), |q| q.into_owned())
+    }
+
+    /// The flags a printed command needs besides `--impl` to reach this
+    /// implementation the same way: `--timeout MS` for an adapter run with a
+    /// deadline other than the default (10,000 ms). Starts with a space, or
+    /// is empty.
+    pub fn timeout_flag(&self) -> String {
+        match self {
+            Target::Stdio { pool, .. } if pool.timeout() != Duration::from_secs(10) => {
+                format!(" --timeout {}", pool.timeout().as_millis())
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// The flags `cargo xtask replay TRACE` needs to rerun a trace of this
+    /// implementation: an adapter's command line (a trace file never starts
+    /// a command by itself) and its deadline. Starts with a space, or is
+    /// empty.
+    pub fn replay_flags(&self) -> String {
+        let named =
+            |n: &str| n.parse::<Target>().is_ok() || ["reference-stdio", "haiway"].contains(&n);
+        let name = self.to_string();
+        let impl_flag = if named(&name) {
+            String::new()
+        } else {
+            format!(" --impl {}", self.quoted())
+        };
+        format!("{impl_flag}{}", self.timeout_flag())
     }
 
     /// Checks that the implementation can be used at all (for an adapter:

@@ -76,6 +76,41 @@ fn assert_unjudgeable(mode: &str, needle: &str) {
 }
 
 #[test]
+fn an_adapter_that_lists_tasks_but_never_runs_them_cannot_be_judged() {
+    // Answering every poll with "nothing ran" would hide every race the
+    // scheduling and preemption capabilities exist to test.
+    assert_unjudgeable("idle-poll", "was listed as runnable just before");
+}
+
+#[test]
+fn stderr_that_is_not_utf8_does_not_break_a_good_adapter() {
+    let report = judged("latin1-stderr");
+    assert!(report.unjudgeable.is_none(), "{:?}", report.unjudgeable);
+    assert!(
+        report.rules.iter().all(|r| r.failure.is_none()),
+        "no failure on the reference"
+    );
+}
+
+#[test]
+fn a_hang_while_listing_runnable_tasks_is_robust_1_and_says_so() {
+    let report = run(&campaign("hang-runnable", Duration::from_millis(300))).expect("runs");
+    assert!(report.unjudgeable.is_none());
+    let failed: Vec<_> = report
+        .rules
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].rule, Rule::Robust1);
+    let message = &failed[0].failure.as_ref().expect("a failure").message;
+    assert!(
+        message.contains("while listing the runnable tasks") && message.contains("runnable"),
+        "{message}"
+    );
+}
+
+#[test]
 fn garbage_on_stdout_cannot_be_judged() {
     assert_unjudgeable("garbage", "this is not JSON");
 }
@@ -148,7 +183,10 @@ fn a_hang_is_a_failure_with_a_repro_and_does_not_hang_the_runner() {
     assert!(!failed.is_empty());
     for r in &failed {
         assert!(
-            matches!(r.rule, Rule::Robust1 | Rule::Send1 | Rule::Wake1),
+            matches!(
+                r.rule,
+                Rule::Robust1 | Rule::Send1 | Rule::Missing1 | Rule::Wake1
+            ),
             "{}: a hang on an open bus",
             r.rule
         );

@@ -63,6 +63,9 @@ pub struct Counts {
     pub wakes: u64,
     /// Tasks moved to a new waker (`migrate` faults).
     pub migrations: u64,
+    /// Preempted polls whose interjection ran at a yield point inside the
+    /// poll (not after it).
+    pub preempted: u64,
     /// Observations checked.
     pub observations: u64,
     /// Entries skipped because they were not valid (or not runnable) when
@@ -103,6 +106,8 @@ pub struct Session<I: Implementation> {
     hasher: DefaultHasher,
     log: Option<Vec<String>>,
     unsupported: Capabilities,
+    /// What the implementation listed as runnable, if nothing has run since.
+    listed: Option<Vec<TaskRef>>,
 }
 
 impl<I: Implementation> Session<I> {
@@ -118,6 +123,7 @@ impl<I: Implementation> Session<I> {
             hasher: DefaultHasher::new(),
             log: None,
             unsupported: Capabilities::none(),
+            listed: None,
         }
     }
 
@@ -144,9 +150,56 @@ impl<I: Implementation> Session<I> {
         &self.model
     }
 
-    /// The tasks the implementation says are runnable.
-    pub fn runnable(&self) -> Vec<TaskRef> {
-        self.imp.runnable()
+    /// The tasks the implementation says are runnable. Until the next step,
+    /// polling one of them must run it.
+    pub fn runnable(&mut self) -> Vec<TaskRef> {
+        let listed = self.imp.runnable();
+        self.listed = Some(listed.clone());
+        listed
+    }
+
+    /// A poll that ran nothing must report nothing, and must not be of a
+    /// task the implementation listed as runnable just before (`listed`).
+    fn check_idle_poll(
+        &mut self,
+        entry: &Entry,
+        task: TaskRef,
+        listed: Option<&[TaskRef]>,
+    ) -> Result<(), Failure> {
+        let reported = self.imp.take_observations();
+        let complaint = if !reported.is_empty() {
+            Some(format!(
+                "a poll of {task} that ran nothing reported {} observations",
+                reported.len()
+            ))
+        } else if task != TaskRef::Any && listed.is_some_and(|l| l.contains(&task)) {
+            Some(format!(
+                "{task} was listed as runnable just before, yet polling it ran nothing"
+            ))
+        } else {
+            None
+        };
+        match complaint {
+            Some(m) => Err(self.fault(entry, Rule::Robust1, Fault::Protocol(m))),
+            None => Ok(()),
+        }
+    }
+
+    /// A wake or migration of a subscriber whose stream is still open must
+    /// find its task.
+    fn check_exists(&self, entry: &Entry, task: TaskRef) -> Result<(), Failure> {
+        match task {
+            TaskRef::Sub(sub) if self.model.is_held(sub) && !self.model.has_ended(sub) => {
+                Err(self.fault(
+                    entry,
+                    Rule::Robust1,
+                    Fault::Protocol(format!(
+                        "{task} is a subscriber whose stream has not ended, yet the implementation says it has no such task"
+                    )),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Runs one entry. Returns whether it took effect (`false`: skipped, as
@@ -155,6 +208,31 @@ impl<I: Implementation> Session<I> {
     /// # Errors
     /// The first disagreement between implementation and model.
     pub fn step(&mut self, entry: &Entry) -> Result<bool, Failure> {
+        // What was listed as runnable holds until something runs.
+        let listed = self.listed.take();
+        // A scheduling entry the implementation cannot carry out: the trace
+        // cannot be judged on it (skipping would quietly change what it
+        // tests).
+        let needs = match entry {
+            Entry::Op(_) => None,
+            Entry::Poll(TaskRef::Any) => Some(Capability::Step),
+            Entry::Poll(_) => Some(Capability::Schedule),
+            Entry::Wake(_) => Some(Capability::Wake),
+            Entry::Migrate(_) => Some(Capability::Migrate),
+            Entry::Preempt(..) => Some(Capability::Preempt),
+        };
+        if let Some(capability) = needs.filter(|c| !self.capabilities.has(*c)) {
+            return Err(Failure {
+                rule: Rule::Robust1,
+                message: format!(
+                    "this entry needs the `{capability}` capability, which the implementation does not declare"
+                ),
+                entry: self.trace.len(),
+                entry_text: entry.to_string(),
+                fault: true,
+                unjudgeable: true,
+            });
+        }
         match entry {
             Entry::Op(op) => {
                 if self.model.validate(op).is_err() {
@@ -207,6 +285,7 @@ impl<I: Implementation> Session<I> {
                     .poll(*task)
                     .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
                 if !ran {
+                    self.check_idle_poll(entry, *task, listed.as_deref())?;
                     self.counts.skipped += 1;
                     return Ok(false);
                 }
@@ -236,9 +315,13 @@ impl<I: Implementation> Session<I> {
                     .poll_preempted(*task, with)
                     .map_err(|f| self.fault(entry, rule, f))?;
                 let Some(preempted) = preempted else {
+                    self.check_idle_poll(entry, *task, listed.as_deref())?;
                     self.counts.skipped += 1;
                     return Ok(false);
                 };
+                if preempted.at_yield_point {
+                    self.counts.preempted += 1;
+                }
                 self.record(entry);
                 self.counts.polls += 1;
                 let observations = self.imp.take_observations();
@@ -297,6 +380,7 @@ impl<I: Implementation> Session<I> {
                     .migrate(*task)
                     .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
                 if !moved {
+                    self.check_exists(entry, *task)?;
                     self.counts.skipped += 1;
                     return Ok(false);
                 }
@@ -310,6 +394,7 @@ impl<I: Implementation> Session<I> {
                     .wake(*task)
                     .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
                 if !woke {
+                    self.check_exists(entry, *task)?;
                     self.counts.skipped += 1;
                     return Ok(false);
                 }
@@ -445,7 +530,7 @@ impl<I: Implementation> Session<I> {
     }
 
     fn fault(&self, entry: &Entry, rule: Rule, fault: Fault) -> Failure {
-        let unjudgeable = matches!(fault, Fault::Protocol(_));
+        let unjudgeable = fault.is_protocol();
         let rule = match fault {
             Fault::DidNotSettle { .. } => Rule::Wake1,
             Fault::Hung { .. } => rule,
@@ -538,6 +623,7 @@ fn op_rule(op: &Op, model: &Model) -> Rule {
     let closed = |scope: &Option<crate::op::ScopeId>| scope.is_some_and(|s| model.bus_closed(s));
     match op {
         Op::Send { scope, .. } if closed(scope) => Rule::Close2,
+        Op::Send { scope: None, .. } | Op::Subscribe { scope: None, .. } => Rule::Missing1,
         Op::Send { .. } => Rule::Send1,
         Op::Subscribe { scope, .. } if closed(scope) => Rule::Close3,
         Op::Settle => Rule::Wake1,

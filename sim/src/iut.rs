@@ -50,6 +50,27 @@ pub enum Fault {
     },
     /// It broke the wire protocol.
     Protocol(String),
+    /// Something failed before this entry's own request, while the runner
+    /// was doing something else (listing runnable tasks, resetting the
+    /// adapter); the entry only found the implementation broken.
+    Earlier {
+        /// What the runner was doing.
+        during: String,
+        /// What went wrong then.
+        fault: Box<Fault>,
+    },
+}
+
+impl Fault {
+    /// Whether the fault says the implementation could not be driven at all
+    /// (a protocol error, now or earlier): nothing can be judged.
+    pub fn is_protocol(&self) -> bool {
+        match self {
+            Fault::Protocol(_) => true,
+            Fault::Earlier { fault, .. } => fault.is_protocol(),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for Fault {
@@ -71,6 +92,9 @@ impl fmt::Display for Fault {
                 "the implementation exited ({status}); stderr ends with:\n{stderr_tail}"
             ),
             Fault::Protocol(m) => write!(f, "protocol error: {m}"),
+            Fault::Earlier { during, fault } => {
+                write!(f, "while {during} (before this entry): {fault}")
+            }
         }
     }
 }
@@ -129,7 +153,8 @@ pub trait Implementation {
     ) -> Result<Option<Preempted>, Fault> {
         let _ = (task, with);
         Err(Fault::Protocol(
-            "this implementation cannot run anything inside a poll (no `preempt` capability)"
+            "the implementation does not implement `Implementation::poll_preempted`, \
+             which the `preempt` capability needs"
                 .to_owned(),
         ))
     }
@@ -145,7 +170,8 @@ pub trait Implementation {
     fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
         let _ = task;
         Err(Fault::Protocol(
-            "this implementation cannot move a task to a new waker (no `migrate` capability)"
+            "the implementation does not implement `Implementation::migrate`, \
+             which the `migrate` capability needs"
                 .to_owned(),
         ))
     }

@@ -14,7 +14,9 @@
 //!   and the model, stopping at the first disagreement;
 //! - [`trace`]: trace files; [`shrink`]: minimising a failing trace;
 //! - [`reference`](mod@reference): the reference bus and its mutants as implementations
-//!   under test.
+//!   under test;
+//! - `fuzz` (feature `arbitrary`): the entry points of the coverage-guided
+//!   fuzz targets in `fuzz/`, and the byte format of fuzzed workloads.
 //!
 //! One seed fixes everything; the same seed twice gives the same trace.
 #![forbid(unsafe_code)]
@@ -22,6 +24,8 @@
 
 pub mod catalogue;
 pub mod exec;
+#[cfg(feature = "arbitrary")]
+pub mod fuzz;
 pub mod harness;
 pub mod iut;
 pub mod model;

@@ -593,13 +593,13 @@ impl Model {
                 if let Some(s) = self.subs.get_mut(sub) {
                     s.credits += u64::from(*k);
                     let channel = self.buses[s.bus].channels.entry(s.route).or_default();
-                    if s.state == SubState::Live {
+                    if s.state == SubState::Live && s.credits > 0 {
                         channel.hungry.insert(*sub);
                         if s.cursor() < channel.log.len() {
                             self.owed.insert(*sub);
                         }
                     }
-                    if self.unfinished.contains(sub) && self.buses[s.bus].closed {
+                    if s.credits > 0 && self.unfinished.contains(sub) && self.buses[s.bus].closed {
                         self.ending.insert(*sub);
                     }
                 }
@@ -1175,6 +1175,18 @@ impl Model {
                 );
             }
         };
+        let mut listed = BTreeSet::new();
+        for c in counts {
+            if !listed.insert(c.ty.route()) {
+                return violation(
+                    Rule::Robust1,
+                    format!(
+                        "observe {scope} listed {} twice (aliases route as their target): which count holds?",
+                        c.ty.route()
+                    ),
+                );
+            }
+        }
         let bus = self.scopes[&scope].bus;
         for route in EventType::ALL.into_iter().filter(|t| t.route() == *t) {
             let (subs, retained, retained_events) = counts
@@ -1977,8 +1989,11 @@ impl Model {
         let next = log[sub.cursor().min(log.len().saturating_sub(1))];
         let waiting = log.len() - sub.cursor().min(log.len());
         let who = format!(
-            "{sub_id} ({} in {}) has credit {} and {waiting} events waiting (next: event#{next}), but received nothing more after the implementation settled",
-            sub.ty, sub.scope, sub.credits
+            "{sub_id} ({} in {}) has credit {} and {waiting} event{} waiting (next: event#{next}), but received nothing more after the implementation settled",
+            sub.ty,
+            sub.scope,
+            sub.credits,
+            if waiting == 1 { "" } else { "s" }
         );
         let channel = &self.buses[sub.bus].channels[&sub.route];
         let sibling_dropped = channel.drops.iter().any(|t| *t > sub.last_progress);

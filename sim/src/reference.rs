@@ -17,7 +17,7 @@ use crate::op::{
 use crate::rules::Capabilities;
 use futures::StreamExt;
 use futures::channel::oneshot;
-use scopebus::mutants::{Mutant, YieldHook, set_yield_hook, with_mutant};
+use scopebus::mutants::{Mutant, YieldHook, as_another_thread, set_yield_hook, with_mutant};
 use scopebus::{Scope, ScopeBuilder, TaskHandle};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -356,6 +356,15 @@ impl ReferenceImpl {
 
     fn dispatch(&mut self, op: &Op) -> Result<Reply, Fault> {
         match op {
+            Op::OpenScope { scope, .. } if self.scopes.contains_key(scope) => Err(Fault::Protocol(
+                format!("{scope} already exists in this run"),
+            )),
+            Op::Subscribe { sub, .. } if self.subs.contains_key(sub) => {
+                Err(Fault::Protocol(format!("{sub} already exists in this run")))
+            }
+            Op::Spawn { task, .. } if self.workers.contains_key(task) => Err(Fault::Protocol(
+                format!("{task} already exists in this run"),
+            )),
             Op::OpenScope {
                 scope,
                 parent,
@@ -416,9 +425,13 @@ impl ReferenceImpl {
             }
             Op::Spawn { task, scope } => self.spawn_worker(*task, *scope),
             Op::Release { task, send } => {
-                if let Some(release) = self.workers.remove(task) {
-                    let _ = release.send(*send);
-                }
+                let release = self.workers.remove(task).ok_or_else(|| {
+                    Fault::Protocol(format!(
+                        "{task} is not a waiting task of this run (never spawned, or released already)"
+                    ))
+                })?;
+                // Its scope may be gone (cancelled): then it never runs.
+                let _ = release.send(*send);
                 Ok(Ok(Answer::Done))
             }
             Op::Settle => self.settle(),
@@ -547,7 +560,7 @@ impl Implementation for ReferenceImpl {
                 let before = log.lock().unwrap_or_else(PoisonError::into_inner).len() - start;
                 // The hook is taken out while it runs: a poll inside it
                 // reaches no further interjection.
-                let result = (run.borrow_mut())();
+                let result = as_another_thread(|| (run.borrow_mut())());
                 *fired.borrow_mut() = Some((before, result));
             })
         };

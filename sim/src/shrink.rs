@@ -53,6 +53,9 @@ pub struct Shrunk {
     pub replays: u32,
     /// Whether the budget ran out before a fixed point.
     pub exhausted: bool,
+    /// Whether it was the time budget that ran out: then the result depends
+    /// on the machine's speed, and another run may shrink further.
+    pub timed_out: bool,
 }
 
 /// Shrinks `original` (a failing run's trace and failure). `replay` reruns
@@ -69,13 +72,19 @@ pub fn shrink(
     let mut best_failure = failure.clone();
     let replays = Cell::new(0u32);
     let exhausted = Cell::new(false);
+    let timed_out = Cell::new(false);
 
     let mut attempt = |candidate: Vec<Entry>,
                        best: &mut Vec<Entry>,
                        best_failure: &mut Failure|
      -> bool {
-        if replays.get() >= budget.replays || started.elapsed() > budget.time {
+        if replays.get() >= budget.replays {
             exhausted.set(true);
+            return false;
+        }
+        if started.elapsed() > budget.time {
+            exhausted.set(true);
+            timed_out.set(true);
             return false;
         }
         replays.set(replays.get() + 1);
@@ -138,6 +147,7 @@ pub fn shrink(
         failure: best_failure,
         replays: replays.get(),
         exhausted: exhausted.get(),
+        timed_out: timed_out.get(),
     }
 }
 

@@ -4,6 +4,9 @@
 //!   many seeds; exit 0 only if every `must` rule passed.
 //! - `replay TRACE`: rerun a trace file exactly.
 //! - `mutants`: prove the suite catches every planted bug.
+//! - `adapter`, `check-transcript`: the reference behind the adapter
+//!   protocol; checking sessions against the protocol's schema.
+//! - `fuzz`: coverage-guided fuzzing of the `fuzz/` targets (nightly).
 //!
 //! Exit codes: 0 success (conforming, reproduced as expected, all mutants
 //! killed), 1 a verdict against the implementation (not conforming, a replay
@@ -24,6 +27,7 @@ use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
 use std::time::Duration;
 
+mod fuzz;
 mod haiway;
 use scopebus_sim::harness::{GenConfig, Session, generate};
 use scopebus_sim::shrink::Budget;
@@ -49,8 +53,10 @@ enum Command {
     /// Check every rule of SPEC.md against an implementation over many seeds.
     ///
     /// Prints a table of rules and verdicts on stdout (identical for
-    /// identical arguments) and the timing on stderr. Exits 0 only if every
-    /// `must` rule was checked and passed.
+    /// identical arguments) and the timing on stderr. Exits 0 if every `must`
+    /// rule was checked and passed (or fails only as the implementation's
+    /// known-deviations file says; with `--seed`, if none failed), 1 if not,
+    /// 2 if no verdict could be reached.
     Conformance(ConformanceArgs),
     /// Rerun a trace file exactly, and say whether it fails and how.
     Replay(ReplayArgs),
@@ -63,6 +69,37 @@ enum Command {
     /// Check adapter session transcripts (`*.transcript.jsonl`: requests and
     /// replies, alternating) against the protocol's JSON Schema.
     CheckTranscript(CheckTranscriptArgs),
+    /// Coverage-guided fuzzing of the `ops`, `protocol` and `trace` targets
+    /// (cargo-fuzz, libFuzzer, nightly; cargo-fuzz is installed if missing).
+    ///
+    /// Prints executions/s, coverage and corpus size per target. A crash is
+    /// minimised and saved under `fuzz/regressions/<target>/` (for `ops`, as
+    /// a trace file `cargo xtask replay` reruns on stable); exits 1.
+    Fuzz(FuzzArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct FuzzArgs {
+    /// Only this target (repeatable): ops, protocol, trace. Default: all.
+    #[arg(long, value_name = "T")]
+    target: Vec<String>,
+    /// Seconds of fuzzing per target.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    time: u64,
+    /// Fuzzing processes per target (libFuzzer's fork mode above 1).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: u16,
+    /// Fuzz `ops` on this mutant, from an empty corpus, and report how long
+    /// finding it takes (exits 1 if it is not found in time).
+    #[arg(long, value_name = "NAME", value_parser = parse_mutant, requires = "target")]
+    mutant: Option<Mutant>,
+    /// Also write the figures as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Only seed the empty corpora from simulator traces (no nightly
+    /// toolchain needed), and exit.
+    #[arg(long, conflicts_with_all = ["mutant", "json"])]
+    seed_only: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -216,6 +253,14 @@ fn resolve(name: &str, timeout: u64) -> Result<Target, String> {
             ))
         }
         "haiway" => Ok(stdio(name, haiway::prepare(&workspace(), &target_dir())?)),
+        line if line.starts_with("mutant:") => {
+            let names: Vec<&str> = Mutant::ALL.iter().map(|m| m.name()).collect();
+            Err(format!(
+                "unknown mutant `{}`; known: {}",
+                &line["mutant:".len()..],
+                names.join(", ")
+            ))
+        }
         line if line.trim().is_empty()
             || !line.contains([' ', '/', '.']) && !Path::new(line).exists() =>
         {
@@ -310,26 +355,47 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
     let report = runner::run(&campaign)?;
     print!("{}", report::render(&report));
     eprintln!("{}", report::timing_line(&report));
-    if let Some(path) = &args.json {
-        write_json(path, &report::to_json(&report))?;
+    // Both reports are attempted; a report that cannot be written makes the
+    // run exit 2 (its consumer gets nothing), after the verdict is printed.
+    let mut unwritten = Vec::new();
+    if let Some(path) = &args.json
+        && let Err(e) = write_json(path, &report::to_json(&report))
+    {
+        unwritten.push(e);
     }
-    if let Some(path) = &args.junit {
-        write_text(path, &report::to_junit(&report)?)?;
+    if let Some(path) = &args.junit
+        && let Err(e) = report::to_junit(&report).and_then(|xml| write_text(path, &xml))
+    {
+        unwritten.push(e);
     }
-    Ok(
-        if report.unjudgeable.is_some() || report.under_exercised() {
-            ExitCode::from(2)
-        } else if report.success() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        },
-    )
+    if !unwritten.is_empty() {
+        return Err(unwritten.join("\n"));
+    }
+    Ok(if !report.judged() {
+        ExitCode::from(2)
+    } else if report.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let file = TraceFile::read(&args.trace).map_err(|e| e.to_string())?;
-    let name = args.target.unwrap_or_else(|| file.implementation.clone());
+    let named = |n: &str| n.parse::<Target>().is_ok() || ["reference-stdio", "haiway"].contains(&n);
+    let name = match args.target {
+        Some(name) => name,
+        None if named(&file.implementation) => file.implementation.clone(),
+        // A file never runs a command line by itself.
+        None => {
+            return Err(format!(
+                "{} was recorded on the adapter `{}`; a trace file never starts a command by itself: \
+                 pass it with --impl to replay there (or --impl reference)",
+                args.trace.display(),
+                file.implementation
+            ));
+        }
+    };
     let target = resolve(&name, args.timeout)
         .map_err(|e| format!("{}: {e} (use --impl to pick one)", args.trace.display()))?;
     target.check()?;
@@ -362,6 +428,10 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     }
     let recorded = file.failure.as_ref().map(|f| f.rule);
     match &run.failure {
+        Some(f) if f.unjudgeable => {
+            println!("NOT JUDGED: the implementation could not be driven: {f}");
+            Ok(ExitCode::from(2))
+        }
         Some(f) => {
             println!("FAILED {}", f);
             match recorded {
@@ -378,8 +448,10 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
         }
         None => {
             println!(
-                "passed: {} ops, {} polls, {} observations checked, no disagreement with the model",
-                run.counts.ops, run.counts.polls, run.counts.observations
+                "passed: {}, {}, {} checked, no disagreement with the model",
+                report::plural(run.counts.ops, "op"),
+                report::plural(run.counts.polls, "poll"),
+                report::plural(run.counts.observations, "observation")
             );
             if let Some(r) = recorded {
                 println!("note: the trace records a {r} failure, which did not occur on {target}");
@@ -400,7 +472,10 @@ fn mutants(args: MutantsArgs) -> Result<ExitCode, String> {
         mutants: if args.only.is_empty() {
             Mutant::ALL.to_vec()
         } else {
-            args.only
+            let mut only = args.only;
+            let mut seen = std::collections::BTreeSet::new();
+            only.retain(|m| seen.insert(m.name()));
+            only
         },
         max_seeds: args.seeds,
         ops: args.ops as usize,
@@ -439,6 +514,48 @@ fn adapter(args: AdapterArgs) -> Result<ExitCode, String> {
 /// The protocol's JSON Schema, as shipped in `conformance/protocol/`.
 const SCHEMA: &str = include_str!("../../conformance/protocol/scopebus-protocol.schema.json");
 
+/// Why `reply` (schema-valid) cannot be the answer to `request`, if so.
+fn mismatch(request: &serde_json::Value, reply: &serde_json::Value) -> Option<String> {
+    let kind = |v: &serde_json::Value| v["type"].as_str().unwrap_or("").to_owned();
+    let (asked, answered) = (kind(request), kind(reply));
+    if answered == "error" {
+        return None;
+    }
+    if reply["id"] != request["id"] {
+        return Some(format!(
+            "its id is {}, the request's is {}",
+            reply["id"], request["id"]
+        ));
+    }
+    let expected = match asked.as_str() {
+        "hello" => "hello",
+        "reset" => "ok",
+        "op" => "result",
+        "step" | "poll" => "stepped",
+        "runnable" => "runnable",
+        "wake" | "migrate" => "woken",
+        "preempt" => "preempted",
+        "bye" => "bye",
+        _ => return None,
+    };
+    if answered != expected {
+        return Some(format!(
+            "a `{answered}` reply to a `{asked}` request (expected `{expected}` or `error`)"
+        ));
+    }
+    if asked == "preempt" && reply["ran"] == serde_json::json!(true) {
+        let polls = request["with"].get("poll").is_some();
+        let has_result = !reply["result"].is_null();
+        if polls && has_result {
+            return Some("a `result` for a preempting poll, which is not an op".to_owned());
+        }
+        if !polls && !has_result {
+            return Some("no `result` for the preempting op".to_owned());
+        }
+    }
+    None
+}
+
 fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
     let schema: serde_json::Value =
         serde_json::from_str(SCHEMA).map_err(|e| format!("the built-in schema: {e}"))?;
@@ -456,6 +573,7 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut expect_request = true;
+        let mut pending: Option<serde_json::Value> = None;
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -483,7 +601,23 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
                     e.instance_path()
                 );
                 problems += 1;
+                continue;
             }
+            if what == "request" {
+                pending = Some(value);
+            } else if let Some(request) = pending.take()
+                && let Some(why) = mismatch(&request, &value)
+            {
+                println!("{at}: this reply does not answer the request before it: {why}");
+                problems += 1;
+            }
+        }
+        if let Some(request) = pending {
+            println!(
+                "{}: note: the last request, {}, has no reply (the adapter hung or exited there)",
+                path.display(),
+                request["type"]
+            );
         }
     }
     println!(
@@ -505,6 +639,22 @@ fn main() -> ExitCode {
         Command::Mutants(args) => mutants(args),
         Command::Adapter(args) => adapter(args),
         Command::CheckTranscript(args) => check_transcript(args),
+        Command::Fuzz(args) => fuzz::run(
+            &workspace(),
+            &target_dir().join("scopebus").join("fuzz"),
+            &fuzz::Options {
+                targets: if args.target.is_empty() {
+                    fuzz::TARGETS.iter().map(|t| (*t).to_owned()).collect()
+                } else {
+                    args.target
+                },
+                time: args.time,
+                jobs: args.jobs,
+                mutant: args.mutant,
+                json: args.json,
+                seed_only: args.seed_only,
+            },
+        ),
     };
     result.unwrap_or_else(|message| {
         eprintln!("error: {message}");

@@ -250,8 +250,21 @@ fn bad_input_gets_a_clear_error_and_exit_code_2() {
     .unwrap();
     fails_with(
         &["replay", unknown.to_str().unwrap()],
-        "unknown implementation `somebus`",
+        "a trace file never starts a command by itself",
     );
+    // A command line in a trace file is not run.
+    let hostile = dir.join("hostile.json");
+    let marker = dir.join("ran");
+    std::fs::write(
+        &hostile,
+        format!(
+            r#"{{"format":"scopebus-trace","version":1,"implementation":"touch {}","entries":[]}}"#,
+            marker.display()
+        ),
+    )
+    .unwrap();
+    fails_with(&["replay", hostile.to_str().unwrap()], "--impl");
+    assert!(!marker.exists(), "replay ran the command named in the file");
     let unwritable = Path::new("/proc/scopebus-cannot-write/report.json");
     fails_with(
         &[

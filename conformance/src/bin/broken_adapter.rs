@@ -8,7 +8,12 @@
 //! `long-line` (a reply longer than the limit), `stdout-noise` (a log line on
 //! stdout), `crash` (exits with status 3, saying why on stderr), `hang`
 //! (never answers), `wrong-protocol` (claims protocol 2 in `hello`),
-//! `no-hello` (answers `hello` with `ok`), `well` (no misbehaviour).
+//! `no-hello` (answers `hello` with `ok`), `idle-poll` (answers every
+//! `poll` and `preempt` with "nothing ran", though it lists the task as
+//! runnable: a lie that would hide the races those requests test),
+//! `latin1-stderr` (a well-behaved adapter whose stderr is not UTF-8),
+//! `hang-runnable` (never answers its fifth `runnable`), `well` (no
+//! misbehaviour).
 
 use scopebus_conformance::protocol::Response;
 use scopebus_conformance::serve::Server;
@@ -21,10 +26,44 @@ fn main() {
     let mut server = Server::new(|| Box::new(ReferenceImpl::new(None)) as Box<dyn Implementation>);
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
+    let mut runnables = 0;
     for line in stdin.lock().lines() {
         let Ok(line) = line else { return };
         let is_hello = line.contains("\"type\":\"hello\"");
         let is_op = line.contains("\"type\":\"op\"");
+        if mode == "latin1-stderr"
+            && std::io::stderr()
+                .write_all(b"caf\xe9: a log line in Latin-1\n")
+                .is_err()
+        {
+            // As a Python adapter would die of BrokenPipeError.
+            std::process::exit(1);
+        }
+        if line.contains("\"type\":\"runnable\"") {
+            runnables += 1;
+            if mode == "hang-runnable" && runnables == 5 {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                }
+            }
+        }
+        let id = serde_json::from_str::<serde_json::Value>(&line)
+            .ok()
+            .and_then(|v| v["id"].as_u64())
+            .unwrap_or(0);
+        if mode == "idle-poll" && line.contains("\"type\":\"poll\"") {
+            let _ = writeln!(
+                out,
+                "{{\"type\":\"stepped\",\"id\":{id},\"ran\":false,\"observations\":[]}}"
+            );
+            let _ = out.flush();
+            continue;
+        }
+        if mode == "idle-poll" && line.contains("\"type\":\"preempt\"") {
+            let _ = writeln!(out, "{{\"type\":\"preempted\",\"id\":{id},\"ran\":false}}");
+            let _ = out.flush();
+            continue;
+        }
         let Some(response) = server.answer(&line) else {
             continue;
         };

@@ -1,0 +1,525 @@
+//! Entry points for coverage-guided fuzzing, and the byte format of fuzzed
+//! workloads. Compiled with the `arbitrary` feature.
+//!
+//! The fuzz targets in `fuzz/` are one-line wrappers around [`ops`] and
+//! [`trace`] (and `scopebus_conformance::fuzz::protocol`), so that a stable
+//! `cargo test` can replay every corpus entry and every saved crash through
+//! exactly the same code.
+//!
+//! # The byte format of a workload
+//!
+//! A workload is a sequence of entries, each a tag byte followed by one byte
+//! per field, read with [`arbitrary::Unstructured`] one byte at a time (a
+//! missing byte reads as 0). Handles are folded into small ranges (scopes
+//! 1..=[`SCOPES`], subscriptions 1..=[`SUBS`], tasks 1..=[`TASKS`]) so that
+//! random bytes mostly name handles that exist; event ids are not encoded at
+//! all: [`normalize`] numbers sends in order, so that every send is fresh.
+//! The format is its own inverse's image: [`encode`] turns a trace (after
+//! [`compact`]) back into bytes, which is how simulator traces seed the
+//! corpus.
+//!
+//! | tag (byte % 16) | entry | field bytes |
+//! |---|---|---|
+//! | 0 | `open_scope` | scope, parent (optional), isolated (b & 1) |
+//! | 1, 2 | `close_scope`, `cancel_scope` | scope |
+//! | 3 | `subscribe` | sub, scope (optional), type |
+//! | 4 | `send` | scope (optional), type |
+//! | 5 | `consume` | sub, k (1 + b % 16) |
+//! | 6, 7 | `drop_subscription`, `cancel_subscriber` | sub |
+//! | 8 | `spawn` | task, scope |
+//! | 9 | `release` | task, send? (b & 1), type |
+//! | 10 | `settle` | |
+//! | 11 | `observe` | scope |
+//! | 12, 13, 14 | `poll`, `wake`, `migrate` | task ref |
+//! | 15 | `preempt` | task ref, then (b % 3) 0: `send` (scope?, type), 1: `spawn` (task, scope), 2: `poll` (task ref) |
+//!
+//! A handle byte `b` names scope `1 + b % SCOPES` (likewise subscriptions
+//! and tasks); an optional scope is `b % (SCOPES + 1)`, 0 meaning outside
+//! every scope; a type is `EventType::ALL[b % 8]`. A task ref is a byte
+//! (b % 3: 0 `any`, 1 a scope, 2 a subscription) and, unless `any`, a
+//! handle byte.
+
+use crate::catalogue::EventType;
+use crate::harness::{Failure, Session};
+use crate::op::{Entry, Interjection, Op, ScopeId, SendSpec, SubId, TaskId, TaskRef};
+use crate::reference::ReferenceImpl;
+use crate::trace::TraceFile;
+use arbitrary::{Arbitrary, Unstructured};
+use scopebus::mutants::Mutant;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Scope handles a fuzzed workload uses: 1..=SCOPES.
+pub const SCOPES: u32 = 8;
+/// Subscription handles a fuzzed workload uses: 1..=SUBS.
+pub const SUBS: u32 = 32;
+/// Task handles a fuzzed workload uses: 1..=TASKS.
+pub const TASKS: u32 = 16;
+/// At most this many entries are decoded from one input.
+pub const MAX_ENTRIES: usize = 2_048;
+
+/// A fuzzed workload: the entries decoded from the fuzzer's bytes. See the
+/// module documentation for the format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload(pub Vec<Entry>);
+
+fn byte(u: &mut Unstructured<'_>) -> u8 {
+    u8::arbitrary(u).unwrap_or(0)
+}
+
+fn scope(u: &mut Unstructured<'_>) -> ScopeId {
+    ScopeId(1 + u32::from(byte(u)) % SCOPES)
+}
+
+/// An optional scope: `b % (SCOPES + 1)`, 0 for none (outside every scope).
+fn opt_scope(u: &mut Unstructured<'_>) -> Option<ScopeId> {
+    match u32::from(byte(u)) % (SCOPES + 1) {
+        0 => None,
+        n => Some(ScopeId(n)),
+    }
+}
+
+fn sub(u: &mut Unstructured<'_>) -> SubId {
+    SubId(1 + u32::from(byte(u)) % SUBS)
+}
+
+fn task(u: &mut Unstructured<'_>) -> TaskId {
+    TaskId(1 + u32::from(byte(u)) % TASKS)
+}
+
+fn ty(u: &mut Unstructured<'_>) -> EventType {
+    EventType::ALL[usize::from(byte(u)) % EventType::ALL.len()]
+}
+
+fn task_ref(u: &mut Unstructured<'_>) -> TaskRef {
+    match byte(u) % 3 {
+        0 => TaskRef::Any,
+        1 => TaskRef::Scope(scope(u)),
+        _ => TaskRef::Sub(sub(u)),
+    }
+}
+
+fn entry(u: &mut Unstructured<'_>) -> Entry {
+    let op = match byte(u) % 16 {
+        0 => Op::OpenScope {
+            scope: scope(u),
+            parent: opt_scope(u),
+            isolated: byte(u) & 1 == 1,
+        },
+        1 => Op::CloseScope { scope: scope(u) },
+        2 => Op::CancelScope { scope: scope(u) },
+        3 => Op::Subscribe {
+            sub: sub(u),
+            scope: opt_scope(u),
+            ty: ty(u),
+        },
+        4 => Op::Send {
+            scope: opt_scope(u),
+            ty: ty(u),
+            event: 0,
+        },
+        5 => Op::Consume {
+            sub: sub(u),
+            k: 1 + u32::from(byte(u)) % 16,
+        },
+        6 => Op::DropSubscription { sub: sub(u) },
+        7 => Op::CancelSubscriber { sub: sub(u) },
+        8 => Op::Spawn {
+            task: task(u),
+            scope: scope(u),
+        },
+        9 => {
+            let task = task(u);
+            let send = byte(u) & 1 == 1;
+            let ty = ty(u);
+            Op::Release {
+                task,
+                send: send.then_some(SendSpec { ty, event: 0 }),
+            }
+        }
+        10 => Op::Settle,
+        11 => Op::Observe { scope: scope(u) },
+        12 => return Entry::Poll(task_ref(u)),
+        13 => return Entry::Wake(task_ref(u)),
+        14 => return Entry::Migrate(task_ref(u)),
+        _ => {
+            let polled = task_ref(u);
+            let with = match byte(u) % 3 {
+                0 => Interjection::Op(Op::Send {
+                    scope: opt_scope(u),
+                    ty: ty(u),
+                    event: 0,
+                }),
+                1 => Interjection::Op(Op::Spawn {
+                    task: task(u),
+                    scope: scope(u),
+                }),
+                _ => Interjection::Poll(task_ref(u)),
+            };
+            return Entry::Preempt(polled, with);
+        }
+    };
+    Entry::Op(op)
+}
+
+impl<'a> Arbitrary<'a> for Workload {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let mut entries = Vec::new();
+        while !u.is_empty() && entries.len() < MAX_ENTRIES {
+            entries.push(entry(u));
+        }
+        Ok(Workload(entries))
+    }
+
+    fn arbitrary_take_rest(mut u: Unstructured<'a>) -> arbitrary::Result<Self> {
+        Self::arbitrary(&mut u)
+    }
+}
+
+impl Workload {
+    /// Decodes `data` (never fails: every byte string is a workload).
+    pub fn decode(data: &[u8]) -> Workload {
+        Workload::arbitrary_take_rest(Unstructured::new(data)).unwrap_or(Workload(Vec::new()))
+    }
+}
+
+/// Numbers every send (ops, releases that send, preempting sends) 1, 2, 3...
+/// in order, so that no event id is used twice.
+pub fn normalize(entries: &[Entry]) -> Vec<Entry> {
+    let mut next = 0;
+    let mut fresh = || {
+        next += 1;
+        next
+    };
+    let mut renumber = |op: &Op| -> Op {
+        match op {
+            Op::Send { scope, ty, .. } => Op::Send {
+                scope: *scope,
+                ty: *ty,
+                event: fresh(),
+            },
+            Op::Release {
+                task,
+                send: Some(spec),
+            } => Op::Release {
+                task: *task,
+                send: Some(SendSpec {
+                    ty: spec.ty,
+                    event: fresh(),
+                }),
+            },
+            other => other.clone(),
+        }
+    };
+    entries
+        .iter()
+        .map(|e| match e {
+            Entry::Op(op) => Entry::Op(renumber(op)),
+            Entry::Preempt(t, Interjection::Op(op)) => {
+                Entry::Preempt(*t, Interjection::Op(renumber(op)))
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// Renames the handles of `entries` densely, in order of first appearance
+/// (scopes, subscriptions and tasks from 1), and cuts the trace before the
+/// first entry that would need a handle beyond the fuzz format's ranges.
+pub fn compact(entries: &[Entry]) -> Vec<Entry> {
+    struct Names {
+        scopes: BTreeMap<ScopeId, ScopeId>,
+        subs: BTreeMap<SubId, SubId>,
+        tasks: BTreeMap<TaskId, TaskId>,
+    }
+    impl Names {
+        fn scope(&mut self, s: ScopeId) -> Option<ScopeId> {
+            let n = self.scopes.len() as u32 + 1;
+            let id = *self.scopes.entry(s).or_insert(ScopeId(n));
+            (id.0 <= SCOPES).then_some(id)
+        }
+        fn sub(&mut self, s: SubId) -> Option<SubId> {
+            let n = self.subs.len() as u32 + 1;
+            let id = *self.subs.entry(s).or_insert(SubId(n));
+            (id.0 <= SUBS).then_some(id)
+        }
+        fn task(&mut self, t: TaskId) -> Option<TaskId> {
+            let n = self.tasks.len() as u32 + 1;
+            let id = *self.tasks.entry(t).or_insert(TaskId(n));
+            (id.0 <= TASKS).then_some(id)
+        }
+        fn opt_scope(&mut self, s: Option<ScopeId>) -> Option<Option<ScopeId>> {
+            match s {
+                None => Some(None),
+                Some(s) => self.scope(s).map(Some),
+            }
+        }
+        fn task_ref(&mut self, t: TaskRef) -> Option<TaskRef> {
+            Some(match t {
+                TaskRef::Any => TaskRef::Any,
+                TaskRef::Scope(s) => TaskRef::Scope(self.scope(s)?),
+                TaskRef::Sub(s) => TaskRef::Sub(self.sub(s)?),
+            })
+        }
+        fn op(&mut self, op: &Op) -> Option<Op> {
+            Some(match op {
+                Op::OpenScope {
+                    scope,
+                    parent,
+                    isolated,
+                } => {
+                    let parent = self.opt_scope(*parent)?;
+                    Op::OpenScope {
+                        scope: self.scope(*scope)?,
+                        parent,
+                        isolated: *isolated,
+                    }
+                }
+                Op::CloseScope { scope } => Op::CloseScope {
+                    scope: self.scope(*scope)?,
+                },
+                Op::CancelScope { scope } => Op::CancelScope {
+                    scope: self.scope(*scope)?,
+                },
+                Op::Subscribe { sub, scope, ty } => Op::Subscribe {
+                    sub: self.sub(*sub)?,
+                    scope: self.opt_scope(*scope)?,
+                    ty: *ty,
+                },
+                Op::Send { scope, ty, event } => Op::Send {
+                    scope: self.opt_scope(*scope)?,
+                    ty: *ty,
+                    event: *event,
+                },
+                Op::Consume { sub, k } => Op::Consume {
+                    sub: self.sub(*sub)?,
+                    k: (*k).clamp(1, 16),
+                },
+                Op::DropSubscription { sub } => Op::DropSubscription {
+                    sub: self.sub(*sub)?,
+                },
+                Op::CancelSubscriber { sub } => Op::CancelSubscriber {
+                    sub: self.sub(*sub)?,
+                },
+                Op::Spawn { task, scope } => {
+                    let task = self.task(*task)?;
+                    Op::Spawn {
+                        task,
+                        scope: self.scope(*scope)?,
+                    }
+                }
+                Op::Release { task, send } => Op::Release {
+                    task: self.task(*task)?,
+                    send: *send,
+                },
+                Op::Settle => Op::Settle,
+                Op::Observe { scope } => Op::Observe {
+                    scope: self.scope(*scope)?,
+                },
+            })
+        }
+    }
+    let mut names = Names {
+        scopes: BTreeMap::new(),
+        subs: BTreeMap::new(),
+        tasks: BTreeMap::new(),
+    };
+    let mut out = Vec::new();
+    for e in entries {
+        let renamed = match e {
+            Entry::Op(op) => names.op(op).map(Entry::Op),
+            Entry::Poll(t) => names.task_ref(*t).map(Entry::Poll),
+            Entry::Wake(t) => names.task_ref(*t).map(Entry::Wake),
+            Entry::Migrate(t) => names.task_ref(*t).map(Entry::Migrate),
+            Entry::Preempt(t, with) => names.task_ref(*t).and_then(|t| {
+                let with = match with {
+                    Interjection::Op(op) => Interjection::Op(names.op(op)?),
+                    Interjection::Poll(o) => Interjection::Poll(names.task_ref(*o)?),
+                };
+                Some(Entry::Preempt(t, with))
+            }),
+        };
+        match renamed {
+            Some(e) => out.push(e),
+            None => break,
+        }
+    }
+    out
+}
+
+/// Encodes `entries` in the fuzz format: the inverse of
+/// [`Workload::decode`] for entries whose handles are in range (see
+/// [`compact`]); `None` if one is not.
+pub fn encode(entries: &[Entry]) -> Option<Vec<u8>> {
+    fn scope(s: ScopeId) -> Option<u8> {
+        (1..=SCOPES).contains(&s.0).then(|| (s.0 - 1) as u8)
+    }
+    fn opt_scope(s: Option<ScopeId>) -> Option<u8> {
+        match s {
+            None => Some(0),
+            Some(s) => (1..=SCOPES).contains(&s.0).then_some(s.0 as u8),
+        }
+    }
+    fn sub(s: SubId) -> Option<u8> {
+        (1..=SUBS).contains(&s.0).then(|| (s.0 - 1) as u8)
+    }
+    fn task(t: TaskId) -> Option<u8> {
+        (1..=TASKS).contains(&t.0).then(|| (t.0 - 1) as u8)
+    }
+    fn ty(t: EventType) -> u8 {
+        EventType::ALL.iter().position(|x| *x == t).unwrap_or(0) as u8
+    }
+    fn task_ref(t: TaskRef, out: &mut Vec<u8>) -> Option<()> {
+        match t {
+            TaskRef::Any => out.push(0),
+            TaskRef::Scope(s) => out.extend([1, scope(s)?]),
+            TaskRef::Sub(s) => out.extend([2, sub(s)?]),
+        }
+        Some(())
+    }
+    fn op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
+        match op {
+            Op::OpenScope {
+                scope: s,
+                parent,
+                isolated,
+            } => out.extend([0, scope(*s)?, opt_scope(*parent)?, u8::from(*isolated)]),
+            Op::CloseScope { scope: s } => out.extend([1, scope(*s)?]),
+            Op::CancelScope { scope: s } => out.extend([2, scope(*s)?]),
+            Op::Subscribe {
+                sub: s,
+                scope: sc,
+                ty: t,
+            } => out.extend([3, sub(*s)?, opt_scope(*sc)?, ty(*t)]),
+            Op::Send {
+                scope: s, ty: t, ..
+            } => out.extend([4, opt_scope(*s)?, ty(*t)]),
+            Op::Consume { sub: s, k } => {
+                if !(1..=16).contains(k) {
+                    return None;
+                }
+                out.extend([5, sub(*s)?, (*k - 1) as u8]);
+            }
+            Op::DropSubscription { sub: s } => out.extend([6, sub(*s)?]),
+            Op::CancelSubscriber { sub: s } => out.extend([7, sub(*s)?]),
+            Op::Spawn { task: t, scope: s } => out.extend([8, task(*t)?, scope(*s)?]),
+            Op::Release { task: t, send } => out.extend([
+                9,
+                task(*t)?,
+                u8::from(send.is_some()),
+                send.map_or(0, |s| ty(s.ty)),
+            ]),
+            Op::Settle => out.push(10),
+            Op::Observe { scope: s } => out.extend([11, scope(*s)?]),
+        }
+        Some(())
+    }
+    let mut out = Vec::new();
+    for e in entries {
+        match e {
+            Entry::Op(o) => op(o, &mut out)?,
+            Entry::Poll(t) => {
+                out.push(12);
+                task_ref(*t, &mut out)?;
+            }
+            Entry::Wake(t) => {
+                out.push(13);
+                task_ref(*t, &mut out)?;
+            }
+            Entry::Migrate(t) => {
+                out.push(14);
+                task_ref(*t, &mut out)?;
+            }
+            Entry::Preempt(t, with) => {
+                out.push(15);
+                task_ref(*t, &mut out)?;
+                match with {
+                    Interjection::Op(Op::Send {
+                        scope: s, ty: t, ..
+                    }) => {
+                        out.extend([0, opt_scope(*s)?, ty(*t)]);
+                    }
+                    Interjection::Op(Op::Spawn { task: t, scope: s }) => {
+                        out.extend([1, task(*t)?, scope(*s)?]);
+                    }
+                    Interjection::Op(_) => return None,
+                    Interjection::Poll(o) => {
+                        out.push(2);
+                        task_ref(*o, &mut out)?;
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// What a fuzzed workload did wrong: the failure and the trace that shows
+/// it (a normalized workload, run up to the failure).
+#[derive(Clone, Debug)]
+pub struct Crash {
+    /// The first disagreement between the bus and the model.
+    pub failure: Failure,
+    /// The entries that ran, up to and including the failing one.
+    pub trace: Vec<Entry>,
+}
+
+/// The `ops` target: decodes `data` into a workload, runs it on the
+/// reference bus (or `mutant`) against the model, then winds down (release,
+/// close, drain, settle, observe) so that liveness is checked too.
+///
+/// # Errors
+/// The [`Crash`]: any disagreement, panic included (caught and reported as
+/// ROBUST-1 by the harness).
+pub fn ops(data: &[u8], mutant: Option<Mutant>) -> Result<(), Box<Crash>> {
+    let entries = normalize(&Workload::decode(data).0);
+    run_entries(&entries, mutant)
+}
+
+/// Runs `entries` (with their event ids as given) like [`ops`] does.
+///
+/// # Errors
+/// As [`ops`].
+pub fn run_entries(entries: &[Entry], mutant: Option<Mutant>) -> Result<(), Box<Crash>> {
+    let mut session = Session::new(ReferenceImpl::new(mutant));
+    let result = entries
+        .iter()
+        .try_for_each(|e| session.step(e).map(drop))
+        .and_then(|()| session.wind_down());
+    match result {
+        Ok(()) => Ok(()),
+        Err(failure) => {
+            let run = session.finish(Some(failure.clone()));
+            Err(Box::new(Crash {
+                failure,
+                trace: run.trace,
+            }))
+        }
+    }
+}
+
+/// The `trace` target: `data` as a trace file, read as `cargo xtask replay`
+/// reads one. Text that is not a valid trace must be refused with an error;
+/// a trace that reads must replay on the reference bus without any
+/// disagreement with the model.
+///
+/// # Errors
+/// A description of the disagreement, if a trace that reads fails on the
+/// reference bus. (A refused file is not an error: that is the point.)
+pub fn trace(data: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    let Ok(file) = TraceFile::parse(text, Path::new("fuzz-input.json")) else {
+        return Ok(());
+    };
+    let mut imp = ReferenceImpl::new(None);
+    let run = crate::harness::replay(&mut imp, &file.entries);
+    match run.failure {
+        None => Ok(()),
+        Some(f) => Err(format!(
+            "a valid trace fails on the reference bus: {f}\ntrace: {}",
+            TraceFile::new("reference", run.trace).to_json()
+        )),
+    }
+}

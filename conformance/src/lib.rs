@@ -10,7 +10,8 @@
 //! - [`target`]: implementations by name (`reference`, `mutant:NAME`);
 //! - [`runner`]: the run over many seeds, in parallel, deterministic;
 //! - [`mutants`]: the hunt that proves the suite catches planted bugs;
-//! - [`report`]: the console table and the JSON documents;
+//! - [`report`]: the console table and the JSON documents; [`merge`]: the
+//!   reports of the shards of one run, merged into the whole range's;
 //! - [`protocol`], [`serve`], [`stdio`]: the adapter protocol, both ends;
 //! - [`expectations`]: known deviations; [`fuzz`]: the `protocol` fuzz
 //!   target's entry point.
@@ -23,6 +24,7 @@
 
 pub mod expectations;
 pub mod fuzz;
+pub mod merge;
 pub mod mutants;
 pub mod protocol;
 pub mod report;

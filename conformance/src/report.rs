@@ -28,13 +28,30 @@ pub fn plural(n: u64, thing: &str) -> String {
 }
 
 fn seeds_text(seeds: Seeds) -> String {
-    match seeds {
-        Seeds::One(seed) => format!("seed {seed}"),
-        Seeds::Range { start, count } => format!(
+    let range = |start: u64, count: u64| {
+        format!(
             "seeds {start}..={} ({})",
             start.saturating_add(count.saturating_sub(1)),
             plural(count, "seed")
-        ),
+        )
+    };
+    match seeds {
+        Seeds::One(seed) => format!("seed {seed}"),
+        Seeds::Range { start, count } => range(start, count),
+        Seeds::Shard {
+            start,
+            count,
+            index,
+            of,
+        } => {
+            let (first, n) = seeds.bounds();
+            format!(
+                "{}, shard {index}/{of} of {}..={}",
+                range(first, n),
+                start,
+                start.saturating_add(count.saturating_sub(1))
+            )
+        }
     }
 }
 
@@ -56,7 +73,7 @@ pub fn render(report: &Report) -> String {
             seeds_text(report.seeds),
             plural(report.ops_per_seed as u64, "workload op")
         ),
-        Seeds::Range { .. } => writeln!(
+        Seeds::Range { .. } | Seeds::Shard { .. } => writeln!(
             out,
             "{}, {} each (plus each run's closing sequence)\n",
             seeds_text(report.seeds),
@@ -371,11 +388,8 @@ pub fn to_json(report: &Report) -> Value {
             v
         })
         .collect();
-    let (first, _) = match report.seeds {
-        Seeds::One(s) => (s, 1),
-        Seeds::Range { start, count } => (start, count),
-    };
-    json!({
+    let (first, _) = report.seeds.bounds();
+    let mut report_json = json!({
         "implementation": report.target,
         "language": info.language,
         "version": info.version,
@@ -389,6 +403,7 @@ pub fn to_json(report: &Report) -> Value {
         "seconds": report.run_time.as_secs_f64(),
         "conforming": report.conforming(),
         "success": report.success(),
+        "judged": report.judged(),
         "determinism": {
             "checked": report.determinism.checked,
             "mismatches": report.determinism.mismatches,
@@ -405,7 +420,22 @@ pub fn to_json(report: &Report) -> Value {
             "message": u.message,
         })),
         "rules": rules,
-    })
+    });
+    if let Seeds::Shard {
+        start,
+        count,
+        index,
+        of,
+    } = report.seeds
+    {
+        report_json["shard"] = json!({
+            "index": index,
+            "of": of,
+            "first_seed": start,
+            "seeds": count,
+        });
+    }
+    report_json
 }
 
 /// The console table of a mutant hunt.

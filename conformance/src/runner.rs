@@ -33,15 +33,75 @@ pub enum Seeds {
     },
     /// Exactly this seed.
     One(u64),
+    /// One of `of` contiguous, disjoint slices of `count` seeds from
+    /// `start`: the `index`-th (1-based). The slices' union is the whole
+    /// range, and merging their reports (`report::merge_json`) gives the
+    /// report of the whole range.
+    Shard {
+        /// The whole range's first seed.
+        start: u64,
+        /// The whole range's size.
+        count: u64,
+        /// Which slice, from 1.
+        index: u64,
+        /// How many slices.
+        of: u64,
+    },
 }
 
 impl Seeds {
-    /// The first seed and how many.
+    /// The first seed this run executes and how many.
     pub fn bounds(self) -> (u64, u64) {
         match self {
             Seeds::Range { start, count } => (start, count),
             Seeds::One(seed) => (seed, 1),
+            Seeds::Shard {
+                start,
+                count,
+                index,
+                of,
+            } => {
+                let cut = |k: u64| (u128::from(count) * u128::from(k) / u128::from(of)) as u64;
+                let (lo, hi) = (cut(index - 1), cut(index));
+                (start + lo, hi - lo)
+            }
         }
+    }
+
+    /// The whole range this run is part of: its first seed and size (for a
+    /// shard, the range all the shards together cover).
+    pub fn whole(self) -> (u64, u64) {
+        match self {
+            Seeds::Shard { start, count, .. } => (start, count),
+            other => other.bounds(),
+        }
+    }
+
+    /// The `index`-th (1-based) of `of` contiguous slices of `count` seeds
+    /// from `start`, as `--shard index/of` gives it.
+    ///
+    /// # Errors
+    /// If `index` is not within `1..=of`, if there are fewer seeds than
+    /// shards (a shard would be empty), or if the range runs past the
+    /// largest seed.
+    pub fn shard(start: u64, count: u64, index: u64, of: u64) -> Result<Seeds, String> {
+        Seeds::range(start, count)?;
+        if of == 0 || index == 0 || index > of {
+            return Err(format!(
+                "shard {index}/{of} does not exist: expected K/N with 1 <= K <= N"
+            ));
+        }
+        if count < of {
+            return Err(format!(
+                "{count} seeds cannot be cut into {of} shards: every shard needs at least one seed"
+            ));
+        }
+        Ok(Seeds::Shard {
+            start,
+            count,
+            index,
+            of,
+        })
     }
 
     /// A range of `count` seeds from `start`.
@@ -498,8 +558,10 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
     let pool = pool(campaign.jobs)?;
     let bar = progress_bar(campaign.progress, count, "conformance");
     // The determinism self-check reruns a sample: the first seed and then
-    // every `stride`-th, at most about a thousand of them.
-    let stride = (count / 1000).max(100);
+    // every `stride`-th, at most about a thousand of them. Counted over the
+    // whole range, so that shards sample exactly what one run would.
+    let (origin, whole) = campaign.seeds.whole();
+    let stride = (whole / 1000).max(100);
 
     let started = Instant::now();
     let tally: Tally = pool.install(|| {
@@ -509,7 +571,7 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
                 let seed = start.wrapping_add(i);
                 let result = run_seed(&campaign.target, seed, config);
                 bar.inc(1);
-                tally.add(result, i % stride == 0)
+                tally.add(result, seed.wrapping_sub(origin) % stride == 0)
             })
             .reduce(Tally::default, Tally::merge)
     });

@@ -197,3 +197,53 @@ fn the_hunt_kills_every_mutant() {
         assert!(json["mutants"][0].get(key).is_some(), "{key}");
     }
 }
+
+/// The union of the shards is the whole run: the merged JSON reports of
+/// `--shard K/N` equal the unsharded report, apart from wall time (SPEC.md's
+/// rules are judged the same; failures keep the lowest seed of any shard).
+#[test]
+fn merged_shards_equal_one_unsharded_run() {
+    use scopebus_conformance::merge::merge_json;
+    for (target, count, of) in [
+        (Target::Reference, 120, 3),
+        (Target::Mutant(Mutant::Lifo), 200, 4),
+        (Target::Mutant(Mutant::WakeOne), 150, 2),
+    ] {
+        let dir = format!("shard-{target}");
+        let mut whole = campaign(target.clone(), count, 2, &dir);
+        let mut all = report::to_json(&run(&whole).unwrap());
+        let mut shards = Vec::new();
+        for index in (1..=of).rev() {
+            whole.seeds = Seeds::shard(0, count, index, of).unwrap();
+            let shard = report::to_json(&run(&whole).unwrap());
+            assert_eq!(shard["shard"]["index"], index);
+            shards.push(shard);
+        }
+        let mut merged = merge_json(&shards).unwrap();
+        all["seconds"] = 0.into();
+        merged["seconds"] = 0.into();
+        assert_eq!(merged, all, "{target}: {}", shards.len());
+        // A missing or repeated shard is refused.
+        assert!(merge_json(&shards[1..]).unwrap_err().contains("missing"));
+        let mut twice = shards.clone();
+        twice[0] = shards[1].clone();
+        assert!(merge_json(&twice).is_err());
+    }
+}
+
+#[test]
+fn shards_are_disjoint_and_cover_the_range() {
+    for (start, count, of) in [(0u64, 10u64, 3u64), (5, 1000, 7), (u64::MAX - 9, 10, 10)] {
+        let mut next = start;
+        for index in 1..=of {
+            let (first, n) = Seeds::shard(start, count, index, of).unwrap().bounds();
+            assert_eq!(first, next);
+            assert!(n >= 1);
+            next = first.wrapping_add(n);
+        }
+        assert_eq!(next, start.wrapping_add(count));
+    }
+    assert!(Seeds::shard(0, 2, 1, 3).is_err());
+    assert!(Seeds::shard(0, 10, 0, 3).is_err());
+    assert!(Seeds::shard(0, 10, 4, 3).is_err());
+}

@@ -69,6 +69,12 @@ enum Command {
     /// Check adapter session transcripts (`*.transcript.jsonl`: requests and
     /// replies, alternating) against the protocol's JSON Schema.
     CheckTranscript(CheckTranscriptArgs),
+    /// Merge the `--json` reports of the N shards of one run (`conformance
+    /// --shard K/N`) into the report of the whole range: the same, field for
+    /// field apart from `seconds`, as one unsharded run's.
+    ///
+    /// Prints the merged table; exits like `conformance` would have.
+    Merge(MergeArgs),
     /// Coverage-guided fuzzing of the `ops`, `protocol` and `trace` targets
     /// (cargo-fuzz, libFuzzer, nightly; cargo-fuzz is installed if missing).
     ///
@@ -100,6 +106,16 @@ struct FuzzArgs {
     /// toolchain needed), and exit.
     #[arg(long, conflicts_with_all = ["mutant", "json"])]
     seed_only: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct MergeArgs {
+    /// The shards' JSON reports, in any order.
+    #[arg(required = true)]
+    reports: Vec<PathBuf>,
+    /// Also write the merged report as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -144,6 +160,11 @@ struct ConformanceArgs {
     /// little to judge conformance.
     #[arg(long, value_name = "S", value_parser = parse_seed, allow_hyphen_values = true)]
     seed: Option<u64>,
+    /// Run only the K-th of N contiguous, disjoint slices of the seed range
+    /// (e.g. `--shard 2/4`), to spread one run over N machines; `cargo
+    /// xtask merge` joins their `--json` reports into the whole range's.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, conflicts_with = "seed")]
+    shard: Option<(u64, u64)>,
     /// Workload ops per seed (each run then closes with a short wind-down:
     /// settle, observe, release, close, drain).
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -280,6 +301,19 @@ fn parse_mutant(s: &str) -> Result<Mutant, String> {
     })
 }
 
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("`{s}` is not a shard: expected K/N with 1 <= K <= N, e.g. 2/4");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n) = (
+        k.trim().parse::<u64>().map_err(|_| bad())?,
+        n.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
 fn parse_seed(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "");
     let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -316,7 +350,10 @@ fn write_text(path: &Path, text: &str) -> Result<(), String> {
 fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
     let seeds = match args.seed {
         Some(seed) => Seeds::One(seed),
-        None => Seeds::range(args.start, args.seeds)?,
+        None => match args.shard {
+            Some((index, of)) => Seeds::shard(args.start, args.seeds, index, of)?,
+            None => Seeds::range(args.start, args.seeds)?,
+        },
     };
     let target = resolve(&args.target, args.timeout)?;
     let expectations = if args.no_expect {
@@ -631,6 +668,34 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
     })
 }
 
+fn merge(args: MergeArgs) -> Result<ExitCode, String> {
+    let mut reports = Vec::with_capacity(args.reports.len());
+    for path in &args.reports {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not a JSON report (from `conformance --json`): {e}",
+                path.display()
+            )
+        })?;
+        reports.push(value);
+    }
+    let merged = scopebus_conformance::merge::merge_json(&reports)?;
+    print!("{}", scopebus_conformance::merge::render(&merged));
+    if let Some(path) = &args.json {
+        write_json(path, &merged)?;
+    }
+    let (judged, conforming) = scopebus_conformance::merge::outcome(&merged);
+    Ok(if !judged {
+        ExitCode::from(2)
+    } else if conforming {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -639,6 +704,7 @@ fn main() -> ExitCode {
         Command::Mutants(args) => mutants(args),
         Command::Adapter(args) => adapter(args),
         Command::CheckTranscript(args) => check_transcript(args),
+        Command::Merge(args) => merge(args),
         Command::Fuzz(args) => fuzz::run(
             &workspace(),
             &target_dir().join("scopebus").join("fuzz"),

@@ -114,3 +114,35 @@ fn saved_fuzz_crashes_stay_fixed_and_mutants_stay_caught() {
         }
     }
 }
+
+/// Whatever bytes the `ops` target gets, what it runs is a trace `cargo
+/// xtask replay` accepts (every handle created before it is named), so a
+/// crash always converts into a usable regression trace.
+#[test]
+fn decoded_workloads_are_valid_traces() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let corpus = entries(&fuzz_dir().join("corpus/ops"));
+    for round in 0..2000 {
+        let mut data = if round % 2 == 0 && !corpus.is_empty() {
+            read(&corpus[round % corpus.len()])
+        } else {
+            Vec::new()
+        };
+        let extra = rng.random_range(0..400);
+        for _ in 0..extra {
+            data.push(rng.random());
+        }
+        if !data.is_empty() {
+            // Flip some bytes, as a fuzzer would.
+            for _ in 0..rng.random_range(0..8) {
+                let i = rng.random_range(0..data.len());
+                data[i] = rng.random();
+            }
+        }
+        let file = TraceFile::new("reference".to_owned(), scopebus_sim::fuzz::entries(&data));
+        if let Err(e) = file.check_references() {
+            panic!("round {round}: {e}");
+        }
+    }
+}

@@ -472,8 +472,20 @@ pub struct Crash {
 /// The [`Crash`]: any disagreement, panic included (caught and reported as
 /// ROBUST-1 by the harness).
 pub fn ops(data: &[u8], mutant: Option<Mutant>) -> Result<(), Box<Crash>> {
-    let entries = normalize(&Workload::decode(data).0);
-    run_entries(&entries, mutant)
+    run_entries(&entries(data), mutant)
+}
+
+/// The workload `data` stands for, as the `ops` target runs it: decoded,
+/// its sends numbered ([`normalize`]), and every entry that names a handle
+/// no earlier entry created (or creates one twice) left out, so that what
+/// runs, and any trace saved from it, is a trace `cargo xtask replay`
+/// accepts.
+pub fn entries(data: &[u8]) -> Vec<Entry> {
+    let mut known = crate::trace::References::default();
+    normalize(&Workload::decode(data).0)
+        .into_iter()
+        .filter(|e| known.admit(e).is_ok())
+        .collect()
 }
 
 /// Runs `entries` (with their event ids as given) like [`ops`] does.

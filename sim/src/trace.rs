@@ -252,113 +252,133 @@ impl TraceFile {
     /// # Errors
     /// The first problem, with the entry's index.
     pub fn check_references(&self) -> Result<(), String> {
-        let mut scopes = BTreeSet::new();
-        let mut depth: std::collections::BTreeMap<ScopeId, usize> =
-            std::collections::BTreeMap::new();
-        let mut subs = BTreeSet::new();
-        let mut tasks = BTreeSet::new();
-        let mut events = BTreeSet::new();
+        let mut known = References::default();
         for (i, entry) in self.entries.iter().enumerate() {
-            let at = |what: String| format!("entry {i} (`{entry}`): {what}");
-            let need_scope = |s: &ScopeId, scopes: &BTreeSet<ScopeId>| {
-                if scopes.contains(s) {
-                    Ok(())
-                } else {
-                    Err(at(format!("{s} is not opened by any earlier entry")))
+            known
+                .admit(entry)
+                .map_err(|what| format!("entry {i} (`{entry}`): {what}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The handles and event ids that earlier entries of a trace created, to
+/// check each next entry against (what [`TraceFile::check_references`] and
+/// the fuzz targets' decoder use).
+#[derive(Clone, Debug, Default)]
+pub struct References {
+    scopes: BTreeSet<ScopeId>,
+    depth: std::collections::BTreeMap<ScopeId, usize>,
+    subs: BTreeSet<SubId>,
+    tasks: BTreeSet<TaskId>,
+    events: BTreeSet<u64>,
+}
+
+impl References {
+    /// Takes `entry` in if every handle it names exists and nothing it
+    /// creates exists yet; it is then known to later entries.
+    ///
+    /// # Errors
+    /// What is wrong with `entry`; then nothing is taken in.
+    pub fn admit(&mut self, entry: &Entry) -> Result<(), String> {
+        let need_scope = |s: &ScopeId, scopes: &BTreeSet<ScopeId>| {
+            if scopes.contains(s) {
+                Ok(())
+            } else {
+                Err(format!("{s} is not opened by any earlier entry"))
+            }
+        };
+        let need_sub = |s: &SubId, subs: &BTreeSet<SubId>| {
+            if subs.contains(s) {
+                Ok(())
+            } else {
+                Err(format!("{s} is not created by any earlier `subscribe`"))
+            }
+        };
+        let need_task = |t: &TaskId, tasks: &BTreeSet<TaskId>| {
+            if tasks.contains(t) {
+                Ok(())
+            } else {
+                Err(format!("{t} is not created by any earlier `spawn`"))
+            }
+        };
+        let fresh_event = |e: u64, events: &BTreeSet<u64>| {
+            if events.contains(&e) {
+                Err(format!("event#{e} is sent twice; event ids must be unique"))
+            } else {
+                Ok(())
+            }
+        };
+        let (named, op) = match entry {
+            Entry::Op(op) => ([None, None], Some(op)),
+            Entry::Poll(t) | Entry::Wake(t) | Entry::Migrate(t) => ([Some(*t), None], None),
+            Entry::Preempt(t, Interjection::Op(op)) => ([Some(*t), None], Some(op)),
+            Entry::Preempt(t, Interjection::Poll(other)) => ([Some(*t), Some(*other)], None),
+        };
+        for t in named.into_iter().flatten() {
+            match t {
+                TaskRef::Scope(s) => need_scope(&s, &self.scopes)?,
+                TaskRef::Sub(s) => need_sub(&s, &self.subs)?,
+                TaskRef::Any => {}
+            }
+        }
+        let Some(op) = op else {
+            return Ok(());
+        };
+        match op {
+            Op::OpenScope { scope, parent, .. } => {
+                let mut level = 0;
+                if let Some(p) = parent {
+                    need_scope(p, &self.scopes)?;
+                    level = self.depth.get(p).copied().unwrap_or(0) + 1;
+                    if level > crate::model::MAX_NESTING {
+                        return Err(format!(
+                            "{scope} would be nested {level} scopes deep; traces allow at most {}",
+                            crate::model::MAX_NESTING
+                        ));
+                    }
                 }
-            };
-            let need_sub = |s: &SubId, subs: &BTreeSet<SubId>| {
-                if subs.contains(s) {
-                    Ok(())
-                } else {
-                    Err(at(format!("{s} is not created by any earlier `subscribe`")))
+                if self.scopes.contains(scope) {
+                    return Err(format!("{scope} is opened twice"));
                 }
-            };
-            let need_task = |t: &TaskId, tasks: &BTreeSet<TaskId>| {
-                if tasks.contains(t) {
-                    Ok(())
-                } else {
-                    Err(at(format!("{t} is not created by any earlier `spawn`")))
+                self.scopes.insert(*scope);
+                self.depth.insert(*scope, level);
+            }
+            Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
+                need_scope(scope, &self.scopes)?;
+            }
+            Op::Subscribe { sub, scope, .. } => {
+                if let Some(s) = scope {
+                    need_scope(s, &self.scopes)?;
                 }
-            };
-            let mut new_event = |e: u64| {
-                if events.insert(e) {
-                    Ok(())
-                } else {
-                    Err(at(format!(
-                        "event#{e} is sent twice; event ids must be unique"
-                    )))
-                }
-            };
-            let (named, op) = match entry {
-                Entry::Op(op) => ([None, None], Some(op)),
-                Entry::Poll(t) | Entry::Wake(t) | Entry::Migrate(t) => ([Some(*t), None], None),
-                Entry::Preempt(t, Interjection::Op(op)) => ([Some(*t), None], Some(op)),
-                Entry::Preempt(t, Interjection::Poll(other)) => ([Some(*t), Some(*other)], None),
-            };
-            for t in named.into_iter().flatten() {
-                match t {
-                    TaskRef::Scope(s) => need_scope(&s, &scopes)?,
-                    TaskRef::Sub(s) => need_sub(&s, &subs)?,
-                    TaskRef::Any => {}
+                if !self.subs.insert(*sub) {
+                    return Err(format!("{sub} is created twice"));
                 }
             }
-            if let Some(op) = op {
-                match op {
-                    Op::OpenScope { scope, parent, .. } => {
-                        let mut level = 0;
-                        if let Some(p) = parent {
-                            need_scope(p, &scopes)?;
-                            level = depth.get(p).copied().unwrap_or(0) + 1;
-                            if level > crate::model::MAX_NESTING {
-                                return Err(at(format!(
-                                    "{scope} would be nested {level} scopes deep; traces allow at most {}",
-                                    crate::model::MAX_NESTING
-                                )));
-                            }
-                        }
-                        if !scopes.insert(*scope) {
-                            return Err(at(format!("{scope} is opened twice")));
-                        }
-                        depth.insert(*scope, level);
-                    }
-                    Op::CloseScope { scope }
-                    | Op::CancelScope { scope }
-                    | Op::Observe { scope } => {
-                        need_scope(scope, &scopes)?;
-                    }
-                    Op::Subscribe { sub, scope, .. } => {
-                        if let Some(s) = scope {
-                            need_scope(s, &scopes)?;
-                        }
-                        if !subs.insert(*sub) {
-                            return Err(at(format!("{sub} is created twice")));
-                        }
-                    }
-                    Op::Send { scope, event, .. } => {
-                        if let Some(s) = scope {
-                            need_scope(s, &scopes)?;
-                        }
-                        new_event(*event)?;
-                    }
-                    Op::Consume { sub, .. }
-                    | Op::DropSubscription { sub }
-                    | Op::CancelSubscriber { sub } => need_sub(sub, &subs)?,
-                    Op::Spawn { task, scope } => {
-                        need_scope(scope, &scopes)?;
-                        if !tasks.insert(*task) {
-                            return Err(at(format!("{task} is spawned twice")));
-                        }
-                    }
-                    Op::Release { task, send } => {
-                        need_task(task, &tasks)?;
-                        if let Some(s) = send {
-                            new_event(s.event)?;
-                        }
-                    }
-                    Op::Settle => {}
+            Op::Send { scope, event, .. } => {
+                if let Some(s) = scope {
+                    need_scope(s, &self.scopes)?;
+                }
+                fresh_event(*event, &self.events)?;
+                self.events.insert(*event);
+            }
+            Op::Consume { sub, .. }
+            | Op::DropSubscription { sub }
+            | Op::CancelSubscriber { sub } => need_sub(sub, &self.subs)?,
+            Op::Spawn { task, scope } => {
+                need_scope(scope, &self.scopes)?;
+                if !self.tasks.insert(*task) {
+                    return Err(format!("{task} is spawned twice"));
                 }
             }
+            Op::Release { task, send } => {
+                need_task(task, &self.tasks)?;
+                if let Some(s) = send {
+                    fresh_event(s.event, &self.events)?;
+                    self.events.insert(s.event);
+                }
+            }
+            Op::Settle => {}
         }
         Ok(())
     }

@@ -362,7 +362,7 @@ fn save_regression(
     let dir = fuzz_dir(workspace).join("regressions").join(target);
     let hash = short_hash(&bytes);
     if target == "ops" {
-        let entries = normalize(&Workload::decode(&bytes).0);
+        let entries = scopebus_sim::fuzz::entries(&bytes);
         let implementation = match mutant {
             Some(m) => format!("mutant:{}", m.name()),
             None => "reference".to_owned(),

@@ -420,3 +420,48 @@ fn the_state_machine_catches_mutants() {
         );
     }
 }
+
+/// A measurement, not a check: runs `$SCOPEBUS_PROPTEST_CASES` cases
+/// (default 1,000) of the state machine on the reference bus, generation
+/// and shrinking machinery included, and prints one line
+/// `proptest-throughput {"cases": N, "entries": E, "seconds": S}` for
+/// `cargo xtask bench`. Ignored by `cargo test`; run it with `--ignored`.
+#[test]
+#[ignore = "a measurement for cargo xtask bench"]
+fn proptest_throughput() {
+    let cases: u32 = std::env::var("SCOPEBUS_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let entries = std::cell::Cell::new(0usize);
+    let started = std::time::Instant::now();
+    let result = runner.run(&Workload::sequential_strategy(1..160), |(_, steps, _)| {
+        entries.set(entries.get() + steps.len());
+        let mut session = Session::new(ReferenceImpl::new(None));
+        for entry in &steps {
+            if let Err(f) = session.step(entry) {
+                return Err(TestCaseError::fail(f.to_string()));
+            }
+        }
+        session
+            .wind_down()
+            .map_err(|f| TestCaseError::fail(f.to_string()))
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(result.is_ok(), "the reference bus failed: {result:?}");
+    println!(
+        "proptest-throughput {{\"cases\": {cases}, \"entries\": {}, \"seconds\": {seconds}}}",
+        entries.get()
+    );
+}

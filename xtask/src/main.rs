@@ -7,6 +7,8 @@
 //! - `adapter`, `check-transcript`: the reference behind the adapter
 //!   protocol; checking sessions against the protocol's schema.
 //! - `fuzz`: coverage-guided fuzzing of the `fuzz/` targets (nightly).
+//! - `bench`: every speed and memory figure, each against a peer measured
+//!   in the same run; `merge`: the reports of `conformance --shard K/N`.
 //!
 //! Exit codes: 0 success (conforming, reproduced as expected, all mutants
 //! killed), 1 a verdict against the implementation (not conforming, a replay
@@ -27,6 +29,7 @@ use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
 use std::time::Duration;
 
+mod bench;
 mod fuzz;
 mod haiway;
 use scopebus_sim::harness::{GenConfig, Session, generate};
@@ -69,6 +72,14 @@ enum Command {
     /// Check adapter session transcripts (`*.transcript.jsonl`: requests and
     /// replies, alternating) against the protocol's JSON Schema.
     CheckTranscript(CheckTranscriptArgs),
+    /// Benchmark the bus against tokio::sync::broadcast, async-broadcast and
+    /// Haiway, and the suite against its targets; print one table.
+    ///
+    /// Each figure comes with a peer measured in the same run and the ratio
+    /// (above 1 is better for scopebus), and the target where it
+    /// sets one. Takes several minutes (`--quick`: about one). Exits 0 once
+    /// everything was measured, whether or not each target was met.
+    Bench(BenchArgs),
     /// Merge the `--json` reports of the N shards of one run (`conformance
     /// --shard K/N`) into the report of the whole range: the same, field for
     /// field apart from `seconds`, as one unsharded run's.
@@ -106,6 +117,21 @@ struct FuzzArgs {
     /// toolchain needed), and exit.
     #[arg(long, conflicts_with_all = ["mutant", "json"])]
     seed_only: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Fewer events and samples (10,000 events per run, criterion's quick
+    /// mode, fewer seeds): rougher figures in about a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the table as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Leave out the Haiway rows (which set up Python 3.13 and haiway on
+    /// first use, as `--impl haiway` does).
+    #[arg(long)]
+    no_haiway: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -705,6 +731,11 @@ fn main() -> ExitCode {
         Command::Adapter(args) => adapter(args),
         Command::CheckTranscript(args) => check_transcript(args),
         Command::Merge(args) => merge(args),
+        Command::Bench(args) => bench::run(&bench::Options {
+            quick: args.quick,
+            json: args.json,
+            no_haiway: args.no_haiway,
+        }),
         Command::Fuzz(args) => fuzz::run(
             &workspace(),
             &target_dir().join("scopebus").join("fuzz"),

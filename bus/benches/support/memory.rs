@@ -1,0 +1,203 @@
+//! Memory probes, measured with a counting global allocator
+//! (`stats_alloc::INSTRUMENTED_SYSTEM`, which the including binary installs
+//! as `#[global_allocator]`). Shared by `benches/memory.rs`, which reports
+//! the figures, and `tests/memory.rs`, which holds the bus to them.
+//!
+//! Bytes are as requested from the allocator (its own bookkeeping not
+//! counted). Every probe runs on the calling thread, with nothing else
+//! allocating meanwhile.
+
+#![allow(dead_code)]
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, Stats};
+use std::sync::Arc;
+
+/// The payload of every probe's events.
+pub type Payload = u64;
+
+fn live(stats: &Stats) -> i64 {
+    stats.bytes_allocated as i64 + stats.bytes_reallocated as i64 - stats.bytes_deallocated as i64
+}
+
+/// What a channel holds for events sent and not yet received.
+#[derive(Clone, Debug)]
+pub struct Retained {
+    /// The channel.
+    pub peer: &'static str,
+    /// Live subscriptions, none of which received anything.
+    pub subscribers: usize,
+    /// Events pending.
+    pub events: usize,
+    /// Bytes the channel, its subscriptions and the pending events hold, per
+    /// pending event.
+    pub bytes_per_event: f64,
+    /// `bytes_per_event` less the payload (`size_of::<Payload>()`): the
+    /// channel's overhead per retained event.
+    pub overhead_per_event: f64,
+}
+
+impl Retained {
+    fn new(peer: &'static str, subscribers: usize, events: usize, bytes: i64) -> Retained {
+        let per = bytes as f64 / events as f64;
+        Retained {
+            peer,
+            subscribers,
+            events,
+            bytes_per_event: per,
+            overhead_per_event: per - std::mem::size_of::<Payload>() as f64,
+        }
+    }
+}
+
+/// scopebus: `subscribers` subscriptions, `events` sends, nothing received.
+/// Bytes counted from before the bus was made.
+pub fn retained_scopebus(subscribers: usize, events: usize) -> Retained {
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    let bus = scopebus::Bus::new();
+    let subs: Vec<_> = (0..subscribers)
+        .map(|_| bus.subscribe::<Payload>())
+        .collect();
+    for n in 0..events {
+        let _ = bus.send(n as Payload);
+    }
+    let bytes = live(&region.change());
+    assert_eq!(bus.stats_of::<Payload>().retained, events);
+    drop((subs, bus));
+    Retained::new("scopebus", subscribers, events, bytes)
+}
+
+/// `tokio::sync::broadcast` with capacity `events` (a power of two, so the
+/// ring is exactly full): as [`retained_scopebus`].
+pub fn retained_tokio(subscribers: usize, events: usize) -> Retained {
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    let (tx, rx) = tokio::sync::broadcast::channel::<Arc<Payload>>(events);
+    let subs: Vec<_> = (1..subscribers).map(|_| tx.subscribe()).collect();
+    for n in 0..events {
+        let _ = tx.send(Arc::new(n as Payload));
+    }
+    let bytes = live(&region.change());
+    assert_eq!(rx.len(), events);
+    drop((subs, rx, tx));
+    Retained::new("tokio-broadcast", subscribers, events, bytes)
+}
+
+/// `async-broadcast` with capacity `events`: as [`retained_scopebus`].
+pub fn retained_async_broadcast(subscribers: usize, events: usize) -> Retained {
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    let (tx, rx) = async_broadcast::broadcast::<Arc<Payload>>(events);
+    let subs: Vec<_> = (1..subscribers).map(|_| tx.new_receiver()).collect();
+    for n in 0..events {
+        let _ = tx.try_broadcast(Arc::new(n as Payload));
+    }
+    let bytes = live(&region.change());
+    assert_eq!(rx.len(), events);
+    drop((subs, rx, tx));
+    Retained::new("async-broadcast", subscribers, events, bytes)
+}
+
+/// What sends that nobody receives cost.
+#[derive(Clone, Debug)]
+pub struct Unreceived {
+    /// The channel, and the situation.
+    pub case: &'static str,
+    /// Sends made.
+    pub sends: usize,
+    /// Allocations during the sends.
+    pub allocations: usize,
+    /// Bytes still held after the sends (by anything made during them).
+    pub bytes_left: i64,
+}
+
+/// scopebus: `sends` sends of a type nobody ever subscribed to, then of a
+/// type whose only subscription was dropped (DROP-1). The bus exists before
+/// the region starts.
+pub fn unreceived_scopebus(sends: usize) -> [Unreceived; 2] {
+    let bus = scopebus::Bus::new();
+    drop(bus.subscribe::<u32>());
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    for n in 0..sends {
+        let _ = bus.send(n as Payload);
+    }
+    let never = region.change();
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    for n in 0..sends {
+        let _ = bus.send(n as u32);
+    }
+    let dropped = region.change();
+    [
+        Unreceived {
+            case: "scopebus, never subscribed",
+            sends,
+            allocations: never.allocations + never.reallocations,
+            bytes_left: live(&never),
+        },
+        Unreceived {
+            case: "scopebus, subscription dropped",
+            sends,
+            allocations: dropped.allocations + dropped.reallocations,
+            bytes_left: live(&dropped),
+        },
+    ]
+}
+
+/// `tokio::sync::broadcast` with no receiver: the sender must make the
+/// `Arc` before it knows nobody listens.
+pub fn unreceived_tokio(sends: usize) -> Unreceived {
+    let (tx, rx) = tokio::sync::broadcast::channel::<Arc<Payload>>(16);
+    drop(rx);
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    for n in 0..sends {
+        let _ = tx.send(Arc::new(n as Payload));
+    }
+    let stats = region.change();
+    Unreceived {
+        case: "tokio-broadcast, no receiver",
+        sends,
+        allocations: stats.allocations + stats.reallocations,
+        bytes_left: live(&stats),
+    }
+}
+
+/// scopebus: bytes still held once every one of `subscribers` subscriptions
+/// received all of `events` events (and dropped them), with the bus and the
+/// subscriptions still alive (RECLAIM-1). Counted from after subscribing.
+pub fn reclaimed_scopebus(subscribers: usize, events: usize) -> i64 {
+    let bus = scopebus::Bus::new();
+    let mut subs: Vec<_> = (0..subscribers)
+        .map(|_| bus.subscribe::<Payload>())
+        .collect();
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    for n in 0..events {
+        let _ = bus.send(n as Payload);
+    }
+    for sub in &mut subs {
+        for _ in 0..events {
+            match sub.try_recv() {
+                scopebus::TryRecv::Event(event) => drop(event),
+                other => panic!("expected an event, got {other:?}"),
+            }
+        }
+    }
+    let left = live(&region.change());
+    assert_eq!(bus.stats_of::<Payload>().retained, 0);
+    drop((subs, bus));
+    left
+}
+
+/// scopebus: bytes still held after `subscribers` subscriptions with
+/// `events` pending each were dropped unpolled (RECLAIM-2), the bus alive.
+pub fn dropped_unpolled_scopebus(subscribers: usize, events: usize) -> i64 {
+    let bus = scopebus::Bus::new();
+    drop(bus.subscribe::<Payload>());
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    let subs: Vec<_> = (0..subscribers)
+        .map(|_| bus.subscribe::<Payload>())
+        .collect();
+    for n in 0..events {
+        let _ = bus.send(n as Payload);
+    }
+    drop(subs);
+    let left = live(&region.change());
+    drop(bus);
+    left
+}

@@ -18,7 +18,11 @@
 //! not. Everything runs on a tokio current-thread runtime, so the figures
 //! measure the channels and their wake paths, not thread scheduling.
 //! tokio's and async-broadcast's capacity is the event count rounded up to
-//! a power of two, so no receiver ever lags or blocks the sender.
+//! a power of two, so no receiver ever lags or blocks the sender. One
+//! asymmetry, in tokio's favour: its ring keeps each payload until the slot
+//! is overwritten or the channel dropped, after the clock stops, while
+//! scopebus and async-broadcast free each event inside the timed section,
+//! when its last subscriber takes it.
 //!
 //! `cargo xtask bench` runs this and reads criterion's estimates from
 //! `target/criterion/`; `cargo bench -p scopebus --bench bus` runs it alone.

@@ -63,9 +63,13 @@ fn main() {
     }
     let reclaimed = probe::reclaimed_scopebus(64, EVENTS);
     let dropped = probe::dropped_unpolled_scopebus(64, EVENTS);
+    let waiting = probe::dropped_waiting_scopebus(64, EVENTS);
+    let closed = probe::closed_and_drained_scopebus(64, EVENTS);
     println!(
         "\nscopebus, bytes left after 64 subscriptions consumed {EVENTS} events: {reclaimed}\n\
-         scopebus, bytes left after 64 subscriptions with {EVENTS} pending were dropped unpolled: {dropped}"
+         scopebus, bytes left after 64 subscriptions with {EVENTS} pending were dropped unpolled: {dropped}\n\
+         scopebus, bytes left after 64 waiting subscriptions (half part-way through {EVENTS} events) were dropped: {waiting}\n\
+         scopebus, bytes left after a closed bus's 64 subscriptions drained {EVENTS} events and ended: {closed}"
     );
 
     if let Some(path) = std::env::var_os("SCOPEBUS_BENCH_JSON") {
@@ -85,6 +89,8 @@ fn main() {
             })).collect::<Vec<_>>(),
             "reclaimed_bytes_left": reclaimed,
             "dropped_unpolled_bytes_left": dropped,
+            "dropped_waiting_bytes_left": waiting,
+            "closed_drained_bytes_left": closed,
         });
         let text = serde_json::to_string_pretty(&json).expect("JSON");
         if let Err(e) = std::fs::write(&path, text) {

@@ -34,4 +34,10 @@ fn memory_promises() {
     assert_eq!(probe::reclaimed_scopebus(8, 4096), 0);
     // RECLAIM-2: dropping unpolled subscriptions frees what only they held.
     assert_eq!(probe::dropped_unpolled_scopebus(8, 4096), 0);
+    // The same for subscriptions dropped while waiting, with or without
+    // having received some of their events.
+    assert_eq!(probe::dropped_waiting_scopebus(8, 4096), 0);
+    // CLOSE-1 then RECLAIM-1: a closed bus's subscriptions drain and end,
+    // and nothing is left (the waiter list included).
+    assert_eq!(probe::closed_and_drained_scopebus(8, 4096), 0);
 }

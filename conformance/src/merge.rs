@@ -99,12 +99,36 @@ pub fn merge_json(shards: &[Value]) -> Result<Value, String> {
             ));
         }
     }
-    let present: BTreeSet<u64> = infos.iter().map(|s| s.index).collect();
-    if present.len() != infos.len() {
-        return Err("a shard is given more than once".to_owned());
+    let mut present: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+    for (i, info) in infos.iter().enumerate() {
+        // The slice this shard must have run, from the range it names.
+        let seeds = crate::runner::Seeds::shard(start, count, info.index, of)
+            .map_err(|e| format!("report {}: {e}", i + 1))?;
+        let (slice_start, slice_count) = seeds.bounds();
+        let (ran_start, ran_count) = (
+            u64_of(&shards[i], "first_seed", i)?,
+            u64_of(&shards[i], "seeds", i)?,
+        );
+        if (ran_start, ran_count) != (slice_start, slice_count) {
+            return Err(format!(
+                "report {} says it is shard {}/{of} of {count} seeds from {start}, which is seeds \
+                 {slice_start} and the {} after, but it ran {ran_count} seeds from {ran_start}",
+                i + 1,
+                info.index,
+                slice_count - 1
+            ));
+        }
+        if let Some(earlier) = present.insert(info.index, i) {
+            return Err(format!(
+                "reports {} and {} are both shard {}/{of}",
+                earlier + 1,
+                i + 1,
+                info.index
+            ));
+        }
     }
     let missing: Vec<String> = (1..=of)
-        .filter(|k| !present.contains(k))
+        .filter(|k| !present.contains_key(k))
         .map(|k| format!("{k}/{of}"))
         .collect();
     if !missing.is_empty() {
@@ -163,13 +187,18 @@ pub fn merge_json(shards: &[Value]) -> Result<Value, String> {
             .get("determinism")
             .ok_or_else(|| format!("report {}: `determinism` is missing", i + 1))?;
         checked += u64_of(d, "checked", i)?;
-        mismatches.extend(
-            d.get("mismatches")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_u64),
-        );
+        let listed = d
+            .get("mismatches")
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("report {}: `determinism.mismatches` is not a list", i + 1))?;
+        for seed in listed {
+            mismatches.push(seed.as_u64().ok_or_else(|| {
+                format!(
+                    "report {}: `determinism.mismatches` holds {seed}, not a seed",
+                    i + 1
+                )
+            })?);
+        }
     }
     mismatches.sort_unstable();
     object.insert(
@@ -177,11 +206,22 @@ pub fn merge_json(shards: &[Value]) -> Result<Value, String> {
         json!({"checked": checked, "mismatches": mismatches}),
     );
 
-    let unjudgeable = shards
-        .iter()
-        .filter_map(|r| r.get("unjudgeable").filter(|u| !u.is_null()))
-        .min_by_key(|u| u.get("seed").and_then(Value::as_u64).unwrap_or(u64::MAX))
-        .cloned();
+    let mut unjudgeable: Option<(u64, &Value)> = None;
+    for (i, r) in shards.iter().enumerate() {
+        let Some(u) = r.get("unjudgeable").filter(|u| !u.is_null()) else {
+            continue;
+        };
+        let seed = u.get("seed").and_then(Value::as_u64).ok_or_else(|| {
+            format!(
+                "report {}: `unjudgeable.seed` is missing or not a seed",
+                i + 1
+            )
+        })?;
+        if unjudgeable.is_none_or(|(s, _)| seed < s) {
+            unjudgeable = Some((seed, u));
+        }
+    }
+    let unjudgeable = unjudgeable.map(|(_, u)| u.clone());
     object.insert("unjudgeable".into(), unjudgeable.unwrap_or(Value::Null));
 
     let rules = merge_rules(shards)?;
@@ -193,6 +233,42 @@ pub fn merge_json(shards: &[Value]) -> Result<Value, String> {
     Ok(merged)
 }
 
+/// The fields of one rule entry that the merge reads, with their types.
+fn check_rule(rule: &Value) -> Result<(), String> {
+    let verdict = rule
+        .get("verdict")
+        .and_then(Value::as_str)
+        .ok_or("`verdict` is missing or not a string")?;
+    if !matches!(
+        verdict,
+        "passed"
+            | "failed"
+            | "not_tested"
+            | "not_exercised"
+            | "expected_failure"
+            | "unexpected_pass"
+    ) {
+        return Err(format!("unknown verdict `{verdict}`"));
+    }
+    rule.get("checks")
+        .and_then(Value::as_u64)
+        .ok_or("`checks` is missing or not a whole number")?;
+    match rule.get("seed") {
+        None | Some(Value::Null) => {
+            if verdict == "failed" {
+                return Err("a failed rule without a `seed`".to_owned());
+            }
+        }
+        Some(seed) => {
+            seed.as_u64().ok_or("`seed` is not a whole number")?;
+            rule.get("failing_seeds")
+                .and_then(Value::as_u64)
+                .ok_or("`failing_seeds` is missing or not a whole number")?;
+        }
+    }
+    Ok(())
+}
+
 fn rules_of(report: &Value, i: usize) -> Result<&Vec<Value>, String> {
     report
         .get("rules")
@@ -202,6 +278,36 @@ fn rules_of(report: &Value, i: usize) -> Result<&Vec<Value>, String> {
 
 fn merge_rules(shards: &[Value]) -> Result<Vec<Value>, String> {
     let base = rules_of(&shards[0], 0)?;
+    let ids = |rules: &[Value]| -> Vec<Option<String>> {
+        rules
+            .iter()
+            .map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    };
+    let expected = ids(base);
+    for (i, report) in shards.iter().enumerate() {
+        let rules = rules_of(report, i)?;
+        if ids(rules) != expected || expected.iter().any(Option::is_none) {
+            return Err(format!(
+                "report {} does not list the same rules as report 1 ({} against {}): every shard \
+                 lists every rule of SPEC.md",
+                i + 1,
+                rules.len(),
+                base.len()
+            ));
+        }
+        if rules.len() != scopebus_sim::rules::Rule::ALL.len() {
+            return Err(format!(
+                "report {} lists {} rules; this suite has {}",
+                i + 1,
+                rules.len(),
+                scopebus_sim::rules::Rule::ALL.len()
+            ));
+        }
+        for (n, rule) in rules.iter().enumerate() {
+            check_rule(rule).map_err(|e| format!("report {}, rules[{n}]: {e}", i + 1))?;
+        }
+    }
     let mut merged = Vec::with_capacity(base.len());
     for (n, rule) in base.iter().enumerate() {
         let id = rule.get("id").cloned().unwrap_or(Value::Null);
@@ -363,22 +469,58 @@ pub fn render(report: &Value) -> String {
             "{:<10} {:<6} {:<18} {:>9} {:>8}",
             text(rule, "id"),
             text(rule, "level"),
-            text(rule, "verdict").to_uppercase().replace('_', " "),
+            match text(rule, "verdict").as_str() {
+                "passed" => "passed".to_owned(),
+                other => other.to_uppercase().replace('_', " "),
+            },
             number(rule, "checks"),
             seed
         );
-        if let Some(repro) = rule.get("repro").and_then(Value::as_str) {
-            let _ = writeln!(out, "{:>19} repro: {repro}", "");
+        if let Some(message) = rule.get("message").and_then(Value::as_str) {
+            let more = number(rule, "failing_seeds").saturating_sub(1);
+            let _ = writeln!(out, "{:>11}{message}", "");
+            if more > 0 {
+                let _ = writeln!(out, "{:>11}(and {more} more failing seeds)", "");
+            }
         }
+        for (key, label) in [("repro", "rerun"), ("replay", "replay"), ("trace", "trace")] {
+            if let Some(text) = rule.get(key).and_then(Value::as_str) {
+                let _ = writeln!(out, "{:>11}{label}: {text}", "");
+            }
+        }
+    }
+    if let Some(u) = report.get("unjudgeable").filter(|u| !u.is_null()) {
+        let _ = writeln!(
+            out,
+            "\nnot judged: seed {}, during `{}`: {}",
+            number(u, "seed"),
+            text(u, "entry"),
+            text(u, "message")
+        );
+    }
+    let failed_should: Vec<String> = report
+        .get("rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| text(r, "level") == "should" && text(r, "verdict") == "failed")
+        .map(|r| text(r, "id"))
+        .collect();
+    if !failed_should.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nnote: should rules failed: {} (reported; they do not change the verdict)",
+            failed_should.join(", ")
+        );
     }
     let outcome = Outcome::of(report);
     let _ = writeln!(
         out,
-        "\n{}",
+        "\nverdict: {}",
         if !outcome.judged {
-            "NOT JUDGED"
+            "NOT JUDGED: some must rule was never exercised, or a run could not be judged"
         } else if outcome.conforming {
-            "CONFORMING"
+            "CONFORMING: every must rule was checked and passed"
         } else {
             "NOT CONFORMING"
         }

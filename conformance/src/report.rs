@@ -267,8 +267,14 @@ pub fn render(report: &Report) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "verdict: NOT JUDGED: the implementation declares {} but never did it (no task was ever listed as runnable and polled), so what it makes testable was never tested",
-            idle.join(", ")
+            "verdict: NOT JUDGED: the implementation declares {} but never did it in {} (no task was ever listed as runnable and polled), so what it makes testable was never tested{}",
+            idle.join(", "),
+            plural(report.seed_count(), "seed"),
+            if report.seed_count() < 20 {
+                "; so few seeds may just never have needed it: run more"
+            } else {
+                ""
+            }
         );
     } else if report.is_rerun() {
         if failed.is_empty() {

@@ -247,3 +247,77 @@ fn shards_are_disjoint_and_cover_the_range() {
     assert!(Seeds::shard(0, 10, 0, 3).is_err());
     assert!(Seeds::shard(0, 10, 4, 3).is_err());
 }
+
+/// `merge` refuses what is not all the shards of one run, whole and well
+/// typed, rather than merging it into a wrong verdict.
+#[test]
+fn merge_refuses_doctored_shards() {
+    use scopebus_conformance::merge::merge_json;
+    let mut c = campaign(Target::Mutant(Mutant::Lifo), 60, 2, "doctored");
+    let shards: Vec<serde_json::Value> = (1..=3)
+        .map(|k| {
+            c.seeds = Seeds::shard(0, 60, k, 3).unwrap();
+            report::to_json(&run(&c).unwrap())
+        })
+        .collect();
+    assert!(merge_json(&shards).is_ok());
+    let doctored = |edit: &dyn Fn(&mut Vec<serde_json::Value>)| {
+        let mut s = shards.clone();
+        edit(&mut s);
+        merge_json(&s)
+    };
+    type Edit = Box<dyn Fn(&mut Vec<serde_json::Value>)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "no rules",
+            Box::new(|s| s[0]["rules"] = serde_json::json!([])),
+        ),
+        (
+            "fewer rules",
+            Box::new(|s| {
+                s[1]["rules"].as_array_mut().unwrap().truncate(3);
+            }),
+        ),
+        (
+            "index beyond N",
+            Box::new(|s| {
+                let mut extra = s[1].clone();
+                extra["shard"]["index"] = 4.into();
+                s.push(extra);
+            }),
+        ),
+        (
+            "N of 0",
+            Box::new(|s| s.iter_mut().for_each(|r| r["shard"]["of"] = 0.into())),
+        ),
+        (
+            "a slice that is not its shard's",
+            Box::new(|s| s[1]["first_seed"] = 0.into()),
+        ),
+        (
+            "checks as text",
+            Box::new(|s| s[0]["rules"][0]["checks"] = "12".into()),
+        ),
+        (
+            "a seed as text",
+            Box::new(|s| {
+                for r in s[0]["rules"].as_array_mut().unwrap() {
+                    if !r["seed"].is_null() {
+                        r["seed"] = "0".into();
+                    }
+                }
+            }),
+        ),
+        (
+            "mismatches not a list",
+            Box::new(|s| s[2]["determinism"]["mismatches"] = "oops".into()),
+        ),
+        (
+            "an unknown verdict",
+            Box::new(|s| s[2]["rules"][1]["verdict"] = "fine".into()),
+        ),
+    ];
+    for (what, edit) in cases {
+        assert!(doctored(&*edit).is_err(), "{what}: merged anyway");
+    }
+}

@@ -99,8 +99,32 @@ pub fn run(options: &Options) -> Result<ExitCode, String> {
     let workspace = workspace();
     let out = target_dir().join("scopebus").join("bench");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    // A report that could not be written would waste the whole run: try
+    // the path first.
+    if let Some(path) = &options.json {
+        write_json(path, &json!({"incomplete": "cargo xtask bench is running"}))?;
+    }
     let started = Instant::now();
     let events: u64 = if options.quick { 10_000 } else { 100_000 };
+    build(
+        &workspace,
+        &["bench", "--locked", "-p", "scopebus", "--no-run"],
+        "the bus benches",
+    )?;
+    build(
+        &workspace,
+        &[
+            "test",
+            "--locked",
+            "--release",
+            "-p",
+            "scopebus-sim",
+            "--test",
+            "state_machine",
+            "--no-run",
+        ],
+        "the proptest state machine",
+    )?;
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
@@ -119,7 +143,7 @@ pub fn run(options: &Options) -> Result<ExitCode, String> {
     rows.extend(proptest_rows(&workspace, &out, options.quick, &rows)?);
 
     let machine = machine();
-    let table = render(&rows, &machine, events, &notes);
+    let table = render(&rows, &machine, events, options.quick, &notes);
     print!("{table}");
     eprintln!("bench took {:.0} s", started.elapsed().as_secs_f64());
     std::fs::write(out.join("table.txt"), &table)
@@ -131,6 +155,25 @@ pub fn run(options: &Options) -> Result<ExitCode, String> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds what a later step runs, with cargo's progress on the terminal (a
+/// first run compiles for a few minutes), so that the timed steps only run.
+fn build(workspace: &Path, args: &[&str], what: &str) -> Result<(), String> {
+    eprintln!("building {what} (cargo {})...", args.join(" "));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace)
+        .args(args)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "building {what} failed ({status}); cargo's messages are above"
+        ))
+    }
 }
 
 /// Runs `cargo bench -p scopebus --bench bus` and reads criterion's mean
@@ -233,8 +276,11 @@ fn bus_benches(
                 })?;
                 let value: Value = serde_json::from_str(&text)
                     .map_err(|e| format!("{}: not criterion's JSON: {e}", path.display()))?;
+                // The figure criterion prints: the slope of time against
+                // iterations when it sampled linearly, else the mean.
                 let ns = value
-                    .pointer("/mean/point_estimate")
+                    .pointer("/slope/point_estimate")
+                    .or_else(|| value.pointer("/mean/point_estimate"))
                     .and_then(Value::as_f64)
                     .filter(|v| v.is_finite() && *v > 0.0)
                     .ok_or_else(|| format!("{}: no mean.point_estimate", path.display()))?;
@@ -298,7 +344,10 @@ fn bus_rows(
         for peer in PEERS {
             let theirs = estimate(estimates, &format!("send/{peer}/{n}"))?;
             rows.push(Row {
-                figure: format!("send alone, {n} idle subscriptions: time per send"),
+                figure: format!(
+                    "send alone, {n} idle subscription{}: time per send",
+                    if n == 1 { "" } else { "s" }
+                ),
                 value: ours,
                 unit: Unit::Nanoseconds,
                 peer: peer.to_owned(),
@@ -364,7 +413,10 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
         for peer in PEERS {
             let theirs = number(find(peer, subs), "overhead_per_event")?;
             rows.push(Row {
-                figure: format!("memory: overhead per retained event, {subs} subscriptions"),
+                figure: format!(
+                    "memory: overhead per retained event, {subs} subscription{}",
+                    if subs == 1 { "" } else { "s" }
+                ),
                 value: ours,
                 unit: Unit::Bytes,
                 peer: peer.to_owned(),
@@ -414,6 +466,14 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
             "dropped_unpolled_bytes_left",
             "memory: bytes left once 64 unpolled subscriptions dropped",
         ),
+        (
+            "dropped_waiting_bytes_left",
+            "memory: bytes left once 64 waiting subscriptions dropped",
+        ),
+        (
+            "closed_drained_bytes_left",
+            "memory: bytes left once a closed bus's 64 subscriptions ended",
+        ),
     ] {
         let left = v
             .get(key)
@@ -444,8 +504,8 @@ fn haiway_rows(
     let script = workspace.join("bench").join("haiway_fanout.py");
     let output = Command::new(&adapter.program)
         .arg(&script)
-        .args(["--events", if quick { "2000" } else { "20000" }])
-        .args(["--repeat", if quick { "1" } else { "3" }])
+        .args(["--events", if quick { "5000" } else { "20000" }])
+        .args(["--repeat", "3"])
         .output()
         .map_err(|e| format!("cannot run {}: {e}", adapter.program.display()))?;
     if !output.status.success() {
@@ -470,20 +530,21 @@ fn haiway_rows(
         .into_iter()
         .flatten()
     {
-        let (Some(mode), Some(n), Some(rate)) = (
+        let (Some(mode), Some(n), Some(rate), Some(sent)) = (
             r.get("mode").and_then(Value::as_str),
             r.get("subscribers").and_then(Value::as_u64),
             r.get("delivered_per_s").and_then(Value::as_f64),
+            r.get("events").and_then(Value::as_u64),
         ) else {
             return Err(format!(
-                "{}: a result without mode, subscribers or rate: {r}",
+                "{}: a result without mode, subscribers, events or rate: {r}",
                 script.display()
             ));
         };
         let ours = delivered(estimates, mode, "scopebus", n, events)?;
         rows.push(Row {
             figure: format!(
-                "haiway {version} {}, fan-out {n}: delivered events/s",
+                "haiway {version} {}, fan-out {n} ({sent} events): delivered events/s",
                 if mode == "live" {
                     "consume as they come"
                 } else {
@@ -710,12 +771,24 @@ fn civil_date(days: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-fn render(rows: &[Row], machine: &(String, String), events: u64, notes: &[String]) -> String {
+fn render(
+    rows: &[Row],
+    machine: &(String, String),
+    events: u64,
+    quick: bool,
+    notes: &[String],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "scopebus bench, {}, {}", machine.0, machine.1);
+    if quick {
+        let _ = writeln!(
+            out,
+            "QUICK: criterion's quick mode and fewer events; rough figures, and targets judged on them are only indicative"
+        );
+    }
     let _ = writeln!(
         out,
-        "bus workloads: {events} events per run, one sender, Arc<u64> events, tokio current-thread runtime\n"
+        "bus workloads: {events} events per run (Haiway: as its rows say), one sender, Arc<u64> events, tokio current-thread runtime\n"
     );
     let cells: Vec<[String; 6]> = rows
         .iter()

@@ -76,9 +76,11 @@ enum Command {
     /// Haiway, and the suite against its targets; print one table.
     ///
     /// Each figure comes with a peer measured in the same run and the ratio
-    /// (above 1 is better for scopebus), and the target where it
-    /// sets one. Takes several minutes (`--quick`: about one). Exits 0 once
-    /// everything was measured, whether or not each target was met.
+    /// (above 1 is better for scopebus), and the project's target where it
+    /// has one (README.md, "Benchmarks"). Takes about 6 minutes once built
+    /// (`--quick`: about one); a first run also compiles the benches for a
+    /// few minutes. Exits 0 once everything was measured, whether or not
+    /// each target was met.
     Bench(BenchArgs),
     /// Merge the `--json` reports of the N shards of one run (`conformance
     /// --shard K/N`) into the report of the whole range: the same, field for

@@ -15,8 +15,11 @@ use std::sync::Arc;
 /// The payload of every probe's events.
 pub type Payload = u64;
 
+/// Bytes allocated and not freed. (stats_alloc already counts a
+/// reallocation's growth or shrinkage in `bytes_allocated` or
+/// `bytes_deallocated`; `bytes_reallocated` repeats it.)
 fn live(stats: &Stats) -> i64 {
-    stats.bytes_allocated as i64 + stats.bytes_reallocated as i64 - stats.bytes_deallocated as i64
+    stats.bytes_allocated as i64 - stats.bytes_deallocated as i64
 }
 
 /// What a channel holds for events sent and not yet received.
@@ -199,5 +202,75 @@ pub fn dropped_unpolled_scopebus(subscribers: usize, events: usize) -> i64 {
     drop(subs);
     let left = live(&region.change());
     drop(bus);
+    left
+}
+
+/// scopebus, the asynchronous paths: bytes still held after `subscribers`
+/// subscriptions were polled until they waited (a waker registered), got
+/// `events` events, and were then dropped: half of them after receiving
+/// some of the events, the other half without receiving any (RECLAIM-2,
+/// CANCEL-1). Counted from after the channel was made; the bus stays alive.
+pub fn dropped_waiting_scopebus(subscribers: usize, events: usize) -> i64 {
+    use futures::StreamExt;
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    let bus = scopebus::Bus::new();
+    drop(bus.subscribe::<Payload>());
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    let mut subs: Vec<_> = (0..subscribers)
+        .map(|_| bus.subscribe::<Payload>())
+        .collect();
+    for sub in &mut subs {
+        assert!(sub.poll_next_unpin(&mut cx).is_pending());
+    }
+    for n in 0..events {
+        let _ = bus.send(n as Payload);
+    }
+    for sub in subs.iter_mut().step_by(2) {
+        for _ in 0..events / 2 {
+            match sub.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(event)) => drop(event),
+                other => panic!("expected an event, got {other:?}"),
+            }
+        }
+    }
+    drop(subs);
+    let left = live(&region.change());
+    assert_eq!(bus.stats_of::<Payload>().retained, 0);
+    drop(bus);
+    left
+}
+
+/// scopebus: bytes still held after a bus with `subscribers` waiting
+/// subscriptions got `events` events and was closed, and every subscription
+/// received them all and then its end (CLOSE-1, RECLAIM-1). Counted from
+/// after subscribing, the bus and the subscriptions still alive.
+pub fn closed_and_drained_scopebus(subscribers: usize, events: usize) -> i64 {
+    use futures::StreamExt;
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    let bus = scopebus::Bus::new();
+    let mut subs: Vec<_> = (0..subscribers)
+        .map(|_| bus.subscribe::<Payload>())
+        .collect();
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    for sub in &mut subs {
+        assert!(sub.poll_next_unpin(&mut cx).is_pending());
+    }
+    for n in 0..events {
+        let _ = bus.send(n as Payload);
+    }
+    bus.close();
+    for sub in &mut subs {
+        for _ in 0..events {
+            match sub.poll_next_unpin(&mut cx) {
+                Poll::Ready(Some(event)) => drop(event),
+                other => panic!("expected an event, got {other:?}"),
+            }
+        }
+        assert!(matches!(sub.poll_next_unpin(&mut cx), Poll::Ready(None)));
+    }
+    let left = live(&region.change());
+    drop((subs, bus));
     left
 }

@@ -800,7 +800,7 @@ fn render(
                 r.peer_value
                     .map_or_else(|| "-".to_owned(), |v| r.unit.show(v)),
                 r.ratio
-                    .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}×")),
+                    .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}×")),
                 match &r.target {
                     Some((t, true)) => format!("{t}: met"),
                     Some((t, false)) => format!("{t}: NOT MET"),

@@ -88,6 +88,22 @@ impl Unit {
 }
 
 const FANOUTS: [u64; 4] = [1, 8, 64, 1024];
+/// The cargo command that builds and runs the proptest measurement
+/// (`proptest_throughput` in sim/tests/state_machine.rs).
+const PROPTEST: &[&str] = &[
+    "test",
+    "--locked",
+    "--release",
+    "-p",
+    "scopebus-sim",
+    "--test",
+    "state_machine",
+];
+
+/// The cargo that runs this command (`$CARGO`), else `cargo` on the PATH.
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
 const PEERS: [&str; 2] = ["tokio-broadcast", "async-broadcast"];
 
 /// Runs every benchmark and prints the table.
@@ -113,16 +129,7 @@ pub fn run(options: &Options) -> Result<ExitCode, String> {
     )?;
     build(
         &workspace,
-        &[
-            "test",
-            "--locked",
-            "--release",
-            "-p",
-            "scopebus-sim",
-            "--test",
-            "state_machine",
-            "--no-run",
-        ],
+        &[PROPTEST, &["--no-run"]].concat(),
         "the proptest state machine",
     )?;
 
@@ -161,7 +168,7 @@ pub fn run(options: &Options) -> Result<ExitCode, String> {
 /// first run compiles for a few minutes), so that the timed steps only run.
 fn build(workspace: &Path, args: &[&str], what: &str) -> Result<(), String> {
     eprintln!("building {what} (cargo {})...", args.join(" "));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = cargo()
         .current_dir(workspace)
         .args(args)
         .stdout(Stdio::null())
@@ -197,7 +204,7 @@ fn bus_benches(
         events,
         log_path.display()
     );
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut command = cargo();
     command
         .current_dir(workspace)
         .args([
@@ -375,7 +382,7 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
     let json_path = out.join("memory.json");
     let _ = std::fs::remove_file(&json_path);
     eprintln!("running the memory benchmark (a counting allocator)...");
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let output = cargo()
         .current_dir(workspace)
         .args(["bench", "--locked", "-p", "scopebus", "--bench", "memory"])
         .env("SCOPEBUS_BENCH_JSON", &json_path)
@@ -661,16 +668,10 @@ fn proptest_rows(
 ) -> Result<Vec<Row>, String> {
     eprintln!("running the proptest state machine...");
     let cases = if quick { 300 } else { 1000 };
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let output = cargo()
         .current_dir(workspace)
+        .args(PROPTEST)
         .args([
-            "test",
-            "--locked",
-            "--release",
-            "-p",
-            "scopebus-sim",
-            "--test",
-            "state_machine",
             "--",
             "--ignored",
             "--exact",

@@ -393,3 +393,34 @@ fn panicking_event_destructors_keep_the_accounting_exact() {
     bus.send(Bomb(4)).unwrap();
     assert!(matches!(again.try_recv(), TryRecv::Event(_)));
 }
+
+/// A waker that counts its own clones: `Arc::strong_count` of the handle
+/// less one (the handle itself) is how many wakers are alive.
+struct Counted;
+
+impl std::task::Wake for Counted {
+    fn wake(self: Arc<Self>) {}
+}
+
+#[test]
+fn cancel_1_reclaim_2_dropping_a_waiting_subscription_lets_go_of_its_waker() {
+    let bus = Bus::new();
+    let handle = Arc::new(Counted);
+    let waker = std::task::Waker::from(handle.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut waiting = bus.subscribe::<u32>();
+    let mut other = bus.subscribe::<u32>();
+    assert!(waiting.poll_next_unpin(&mut cx).is_pending());
+    assert!(other.poll_next_unpin(&mut cx).is_pending());
+    // The handle, `waker`, and one registered clone per waiting subscription.
+    assert_eq!(Arc::strong_count(&handle), 4);
+    drop(waiting);
+    // Its clone is gone at once, not at the next send: a quiet bus must not
+    // keep a dropped subscriber's task alive.
+    assert_eq!(Arc::strong_count(&handle), 3);
+    // Polled again, the other one keeps one registration, not two.
+    assert!(other.poll_next_unpin(&mut cx).is_pending());
+    assert_eq!(Arc::strong_count(&handle), 3);
+    drop(other);
+    assert_eq!(Arc::strong_count(&handle), 2);
+}

@@ -100,6 +100,8 @@ pub fn merge_json(shards: &[Value]) -> Result<Value, String> {
         }
     }
     let mut present: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+    // Each report's own seeds: (first, count).
+    let mut slices = Vec::with_capacity(shards.len());
     for (i, info) in infos.iter().enumerate() {
         // The slice this shard must have run, from the range it names.
         let seeds = crate::runner::Seeds::shard(start, count, info.index, of)
@@ -118,6 +120,7 @@ pub fn merge_json(shards: &[Value]) -> Result<Value, String> {
                 slice_count - 1
             ));
         }
+        slices.push((slice_start, slice_count));
         if let Some(earlier) = present.insert(info.index, i) {
             return Err(format!(
                 "reports {} and {} are both shard {}/{of}",
@@ -224,7 +227,7 @@ pub fn merge_json(shards: &[Value]) -> Result<Value, String> {
     let unjudgeable = unjudgeable.map(|(_, u)| u.clone());
     object.insert("unjudgeable".into(), unjudgeable.unwrap_or(Value::Null));
 
-    let rules = merge_rules(shards)?;
+    let rules = merge_rules(shards, &slices)?;
     object.insert("rules".into(), Value::Array(rules));
     let verdict = Outcome::of(&merged);
     merged["conforming"] = json!(verdict.conforming);
@@ -234,7 +237,7 @@ pub fn merge_json(shards: &[Value]) -> Result<Value, String> {
 }
 
 /// The fields of one rule entry that the merge reads, with their types.
-fn check_rule(rule: &Value) -> Result<(), String> {
+fn check_rule(rule: &Value, (first, count): (u64, u64)) -> Result<(), String> {
     let verdict = rule
         .get("verdict")
         .and_then(Value::as_str)
@@ -260,7 +263,16 @@ fn check_rule(rule: &Value) -> Result<(), String> {
             }
         }
         Some(seed) => {
-            seed.as_u64().ok_or("`seed` is not a whole number")?;
+            if !matches!(verdict, "failed" | "expected_failure") {
+                return Err(format!("a failing `seed` on a rule that is `{verdict}`"));
+            }
+            let seed = seed.as_u64().ok_or("`seed` is not a whole number")?;
+            if seed.wrapping_sub(first) >= count {
+                return Err(format!(
+                    "failing seed {seed} is outside the shard's seeds {first}..={}",
+                    first.wrapping_add(count - 1)
+                ));
+            }
             rule.get("failing_seeds")
                 .and_then(Value::as_u64)
                 .ok_or("`failing_seeds` is missing or not a whole number")?;
@@ -276,7 +288,7 @@ fn rules_of(report: &Value, i: usize) -> Result<&Vec<Value>, String> {
         .ok_or_else(|| format!("report {}: `rules` is missing or not a list", i + 1))
 }
 
-fn merge_rules(shards: &[Value]) -> Result<Vec<Value>, String> {
+fn merge_rules(shards: &[Value], slices: &[(u64, u64)]) -> Result<Vec<Value>, String> {
     let base = rules_of(&shards[0], 0)?;
     let ids = |rules: &[Value]| -> Vec<Option<String>> {
         rules
@@ -296,16 +308,29 @@ fn merge_rules(shards: &[Value]) -> Result<Vec<Value>, String> {
                 base.len()
             ));
         }
-        if rules.len() != scopebus_sim::rules::Rule::ALL.len() {
+        let all = scopebus_sim::rules::Rule::ALL;
+        if rules.len() != all.len() {
             return Err(format!(
                 "report {} lists {} rules; this suite has {}",
                 i + 1,
                 rules.len(),
-                scopebus_sim::rules::Rule::ALL.len()
+                all.len()
             ));
         }
-        for (n, rule) in rules.iter().enumerate() {
-            check_rule(rule).map_err(|e| format!("report {}, rules[{n}]: {e}", i + 1))?;
+        for (n, (rule, known)) in rules.iter().zip(all).enumerate() {
+            let at = |e: String| format!("report {}, rules[{n}]: {e}", i + 1);
+            let (id, level) = (
+                rule.get("id").and_then(Value::as_str).unwrap_or(""),
+                rule.get("level").and_then(Value::as_str).unwrap_or(""),
+            );
+            if id != known.id() || level != known.level().to_string() {
+                return Err(at(format!(
+                    "`{id}` at level `{level}`, where this suite has {} ({}), in SPEC.md order",
+                    known.id(),
+                    known.level()
+                )));
+            }
+            check_rule(rule, slices[i]).map_err(at)?;
         }
     }
     let mut merged = Vec::with_capacity(base.len());

@@ -316,6 +316,43 @@ fn merge_refuses_doctored_shards() {
             "an unknown verdict",
             Box::new(|s| s[2]["rules"][1]["verdict"] = "fine".into()),
         ),
+        (
+            "a must rule made should",
+            Box::new(|s| s[0]["rules"][3]["level"] = "should".into()),
+        ),
+        (
+            "a rule replaced by a copy of another, everywhere",
+            Box::new(|s| {
+                for r in s.iter_mut() {
+                    r["rules"][3] = r["rules"][0].clone();
+                }
+            }),
+        ),
+        (
+            "a rule renamed, everywhere",
+            Box::new(|s| {
+                for r in s.iter_mut() {
+                    r["rules"][3]["id"] = "BOGUS-9".into();
+                }
+            }),
+        ),
+        (
+            "a failing seed outside its shard",
+            Box::new(|s| {
+                for r in s[0]["rules"].as_array_mut().unwrap() {
+                    if !r["seed"].is_null() {
+                        r["seed"] = 59.into();
+                    }
+                }
+            }),
+        ),
+        (
+            "a passed rule with a failing seed",
+            Box::new(|s| {
+                s[1]["rules"][0]["seed"] = 25.into();
+                s[1]["rules"][0]["failing_seeds"] = 1.into();
+            }),
+        ),
     ];
     for (what, edit) in cases {
         assert!(doctored(&*edit).is_err(), "{what}: merged anyway");

@@ -372,7 +372,13 @@ fn bus_rows(
         peer: "scopebus at 1".to_owned(),
         peer_value: Some(at_one),
         ratio: Some(at_one / at_1024),
-        target: Some(("cost ≤ 1.2× at 1".to_owned(), at_1024 <= 1.2 * at_one)),
+        // The ratio is the cost at 1 over the cost at 1,024, like every cost
+        // row; the cost may grow by 1.2× at most, so the ratio may fall to
+        // 1/1.2.
+        target: Some((
+            "≥ 0.833× (cost at most 1.2× at 1)".to_owned(),
+            at_1024 <= 1.2 * at_one,
+        )),
     });
     Ok(rows)
 }
@@ -801,7 +807,12 @@ fn render(
                 r.peer_value
                     .map_or_else(|| "-".to_owned(), |v| r.unit.show(v)),
                 r.ratio
-                    .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}×")),
+                    // Rounded down, so that a ratio just under a target
+                    // never prints as the target itself.
+                    .map_or_else(
+                        || "-".to_owned(),
+                        |x| format!("{:.3}×", (x * 1000.0).floor() / 1000.0),
+                    ),
                 match &r.target {
                     Some((t, true)) => format!("{t}: met"),
                     Some((t, false)) => format!("{t}: NOT MET"),

@@ -210,6 +210,44 @@ fn send_batch<P: Peer>(fanout: usize, batch: u64) -> Duration {
     elapsed
 }
 
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// `live` or `drain` of peer `P` at `fanout`, in `group`.
+fn fanout_case<P: Peer>(
+    group: &mut Group<'_>,
+    rt: &tokio::runtime::Runtime,
+    mode: &str,
+    fanout: usize,
+    events: u64,
+) {
+    group.bench_with_input(BenchmarkId::new(P::NAME, fanout), &fanout, |b, &fanout| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| match mode {
+                    "live" => rt.block_on(live::<P>(fanout, events)),
+                    _ => rt.block_on(drain::<P>(fanout, events)),
+                })
+                .sum()
+        })
+    });
+}
+
+/// `send` alone of peer `P` with `fanout` idle subscriptions, in `group`.
+fn send_case<P: Peer>(group: &mut Group<'_>, fanout: usize) {
+    group.bench_with_input(BenchmarkId::new(P::NAME, fanout), &fanout, |b, &fanout| {
+        b.iter_custom(|iters| {
+            let mut left = iters;
+            let mut total = Duration::ZERO;
+            while left > 0 {
+                let batch = left.min(SEND_BATCH);
+                total += send_batch::<P>(fanout, batch);
+                left -= batch;
+            }
+            total
+        })
+    });
+}
+
 fn fanout_group(c: &mut Criterion, mode: &str) {
     let events = events();
     let rt = runtime();
@@ -219,27 +257,9 @@ fn fanout_group(c: &mut Criterion, mode: &str) {
     group.measurement_time(Duration::from_secs(2));
     for fanout in FANOUTS {
         group.throughput(Throughput::Elements(fanout as u64 * events));
-        macro_rules! peer {
-            ($p:ty) => {
-                group.bench_with_input(
-                    BenchmarkId::new(<$p>::NAME, fanout),
-                    &fanout,
-                    |b, &fanout| {
-                        b.iter_custom(|iters| {
-                            (0..iters)
-                                .map(|_| match mode {
-                                    "live" => rt.block_on(live::<$p>(fanout, events)),
-                                    _ => rt.block_on(drain::<$p>(fanout, events)),
-                                })
-                                .sum()
-                        })
-                    },
-                );
-            };
-        }
-        peer!(Scopebus);
-        peer!(TokioBroadcast);
-        peer!(AsyncBroadcast);
+        fanout_case::<Scopebus>(&mut group, &rt, mode, fanout, events);
+        fanout_case::<TokioBroadcast>(&mut group, &rt, mode, fanout, events);
+        fanout_case::<AsyncBroadcast>(&mut group, &rt, mode, fanout, events);
     }
     group.finish();
 }
@@ -258,29 +278,9 @@ fn bench_send(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(2));
     group.throughput(Throughput::Elements(1));
     for fanout in FANOUTS {
-        macro_rules! peer {
-            ($p:ty) => {
-                group.bench_with_input(
-                    BenchmarkId::new(<$p>::NAME, fanout),
-                    &fanout,
-                    |b, &fanout| {
-                        b.iter_custom(|iters| {
-                            let mut left = iters;
-                            let mut total = Duration::ZERO;
-                            while left > 0 {
-                                let batch = left.min(SEND_BATCH);
-                                total += send_batch::<$p>(fanout, batch);
-                                left -= batch;
-                            }
-                            total
-                        })
-                    },
-                );
-            };
-        }
-        peer!(Scopebus);
-        peer!(TokioBroadcast);
-        peer!(AsyncBroadcast);
+        send_case::<Scopebus>(&mut group, fanout);
+        send_case::<TokioBroadcast>(&mut group, fanout);
+        send_case::<AsyncBroadcast>(&mut group, fanout);
     }
     group.finish();
 }

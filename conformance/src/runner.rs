@@ -416,14 +416,7 @@ struct Tally {
 
 impl Tally {
     fn add(mut self, result: SeedResult, sampled: bool) -> Tally {
-        let c = &mut self.counts;
-        c.ops += result.counts.ops;
-        c.polls += result.counts.polls;
-        c.wakes += result.counts.wakes;
-        c.migrations += result.counts.migrations;
-        c.preempted += result.counts.preempted;
-        c.observations += result.counts.observations;
-        c.skipped += result.counts.skipped;
+        self.counts.add(&result.counts);
         self.coverage.merge(&result.coverage);
         self.unsupported = self.unsupported.union(result.unsupported);
         if sampled {
@@ -469,14 +462,7 @@ impl Tally {
     }
 
     fn merge(mut self, other: Tally) -> Tally {
-        let c = &mut self.counts;
-        c.ops += other.counts.ops;
-        c.polls += other.counts.polls;
-        c.wakes += other.counts.wakes;
-        c.migrations += other.counts.migrations;
-        c.preempted += other.counts.preempted;
-        c.observations += other.counts.observations;
-        c.skipped += other.counts.skipped;
+        self.counts.add(&other.counts);
         self.coverage.merge(&other.coverage);
         self.sample.extend(other.sample);
         self.sample.sort_unstable();

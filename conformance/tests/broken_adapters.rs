@@ -4,7 +4,7 @@
 //! the reference bus, broken on purpose at the first op.
 
 use scopebus_conformance::rules::Rule;
-use scopebus_conformance::runner::{Campaign, Report, Seeds, run};
+use scopebus_conformance::runner::{Campaign, Report, RuleResult, Seeds, run};
 use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
 use scopebus_sim::shrink::Budget;
@@ -44,6 +44,15 @@ fn campaign(mode: &str, timeout: Duration) -> Campaign {
 
 fn judged(mode: &str) -> Report {
     run(&campaign(mode, Duration::from_secs(5))).unwrap_or_else(|e| panic!("{mode}: {e}"))
+}
+
+/// The rules that failed, with their failures.
+fn failed(report: &Report) -> Vec<&RuleResult> {
+    report
+        .rules
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .collect()
 }
 
 #[test]
@@ -96,11 +105,7 @@ fn stderr_that_is_not_utf8_does_not_break_a_good_adapter() {
 fn a_hang_while_listing_runnable_tasks_is_robust_1_and_says_so() {
     let report = run(&campaign("hang-runnable", Duration::from_millis(300))).expect("runs");
     assert!(report.unjudgeable.is_none());
-    let failed: Vec<_> = report
-        .rules
-        .iter()
-        .filter(|r| r.failure.is_some())
-        .collect();
+    let failed = failed(&report);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].rule, Rule::Robust1);
     let message = &failed[0].failure.as_ref().expect("a failure").message;
@@ -175,11 +180,7 @@ fn a_hang_is_a_failure_with_a_repro_and_does_not_hang_the_runner() {
     assert!(report.unjudgeable.is_none());
     // Each seed hangs on its first op, which differs from seed to seed: each
     // counts against the rule that op was checking, with a repro.
-    let failed: Vec<_> = report
-        .rules
-        .iter()
-        .filter(|r| r.failure.is_some())
-        .collect();
+    let failed = failed(&report);
     assert!(!failed.is_empty());
     for r in &failed {
         assert!(

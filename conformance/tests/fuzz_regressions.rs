@@ -39,37 +39,33 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-#[test]
-fn the_ops_corpus_passes_on_the_reference_bus() {
-    let files = entries(&fuzz_dir().join("corpus/ops"));
-    assert!(!files.is_empty(), "fuzz/corpus/ops is empty");
+/// Every entry of `fuzz/corpus/<target>/` passes `check`, the target's
+/// function; the corpus must not be empty.
+fn corpus_passes(target: &str, check: impl Fn(&[u8]) -> Result<(), String>) {
+    let files = entries(&fuzz_dir().join("corpus").join(target));
+    assert!(!files.is_empty(), "fuzz/corpus/{target} is empty");
     for path in files {
-        if let Err(crash) = ops(&read(&path), None) {
-            panic!("{}: {}", path.display(), crash.failure);
+        if let Err(e) = check(&read(&path)) {
+            panic!("{}: {e}", path.display());
         }
     }
+}
+
+#[test]
+fn the_ops_corpus_passes_on_the_reference_bus() {
+    corpus_passes("ops", |data| {
+        ops(data, None).map_err(|crash| crash.failure.to_string())
+    });
 }
 
 #[test]
 fn the_protocol_corpus_passes() {
-    let files = entries(&fuzz_dir().join("corpus/protocol"));
-    assert!(!files.is_empty(), "fuzz/corpus/protocol is empty");
-    for path in files {
-        if let Err(e) = protocol(&read(&path)) {
-            panic!("{}: {e}", path.display());
-        }
-    }
+    corpus_passes("protocol", protocol);
 }
 
 #[test]
 fn the_trace_corpus_passes() {
-    let files = entries(&fuzz_dir().join("corpus/trace"));
-    assert!(!files.is_empty(), "fuzz/corpus/trace is empty");
-    for path in files {
-        if let Err(e) = trace(&read(&path)) {
-            panic!("{}: {e}", path.display());
-        }
-    }
+    corpus_passes("trace", trace);
 }
 
 #[test]

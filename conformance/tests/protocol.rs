@@ -73,6 +73,18 @@ fn requests_for(entries: &[Entry]) -> Vec<Request> {
     requests
 }
 
+/// What the reference adapter writes on stdout for `input` on stdin.
+fn serve_reference(input: &str) -> String {
+    let mut output = Vec::new();
+    serve(
+        || Box::new(ReferenceImpl::new(None)) as Box<dyn Implementation>,
+        input.as_bytes(),
+        &mut output,
+    )
+    .expect("serves");
+    String::from_utf8(output).expect("UTF-8")
+}
+
 #[test]
 fn every_message_of_real_sessions_fits_the_schema() {
     let (requests_schema, responses_schema) = (validator("request"), validator("response"));
@@ -90,14 +102,7 @@ fn every_message_of_real_sessions_fits_the_schema() {
         }
         // Garbage in the middle must be answered with an error that fits too.
         input.push_str("{\"type\": \"frobnicate\", \"id\": 999}\nnot json at all\n");
-        let mut output = Vec::new();
-        serve(
-            || Box::new(ReferenceImpl::new(None)) as Box<dyn Implementation>,
-            input.as_bytes(),
-            &mut output,
-        )
-        .expect("serves");
-        let output = String::from_utf8(output).expect("UTF-8");
+        let output = serve_reference(&input);
         let mut replies = 0;
         for line in output.lines() {
             check(&responses_schema, line, "a reply");
@@ -129,14 +134,7 @@ fn every_message_of_real_sessions_fits_the_schema() {
 fn malformed_requests_get_errors_that_fit_the_schema() {
     let responses_schema = validator("response");
     let input = "{\"type\": \"frobnicate\", \"id\": 7}\nnot json\n{\"type\":\"op\",\"id\":8,\"op\":{\"op\":\"consume\",\"sub\":99,\"k\":1}}\n{\"type\":\"hello\",\"id\":9,\"protocol\":2,\"catalogue\":[]}\n";
-    let mut output = Vec::new();
-    serve(
-        || Box::new(ReferenceImpl::new(None)) as Box<dyn Implementation>,
-        input.as_bytes(),
-        &mut output,
-    )
-    .expect("serves");
-    let output = String::from_utf8(output).expect("UTF-8");
+    let output = serve_reference(input);
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.len(), 4);
     for line in &lines {

@@ -73,6 +73,19 @@ pub struct Counts {
     pub skipped: u64,
 }
 
+impl Counts {
+    /// Adds `other`'s counts to these (summing runs of many seeds).
+    pub fn add(&mut self, other: &Counts) {
+        self.ops += other.ops;
+        self.polls += other.polls;
+        self.wakes += other.wakes;
+        self.migrations += other.migrations;
+        self.preempted += other.preempted;
+        self.observations += other.observations;
+        self.skipped += other.skipped;
+    }
+}
+
 /// What a run produced.
 #[derive(Clone, Debug)]
 pub struct Run {

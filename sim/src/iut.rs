@@ -188,70 +188,45 @@ pub struct Preempted {
     pub at_yield_point: bool,
 }
 
-impl<T: Implementation + ?Sized> Implementation for &mut T {
-    fn info(&self) -> ImplInfo {
-        (**self).info()
-    }
-    fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
-        (**self).apply(op)
-    }
-    fn runnable(&self) -> Vec<TaskRef> {
-        (**self).runnable()
-    }
-    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
-        (**self).poll(task)
-    }
-    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
-        (**self).wake(task)
-    }
-    fn take_observations(&mut self) -> Vec<Observation> {
-        (**self).take_observations()
-    }
-    fn transcript(&self) -> Option<Vec<String>> {
-        (**self).transcript()
-    }
-    fn poll_preempted(
-        &mut self,
-        task: TaskRef,
-        with: &Interjection,
-    ) -> Result<Option<Preempted>, Fault> {
-        (**self).poll_preempted(task, with)
-    }
-    fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
-        (**self).migrate(task)
-    }
+/// Every method forwarded to the implementation behind a pointer, so that
+/// `&mut I` and `Box<I>` (and `Box<dyn Implementation>`) are
+/// implementations too; one list, so the two cannot drift apart.
+macro_rules! forward_implementation {
+    ($($pointer:ty),+) => {$(
+        impl<T: Implementation + ?Sized> Implementation for $pointer {
+            fn info(&self) -> ImplInfo {
+                (**self).info()
+            }
+            fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
+                (**self).apply(op)
+            }
+            fn runnable(&self) -> Vec<TaskRef> {
+                (**self).runnable()
+            }
+            fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
+                (**self).poll(task)
+            }
+            fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
+                (**self).wake(task)
+            }
+            fn take_observations(&mut self) -> Vec<Observation> {
+                (**self).take_observations()
+            }
+            fn transcript(&self) -> Option<Vec<String>> {
+                (**self).transcript()
+            }
+            fn poll_preempted(
+                &mut self,
+                task: TaskRef,
+                with: &Interjection,
+            ) -> Result<Option<Preempted>, Fault> {
+                (**self).poll_preempted(task, with)
+            }
+            fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
+                (**self).migrate(task)
+            }
+        }
+    )+};
 }
 
-impl<T: Implementation + ?Sized> Implementation for Box<T> {
-    fn info(&self) -> ImplInfo {
-        (**self).info()
-    }
-    fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
-        (**self).apply(op)
-    }
-    fn runnable(&self) -> Vec<TaskRef> {
-        (**self).runnable()
-    }
-    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
-        (**self).poll(task)
-    }
-    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
-        (**self).wake(task)
-    }
-    fn take_observations(&mut self) -> Vec<Observation> {
-        (**self).take_observations()
-    }
-    fn transcript(&self) -> Option<Vec<String>> {
-        (**self).transcript()
-    }
-    fn poll_preempted(
-        &mut self,
-        task: TaskRef,
-        with: &Interjection,
-    ) -> Result<Option<Preempted>, Fault> {
-        (**self).poll_preempted(task, with)
-    }
-    fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
-        (**self).migrate(task)
-    }
-}
+forward_implementation!(&mut T, Box<T>);

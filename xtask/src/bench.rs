@@ -352,8 +352,8 @@ fn bus_rows(
             let theirs = estimate(estimates, &format!("send/{peer}/{n}"))?;
             rows.push(Row {
                 figure: format!(
-                    "send alone, {n} idle subscription{}: time per send",
-                    if n == 1 { "" } else { "s" }
+                    "send alone, {}: time per send",
+                    report::plural(n, "idle subscription")
                 ),
                 value: ours,
                 unit: Unit::Nanoseconds,
@@ -427,8 +427,8 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
             let theirs = number(find(peer, subs), "overhead_per_event")?;
             rows.push(Row {
                 figure: format!(
-                    "memory: overhead per retained event, {subs} subscription{}",
-                    if subs == 1 { "" } else { "s" }
+                    "memory: overhead per retained event, {}",
+                    report::plural(subs, "subscription")
                 ),
                 value: ours,
                 unit: Unit::Bytes,
@@ -602,10 +602,10 @@ fn suite_rows(quick: bool) -> Result<Vec<Row>, String> {
     let one = runner::run(&campaign(Target::Reference, seeds, 1, &out)?)?;
     // The default run, as `cargo xtask conformance` makes it, timed whole.
     let started = Instant::now();
-    let default = runner::run(&campaign(Target::Reference, 1000, 0, &out)?)?;
+    let default = runner::run(&campaign(Target::Reference, seeds, 0, &out)?)?;
     let default_seconds = started.elapsed().as_secs_f64();
-    let same = report::render(&one)
-        == report::render(&runner::run(&campaign(Target::Reference, seeds, 0, &out)?)?);
+    // The same seeds on one thread and on every core: the same report.
+    let same = report::render(&one) == report::render(&default);
     let stdio_target = crate::resolve("reference-stdio", 10_000)?;
     let stdio = runner::run(&campaign(
         stdio_target,

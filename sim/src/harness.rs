@@ -6,9 +6,10 @@
 //! stream seeded with it. What actually ran is recorded as a trace, which
 //! [`replay`] reruns exactly, without any randomness.
 
+use crate::diagnosis::{self, wake_probe};
 use crate::iut::{Fault, Implementation};
-use crate::model::{Model, SettleFailure, Violation};
-use crate::op::{Answer, Entry, Interjection, Op, TaskRef};
+use crate::model::{Disagreement, Mode, Model, Violation};
+use crate::op::{Answer, Entry, Interjection, Observation, Op, OpError, Reply, TaskRef};
 use crate::rules::{Capabilities, Capability, Coverage, Rule};
 use crate::workload::{Ids, Swarm};
 use rand::{RngExt, SeedableRng};
@@ -21,11 +22,13 @@ use std::hash::{Hash, Hasher};
 /// drains and ends.
 const FINAL_CREDIT: u32 = 1 << 20;
 
-/// The first disagreement of a run.
+/// The first disagreement of a run, attributed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
     /// The rule broken.
     pub rule: Rule,
+    /// The failure's shape (failing seeds of a rule are grouped by it).
+    pub mode: Mode,
     /// The first observation where implementation and model differ, and what
     /// the model expected instead.
     pub message: String,
@@ -40,6 +43,20 @@ pub struct Failure {
     /// semantics: its adapter broke the protocol, so the run cannot be
     /// judged at all.
     pub unjudgeable: bool,
+    /// The model's evidence, when the model (not a fault) found it.
+    pub evidence: Option<Box<Disagreement>>,
+}
+
+impl Failure {
+    /// The failure as attributed by `violation`, keeping where it showed.
+    pub fn attributed(&self, violation: Violation) -> Failure {
+        Failure {
+            rule: violation.rule,
+            mode: violation.mode,
+            message: violation.message,
+            ..self.clone()
+        }
+    }
 }
 
 impl fmt::Display for Failure {
@@ -193,7 +210,7 @@ impl<I: Implementation> Session<I> {
             None
         };
         match complaint {
-            Some(m) => Err(self.fault(entry, Rule::Robust1, Fault::Protocol(m))),
+            Some(m) => Err(self.fault(entry, Fault::Protocol(m))),
             None => Ok(()),
         }
     }
@@ -205,7 +222,6 @@ impl<I: Implementation> Session<I> {
             TaskRef::Sub(sub) if self.model.is_held(sub) && !self.model.has_ended(sub) => {
                 Err(self.fault(
                     entry,
-                    Rule::Robust1,
                     Fault::Protocol(format!(
                         "{task} is a subscriber whose stream has not ended, yet the implementation says it has no such task"
                     )),
@@ -219,13 +235,29 @@ impl<I: Implementation> Session<I> {
     /// not valid or not runnable now).
     ///
     /// # Errors
-    /// The first disagreement between implementation and model.
+    /// The first disagreement between implementation and model, attributed.
     pub fn step(&mut self, entry: &Entry) -> Result<bool, Failure> {
         // What was listed as runnable holds until something runs.
         let listed = self.listed.take();
-        // A scheduling entry the implementation cannot carry out: the trace
-        // cannot be judged on it (skipping would quietly change what it
-        // tests).
+        self.check_capability(entry)?;
+        match entry {
+            Entry::Op(op) => self.step_op(entry, op),
+            Entry::Poll(task) => self.step_poll(entry, *task, listed.as_deref()),
+            Entry::Preempt(task, with) => self.step_preempt(entry, *task, with, listed.as_deref()),
+            Entry::Migrate(task) => {
+                let moved = self.imp.migrate(*task).map_err(|f| self.fault(entry, f))?;
+                self.step_moved(entry, *task, moved, |c| &mut c.migrations)
+            }
+            Entry::Wake(task) => {
+                let woke = self.imp.wake(*task).map_err(|f| self.fault(entry, f))?;
+                self.step_moved(entry, *task, woke, |c| &mut c.wakes)
+            }
+        }
+    }
+
+    /// A scheduling entry the implementation cannot carry out: the trace
+    /// cannot be judged on it (skipping would quietly change what it tests).
+    fn check_capability(&self, entry: &Entry) -> Result<(), Failure> {
         let needs = match entry {
             Entry::Op(_) => None,
             Entry::Poll(TaskRef::Any) => Some(Capability::Step),
@@ -234,188 +266,188 @@ impl<I: Implementation> Session<I> {
             Entry::Migrate(_) => Some(Capability::Migrate),
             Entry::Preempt(..) => Some(Capability::Preempt),
         };
-        if let Some(capability) = needs.filter(|c| !self.capabilities.has(*c)) {
-            return Err(Failure {
-                rule: Rule::Robust1,
-                message: format!(
+        match needs.filter(|c| !self.capabilities.has(*c)) {
+            Some(capability) => Err(self.unjudgeable(
+                self.trace.len(),
+                entry,
+                format!(
                     "this entry needs the `{capability}` capability, which the implementation does not declare"
                 ),
-                entry: self.trace.len(),
-                entry_text: entry.to_string(),
-                fault: true,
-                unjudgeable: true,
-            });
+            )),
+            None => Ok(()),
         }
-        match entry {
-            Entry::Op(op) => {
-                if self.model.validate(op).is_err() {
-                    self.counts.skipped += 1;
-                    return Ok(false);
-                }
-                self.record(entry);
-                self.counts.ops += 1;
-                let reply = self
-                    .imp
-                    .apply(op)
-                    .map_err(|f| self.fault(entry, op_rule(op, &self.model), f))?;
-                reply.hash(&mut self.hasher);
-                self.note_reply(&reply);
-                if let Err(crate::op::OpError::NotSupported(why)) = &reply {
-                    // The implementation cannot do this at all: the rules that
-                    // depend on it are not tested (never passed), and the op
-                    // changes nothing in the model.
-                    return match capability_of(op) {
-                        Some(capability) => {
-                            self.unsupported = self.unsupported.with(capability);
-                            self.check_observations(entry)?;
-                            Ok(true)
-                        }
-                        None => Err(Failure {
-                            rule: Rule::Robust1,
-                            message: format!(
-                                "the implementation does not support `{}` ({why}), which every workload needs",
-                                op.name()
-                            ),
-                            entry: self.trace.len().saturating_sub(1),
-                            entry_text: entry.to_string(),
-                            fault: true,
-                            unjudgeable: true,
-                        }),
-                    };
-                }
-                self.model
-                    .apply(op, &reply)
-                    .map_err(|v| self.failure(entry, v))?;
-                self.check_observations(entry)?;
-                if *op == Op::Settle {
-                    self.check_settled(entry)?;
-                }
-                Ok(true)
-            }
-            Entry::Poll(task) => {
-                let ran = self
-                    .imp
-                    .poll(*task)
-                    .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
-                if !ran {
-                    self.check_idle_poll(entry, *task, listed.as_deref())?;
-                    self.counts.skipped += 1;
-                    return Ok(false);
-                }
-                self.record(entry);
-                self.counts.polls += 1;
+    }
+
+    fn step_op(&mut self, entry: &Entry, op: &Op) -> Result<bool, Failure> {
+        if self.model.validate(op).is_err() {
+            self.counts.skipped += 1;
+            return Ok(false);
+        }
+        self.record(entry);
+        self.counts.ops += 1;
+        let reply = self.imp.apply(op).map_err(|f| self.fault(entry, f))?;
+        reply.hash(&mut self.hasher);
+        self.note_reply(&reply);
+        if let Err(OpError::NotSupported(why)) = &reply {
+            return self.not_supported(entry, op, why);
+        }
+        self.model
+            .apply(op, &reply)
+            .map_err(|d| self.disagreement(entry, d))?;
+        self.check_observations(entry)?;
+        if *op == Op::Settle {
+            self.check_settled(entry)?;
+        }
+        Ok(true)
+    }
+
+    /// The implementation cannot do `op` at all: the rules that depend on
+    /// its capability are not tested (never passed), and the op changes
+    /// nothing in the model. An op every workload needs cannot be judged.
+    fn not_supported(&mut self, entry: &Entry, op: &Op, why: &str) -> Result<bool, Failure> {
+        match capability_of(op) {
+            Some(capability) => {
+                self.unsupported = self.unsupported.with(capability);
                 self.check_observations(entry)?;
                 Ok(true)
             }
-            Entry::Preempt(task, with) => {
-                let valid = match with {
-                    Interjection::Op(op @ (Op::Send { .. } | Op::Spawn { .. })) => {
-                        self.model.validate(op).is_ok()
-                    }
-                    Interjection::Op(_) => false,
-                    Interjection::Poll(other) => other != task && *other != TaskRef::Any,
-                };
-                if !valid || *task == TaskRef::Any {
-                    self.counts.skipped += 1;
-                    return Ok(false);
-                }
-                let rule = match with {
-                    Interjection::Op(op) => op_rule(op, &self.model),
-                    Interjection::Poll(_) => Rule::Robust1,
-                };
-                let preempted = self
-                    .imp
-                    .poll_preempted(*task, with)
-                    .map_err(|f| self.fault(entry, rule, f))?;
-                let Some(preempted) = preempted else {
-                    self.check_idle_poll(entry, *task, listed.as_deref())?;
-                    self.counts.skipped += 1;
-                    return Ok(false);
-                };
-                if preempted.at_yield_point {
-                    self.counts.preempted += 1;
-                }
-                self.record(entry);
+            None => Err(self.unjudgeable(
+                self.trace.len().saturating_sub(1),
+                entry,
+                format!(
+                    "the implementation does not support `{}` ({why}), which every workload needs",
+                    op.name()
+                ),
+            )),
+        }
+    }
+
+    fn step_poll(
+        &mut self,
+        entry: &Entry,
+        task: TaskRef,
+        listed: Option<&[TaskRef]>,
+    ) -> Result<bool, Failure> {
+        let ran = self.imp.poll(task).map_err(|f| self.fault(entry, f))?;
+        if !ran {
+            self.check_idle_poll(entry, task, listed)?;
+            self.counts.skipped += 1;
+            return Ok(false);
+        }
+        self.record(entry);
+        self.counts.polls += 1;
+        self.check_observations(entry)?;
+        Ok(true)
+    }
+
+    /// A wake or migration: `done` tells whether the task existed.
+    fn step_moved(
+        &mut self,
+        entry: &Entry,
+        task: TaskRef,
+        done: bool,
+        count: fn(&mut Counts) -> &mut u64,
+    ) -> Result<bool, Failure> {
+        if !done {
+            self.check_exists(entry, task)?;
+            self.counts.skipped += 1;
+            return Ok(false);
+        }
+        self.record(entry);
+        *count(&mut self.counts) += 1;
+        Ok(true)
+    }
+
+    fn step_preempt(
+        &mut self,
+        entry: &Entry,
+        task: TaskRef,
+        with: &Interjection,
+        listed: Option<&[TaskRef]>,
+    ) -> Result<bool, Failure> {
+        let valid = match with {
+            Interjection::Op(op @ (Op::Send { .. } | Op::Spawn { .. })) => {
+                self.model.validate(op).is_ok()
+            }
+            Interjection::Op(_) => false,
+            Interjection::Poll(other) => *other != task && *other != TaskRef::Any,
+        };
+        if !valid || task == TaskRef::Any {
+            self.counts.skipped += 1;
+            return Ok(false);
+        }
+        let preempted = self
+            .imp
+            .poll_preempted(task, with)
+            .map_err(|f| self.fault(entry, f))?;
+        let Some(preempted) = preempted else {
+            self.check_idle_poll(entry, task, listed)?;
+            self.counts.skipped += 1;
+            return Ok(false);
+        };
+        if preempted.at_yield_point {
+            self.counts.preempted += 1;
+        }
+        self.record(entry);
+        self.counts.polls += 1;
+        let observations = self.imp.take_observations();
+        match (with, preempted.reply) {
+            (Interjection::Op(op), Some(reply)) => {
+                let split = preempted.observations_before.min(observations.len());
+                self.check_interjected(entry, op, reply, &observations, split)?;
+            }
+            (Interjection::Poll(_), None) => {
                 self.counts.polls += 1;
-                let observations = self.imp.take_observations();
-                match (with, preempted.reply) {
-                    (Interjection::Op(op), Some(reply)) => {
-                        self.counts.ops += 1;
-                        let split = preempted.observations_before.min(observations.len());
-                        let (before, after) = observations.split_at(split);
-                        self.check(entry, before)?;
-                        reply.hash(&mut self.hasher);
-                        self.note_reply(&reply);
-                        if let Err(crate::op::OpError::NotSupported(why)) = &reply {
-                            return Err(self.fault(
-                                entry,
-                                Rule::Robust1,
-                                Fault::Protocol(format!(
-                                    "`{}` inside a poll is not supported ({why}), yet the \
-                                     implementation claims the `preempt` capability",
-                                    op.name()
-                                )),
-                            ));
-                        }
-                        self.model
-                            .apply(op, &reply)
-                            .map_err(|v| self.failure(entry, v))?;
-                        self.check(entry, after)?;
-                    }
-                    (Interjection::Poll(_), None) => {
-                        self.counts.polls += 1;
-                        self.check(entry, &observations)?;
-                    }
-                    (Interjection::Op(_), None) => {
-                        return Err(self.fault(
-                            entry,
-                            Rule::Robust1,
-                            Fault::Protocol(
-                                "a preempted poll ran an op but gave no reply to it".to_owned(),
-                            ),
-                        ));
-                    }
-                    (Interjection::Poll(_), Some(_)) => {
-                        return Err(self.fault(
-                            entry,
-                            Rule::Robust1,
-                            Fault::Protocol(
-                                "a preempted poll ran a poll but gave a reply to an op".to_owned(),
-                            ),
-                        ));
-                    }
-                }
-                Ok(true)
+                self.check(entry, &observations)?;
             }
-            Entry::Migrate(task) => {
-                let moved = self
-                    .imp
-                    .migrate(*task)
-                    .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
-                if !moved {
-                    self.check_exists(entry, *task)?;
-                    self.counts.skipped += 1;
-                    return Ok(false);
-                }
-                self.record(entry);
-                self.counts.migrations += 1;
-                Ok(true)
+            (Interjection::Op(_), None) => {
+                return Err(self.fault(
+                    entry,
+                    Fault::Protocol(
+                        "a preempted poll ran an op but gave no reply to it".to_owned(),
+                    ),
+                ));
             }
-            Entry::Wake(task) => {
-                let woke = self
-                    .imp
-                    .wake(*task)
-                    .map_err(|f| self.fault(entry, Rule::Robust1, f))?;
-                if !woke {
-                    self.check_exists(entry, *task)?;
-                    self.counts.skipped += 1;
-                    return Ok(false);
-                }
-                self.record(entry);
-                self.counts.wakes += 1;
-                Ok(true)
+            (Interjection::Poll(_), Some(_)) => {
+                return Err(self.fault(
+                    entry,
+                    Fault::Protocol(
+                        "a preempted poll ran a poll but gave a reply to an op".to_owned(),
+                    ),
+                ));
             }
         }
+        Ok(true)
+    }
+
+    /// The op run inside a preempted poll: the observations reported before
+    /// it (the first `split`), its reply, then the rest.
+    fn check_interjected(
+        &mut self,
+        entry: &Entry,
+        op: &Op,
+        reply: Reply,
+        observations: &[Observation],
+        split: usize,
+    ) -> Result<(), Failure> {
+        self.counts.ops += 1;
+        let (before, after) = observations.split_at(split);
+        self.check(entry, before)?;
+        reply.hash(&mut self.hasher);
+        self.note_reply(&reply);
+        if let Err(OpError::NotSupported(why)) = &reply {
+            return Err(self.fault(
+                entry,
+                Fault::Protocol(format!(
+                    "`{}` inside a poll is not supported ({why}), yet the implementation claims the `preempt` capability",
+                    op.name()
+                )),
+            ));
+        }
+        self.model
+            .apply(op, &reply)
+            .map_err(|d| self.disagreement(entry, d))?;
+        self.check(entry, after)
     }
 
     fn record(&mut self, entry: &Entry) {
@@ -425,7 +457,7 @@ impl<I: Implementation> Session<I> {
         self.trace.push(entry.clone());
     }
 
-    fn note_reply(&mut self, reply: &crate::op::Reply) {
+    fn note_reply(&mut self, reply: &Reply) {
         self.note(|| match reply {
             Ok(Answer::Done) => "        => ok".to_owned(),
             Ok(Answer::Stats(counts)) => {
@@ -447,11 +479,7 @@ impl<I: Implementation> Session<I> {
         self.check(entry, &observations)
     }
 
-    fn check(
-        &mut self,
-        entry: &Entry,
-        observations: &[crate::op::Observation],
-    ) -> Result<(), Failure> {
+    fn check(&mut self, entry: &Entry, observations: &[Observation]) -> Result<(), Failure> {
         // What one step reported is fingerprinted as a set: an implementation
         // may report simultaneous events in an order of its own (asyncio's
         // task groups cancel their tasks in set order, by address). The model
@@ -471,91 +499,64 @@ impl<I: Implementation> Session<I> {
             self.counts.observations += 1;
             self.model
                 .observe(observation)
-                .map_err(|v| self.failure(entry, v))?;
+                .map_err(|d| self.disagreement(entry, d))?;
         }
         Ok(())
     }
 
+    /// After a settle: liveness. A stuck or unended subscription is probed
+    /// first ([`wake_probe`]), so that diagnosis can tell a lost wakeup from
+    /// an event never given.
     fn check_settled(&mut self, entry: &Entry) -> Result<(), Failure> {
-        match self.model.check_settled() {
-            Ok(()) => Ok(()),
-            Err(SettleFailure::Violation(v)) => Err(self.failure(entry, v)),
-            Err(SettleFailure::Stuck(subs)) => {
-                let first = subs[0];
-                let before = self.model.received_count(first);
-                let violation = self.diagnose(&subs, |model, woken| match woken {
-                    None => model.classify_stuck(first, None),
-                    Some(after) => {
-                        model.classify_stuck(first, Some(after.received_count(first) > before))
-                    }
-                });
-                Err(self.failure(entry, violation))
-            }
-            Err(SettleFailure::Unended(subs)) => {
-                let first = subs[0];
-                let violation = self.diagnose(&subs, |model, woken| {
-                    model.classify_unended(first, woken.map(|after| after.has_ended(first)))
-                });
-                Err(self.failure(entry, violation))
-            }
-        }
+        let Err(found) = self.model.check_settled() else {
+            return Ok(());
+        };
+        let probed = wake_probe::probe(found, &mut self.imp, &mut self.model, self.capabilities);
+        Err(self.disagreement(entry, probed))
     }
 
-    /// Some subscriptions did not do what they should have by the end of a
-    /// settle. If the implementation can be woken from outside, wake each
-    /// once and settle again: one that then makes progress had its event (or
-    /// its end) all along, and only the wakeup was lost; one that does not
-    /// was never given it. `classify` gets the model as it was at the failure
-    /// and, if the probe ran, the model after it. Runs after the failure is
-    /// certain, so it does not change what the trace reproduces.
-    fn diagnose(
-        &mut self,
-        subs: &[crate::op::SubId],
-        classify: impl Fn(&Model, Option<&Model>) -> Violation,
-    ) -> Violation {
-        if !self.capabilities.has(Capability::Wake) {
-            return classify(&self.model, None);
-        }
-        let at_failure = self.model.clone();
-        for sub in subs {
-            let _ = self.imp.wake(TaskRef::Sub(*sub));
-        }
-        if self.imp.apply(&Op::Settle).is_err() {
-            return classify(&at_failure, None);
-        }
-        for observation in self.imp.take_observations() {
-            if let Err(v) = self.model.observe(&observation) {
-                return v;
-            }
-        }
-        classify(&at_failure, Some(&self.model))
-    }
-
-    fn failure(&self, entry: &Entry, violation: Violation) -> Failure {
+    /// The failure the model's `disagreement` during `entry` is, attributed
+    /// from its evidence.
+    fn disagreement(&self, entry: &Entry, disagreement: Disagreement) -> Failure {
+        let violation = diagnosis::classify(&disagreement);
         Failure {
             rule: violation.rule,
+            mode: violation.mode,
             message: violation.message,
             entry: self.trace.len().saturating_sub(1),
             entry_text: entry.to_string(),
             fault: false,
             unjudgeable: false,
+            evidence: Some(Box::new(disagreement)),
         }
     }
 
-    fn fault(&self, entry: &Entry, rule: Rule, fault: Fault) -> Failure {
-        let unjudgeable = fault.is_protocol();
-        let rule = match fault {
-            Fault::DidNotSettle { .. } => Rule::Wake1,
-            Fault::Hung { .. } => rule,
-            _ => Rule::Robust1,
-        };
+    /// The implementation broke during `entry`.
+    fn fault(&self, entry: &Entry, fault: Fault) -> Failure {
+        let violation = diagnosis::fault::fault(&fault, entry, &self.model);
         Failure {
-            rule,
-            message: fault.to_string(),
+            rule: violation.rule,
+            mode: violation.mode,
+            message: violation.message,
             entry: self.trace.len().saturating_sub(1),
             entry_text: entry.to_string(),
             fault: true,
-            unjudgeable,
+            unjudgeable: fault.is_protocol(),
+            evidence: None,
+        }
+    }
+
+    /// The implementation cannot be driven through `entry` at all.
+    fn unjudgeable(&self, at: usize, entry: &Entry, message: String) -> Failure {
+        Failure {
+            rule: Rule::Robust1,
+            mode: Mode::Protocol,
+            message,
+            entry: at,
+            entry_text: entry.to_string(),
+            fault: true,
+            unjudgeable: true,
+            evidence: None,
         }
     }
 
@@ -627,20 +628,6 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
         Op::Observe { .. } => Some(Capability::Stats),
         Op::Spawn { .. } | Op::Release { .. } => Some(Capability::Tasks),
         _ => None,
-    }
-}
-
-/// The rule an op breaks if the implementation hangs on it, given whether
-/// the bus in reach is closed.
-fn op_rule(op: &Op, model: &Model) -> Rule {
-    let closed = |scope: &Option<crate::op::ScopeId>| scope.is_some_and(|s| model.bus_closed(s));
-    match op {
-        Op::Send { scope, .. } if closed(scope) => Rule::Close2,
-        Op::Send { scope: None, .. } | Op::Subscribe { scope: None, .. } => Rule::Missing1,
-        Op::Send { .. } => Rule::Send1,
-        Op::Subscribe { scope, .. } if closed(scope) => Rule::Close3,
-        Op::Settle => Rule::Wake1,
-        _ => Rule::Robust1,
     }
 }
 

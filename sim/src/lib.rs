@@ -5,8 +5,10 @@
 //! - [`op`]: the vocabulary of workloads (ops on scopes, subscriptions and
 //!   tasks), scheduling entries, observations;
 //! - [`catalogue`]: the event types workloads use, look-alikes included;
-//! - [`model`]: the pure state machine that predicts every observation, with
-//!   each check citing its SPEC.md rule ([`rules`]);
+//! - [`model`]: the pure state machine that predicts every observation and
+//!   hands what it did not predict, with its evidence, to
+//! - [`diagnosis`]: which SPEC.md rule ([`rules`]) a disagreement breaks,
+//!   probes and counterfactual replays included;
 //! - [`exec`] and [`schedule`]: a single-threaded executor whose every
 //!   scheduling choice comes from a seeded policy (random or PCT);
 //! - [`workload`]: swarm-testing workload generation;
@@ -23,6 +25,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod catalogue;
+pub mod diagnosis;
 pub mod exec;
 #[cfg(feature = "arbitrary")]
 pub mod fuzz;

@@ -3,7 +3,8 @@
 //! breaks it is reported under that rule's ID.
 
 use scopebus_sim::catalogue::EventType::{self, *};
-use scopebus_sim::model::{Model, SettleFailure, Violation};
+use scopebus_sim::diagnosis::classify;
+use scopebus_sim::model::{Disagreement, Model, Violation};
 use scopebus_sim::op::{
     Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId, TypeCount,
 };
@@ -38,10 +39,10 @@ impl World {
     }
     fn reply(&mut self, op: Op, reply: Reply) -> Result<(), Violation> {
         self.0.validate(&op).expect("valid op");
-        self.0.apply(&op, &reply)
+        self.0.apply(&op, &reply).map_err(|d| classify(&d))
     }
     fn see(&mut self, o: Observation) -> Result<(), Violation> {
-        self.0.observe(&o)
+        self.0.observe(&o).map_err(|d| classify(&d))
     }
     fn seen(&mut self, o: Observation) -> &mut Self {
         self.0.observe(&o).expect("allowed observation");
@@ -106,10 +107,30 @@ impl World {
             }])),
         )
     }
-    fn settle(&mut self) -> Result<(), SettleFailure> {
+    fn settle(&mut self) -> Result<(), Disagreement> {
         self.0.apply(&Op::Settle, &DONE).expect("settle");
         self.0.check_settled()
     }
+}
+
+/// The rule of a settle's finding, given what the wake probe showed.
+fn probed(d: Disagreement, woken: Option<bool>) -> Rule {
+    match d {
+        Disagreement::Stuck(mut s) => {
+            s.woken = woken;
+            classify(&Disagreement::Stuck(s)).rule
+        }
+        Disagreement::Unended(mut u) => {
+            u.ended_when_woken = woken;
+            classify(&Disagreement::Unended(u)).rule
+        }
+        other => panic!("not a liveness finding: {other:?}"),
+    }
+}
+
+/// The rule of a settle's finding that is not about subscriptions.
+fn settled_rule(r: Result<(), Disagreement>) -> Rule {
+    classify(&r.expect_err("the model must object")).rule
 }
 
 fn rule(r: Result<(), Violation>) -> Rule {
@@ -163,11 +184,14 @@ fn fanout_1_every_subscription_gets_everything() {
         .subscribe(2, 1, Login)
         .send(1, Login, 1);
     w.got(1, 1).unwrap();
-    let Err(SettleFailure::Stuck(stuck)) = w.settle() else {
-        panic!("sub#2 has credit and an event waiting: it is stuck");
+    let found = w
+        .settle()
+        .expect_err("sub#2 has credit and an event waiting: it is stuck");
+    let Disagreement::Stuck(stuck) = &found else {
+        panic!("stuck, not {found:?}");
     };
-    assert_eq!(stuck, vec![sub(2)]);
-    assert_eq!(w.0.classify_stuck(sub(2), Some(false)).rule, Rule::Fanout1);
+    assert_eq!(stuck.subs, vec![sub(2)]);
+    assert_eq!(probed(found, Some(false)), Rule::Fanout1);
     w.got(2, 1).unwrap();
     w.settle().unwrap();
 }
@@ -330,15 +354,18 @@ fn close_1_drain_then_end() {
     let mut w = World::new();
     w.root(1).subscribe(1, 1, Login).send(1, Login, 1).close(1);
     w.got(1, 1).unwrap();
-    let Err(SettleFailure::Unended(subs)) = w.settle() else {
-        panic!("drained, has credit, bus closed: must have ended");
+    let found = w
+        .settle()
+        .expect_err("drained, has credit, bus closed: must have ended");
+    let Disagreement::Unended(unended) = &found else {
+        panic!("unended, not {found:?}");
     };
-    assert_eq!(subs, vec![sub(1)]);
+    assert_eq!(unended.subs, vec![sub(1)]);
     // A probe that does not make it end: it never ends (CLOSE-1); one that
     // does: the close lost its wakeup (WAKE-1).
-    assert_eq!(w.0.classify_unended(sub(1), Some(false)).rule, Rule::Close1);
-    assert_eq!(w.0.classify_unended(sub(1), None).rule, Rule::Close1);
-    assert_eq!(w.0.classify_unended(sub(1), Some(true)).rule, Rule::Wake1);
+    assert_eq!(probed(found.clone(), Some(false)), Rule::Close1);
+    assert_eq!(probed(found.clone(), None), Rule::Close1);
+    assert_eq!(probed(found, Some(true)), Rule::Wake1);
     w.seen(Observation::Ended { sub: sub(1) });
     let mut w = World::new();
     w.root(1).subscribe(1, 1, Login);
@@ -370,13 +397,15 @@ fn close_3_subscribe_after_close_ends_without_delivering() {
         .subscribe(1, 1, Login)
         .close(1)
         .subscribe(2, 1, Login);
-    let Err(SettleFailure::Unended(subs)) = w.settle() else {
-        panic!("sub#1 and sub#2 must end");
+    let found = w.settle().expect_err("sub#1 and sub#2 must end");
+    let Disagreement::Unended(unended) = &found else {
+        panic!("unended, not {found:?}");
     };
-    assert_eq!(subs, vec![sub(1), sub(2)]);
-    assert_eq!(w.0.classify_unended(sub(1), Some(false)).rule, Rule::Close1);
-    assert_eq!(w.0.classify_unended(sub(2), Some(false)).rule, Rule::Close3);
+    assert_eq!(unended.subs, vec![sub(1), sub(2)]);
+    assert_eq!(probed(found, Some(false)), Rule::Close1);
     w.seen(Observation::Ended { sub: sub(1) });
+    let found = w.settle().expect_err("sub#2 must end");
+    assert_eq!(probed(found, Some(false)), Rule::Close3);
     w.seen(Observation::Ended { sub: sub(2) })
         .seen(Observation::ScopeExited { scope: s(1) });
     w.settle().unwrap();
@@ -387,19 +416,15 @@ fn cancel_1_and_wake_1_lost_wakeups() {
     let mut w = World::new();
     w.root(1).subscribe(1, 1, Login).subscribe(2, 1, Login);
     w.ok(Op::CancelSubscriber { sub: sub(1) }).send(1, Login, 1);
-    let Err(SettleFailure::Stuck(stuck)) = w.settle() else {
-        panic!("sub#2 is stuck");
-    };
-    assert_eq!(w.0.classify_stuck(stuck[0], Some(true)).rule, Rule::Cancel1);
+    let found = w.settle().expect_err("sub#2 is stuck");
+    assert_eq!(probed(found, Some(true)), Rule::Cancel1);
     let mut w = World::new();
     w.root(1).subscribe(1, 1, Login).send(1, Login, 1);
-    let Err(SettleFailure::Stuck(stuck)) = w.settle() else {
-        panic!("sub#1 is stuck");
-    };
-    assert_eq!(w.0.classify_stuck(stuck[0], Some(true)).rule, Rule::Wake1);
+    let found = w.settle().expect_err("sub#1 is stuck");
+    assert_eq!(probed(found.clone(), Some(true)), Rule::Wake1);
     // Without a probe, a lost wakeup and an undelivered event look alike:
     // the observation is that the stream was not received (FANOUT-1).
-    assert_eq!(w.0.classify_stuck(stuck[0], None).rule, Rule::Fanout1);
+    assert_eq!(probed(found, None), Rule::Fanout1);
 }
 
 #[test]
@@ -434,18 +459,18 @@ fn task_1_exit_waits_for_tasks() {
             event: 1,
         }),
     });
-    let Err(SettleFailure::Violation(v)) = w.settle() else {
-        panic!("released task never ran");
-    };
-    assert_eq!(v.rule, Rule::Task1);
+    let found = w.settle();
+    assert_eq!(settled_rule(found), Rule::Task1, "released task never ran");
     w.seen(Observation::TaskDone {
         task: TaskId(1),
         sent: Some((1, Err(OpError::Closed))),
     });
-    let Err(SettleFailure::Violation(v)) = w.settle() else {
-        panic!("all tasks done: the scope must exit");
-    };
-    assert_eq!(v.rule, Rule::Task1);
+    let found = w.settle();
+    assert_eq!(
+        settled_rule(found),
+        Rule::Task1,
+        "all tasks done: the scope must exit"
+    );
     w.seen(Observation::ScopeExited { scope: s(1) });
     w.settle().unwrap();
 }
@@ -507,10 +532,12 @@ fn task_2_cancelled_scope_cancels_tasks() {
         scope: s(2),
     });
     w.ok(Op::CancelScope { scope: s(2) });
-    let Err(SettleFailure::Violation(v)) = w.settle() else {
-        panic!("cancel requested, never done");
-    };
-    assert_eq!(v.rule, Rule::Task2);
+    let found = w.settle();
+    assert_eq!(
+        settled_rule(found),
+        Rule::Task2,
+        "cancel requested, never done"
+    );
     w.seen(Observation::ScopeCancelled { scope: s(2) });
     w.settle().unwrap();
 }

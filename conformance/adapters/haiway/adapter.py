@@ -41,7 +41,12 @@ PROTOCOL_OUT = sys.stdout
 sys.stdout = sys.stderr
 
 import haiway  # noqa: E402
-from haiway import ContextMissing, State, ctx  # noqa: E402
+from haiway import State, ctx  # noqa: E402
+
+try:  # haiway >= 0.41; 0.35 to 0.40 call it MissingContext
+    from haiway import ContextMissing  # noqa: E402
+except ImportError:  # pragma: no cover - older releases
+    from haiway import MissingContext as ContextMissing  # type: ignore[no-redef]  # noqa: E402
 
 
 # ----- the catalogue, as real Python types -----------------------------------

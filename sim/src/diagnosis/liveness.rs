@@ -1,0 +1,153 @@
+//! Streams that stopped, did not stop, or stopped too soon: which rule a
+//! stuck, unended or early-ended subscription breaks. Stuck and unended
+//! ones arrive here with what the wake probe ([`super::wake_probe`]) saw.
+
+use crate::model::{EarlyEnd, Mode, Stuck, Unended, Violation};
+use crate::rules::Rule;
+
+/// Names the rule a stream that ended too soon breaks: SCOPE-2 if it ended
+/// when its own nested scope closed while the bus it shares stayed open (it
+/// seems to have had a bus of its own); CLOSE-1 otherwise (ended on an open
+/// bus, or with events sent before the close undelivered).
+pub fn early_end(e: &EarlyEnd) -> Violation {
+    let sub = &e.sub;
+    if !e.bus_closing && e.own_nested_scope_gone {
+        return Violation::new(
+            Rule::Scope2,
+            Mode::EndedWhileOpen,
+            format!(
+                "{sub} ended when {} closed, but that nested scope shares its parent's bus, which is still open: it seems to have had a bus of its own",
+                sub.scope
+            ),
+        );
+    }
+    let Some((count, next, origin)) = e.undelivered.filter(|_| e.bus_closing) else {
+        return Violation::new(
+            Rule::Close1,
+            Mode::EndedWhileOpen,
+            format!("{sub} ended while its bus is still open"),
+        );
+    };
+    let hint = match origin {
+        Some(origin) if origin != sub.scope => format!(
+            " (hint: event#{next} was sent in {origin}, which shares the bus of {}; a scope not really sharing its parent's bus would lose it, SCOPE-2)",
+            sub.scope
+        ),
+        _ => String::new(),
+    };
+    Violation::new(
+        Rule::Close1,
+        Mode::EndedEarly,
+        format!(
+            "{sub} ended with {count} events sent before the close still undelivered (next: event#{next}){hint}"
+        ),
+    )
+}
+
+/// Names the rule a stuck subscription breaks. If the wake probe made it
+/// receive, the event was there and only the wakeup was lost: WAKE-1, or
+/// CANCEL-1 when a sibling was dropped since it last made progress. If not,
+/// it was never given the event: CANCEL-1 after such a drop, else FANOUT-1
+/// (with hints when look-alike types share the bus, ROUTE-1, or the event
+/// came from another scope, SCOPE-2).
+pub fn stuck(s: &Stuck) -> Violation {
+    let plural = if s.waiting == 1 { "" } else { "s" };
+    let who = format!(
+        "{} has credit {} and {} event{plural} waiting (next: event#{}), but received nothing more after the implementation settled",
+        s.sub, s.credits, s.waiting, s.next
+    );
+    let make = |rule, mode, why: &str| Violation::new(rule, mode, format!("{who}: {why}"));
+    if s.woken == Some(true) {
+        return match s.sibling_dropped {
+            true => make(
+                Rule::Cancel1,
+                Mode::LostWakeup,
+                "a spurious wakeup made it receive, so the event was there but its waker was lost, after another subscriber of the same type was dropped or cancelled",
+            ),
+            false => make(
+                Rule::Wake1,
+                Mode::LostWakeup,
+                "a spurious wakeup made it receive, so the event was there but the send did not wake it (lost wakeup)",
+            ),
+        };
+    }
+    let hints = stuck_hints(s);
+    if s.sibling_dropped {
+        return make(
+            Rule::Cancel1,
+            Mode::NeverDelivered,
+            &format!(
+                "it stopped receiving after another subscriber of the same type was dropped or cancelled{hints}"
+            ),
+        );
+    }
+    let why = match s.woken {
+        Some(_) => "even a spurious wakeup finds nothing: the events were never delivered to it",
+        None => {
+            "it was either never woken (WAKE-1) or never given the events; this implementation cannot be woken from outside to tell which"
+        }
+    };
+    make(
+        Rule::Fanout1,
+        Mode::NeverDelivered,
+        &format!("{why}{hints}"),
+    )
+}
+
+fn stuck_hints(s: &Stuck) -> String {
+    let mut hints = Vec::new();
+    if !s.lookalikes.is_empty() {
+        hints.push(format!(
+            "look-alike types are subscribed on the same bus ({}): routing by name, by subclass or by generic base would do this (ROUTE-1)",
+            s.lookalikes.join(", ")
+        ));
+    }
+    if let Some(origin) = s.next_from_other_scope {
+        hints.push(format!(
+            "event#{} was sent in {origin}, which shares the bus of {}: a scope not really sharing its parent's bus would do this (SCOPE-2)",
+            s.next, s.sub.scope
+        ));
+    }
+    match hints.is_empty() {
+        true => String::new(),
+        false => format!(" (hints: {})", hints.join("; ")),
+    }
+}
+
+/// Names the rule a subscription breaks whose stream should have ended
+/// (credit, nothing left, bus closed) but did not. If the wake probe made
+/// it end, the close's wakeup was lost: WAKE-1 (CANCEL-1 after a sibling's
+/// drop). If not: CANCEL-1 after such a drop, else CLOSE-3 for a
+/// subscription made after close, CLOSE-1 for one made before.
+pub fn unended(u: &Unended) -> Violation {
+    let sub = &u.sub;
+    let (rule, what) = match u.born_ended {
+        true => (
+            Rule::Close3,
+            format!(
+                "{} was subscribed after its bus closed; pulled, its stream must end, but it hangs",
+                sub
+            ),
+        ),
+        false => (
+            Rule::Close1,
+            format!(
+                "{sub} received everything sent before its bus closed and has credit, yet its stream never ended"
+            ),
+        ),
+    };
+    let dropped = ", after another subscriber of the same type was dropped or cancelled";
+    let lost = ": a spurious wakeup made it end, so the close did not wake it (lost wakeup)";
+    match (u.ended_when_woken, u.sibling_dropped) {
+        (Some(true), true) => Violation::new(
+            Rule::Cancel1,
+            Mode::LostWakeup,
+            format!("{what}{lost}{dropped}"),
+        ),
+        (Some(true), false) => {
+            Violation::new(Rule::Wake1, Mode::LostWakeup, format!("{what}{lost}"))
+        }
+        (_, true) => Violation::new(Rule::Cancel1, Mode::NeverEnded, format!("{what}{dropped}")),
+        (_, false) => Violation::new(rule, Mode::NeverEnded, what),
+    }
+}

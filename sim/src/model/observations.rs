@@ -1,0 +1,446 @@
+//! Observations: what the implementation reports it did on its own time
+//! (events received, streams ended, scopes closing, exiting or cancelled,
+//! tasks done), checked against the model and applied to it.
+
+use super::Model;
+use super::disagreement::{Disagreement, EarlyEnd, EventFacts, Misdelivery, Mode, StreamPosition};
+use super::state::{ScopeState, SubState, TaskState};
+use crate::catalogue::EventId;
+use crate::op::{OpError, ScopeId, SubId, TaskId};
+use crate::rules::Rule;
+
+impl Model {
+    pub(super) fn received(&mut self, sub_id: SubId, event: EventId) -> Result<(), Disagreement> {
+        self.check_receiver(sub_id, event)?;
+        let sub = &self.subs[&sub_id];
+        let log = &self.buses[sub.bus].channels[&sub.route].log;
+        let expected = log.get(sub.cursor()).copied();
+        if expected != Some(event) {
+            return Err(Disagreement::Misdelivery(
+                self.misdelivery(sub_id, event, expected),
+            ));
+        }
+        self.record_receipt(sub_id, event);
+        Ok(())
+    }
+
+    /// The receiving subscription must exist, be live and have credit.
+    fn check_receiver(&self, sub_id: SubId, event: EventId) -> Result<(), Disagreement> {
+        let Some(sub) = self.subs.get(&sub_id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{sub_id}, which does not exist, received event#{event}"),
+            );
+        };
+        match sub.state {
+            SubState::Live => {}
+            SubState::BornEnded => {
+                return Disagreement::certain(
+                    Rule::Close3,
+                    Mode::DeliveredAfterClose,
+                    format!("{sub_id} subscribed after its bus closed, yet received event#{event}"),
+                );
+            }
+            SubState::Ended => {
+                return Disagreement::certain(
+                    Rule::Close1,
+                    Mode::AfterEnd,
+                    format!("{sub_id} received event#{event} after its stream ended"),
+                );
+            }
+            SubState::Dropped => {
+                return Disagreement::certain(
+                    Rule::Robust1,
+                    Mode::Impossible,
+                    format!("{sub_id} received event#{event} after it was dropped"),
+                );
+            }
+        }
+        if sub.credits == 0 {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!(
+                    "{sub_id} received event#{event} without credit: the adapter pulled more than asked"
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The facts about a wrong receipt: `got` arrived at `sub` where the
+    /// model expected `expected` (or nothing).
+    fn misdelivery(&self, sub_id: SubId, got: EventId, expected: Option<EventId>) -> Misdelivery {
+        let sub = &self.subs[&sub_id];
+        let event = self.events.get(&got).map(|e| {
+            let same_route = e.route == sub.route;
+            let same_bus = e.bus == Some(sub.bus);
+            let position = match e.index {
+                Some(i) if same_route && same_bus && !e.after_close => {
+                    if i < sub.start {
+                        StreamPosition::BeforeStart
+                    } else if i < sub.cursor() {
+                        StreamPosition::AlreadyReceived
+                    } else {
+                        StreamPosition::Ahead
+                    }
+                }
+                _ => StreamPosition::Outside,
+            };
+            EventFacts {
+                sent_as: e.sent_as,
+                same_route,
+                bus: e.bus.map(|b| self.buses[b].facts()),
+                same_bus,
+                origin: e.origin,
+                stored: e.stored,
+                after_close: e.after_close,
+                position,
+            }
+        });
+        Misdelivery {
+            sub: sub.label(sub_id),
+            got,
+            expected,
+            event,
+            sub_bus: self.buses[sub.bus].facts(),
+        }
+    }
+
+    /// A correct receipt: the cursor moves on, and what it exercised is
+    /// counted (FIFO-1, FANOUT-1, SCOPE-2, VIS-1, DROP-1, and through
+    /// `note_undisturbed` SCOPE-1, SCOPE-3, ROUTE-1, CANCEL-1).
+    fn record_receipt(&mut self, sub_id: SubId, event: EventId) {
+        let sub = &self.subs[&sub_id];
+        let (bus, route, scope, index) = (sub.bus, sub.route, sub.scope, sub.cursor());
+        let pending = self.buses[bus].channels[&route].log.len() - index;
+        let others = self.buses[bus].channels[&route].held.iter().any(|id| {
+            let s = &self.subs[id];
+            *id != sub_id && s.start <= index && matches!(s.state, SubState::Live | SubState::Ended)
+        });
+        let origin = self.events[&event].origin;
+        let now = self.now;
+        let sub = self.subs.get_mut(&sub_id).expect("checked by the caller");
+        let first = sub.received == 0;
+        sub.received += 1;
+        sub.credits -= 1;
+        sub.last_progress = now;
+        let vis = first && std::mem::take(&mut sub.exposure.vis_pending);
+        let drop = first && std::mem::take(&mut sub.exposure.drop_pending);
+        self.index_received(sub_id, pending);
+        self.note_undisturbed(sub_id);
+        let hits = [
+            (pending >= 2, Rule::Fifo1),
+            (others, Rule::Fanout1),
+            (origin.is_some() && origin != Some(scope), Rule::Scope2),
+            (vis, Rule::Vis1),
+            (drop, Rule::Drop1),
+        ];
+        for (hit, rule) in hits {
+            if hit {
+                self.coverage.hit(rule);
+            }
+        }
+    }
+
+    pub(super) fn ended(&mut self, sub_id: SubId) -> Result<(), Disagreement> {
+        let Some(sub) = self.subs.get(&sub_id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{sub_id}, which does not exist, ended"),
+            );
+        };
+        if sub.credits == 0 {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{sub_id} reported its end without credit to pull"),
+            );
+        }
+        match sub.state {
+            // CLOSE-3: a subscription made after close ends when pulled.
+            SubState::BornEnded => self.coverage.hit(Rule::Close3),
+            SubState::Live => {
+                self.check_live_end(sub_id)?;
+                // CLOSE-1: drained, then ended, once the bus closed.
+                self.coverage.hit(Rule::Close1);
+            }
+            SubState::Ended | SubState::Dropped => {
+                return Disagreement::certain(
+                    Rule::Robust1,
+                    Mode::Impossible,
+                    format!("{sub_id} reported its end twice, or after it was dropped"),
+                );
+            }
+        }
+        self.note_undisturbed(sub_id);
+        self.index_finished(sub_id);
+        if let Some(sub) = self.subs.get_mut(&sub_id) {
+            sub.state = SubState::Ended;
+        }
+        Ok(())
+    }
+
+    /// A live subscription may end only once its bus has closed (or is
+    /// closing: cancellation is asynchronous) and it has received
+    /// everything sent before the close (CLOSE-1).
+    fn check_live_end(&self, sub_id: SubId) -> Result<(), Disagreement> {
+        let sub = &self.subs[&sub_id];
+        let bus = &self.buses[sub.bus];
+        let scope = &self.scopes[&sub.scope];
+        let bus_closing = bus.closed || self.scopes[&bus.owner].cancel_requested;
+        let len = bus.channels[&sub.route].log.len();
+        let undelivered = (sub.cursor() < len).then(|| {
+            let next = bus.channels[&sub.route].log[sub.cursor()];
+            let origin = self.events.get(&next).and_then(|e| e.origin);
+            (len - sub.cursor(), next, origin)
+        });
+        if bus_closing && undelivered.is_none() {
+            return Ok(());
+        }
+        Err(Disagreement::EarlyEnd(EarlyEnd {
+            sub: sub.label(sub_id),
+            bus_closing,
+            own_nested_scope_gone: scope.parent.is_some()
+                && !scope.isolated
+                && matches!(
+                    scope.state,
+                    ScopeState::Closing | ScopeState::Exited | ScopeState::Cancelled
+                ),
+            undelivered,
+        }))
+    }
+
+    pub(super) fn scope_closing(&mut self, id: ScopeId) -> Result<(), Disagreement> {
+        let Some(scope) = self.scopes.get(&id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{id}, which does not exist, began closing"),
+            );
+        };
+        if scope.cancel_requested && !scope.closed_before_cancel {
+            return Disagreement::certain(
+                Rule::Task2,
+                Mode::RanAfterCancel,
+                format!("{id} was cancelled, yet its body went on and returned"),
+            );
+        }
+        if scope.state != ScopeState::CloseRequested {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{id} began closing without being asked to"),
+            );
+        }
+        let (bus, owns) = (scope.bus, scope.owns_bus);
+        if let Some(s) = self.scopes.get_mut(&id) {
+            s.state = ScopeState::Closing;
+        }
+        if owns {
+            self.close_bus(bus);
+        }
+        Ok(())
+    }
+
+    pub(super) fn scope_exited(&mut self, id: ScopeId) -> Result<(), Disagreement> {
+        let Some(scope) = self.scopes.get(&id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{id}, which does not exist, exited"),
+            );
+        };
+        if scope.cancel_requested && !scope.closed_before_cancel {
+            return Disagreement::certain(
+                Rule::Task2,
+                Mode::RanAfterCancel,
+                format!("{id} was cancelled, yet it went on to exit normally"),
+            );
+        }
+        if scope.state != ScopeState::Closing {
+            return Disagreement::certain(
+                Rule::Task1,
+                Mode::ExitedEarly,
+                format!("{id} exited before its body returned"),
+            );
+        }
+        // Its exit raced with a cancellation requested after its close: its
+        // unfinished tasks count as cancelled.
+        let (cancelled_meanwhile, bus, owns) = (scope.cancel_requested, scope.bus, scope.owns_bus);
+        if !cancelled_meanwhile {
+            self.check_exit_waited(id)?;
+        }
+        if cancelled_meanwhile {
+            self.cancel_unfinished_tasks(id);
+            if owns {
+                self.close_bus(bus);
+            }
+        }
+        if let Some(s) = self.scopes.get_mut(&id) {
+            s.state = ScopeState::Exited;
+        }
+        self.index_scope_gone(id);
+        Ok(())
+    }
+
+    /// TASK-1: exit waits for every task and nested scope.
+    fn check_exit_waited(&mut self, id: ScopeId) -> Result<(), Disagreement> {
+        let scope = &self.scopes[&id];
+        if let Some(task) = scope.tasks.iter().find(|t| !self.tasks[t].state.finished()) {
+            return Disagreement::certain(
+                Rule::Task1,
+                Mode::ExitedEarly,
+                format!("{id} exited while its {task} had not finished"),
+            );
+        }
+        if let Some(child) = scope.children.iter().find(|c| !self.scopes[c].gone()) {
+            return Disagreement::certain(
+                Rule::Task1,
+                Mode::ExitedEarly,
+                format!("{id} exited while its nested {child} was still running"),
+            );
+        }
+        if !scope.tasks.is_empty() || !scope.children.is_empty() {
+            self.coverage.hit(Rule::Task1);
+        }
+        Ok(())
+    }
+
+    /// The scope's tasks that have not finished are cancelled; returns
+    /// whether there were any.
+    fn cancel_unfinished_tasks(&mut self, id: ScopeId) -> bool {
+        let mut any = false;
+        for task in self.scopes[&id].tasks.clone() {
+            if let Some(t) = self.tasks.get_mut(&task)
+                && matches!(t.state, TaskState::Waiting | TaskState::Released(_))
+            {
+                t.state = TaskState::Cancelled;
+                self.index_task_over(task);
+                any = true;
+            }
+        }
+        any
+    }
+
+    pub(super) fn scope_cancelled(&mut self, id: ScopeId) -> Result<(), Disagreement> {
+        let Some(scope) = self.scopes.get(&id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{id}, which does not exist, was cancelled"),
+            );
+        };
+        if !scope.cancel_requested || scope.gone() {
+            if let Some(parent) = scope.parent
+                && self.scopes[&parent].state == ScopeState::Closing
+            {
+                return Disagreement::certain(
+                    Rule::Task1,
+                    Mode::ExitedEarly,
+                    format!("{parent}'s exit cancelled its nested {id} instead of waiting for it"),
+                );
+            }
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{id} reported a cancellation nobody asked for"),
+            );
+        }
+        let (bus, owns) = (scope.bus, scope.owns_bus);
+        if self.cancel_unfinished_tasks(id) {
+            // TASK-2: the cancellation reached tasks still running.
+            self.coverage.hit(Rule::Task2);
+        }
+        if let Some(s) = self.scopes.get_mut(&id) {
+            s.state = ScopeState::Cancelled;
+        }
+        self.index_scope_gone(id);
+        if owns {
+            self.close_bus(bus);
+        }
+        Ok(())
+    }
+
+    pub(super) fn task_done(
+        &mut self,
+        task_id: TaskId,
+        sent: Option<(EventId, Result<(), OpError>)>,
+    ) -> Result<(), Disagreement> {
+        let spec = self.check_task_may_finish(task_id)?;
+        let scope = self.tasks[&task_id].scope;
+        if let Some(t) = self.tasks.get_mut(&task_id) {
+            t.state = TaskState::Done;
+        }
+        self.index_task_over(task_id);
+        match (spec, sent) {
+            (None, None) => Ok(()),
+            (Some(spec), Some((event, result))) if spec.event == event => {
+                self.send_in(scope, spec.ty, event, result, &format!("{task_id}'s send"))
+            }
+            (spec, sent) => Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{task_id} was to send {spec:?} but reported {sent:?}"),
+            ),
+        }
+    }
+
+    /// A task may finish once released, once, and (cancellation being
+    /// cooperative) only if it was woken before its scope's cancellation
+    /// was requested and not after the scope reported cancelled (TASK-2).
+    /// Returns what it was to send.
+    fn check_task_may_finish(
+        &self,
+        task_id: TaskId,
+    ) -> Result<Option<crate::op::SendSpec>, Disagreement> {
+        let Some(task) = self.tasks.get(&task_id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{task_id}, which does not exist, finished"),
+            );
+        };
+        let scope = task.scope;
+        if task.state == TaskState::Cancelled || self.scopes[&scope].gone() {
+            return Disagreement::certain(
+                Rule::Task2,
+                Mode::RanAfterCancel,
+                format!("{task_id} ran after its scope {scope} was cancelled"),
+            );
+        }
+        if task.released_after_cancel {
+            return Disagreement::certain(
+                Rule::Task2,
+                Mode::RanAfterCancel,
+                format!(
+                    "{task_id} was released after the cancellation of its scope {scope} was requested, yet it ran"
+                ),
+            );
+        }
+        match task.state {
+            TaskState::Released(spec) => Ok(spec),
+            TaskState::Waiting => Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{task_id} finished before it was released"),
+            ),
+            _ => Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{task_id} finished twice"),
+            ),
+        }
+    }
+
+    /// Closes `bus`: its subscriptions with credit must now end (CLOSE-1).
+    pub(super) fn close_bus(&mut self, bus: super::state::BusIx) {
+        if self.buses[bus].closed {
+            return;
+        }
+        self.buses[bus].closed = true;
+        self.index_bus_closed(bus);
+    }
+}

@@ -1,0 +1,322 @@
+//! Ops: what each does to the model, and the check of the implementation's
+//! reply to it. Sends are in `send`, `observe` in `stats`.
+
+use super::Model;
+use super::disagreement::{Disagreement, Mode};
+use super::state::{Bus, Scope, ScopeState, SubState, Subscription, Task, TaskState};
+use crate::catalogue::EventType;
+use crate::op::{Answer, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId};
+use crate::rules::Rule;
+use std::collections::BTreeMap;
+
+impl Model {
+    pub(super) fn apply_op(&mut self, op: &Op, reply: &Reply) -> Result<(), Disagreement> {
+        match op {
+            Op::OpenScope {
+                scope,
+                parent,
+                isolated,
+            } => self.open_scope_op(op, *scope, *parent, *isolated, reply),
+            Op::CloseScope { scope } => {
+                expect_done(op, reply)?;
+                if let Some(s) = self.scopes.get_mut(scope) {
+                    s.state = ScopeState::CloseRequested;
+                }
+                Ok(())
+            }
+            Op::CancelScope { scope } => {
+                expect_done(op, reply)?;
+                self.request_cancel(*scope);
+                Ok(())
+            }
+            Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty, reply),
+            Op::Send { scope, ty, event } => self.send_op(*scope, *ty, *event, reply),
+            Op::Consume { sub, k } => {
+                expect_done(op, reply)?;
+                if let Some(s) = self.subs.get_mut(sub) {
+                    s.credits += u64::from(*k);
+                    self.index_credited(*sub);
+                }
+                Ok(())
+            }
+            Op::DropSubscription { sub } | Op::CancelSubscriber { sub } => {
+                expect_done(op, reply)?;
+                self.drop_sub(*sub);
+                Ok(())
+            }
+            Op::Spawn { task, scope } => self.spawn(op, *task, *scope, reply),
+            Op::Release { task, send } => {
+                expect_done(op, reply)?;
+                self.release(*task, *send);
+                Ok(())
+            }
+            Op::Settle => expect_done(op, reply),
+            Op::Observe { scope } => self.observe_stats(*scope, reply),
+        }
+    }
+
+    fn open_scope_op(
+        &mut self,
+        op: &Op,
+        scope: ScopeId,
+        parent: Option<ScopeId>,
+        isolated: bool,
+        reply: &Reply,
+    ) -> Result<(), Disagreement> {
+        if reply == &Err(OpError::Closed) && parent.is_some_and(|p| self.exiting(p)) {
+            // TASK-1: an exiting scope may refuse new tasks (a nested scope
+            // is one); the scope then does not exist.
+            return Ok(());
+        }
+        expect_done(op, reply)?;
+        self.open_scope(scope, parent, isolated);
+        Ok(())
+    }
+
+    /// SCOPE-1, SCOPE-2, SCOPE-3: the new scope owns a bus, or uses its
+    /// parent's, as the model's layout says.
+    fn open_scope(&mut self, id: ScopeId, parent: Option<ScopeId>, isolated: bool) {
+        let parent_bus = parent.and_then(|p| self.scopes.get(&p)).map(|p| p.bus);
+        let mut scope = Scope {
+            parent,
+            isolated,
+            bus: 0,
+            owns_bus: false,
+            state: ScopeState::Open,
+            cancel_requested: false,
+            closed_before_cancel: false,
+            children: Vec::new(),
+            tasks: Vec::new(),
+        };
+        match parent_bus {
+            Some(bus) if !self.layout.owns_bus(false, isolated) => scope.bus = bus,
+            _ => {
+                self.buses.push(Bus {
+                    owner: id,
+                    owner_kind: scope.kind(),
+                    closed: false,
+                    channels: BTreeMap::new(),
+                });
+                scope.bus = self.buses.len() - 1;
+                scope.owns_bus = true;
+            }
+        }
+        if let Some(p) = parent.and_then(|p| self.scopes.get_mut(&p)) {
+            p.children.push(id);
+        }
+        self.scopes.insert(id, scope);
+        self.index_scope_opened(id);
+    }
+
+    /// Cancellation is requested for `id` and every scope nested in it that
+    /// is still running (TASK-2).
+    fn request_cancel(&mut self, id: ScopeId) {
+        let mut stack = vec![id];
+        while let Some(s) = stack.pop() {
+            if let Some(scope) = self.scopes.get_mut(&s)
+                && !scope.gone()
+            {
+                scope.cancel_requested = true;
+                scope.closed_before_cancel = matches!(
+                    scope.state,
+                    ScopeState::CloseRequested | ScopeState::Closing
+                );
+                stack.extend(scope.children.iter().copied());
+            }
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        sub: SubId,
+        scope: Option<ScopeId>,
+        ty: EventType,
+        reply: &Reply,
+    ) -> Result<(), Disagreement> {
+        let Some(scope) = scope else {
+            self.failed_subs.insert(sub);
+            return self.expect_context_missing(&format!("subscribing to {ty}"), reply);
+        };
+        let closed = self.buses[self.scopes[&scope].bus].closed;
+        match reply {
+            Ok(Answer::Done) => {}
+            Err(OpError::Closed) if closed => {
+                // CLOSE-3 allows refusing a subscription on a closed bus.
+                self.failed_subs.insert(sub);
+                self.coverage.hit(Rule::Close3);
+                return Ok(());
+            }
+            Err(OpError::ContextMissing) => {
+                return Disagreement::certain(
+                    self.scopes[&scope].kind().rule(),
+                    Mode::NoBus,
+                    format!(
+                        "subscribing to {ty} in {scope} failed with ContextMissing; a bus is in reach there"
+                    ),
+                );
+            }
+            other => {
+                return Disagreement::certain(
+                    Rule::Robust1,
+                    Mode::OpRefused,
+                    format!(
+                        "subscribing to {ty} in {scope} answered {}; expected success",
+                        show(other)
+                    ),
+                );
+            }
+        }
+        self.add_subscription(sub, scope, ty, closed);
+        Ok(())
+    }
+
+    /// A subscription made in `scope`: live, or born ended if its bus is
+    /// closed (CLOSE-3). Its stream starts after everything sent so far
+    /// (VIS-1).
+    fn add_subscription(&mut self, sub: SubId, scope: ScopeId, ty: EventType, closed: bool) {
+        let bus = self.scopes[&scope].bus;
+        let route = ty.route();
+        let channel = self.buses[bus].channels.entry(route).or_default();
+        channel.subscribed = true;
+        if closed {
+            channel.subscribed_after_close += 1;
+        }
+        let start = channel.log.len();
+        let exposure = self.new_exposure(bus, route, start);
+        self.subs.insert(
+            sub,
+            Subscription {
+                scope,
+                bus,
+                ty,
+                route,
+                start,
+                received: 0,
+                credits: 0,
+                state: if closed {
+                    SubState::BornEnded
+                } else {
+                    SubState::Live
+                },
+                last_progress: self.now,
+                exposure,
+            },
+        );
+        self.index_subscribed(sub);
+    }
+
+    /// MISSING-1: with no bus in reach, `what` must fail with
+    /// `ContextMissing`.
+    pub(super) fn expect_context_missing(
+        &mut self,
+        what: &str,
+        reply: &Reply,
+    ) -> Result<(), Disagreement> {
+        let answered = match reply {
+            Err(OpError::ContextMissing) => {
+                self.coverage.hit(Rule::Missing1);
+                return Ok(());
+            }
+            Ok(_) => "succeeded".to_owned(),
+            Err(e) => format!("failed with {e}"),
+        };
+        Disagreement::certain(
+            Rule::Missing1,
+            Mode::BusOutsideScopes,
+            format!("{what} outside every scope {answered}; expected ContextMissing"),
+        )
+    }
+
+    /// A subscription is dropped, or its subscriber cancelled: it stops
+    /// being live at once (RECLAIM-2), and it must disturb no other
+    /// (CANCEL-1).
+    fn drop_sub(&mut self, sub: SubId) {
+        let now = self.now;
+        let Some(s) = self.subs.get_mut(&sub) else {
+            return;
+        };
+        let was_live = s.state == SubState::Live;
+        s.state = SubState::Dropped;
+        let (bus, route, cursor) = (s.bus, s.route, s.cursor());
+        self.index_dropped(sub);
+        if !was_live {
+            return;
+        }
+        let channel = self.buses[bus].channels.entry(route).or_default();
+        channel.drops.push(now);
+        if channel.log.len() > cursor {
+            channel.dropped_with_backlog = true;
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        op: &Op,
+        task: TaskId,
+        scope: ScopeId,
+        reply: &Reply,
+    ) -> Result<(), Disagreement> {
+        if reply == &Err(OpError::Closed) && self.exiting(scope) {
+            // TASK-1: an exiting scope may refuse new tasks; the task then
+            // does not exist.
+            return Ok(());
+        }
+        expect_done(op, reply)?;
+        self.tasks.insert(
+            task,
+            Task {
+                scope,
+                state: TaskState::Waiting,
+                released_after_cancel: false,
+            },
+        );
+        self.index_spawned(task);
+        if let Some(s) = self.scopes.get_mut(&scope) {
+            s.tasks.push(task);
+        }
+        Ok(())
+    }
+
+    /// A worker is released; if its scope's cancellation was already
+    /// requested, it must never run (TASK-2).
+    fn release(&mut self, task: TaskId, send: Option<SendSpec>) {
+        let cancelled = self
+            .tasks
+            .get(&task)
+            .is_some_and(|t| self.scopes[&t.scope].cancel_requested);
+        if let Some(t) = self.tasks.get_mut(&task) {
+            t.state = TaskState::Released(send);
+            t.released_after_cancel = cancelled;
+        }
+        self.index_released(task);
+    }
+
+    /// Whether the scope's body has returned: it is exiting, and may refuse
+    /// new tasks.
+    pub(super) fn exiting(&self, id: ScopeId) -> bool {
+        self.scopes
+            .get(&id)
+            .is_some_and(|s| s.state == ScopeState::Closing)
+    }
+}
+
+/// ROBUST-1: an op that must succeed was answered otherwise.
+fn expect_done(op: &Op, reply: &Reply) -> Result<(), Disagreement> {
+    match reply {
+        Ok(Answer::Done) => Ok(()),
+        other => Disagreement::certain(
+            Rule::Robust1,
+            Mode::OpRefused,
+            format!("`{op}` answered {}; expected success", show(other)),
+        ),
+    }
+}
+
+/// A reply, in words.
+pub(super) fn show(reply: &Reply) -> String {
+    match reply {
+        Ok(Answer::Done) => "success".to_owned(),
+        Ok(Answer::Stats(_)) => "statistics".to_owned(),
+        Err(e) => format!("the error {e}"),
+    }
+}

@@ -1,0 +1,240 @@
+//! What the workload generator, the harness and the shrinker may ask the
+//! model: which handles ops may name now, and whether an op is valid.
+//! Nothing here changes the model.
+
+use super::Model;
+use super::state::{ScopeState, SubState, TaskState};
+use crate::catalogue::{EventId, EventType};
+use crate::op::{Op, ScopeId, SubId, TaskId};
+
+/// How deeply scopes may nest (a root is at depth 0). Nested scopes are
+/// nested futures, polled recursively; the limit keeps every valid workload
+/// well within a thread's stack.
+pub const MAX_NESTING: usize = 64;
+
+impl Model {
+    /// Scopes ops may name: open or closing, and not being cancelled.
+    pub fn usable_scopes(&self) -> Vec<ScopeId> {
+        self.index
+            .running_scopes
+            .iter()
+            .copied()
+            .filter(|id| self.scopes[id].usable())
+            .collect()
+    }
+
+    /// Whether the bus in reach in `scope` is closed.
+    pub fn bus_closed(&self, scope: ScopeId) -> bool {
+        self.scopes
+            .get(&scope)
+            .is_some_and(|s| self.buses[s.bus].closed)
+    }
+
+    /// How many ancestors `scope` has (0 for a root).
+    pub fn depth(&self, scope: ScopeId) -> usize {
+        let mut depth = 0;
+        let mut up = self.scopes.get(&scope).and_then(|s| s.parent);
+        while let Some(p) = up {
+            depth += 1;
+            up = self.scopes.get(&p).and_then(|s| s.parent);
+        }
+        depth
+    }
+
+    /// Usable scopes a new scope may be opened in (not at the nesting limit).
+    pub fn nestable_scopes(&self) -> Vec<ScopeId> {
+        self.usable_scopes()
+            .into_iter()
+            .filter(|s| self.depth(*s) < MAX_NESTING)
+            .collect()
+    }
+
+    /// Scopes that `close_scope` may name.
+    pub fn closable_scopes(&self) -> Vec<ScopeId> {
+        self.index
+            .running_scopes
+            .iter()
+            .copied()
+            .filter(|id| {
+                let s = &self.scopes[id];
+                s.state == ScopeState::Open && !s.cancel_requested
+            })
+            .collect()
+    }
+
+    /// Root scopes that are still usable.
+    pub fn usable_roots(&self) -> usize {
+        self.index
+            .running_scopes
+            .iter()
+            .filter(|id| {
+                let s = &self.scopes[id];
+                s.parent.is_none() && s.usable()
+            })
+            .count()
+    }
+
+    /// Subscriptions that `consume`, `drop_subscription` and
+    /// `cancel_subscriber` may name, in an order that depends only on the
+    /// run's history (not sorted).
+    pub fn held_subs(&self) -> &[SubId] {
+        &self.index.held_subs.items
+    }
+
+    /// Whether a subscription is still held (not dropped or cancelled): its
+    /// subscriber task exists.
+    pub fn is_held(&self, sub: SubId) -> bool {
+        self.subs
+            .get(&sub)
+            .is_some_and(|s| s.state != SubState::Dropped)
+    }
+
+    /// Whether the stream of `sub` has ended (as observed).
+    pub fn has_ended(&self, sub: SubId) -> bool {
+        self.subs
+            .get(&sub)
+            .is_some_and(|s| s.state == SubState::Ended)
+    }
+
+    /// How many events `sub` has received.
+    pub fn received_count(&self, sub: SubId) -> usize {
+        self.subs.get(&sub).map_or(0, |s| s.received)
+    }
+
+    /// Where a send that races with `sub`'s poll should go: its scope (if
+    /// still usable) and its type; `None` if it is not live.
+    pub fn preempt_target(&self, sub: SubId) -> Option<(ScopeId, EventType)> {
+        let s = self.subs.get(&sub)?;
+        (s.state == SubState::Live && self.scopes.get(&s.scope)?.usable())
+            .then_some((s.scope, s.ty))
+    }
+
+    /// The root scope `scope` is nested in (itself, for a root).
+    pub fn root_of(&self, scope: ScopeId) -> ScopeId {
+        let mut at = scope;
+        while let Some(parent) = self.scopes.get(&at).and_then(|s| s.parent) {
+            at = parent;
+        }
+        at
+    }
+
+    /// The root scope whose task runs the scope `sub` was created in.
+    pub fn root_of_sub(&self, sub: SubId) -> Option<ScopeId> {
+        self.subs.get(&sub).map(|s| self.root_of(s.scope))
+    }
+
+    /// The usable scopes of `root`'s tree (those its task polls), the ones
+    /// on their way out (close requested, or closing) first, with how many
+    /// of them are on their way out.
+    pub fn usable_in_tree(&self, root: ScopeId) -> (Vec<ScopeId>, usize) {
+        let mut leaving = Vec::new();
+        let mut open = Vec::new();
+        let mut stack = vec![root];
+        while let Some(id) = stack.pop() {
+            let Some(s) = self.scopes.get(&id) else {
+                continue;
+            };
+            if s.usable() {
+                if s.state == ScopeState::Open {
+                    open.push(id);
+                } else {
+                    leaving.push(id);
+                }
+            }
+            stack.extend(s.children.iter().copied());
+        }
+        let n = leaving.len();
+        leaving.extend(open);
+        (leaving, n)
+    }
+
+    /// Worker tasks not yet released, in an order that depends only on the
+    /// run's history (not sorted).
+    pub fn waiting_tasks(&self) -> &[TaskId] {
+        &self.index.unreleased_tasks.items
+    }
+
+    /// Whether some scope is still usable, i.e. whether there is anything
+    /// left to close.
+    pub fn has_open_scopes(&self) -> bool {
+        self.index
+            .running_scopes
+            .iter()
+            .any(|id| self.scopes[id].usable())
+    }
+
+    /// Whether `op` may be applied now. Ops that name a handle that does not
+    /// exist (any more) are invalid: a replay skips them.
+    ///
+    /// # Errors
+    /// Why the op is not valid now, for humans.
+    pub fn validate(&self, op: &Op) -> Result<(), String> {
+        match op {
+            Op::OpenScope { scope, parent, .. } => {
+                if self.scopes.contains_key(scope) {
+                    return Err(format!("{scope} already exists"));
+                }
+                if let Some(p) = parent
+                    && self.depth(*p) + 1 > MAX_NESTING
+                {
+                    return Err(format!(
+                        "{scope} would be nested deeper than {MAX_NESTING} scopes"
+                    ));
+                }
+                parent.map_or(Ok(()), |p| self.check_usable(p))
+            }
+            Op::CloseScope { scope } => match self.scopes.get(scope) {
+                Some(s) if s.state == ScopeState::Open && !s.cancel_requested => Ok(()),
+                Some(_) => Err(format!("{scope} is not open")),
+                None => Err(format!("{scope} does not exist")),
+            },
+            Op::CancelScope { scope } | Op::Observe { scope } => self.check_usable(*scope),
+            Op::Subscribe { sub, scope, .. } => {
+                if self.subs.contains_key(sub) || self.failed_subs.contains(sub) {
+                    return Err(format!("{sub} already exists"));
+                }
+                scope.map_or(Ok(()), |s| self.check_usable(s))
+            }
+            Op::Send { scope, event, .. } => {
+                self.check_fresh(*event)?;
+                scope.map_or(Ok(()), |s| self.check_usable(s))
+            }
+            Op::Consume { sub, .. }
+            | Op::DropSubscription { sub }
+            | Op::CancelSubscriber { sub } => match self.is_held(*sub) {
+                true => Ok(()),
+                false => Err(format!("{sub} does not exist or was dropped")),
+            },
+            Op::Spawn { task, scope } => {
+                if self.tasks.contains_key(task) {
+                    return Err(format!("{task} already exists"));
+                }
+                self.check_usable(*scope)
+            }
+            Op::Release { task, send } => {
+                match self.tasks.get(task) {
+                    Some(t) if t.state == TaskState::Waiting => {}
+                    Some(_) => return Err(format!("{task} was already released or cancelled")),
+                    None => return Err(format!("{task} does not exist")),
+                }
+                send.map_or(Ok(()), |s| self.check_fresh(s.event))
+            }
+            Op::Settle => Ok(()),
+        }
+    }
+
+    fn check_usable(&self, scope: ScopeId) -> Result<(), String> {
+        match self.scopes.get(&scope) {
+            Some(s) if s.usable() => Ok(()),
+            Some(_) => Err(format!("{scope} has exited or is being cancelled")),
+            None => Err(format!("{scope} does not exist")),
+        }
+    }
+
+    fn check_fresh(&self, event: EventId) -> Result<(), String> {
+        match self.events.contains_key(&event) {
+            true => Err(format!("event#{event} was already sent")),
+            false => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! `observe`: the statistics an implementation reports for the bus in reach
+//! in a scope, per route, against the model's (RECLAIM-1, RECLAIM-2,
+//! DROP-1). Live subscriptions are counted exactly; retained events are
+//! those from the slowest live cursor to the end of the log.
+
+use super::Model;
+use super::disagreement::{Disagreement, HeldFacts, Mode, StatsField, StatsMismatch};
+use super::ops::show;
+use super::state::{BusIx, SubState, Subscription};
+use crate::catalogue::{EventId, EventType};
+use crate::op::{Answer, Reply, ScopeId, TypeCount};
+use crate::rules::Rule;
+use std::collections::BTreeSet;
+
+impl Model {
+    pub(super) fn observe_stats(
+        &mut self,
+        scope: ScopeId,
+        reply: &Reply,
+    ) -> Result<(), Disagreement> {
+        let counts = match reply {
+            Ok(Answer::Stats(counts)) => counts,
+            other => {
+                return Disagreement::certain(
+                    Rule::Robust1,
+                    Mode::Impossible,
+                    format!(
+                        "observe {scope} answered {}; expected statistics",
+                        show(other)
+                    ),
+                );
+            }
+        };
+        let mut listed = BTreeSet::new();
+        if let Some(twice) = counts.iter().find(|c| !listed.insert(c.ty.route())) {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!(
+                    "observe {scope} listed {} twice (aliases route as their target): which count holds?",
+                    twice.ty.route()
+                ),
+            );
+        }
+        let bus = self.scopes[&scope].bus;
+        for route in EventType::ALL.into_iter().filter(|t| t.route() == *t) {
+            self.check_route_stats(scope, bus, route, counts)?;
+        }
+        Ok(())
+    }
+
+    fn check_route_stats(
+        &mut self,
+        scope: ScopeId,
+        bus: BusIx,
+        route: EventType,
+        counts: &[TypeCount],
+    ) -> Result<(), Disagreement> {
+        let reported = counts.iter().find(|c| c.ty == route);
+        let subs = reported.map_or(Some(0), |c| c.subscriptions);
+        let retained = reported.map_or(0, |c| c.retained);
+        let want_subs = self.live_count(bus, route) as u64;
+        let want_retained = self.retained(bus, route) as u64;
+        let mismatch = |field| {
+            Err(Disagreement::Stats(
+                self.stats_mismatch(scope, bus, route, counts, field),
+            ))
+        };
+        if let Some(subs) = subs
+            && subs != want_subs
+        {
+            return mismatch(StatsField::Subscriptions {
+                reported: subs,
+                expected: want_subs,
+            });
+        }
+        if let Some(ids) = reported.and_then(|c| c.retained_events.as_ref())
+            && let Some(field) = self.retained_ids_differ(scope, bus, route, ids)?
+        {
+            return mismatch(field);
+        }
+        if retained != want_retained {
+            return mismatch(StatsField::Retained {
+                reported: retained,
+                expected: want_retained,
+            });
+        }
+        let channel = self.buses[bus].channels.get(&route);
+        let hits = [
+            (
+                want_subs > 0 && channel.is_some_and(|c| !c.log.is_empty()),
+                Rule::Reclaim1,
+            ),
+            (
+                channel.is_some_and(|c| c.dropped_with_backlog),
+                Rule::Reclaim2,
+            ),
+            (channel.is_some_and(|c| c.unstored > 0), Rule::Drop1),
+        ];
+        for (hit, rule) in hits {
+            if hit {
+                self.coverage.hit(rule);
+            }
+        }
+        Ok(())
+    }
+
+    /// With the exact ids an implementation retains, the first event that
+    /// is held but should not be, or freed but should not be.
+    fn retained_ids_differ(
+        &self,
+        scope: ScopeId,
+        bus: BusIx,
+        route: EventType,
+        ids: &[EventId],
+    ) -> Result<Option<StatsField>, Disagreement> {
+        let log = self.buses[bus]
+            .channels
+            .get(&route)
+            .map_or(&[][..], |c| c.log.as_slice());
+        let slowest = self
+            .channel_subs(bus, route)
+            .filter(|s| s.state == SubState::Live)
+            .map(|s| s.cursor().min(log.len()))
+            .min();
+        let expected: BTreeSet<EventId> =
+            slowest.map_or_else(BTreeSet::new, |from| log[from..].iter().copied().collect());
+        let held: BTreeSet<EventId> = ids.iter().copied().collect();
+        if let Some(extra) = held.difference(&expected).next() {
+            let Some(event) = self.events.get(extra) else {
+                return Disagreement::certain(
+                    Rule::Robust1,
+                    Mode::Impossible,
+                    format!(
+                        "the bus of {scope}, {route}: event#{extra} is reported retained, but it was never sent"
+                    ),
+                );
+            };
+            let index = event.index.unwrap_or_default();
+            let facts = HeldFacts {
+                after_close: event.after_close,
+                stored: event.stored,
+                pinned_by_dropped: self
+                    .channel_subs(bus, route)
+                    .any(|s| s.state == SubState::Dropped && s.cursor() <= index),
+            };
+            return Ok(Some(StatsField::HeldEvent {
+                event: *extra,
+                facts,
+            }));
+        }
+        Ok(expected
+            .difference(&held)
+            .next()
+            .map(|missing| StatsField::FreedEvent { event: *missing }))
+    }
+
+    fn stats_mismatch(
+        &self,
+        scope: ScopeId,
+        bus: BusIx,
+        route: EventType,
+        counts: &[TypeCount],
+        field: StatsField,
+    ) -> StatsMismatch {
+        let channel = self.buses[bus].channels.get(&route);
+        let count = |f: fn(&super::state::Channel) -> u64| channel.map_or(0, f);
+        StatsMismatch {
+            scope,
+            route,
+            merged_with: match &field {
+                StatsField::Subscriptions { reported, expected } => {
+                    self.merged_lookalike(bus, route, counts, *reported < *expected)
+                }
+                _ => None,
+            },
+            field,
+            as_if_dropped_held: self.as_if_dropped_held(bus, route),
+            any_dropped: channel.is_some_and(|c| !c.drops.is_empty()),
+            bus_closed: self.buses[bus].closed,
+            sent_after_close: count(|c| c.after_close),
+            sent_unstored: count(|c| c.unstored),
+            subscribed_after_close: count(|c| c.subscribed_after_close),
+        }
+    }
+
+    /// A look-alike of `route` whose subscription count is off the other
+    /// way (`fewer`: this route has fewer than the model), or that is listed
+    /// while `route` is missing: the bus seems to keep them as one type.
+    fn merged_lookalike(
+        &self,
+        bus: BusIx,
+        route: EventType,
+        counts: &[TypeCount],
+        fewer: bool,
+    ) -> Option<EventType> {
+        let reported = |t: EventType| {
+            counts
+                .iter()
+                .find(|c| c.ty == t)
+                .map_or(Some(0), |c| c.subscriptions)
+        };
+        let missing = !counts.iter().any(|c| c.ty == route);
+        EventType::ALL.into_iter().find(|t| {
+            *t == t.route()
+                && *t != route
+                && t.family() == route.family()
+                && ((missing && counts.iter().any(|c| c.ty == *t))
+                    || reported(*t).is_some_and(|n| {
+                        let want = self.live_count(bus, *t) as u64;
+                        (n > want) == fewer && n != want
+                    }))
+        })
+    }
+
+    /// What the bus would report if its dropped subscriptions still held
+    /// their place: (live subscriptions, retained events). Worked out only
+    /// when something is off: it scans every subscription the channel ever
+    /// had.
+    fn as_if_dropped_held(&self, bus: BusIx, route: EventType) -> (u64, u64) {
+        let len = self.log_len(bus, route);
+        let mut dropped = 0;
+        let mut retained = 0;
+        for s in self.channel_subs(bus, route) {
+            match s.state {
+                SubState::Dropped => {
+                    dropped += 1;
+                    retained = retained.max(len - s.cursor().min(len));
+                }
+                SubState::Live => retained = retained.max(len - s.cursor().min(len)),
+                _ => {}
+            }
+        }
+        (dropped, retained as u64)
+    }
+
+    /// Every subscription `route` ever had on `bus`, dropped ones included.
+    fn channel_subs(&self, bus: BusIx, route: EventType) -> impl Iterator<Item = &Subscription> {
+        self.subs
+            .values()
+            .filter(move |s| s.bus == bus && s.route == route)
+    }
+}

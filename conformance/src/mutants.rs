@@ -6,9 +6,9 @@ use crate::runner::{display_path, pool};
 use crate::target::Target;
 use rayon::prelude::*;
 use scopebus::mutants::Mutant;
-use scopebus_sim::harness::{GenConfig, generate, replay};
+use scopebus_sim::harness::{GenConfig, generate};
 use scopebus_sim::rules::Rule;
-use scopebus_sim::shrink::{Budget, confirm, count_ops, shrink};
+use scopebus_sim::shrink::{Budget, count_ops, shrink};
 use scopebus_sim::trace::{FailureRecord, TraceFile};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -94,22 +94,18 @@ fn hunt_one(hunt: &Hunt, mutant: Mutant) -> Result<MutantResult, String> {
         message: None,
         repro: None,
     };
+    let mut diagnosis = target.diagnosis_probed();
     for seed in 0..hunt.max_seeds {
         result.seeds_tried += 1;
         let mut imp = target.instantiate();
-        let run = generate(seed, config, &mut *imp);
+        let run = diagnosis.attribute(generate(seed, config, &mut *imp));
         let Some(failure) = run.failure else {
             continue;
         };
         result.time = started.elapsed();
         let shrink_started = Instant::now();
-        let (trace, failure) = confirm(&run.trace, &failure, |entries| {
-            let mut imp = target.instantiate();
-            replay(&mut *imp, entries)
-        });
-        let shrunk = shrink(&trace, &failure, hunt.shrink, |entries| {
-            let mut imp = target.instantiate();
-            replay(&mut *imp, entries)
+        let shrunk = shrink(&run.trace, &failure, hunt.shrink, |entries| {
+            diagnosis.judge(entries)
         });
         result.shrink_time = shrink_started.elapsed();
         let path = hunt

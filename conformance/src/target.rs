@@ -4,7 +4,9 @@
 
 use crate::stdio::{AdapterPool, StdioImpl};
 use scopebus::mutants::Mutant;
+use scopebus_sim::diagnosis::Diagnosis;
 use scopebus_sim::iut::{ImplInfo, Implementation};
+use scopebus_sim::model::Layout;
 use scopebus_sim::reference::ReferenceImpl;
 use std::fmt;
 use std::str::FromStr;
@@ -61,6 +63,18 @@ impl Target {
             Target::Custom { factory, .. } => factory(),
             Target::Stdio { pool, .. } => Box::new(StdioImpl::new(pool.clone())),
         }
+    }
+
+    /// Diagnosis of this implementation's failures, its bus layout already
+    /// known (see [`Target::diagnosis_probed`]); reruns use fresh instances.
+    pub fn diagnosis(&self, layout: Layout) -> Diagnosis<'_> {
+        Diagnosis::with_layout(layout, || self.instantiate())
+    }
+
+    /// Diagnosis of this implementation's failures, after probing its bus
+    /// layout (one short run).
+    pub fn diagnosis_probed(&self) -> Diagnosis<'_> {
+        Diagnosis::new(|| self.instantiate())
     }
 
     /// A name safe as one directory name: `reference`, `mutant-lifo`,

@@ -51,7 +51,7 @@ fn failed(report: &Report) -> Vec<&RuleResult> {
     report
         .rules
         .iter()
-        .filter(|r| r.failure.is_some())
+        .filter(|r| r.failure().is_some())
         .collect()
 }
 
@@ -60,7 +60,7 @@ fn a_well_behaved_adapter_is_judged_normally() {
     let report = judged("well");
     assert!(report.unjudgeable.is_none());
     assert!(
-        report.rules.iter().all(|r| r.failure.is_none()),
+        report.rules.iter().all(|r| r.failure().is_none()),
         "no failure on the reference"
     );
 }
@@ -96,7 +96,7 @@ fn stderr_that_is_not_utf8_does_not_break_a_good_adapter() {
     let report = judged("latin1-stderr");
     assert!(report.unjudgeable.is_none(), "{:?}", report.unjudgeable);
     assert!(
-        report.rules.iter().all(|r| r.failure.is_none()),
+        report.rules.iter().all(|r| r.failure().is_none()),
         "no failure on the reference"
     );
 }
@@ -108,7 +108,7 @@ fn a_hang_while_listing_runnable_tasks_is_robust_1_and_says_so() {
     let failed = failed(&report);
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0].rule, Rule::Robust1);
-    let message = &failed[0].failure.as_ref().expect("a failure").message;
+    let message = &failed[0].failure().expect("a failure").message;
     assert!(
         message.contains("while listing the runnable tasks") && message.contains("runnable"),
         "{message}"
@@ -149,7 +149,7 @@ fn a_crash_is_a_robust_1_failure_with_exit_status_and_stderr() {
         .iter()
         .find(|r| r.rule == Rule::Robust1)
         .expect("ROBUST-1");
-    let failure = robust.failure.as_ref().expect("ROBUST-1 failed");
+    let failure = robust.failure().expect("ROBUST-1 failed");
     assert!(failure.fault);
     assert!(
         failure.message.contains("exit status: 3"),
@@ -191,7 +191,7 @@ fn a_hang_is_a_failure_with_a_repro_and_does_not_hang_the_runner() {
             "{}: a hang on an open bus",
             r.rule
         );
-        let failure = r.failure.as_ref().expect("a failure");
+        let failure = r.failure().expect("a failure");
         assert!(failure.fault);
         // A settle gets ten times the deadline.
         assert!(

@@ -8,7 +8,7 @@
 
 use crate::diagnosis::{self, wake_probe};
 use crate::iut::{Fault, Implementation};
-use crate::model::{Disagreement, Mode, Model, Violation};
+use crate::model::{Disagreement, Layout, Mode, Model, Violation};
 use crate::op::{Answer, Entry, Interjection, Observation, Op, OpError, Reply, TaskRef};
 use crate::rules::{Capabilities, Capability, Coverage, Rule};
 use crate::workload::{Ids, Swarm};
@@ -141,12 +141,19 @@ pub struct Session<I: Implementation> {
 }
 
 impl<I: Implementation> Session<I> {
-    /// Starts a session on a fresh implementation.
+    /// Starts a session on a fresh implementation, judged by the model with
+    /// the spec's layout.
     pub fn new(imp: I) -> Session<I> {
+        Session::laid_out(imp, Layout::Spec)
+    }
+
+    /// Starts a session judged by a model whose buses are laid out as
+    /// `layout` says (diagnosis: what would a bus laid out that way do?).
+    pub fn laid_out(imp: I, layout: Layout) -> Session<I> {
         let capabilities = imp.info().capabilities;
         Session {
             imp,
-            model: Model::new(),
+            model: Model::with_layout(layout),
             capabilities,
             trace: Vec::new(),
             counts: Counts::default(),
@@ -632,9 +639,16 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
 }
 
 /// Reruns `entries` on `imp` exactly, skipping entries that are not valid
-/// (or not runnable) when their turn comes.
+/// (or not runnable) when their turn comes. The failure, if any, is the
+/// model's first disagreement, attributed from its evidence alone; the
+/// counterfactual steps of [`crate::diagnosis::Diagnosis`] come on top.
 pub fn replay(imp: &mut dyn Implementation, entries: &[Entry]) -> Run {
-    let mut session = Session::new(imp);
+    replay_laid_out(imp, entries, Layout::Spec)
+}
+
+/// [`replay`], judged by a model whose buses are laid out as `layout` says.
+pub fn replay_laid_out(imp: &mut dyn Implementation, entries: &[Entry], layout: Layout) -> Run {
+    let mut session = Session::laid_out(imp, layout);
     let mut failure = None;
     for entry in entries {
         if let Err(f) = session.step(entry) {

@@ -12,15 +12,15 @@
 //! 2. simplify single ops: credit down to 1, a worker's send dropped, an
 //!    isolated scope made plain.
 //!
-//! Every candidate is replayed on a fresh implementation; a candidate counts
-//! only if it fails with the same rule. What is kept is the candidate's
-//! effective trace (entries that took effect, up to the failure), so skipped
-//! entries vanish too.
+//! Every candidate is replayed on a fresh implementation and its failure
+//! attributed as any trace's is; a candidate counts only if it fails with
+//! the same rule (or a `must` rule, where the original's is a `should`).
+//! What is kept is the candidate's effective trace (entries that took
+//! effect, up to the failure), so skipped entries vanish too.
 
 use crate::harness::{Failure, Run};
 use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskId, TaskRef};
-use crate::rules::Rule;
-use std::cell::Cell;
+use crate::rules::Level;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -58,190 +58,128 @@ pub struct Shrunk {
     pub timed_out: bool,
 }
 
-/// Shrinks `original` (a failing run's trace and failure). `replay` reruns
-/// a candidate on a fresh implementation.
+/// Shrinks `original` (a failing run's trace and failure). `judge` reruns
+/// a candidate on a fresh implementation and attributes its failure, as
+/// [`crate::diagnosis::Diagnosis::judge`] does: the shrunk trace is judged
+/// by the same path as any trace.
+///
+/// A candidate is kept if it fails the same rule, or, when that rule is a
+/// `should`, any `must` rule: an entry is never kept only to hold on to a
+/// weaker rule id (the failure then reports the `must` rule).
 pub fn shrink(
     original: &[Entry],
     failure: &Failure,
     budget: Budget,
-    mut replay: impl FnMut(&[Entry]) -> Run,
+    judge: impl FnMut(&[Entry]) -> Run,
 ) -> Shrunk {
-    let rule = failure.rule;
-    let started = Instant::now();
-    let mut best = original[..(failure.entry + 1).min(original.len())].to_vec();
-    let mut best_failure = failure.clone();
-    let replays = Cell::new(0u32);
-    let exhausted = Cell::new(false);
-    let timed_out = Cell::new(false);
-
-    let mut attempt = |candidate: Vec<Entry>,
-                       best: &mut Vec<Entry>,
-                       best_failure: &mut Failure|
-     -> bool {
-        if replays.get() >= budget.replays {
-            exhausted.set(true);
-            return false;
-        }
-        if started.elapsed() > budget.time {
-            exhausted.set(true);
-            timed_out.set(true);
-            return false;
-        }
-        replays.set(replays.get() + 1);
-        let run = replay(&candidate);
-        match run.failure {
-            Some(f)
-                if f.rule == rule && weight(&run.trace) <= weight(best) && run.trace != *best =>
-            {
-                *best = run.trace;
-                *best_failure = f;
-                true
-            }
-            _ => false,
-        }
+    let mut search = Search {
+        best: original[..(failure.entry + 1).min(original.len())].to_vec(),
+        failure: failure.clone(),
+        budget,
+        started: Instant::now(),
+        replays: 0,
+        exhausted: false,
+        timed_out: false,
+        judge,
     };
-
     loop {
-        let size = best.len();
+        let removed = search.remove_chunks();
+        let simplified = search.simplify_entries();
+        if !(removed || simplified) || search.exhausted {
+            break;
+        }
+    }
+    Shrunk {
+        entries: search.best,
+        failure: search.failure,
+        replays: search.replays,
+        exhausted: search.exhausted,
+        timed_out: search.timed_out,
+    }
+}
+
+/// A shrink in progress: the smallest failing trace so far.
+struct Search<J> {
+    best: Vec<Entry>,
+    failure: Failure,
+    budget: Budget,
+    started: Instant,
+    replays: u32,
+    exhausted: bool,
+    timed_out: bool,
+    judge: J,
+}
+
+impl<J: FnMut(&[Entry]) -> Run> Search<J> {
+    /// Tries `candidate`; keeps it if it fails as the best does (or a
+    /// `must` rule where the best fails a `should` one) and reads no more
+    /// complex.
+    fn attempt(&mut self, candidate: Vec<Entry>) -> bool {
+        if self.replays >= self.budget.replays {
+            self.exhausted = true;
+            return false;
+        }
+        if self.started.elapsed() > self.budget.time {
+            self.exhausted = true;
+            self.timed_out = true;
+            return false;
+        }
+        self.replays += 1;
+        let run = (self.judge)(&candidate);
+        let Some(f) = run.failure else {
+            return false;
+        };
+        let stronger = self.failure.rule.level() == Level::Should && f.rule.level() == Level::Must;
+        let same = f.rule == self.failure.rule || stronger;
+        if same && weight(&run.trace) <= weight(&self.best) && run.trace != self.best {
+            self.best = run.trace;
+            self.failure = f;
+            return true;
+        }
+        false
+    }
+
+    /// Pass 1: remove chunks of entries with their dependents, halving the
+    /// chunk size down to one.
+    fn remove_chunks(&mut self) -> bool {
         let mut changed = false;
-        // Pass 1: remove chunks, with their dependents.
-        let mut chunk = (best.len() / 2).max(1);
+        let mut chunk = (self.best.len() / 2).max(1);
         loop {
             let mut start = 0;
-            while start < best.len() {
-                let end = (start + chunk).min(best.len());
-                let candidate = without(&best, start..end);
-                if candidate.len() < best.len() && attempt(candidate, &mut best, &mut best_failure)
-                {
+            while start < self.best.len() {
+                let end = (start + chunk).min(self.best.len());
+                let candidate = without(&self.best, start..end);
+                if candidate.len() < self.best.len() && self.attempt(candidate) {
                     changed = true;
                     continue;
                 }
                 start += chunk;
             }
             if chunk == 1 {
-                break;
+                return changed;
             }
             chunk /= 2;
         }
-        // Pass 2: simplify single entries (each candidate replaces one
-        // entry by a short sequence).
+    }
+
+    /// Pass 2: simplify single entries (each candidate replaces one entry
+    /// by a short sequence).
+    fn simplify_entries(&mut self) -> bool {
+        let mut changed = false;
         let mut i = 0;
-        while i < best.len() {
-            for simpler in simplifications(&best[i]) {
-                let mut candidate = best.clone();
+        while i < self.best.len() {
+            for simpler in simplifications(&self.best[i]) {
+                let mut candidate = self.best.clone();
                 candidate.splice(i..=i, simpler);
-                if attempt(candidate, &mut best, &mut best_failure) {
+                if self.attempt(candidate) {
                     changed = true;
                     break;
                 }
             }
             i += 1;
         }
-        let _ = size;
-        if !changed || exhausted.get() {
-            break;
-        }
+        changed
     }
-    Shrunk {
-        entries: best,
-        failure: best_failure,
-        replays: replays.get(),
-        exhausted: exhausted.get(),
-        timed_out: timed_out.get(),
-    }
-}
-
-/// Checks, counterfactually, whether dropping or cancelling subscribers is
-/// what a failure is about (CANCEL-1: "dropping or cancelling a subscriber
-/// disturbs no other subscriber or sender").
-///
-/// The trace is replayed without any drop or cancellation of subscribers.
-/// - A CANCEL-1 failure that still shows, as a stuck, unended or failed-send
-///   symptom, was not caused by the drops: that failure, under its own rule,
-///   is the one to report.
-/// - A liveness or close failure (the same symptoms) that then *disappears*
-///   was caused by them: it is reported as CANCEL-1.
-/// - If, without the drops, the run fails otherwise (another of the
-///   implementation's faults got in first), the answer is not known yet:
-///   the failure is shrunk a little ([`CONFIRM_BUDGET`]) and the question
-///   asked again of the shrunk trace, where little else is left to get in
-///   the way.
-///
-/// Returns the trace and failure to report (and to shrink).
-pub fn confirm(
-    trace: &[Entry],
-    failure: &Failure,
-    mut replay: impl FnMut(&[Entry]) -> Run,
-) -> (Vec<Entry>, Failure) {
-    const SYMPTOMS: [Rule; 6] = [
-        Rule::Wake1,
-        Rule::Fanout1,
-        Rule::Send1,
-        Rule::Close1,
-        Rule::Close2,
-        Rule::Close3,
-    ];
-    let unchanged = || (trace.to_vec(), failure.clone());
-    // Statistics are RECLAIM's business: a drop that changes what is
-    // retained is not a disturbance of others.
-    let from_stats = matches!(
-        trace.get(failure.entry),
-        Some(Entry::Op(Op::Observe { .. }))
-    );
-    if failure.fault
-        || from_stats
-        || (failure.rule != Rule::Cancel1 && !SYMPTOMS.contains(&failure.rule))
-    {
-        return unchanged();
-    }
-    let prefix = &trace[..(failure.entry + 1).min(trace.len())];
-    let is_drop = |e: &&Entry| {
-        matches!(
-            e,
-            Entry::Op(Op::DropSubscription { .. } | Op::CancelSubscriber { .. })
-        )
-    };
-    let without_drops = close_references(prefix.iter().filter(|e| !is_drop(e)));
-    if without_drops.len() == prefix.len() {
-        return unchanged();
-    }
-    let run = replay(&without_drops);
-    match (failure.rule, run.failure) {
-        (Rule::Cancel1, Some(f)) if SYMPTOMS.contains(&f.rule) => (run.trace, f),
-        (Rule::Cancel1, _) => unchanged(),
-        (_, None) => (trace.to_vec(), blame_drops(failure)),
-        (rule, Some(f)) if f.rule == rule => unchanged(),
-        (_, Some(_)) => {
-            // Inconclusive: ask again of a shrunk trace.
-            let shrunk = shrink(trace, failure, CONFIRM_BUDGET, &mut replay);
-            let prefix = &shrunk.entries;
-            let without_drops = close_references(prefix.iter().filter(|e| !is_drop(e)));
-            if without_drops.len() == prefix.len() {
-                return unchanged();
-            }
-            match replay(&without_drops).failure {
-                None => (shrunk.entries, blame_drops(&shrunk.failure)),
-                Some(_) => unchanged(),
-            }
-        }
-    }
-}
-
-/// Replays a confirmation may spend on shrinking an inconclusive failure.
-pub const CONFIRM_BUDGET: Budget = Budget {
-    replays: 200,
-    time: Duration::from_secs(5),
-};
-
-/// `failure`, blamed on the drops and cancellations before it (CANCEL-1).
-fn blame_drops(failure: &Failure) -> Failure {
-    let mut blamed = failure.clone();
-    blamed.rule = Rule::Cancel1;
-    blamed.message = format!(
-        "{} (without the drops and cancellations of subscribers earlier in the trace this does not happen: they disturbed it)",
-        failure.message
-    );
-    blamed
 }
 
 /// How complex a trace reads: its entries, a `preempt` (a poll with an op

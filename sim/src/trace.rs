@@ -22,6 +22,7 @@
 //! expected.
 
 use crate::harness::Failure;
+use crate::model::Mode;
 use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskId, TaskRef};
 use crate::rules::Rule;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,9 @@ pub struct FailureRecord {
     pub entry: usize,
     /// The first observation where implementation and model differ.
     pub message: String,
+    /// The failure's shape (absent in traces written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
 }
 
 impl From<&Failure> for FailureRecord {
@@ -52,6 +56,7 @@ impl From<&Failure> for FailureRecord {
             rule: f.rule,
             entry: f.entry,
             message: f.message.clone(),
+            mode: Some(f.mode),
         }
     }
 }

@@ -410,6 +410,7 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
     if let (Some(path), Seeds::One(seed)) = (&args.trace, seeds) {
         let mut imp = campaign.target.instantiate();
         let run = generate(seed, GenConfig { ops: campaign.ops }, &mut *imp);
+        let run = campaign.target.diagnosis_probed().attribute(run);
         let mut file = TraceFile::new(campaign.target.to_string(), run.trace);
         file.seed = Some(seed);
         file.ops = Some(campaign.ops);
@@ -436,13 +437,7 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
     if !unwritten.is_empty() {
         return Err(unwritten.join("\n"));
     }
-    Ok(if !report.judged() {
-        ExitCode::from(2)
-    } else if report.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
@@ -484,7 +479,9 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             break;
         }
     }
-    let run = session.finish(failure);
+    // The same attribution as `conformance` gives (probes and
+    // counterfactual replays included): one trace, one verdict.
+    let run = target.diagnosis_probed().attribute(session.finish(failure));
     if run.counts.skipped > 0 {
         println!(
             "note: {} entries were skipped (not valid or not runnable when their turn came)",
@@ -707,21 +704,20 @@ fn merge(args: MergeArgs) -> Result<ExitCode, String> {
                 path.display()
             )
         })?;
-        reports.push(value);
+        let report = report::from_json(&value).map_err(|e| {
+            format!(
+                "{} is not a report `conformance --json` wrote: {e}",
+                path.display()
+            )
+        })?;
+        reports.push(report);
     }
-    let merged = scopebus_conformance::merge::merge_json(&reports)?;
-    print!("{}", scopebus_conformance::merge::render(&merged));
+    let merged = scopebus_conformance::merge::merge(&reports)?;
+    print!("{}", report::render(&merged));
     if let Some(path) = &args.json {
-        write_json(path, &merged)?;
+        write_json(path, &report::to_json(&merged))?;
     }
-    let (judged, conforming) = scopebus_conformance::merge::outcome(&merged);
-    Ok(if !judged {
-        ExitCode::from(2)
-    } else if conforming {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitCode::from(merged.exit_code()))
 }
 
 fn main() -> ExitCode {

@@ -13,9 +13,12 @@ the same sequence of requests always gives the same replies.
 Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step`` and ``stats``.
 Retained events are measured exactly with finalizers on the event objects:
 an event the adapter sent and no longer references is alive only if Haiway
-still holds it. Events are counted against the bus of the scope they were sent
-in, as SPEC.md's scope rules say (root and isolated scopes own a bus, nested
-ones share their parent's). Live subscriptions cannot be counted through
+still holds it. Events are counted against the bus they were really sent on:
+the bus object Haiway keeps in the scope's context (a context variable, read
+only to tell buses apart), or, if a Haiway release keeps it elsewhere, the bus
+SPEC.md's scope rules say (root and isolated scopes own one, nested ones share
+their parent's). So a Haiway whose layout differs from the spec's reports what
+its buses really hold. Live subscriptions cannot be counted through
 Haiway's public API, so they are reported as ``null`` (unknown).
 
 Stdout carries only protocol lines; everything else goes to stderr.
@@ -47,6 +50,11 @@ try:  # haiway >= 0.41; 0.35 to 0.40 call it MissingContext
     from haiway import ContextMissing  # noqa: E402
 except ImportError:  # pragma: no cover - older releases
     from haiway import MissingContext as ContextMissing  # type: ignore[no-redef]  # noqa: E402
+
+
+# The context variables Haiway keeps a scope's bus in (0.41 and later; 0.30 to
+# 0.40), read only to tell buses apart for `observe`.
+BUS_VARIABLES = ("ContextEvents", "EventsContext")
 
 
 # ----- the catalogue, as real Python types -----------------------------------
@@ -207,8 +215,10 @@ class World:
         self.subs: dict[int, SubRec] = {}
         self.workers: dict[int, WorkerRec] = {}
         self.observations: list[dict[str, Any]] = []
-        # (owner scope, route) -> ids of sent events still alive
-        self.alive: dict[tuple[int, str], set[int]] = {}
+        # (bus key, route) -> ids of sent events still alive
+        self.alive: dict[tuple[tuple[str, int], str], set[int]] = {}
+        # the bus objects keys refer to, kept so that their ids stay unique
+        self.buses: dict[int, object] = {}
         # Failures inside tasks (not cancellations): reported on the next reply.
         self.faults: list[str] = []
 
@@ -252,9 +262,18 @@ class World:
             return contextvars.Context()
         return self.scope(scope).context  # type: ignore[return-value]
 
-    def track(self, owner: int, route: str, event: State) -> None:
+    def bus_key(self, context: contextvars.Context, scope: int) -> tuple[str, int]:
+        """Which bus `context` (of `scope`) sends on: Haiway's bus object if
+        it can be found, else the spec's owner of `scope`'s bus."""
+        for var, value in context.items():
+            if var.name in BUS_VARIABLES:
+                self.buses[id(value)] = value
+                return ("bus", id(value))
+        return ("scope", self.scopes[scope].owner)
+
+    def track(self, bus: tuple[str, int], route: str, event: State) -> None:
         """Counts `event` as alive until it is garbage (finalizer)."""
-        key = (owner, route)
+        key = (bus, route)
         ids = self.alive.setdefault(key, set())
         eid = event_id(event)
         ids.add(eid)
@@ -268,7 +287,7 @@ class World:
         except Exception as e:  # noqa: BLE001 - every failure is reported
             return error_of(e)
         if scope is not None:
-            self.track(self.scopes[scope].owner, ROUTE[name], event)
+            self.track(self.bus_key(contextvars.copy_context(), scope), ROUTE[name], event)
         return None
 
     def run(self, coroutine: Any) -> Any:
@@ -484,13 +503,13 @@ class World:
         return {"ok": "done"}
 
     def op_observe(self, op: dict[str, Any]) -> dict[str, Any]:
-        owner = self.scope(op["scope"]).owner
+        bus = self.bus_key(self.scope(op["scope"]).context, op["scope"])  # type: ignore[arg-type]
         gc.collect()
         stats = []
         for name in CATALOGUE:
             if ROUTE[name] != name:
                 continue
-            alive = self.alive.get((owner, name), set())
+            alive = self.alive.get((bus, name), set())
             stats.append(
                 {
                     "type": name,

@@ -9,32 +9,58 @@
 //! # Precedence
 //!
 //! A failure is attributed in this order; the first step that decides,
-//! decides:
+//! decides ([`Diagnosis::attribute`]):
 //!
 //! 1. **Faults** ([`fault`]): a panic, crash or protocol error is ROBUST-1
 //!    (a protocol error makes the run unjudgeable); a busy loop WAKE-1; a
-//!    hang counts against the rule of the op that hung.
-//! 2. **Certain checks**: where the model names the rule itself
-//!    ([`crate::model::Disagreement::Certain`]).
-//! 3. **The evidence's own rule** ([`classify`]): a wrong receipt
-//!    ([`misdelivery`]), a refused send ([`send`]), wrong statistics
-//!    ([`stats`]), a stream that ended early, stuck or never ended
-//!    ([`liveness`], after the [`wake_probe`] on the live implementation).
+//!    hang counts against the rule of the op that hung. Nothing below
+//!    applies to them.
+//! 2. **The evidence's own rule** ([`classify`]), as the session finds it:
+//!    certain checks name their rule; a wrong receipt ([`misdelivery`]), a
+//!    refused send ([`send`]), wrong statistics ([`stats`]), a stream that
+//!    ended early, stuck or never ended ([`liveness`], after the
+//!    [`wake_probe`] on the live implementation) are named from their
+//!    facts. This is a first reading; the steps below may overrule it.
+//! 3. **Layout, root cause first** ([`layout`]): if the implementation's
+//!    layout probe shows its buses laid out otherwise, and a model of that
+//!    layout accepts the run up to the failing entry, the failure is the
+//!    layout's (SCOPE-2 or SCOPE-3), reported once. Either way, the
+//!    replays below are judged by a model of the implementation's layout.
+//! 4. **Holders** ([`holder`]): events held that nothing should need are
+//!    blamed on what holds them, asked by replaying without subscriptions
+//!    made after close (CLOSE-3) or without dropped ones (RECLAIM-2).
+//! 5. **Drops** ([`cancel`]): a symptom that disappears without the drops
+//!    and cancellations of subscribers is CANCEL-1; a CANCEL-1 whose
+//!    symptom stays without them is that symptom's rule.
 //!
 //! # Invariants
 //!
 //! - Diagnosis never changes what a trace reproduces: probes run after the
 //!   failure is certain, counterfactuals on fresh instances.
-//! - Classification is a pure function of the evidence.
+//! - Classification is a pure function of the evidence; every later step
+//!   is a replay of the failing prefix (with some entries taken out, or a
+//!   model of another layout) on a fresh instance, so its cost is a few
+//!   replays, whatever the trace.
+//! - Only what is causally tied to the failure can change its rule: the
+//!   layout is the implementation's (one probe, not this trace), the
+//!   holders and drops asked about are those of the failing channel.
 
+mod attribute;
+pub mod cancel;
 pub mod fault;
+pub mod holder;
+pub mod layout;
 pub mod liveness;
 pub mod misdelivery;
 pub mod send;
 pub mod stats;
 pub mod wake_probe;
 
+pub use attribute::{Diagnosis, Rerunner};
+
+use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Violation};
+use crate::op::Entry;
 
 /// Names the rule a disagreement breaks, from its evidence alone (step 3 of
 /// the precedence; certain checks pass through).
@@ -47,5 +73,30 @@ pub fn classify(disagreement: &Disagreement) -> Violation {
         Disagreement::EarlyEnd(e) => liveness::early_end(e),
         Disagreement::Stuck(s) => liveness::stuck(s),
         Disagreement::Unended(u) => liveness::unended(u),
+    }
+}
+
+/// How a counterfactual rerun of a failing prefix (the trace up to and
+/// including its failing entry, perhaps with entries taken out) ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rerun {
+    /// No failure at all.
+    Passed,
+    /// A failure at the prefix's last entry: the same point.
+    AtEnd(Failure),
+    /// A failure before it: the rerun answers nothing about that point.
+    Before(Failure),
+}
+
+impl Rerun {
+    /// How `run`, a rerun of `entries`, ended.
+    pub fn of(entries: &[Entry], run: Run) -> Rerun {
+        match run.failure {
+            None => Rerun::Passed,
+            Some(f) if run.trace.last().is_some() && run.trace.last() == entries.last() => {
+                Rerun::AtEnd(f)
+            }
+            Some(f) => Rerun::Before(f),
+        }
     }
 }

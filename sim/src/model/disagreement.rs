@@ -237,8 +237,11 @@ pub struct StatsMismatch {
     pub sent_after_close: u64,
     /// Sends of the route made on this bus with no live subscription.
     pub sent_unstored: u64,
-    /// Subscriptions of the route made on this bus after it closed.
-    pub subscribed_after_close: u64,
+    /// The subscriptions of the route made on this bus after it closed.
+    pub late_subs: Vec<SubId>,
+    /// The subscriptions of the route on this bus that were dropped or
+    /// cancelled while live.
+    pub dropped_subs: Vec<SubId>,
 }
 
 /// The statistic that differs.

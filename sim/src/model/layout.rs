@@ -39,6 +39,23 @@ impl Layout {
         }
     }
 
+    /// A short name, as reports write it: `spec`, `isolated-shared`,
+    /// `nested-owned`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Spec => "spec",
+            Layout::IsolatedShared => "isolated-shared",
+            Layout::NestedOwned => "nested-owned",
+        }
+    }
+
+    /// The layout with this [`name`](Layout::name).
+    pub fn from_name(name: &str) -> Option<Layout> {
+        std::iter::once(Layout::Spec)
+            .chain(Layout::VARIANTS)
+            .find(|l| l.name() == name)
+    }
+
     /// The rule a bus laid out this way breaks (SCOPE-3 for shared isolated
     /// scopes, SCOPE-2 for nested scopes with buses of their own); `None`
     /// for the spec's layout.

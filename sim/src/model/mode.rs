@@ -187,3 +187,17 @@ impl fmt::Display for Mode {
         f.write_str(self.label())
     }
 }
+
+impl serde::Serialize for Mode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.label())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let label = String::deserialize(d)?;
+        Mode::from_label(&label)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown failure mode `{label}`")))
+    }
+}

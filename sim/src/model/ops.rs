@@ -178,9 +178,6 @@ impl Model {
         let route = ty.route();
         let channel = self.buses[bus].channels.entry(route).or_default();
         channel.subscribed = true;
-        if closed {
-            channel.subscribed_after_close += 1;
-        }
         let start = channel.log.len();
         let exposure = self.new_exposure(bus, route, start);
         self.subs.insert(
@@ -199,6 +196,7 @@ impl Model {
                     SubState::Live
                 },
                 last_progress: self.now,
+                born_on_closed_bus: closed,
                 exposure,
             },
         );
@@ -239,12 +237,12 @@ impl Model {
         s.state = SubState::Dropped;
         let (bus, route, cursor) = (s.bus, s.route, s.cursor());
         self.index_dropped(sub);
-        if !was_live {
-            return;
-        }
+        // Any drop counts for CANCEL-1 (a subscription made after close that
+        // an implementation keeps live is dropped mid-wait all the same);
+        // only a live one can leave events behind for RECLAIM-2.
         let channel = self.buses[bus].channels.entry(route).or_default();
         channel.drops.push(now);
-        if channel.log.len() > cursor {
+        if was_live && channel.log.len() > cursor {
             channel.dropped_with_backlog = true;
         }
     }

@@ -79,8 +79,6 @@ pub(super) struct Channel {
     pub subscribed: bool,
     /// Sends of this route made after the bus closed.
     pub after_close: u64,
-    /// Subscriptions of this route made after the bus closed.
-    pub subscribed_after_close: u64,
     /// Its subscriptions that are still held (not dropped).
     pub held: BTreeSet<SubId>,
     /// Its live subscriptions with credit: a send owes each of them the
@@ -126,6 +124,9 @@ pub(super) struct Subscription {
     pub credits: u64,
     pub state: SubState,
     pub last_progress: u64,
+    /// Subscribed after its bus closed (CLOSE-3); stays set once it ends
+    /// or is dropped.
+    pub born_on_closed_bus: bool,
     /// What its receipts have exercised so far (coverage only).
     pub exposure: super::coverage::SubExposure,
 }

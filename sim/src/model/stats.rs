@@ -180,7 +180,8 @@ impl Model {
             bus_closed: self.buses[bus].closed,
             sent_after_close: count(|c| c.after_close),
             sent_unstored: count(|c| c.unstored),
-            subscribed_after_close: count(|c| c.subscribed_after_close),
+            late_subs: self.channel_sub_ids(bus, route, |s| s.born_on_closed_bus),
+            dropped_subs: self.channel_sub_ids(bus, route, |s| s.state == SubState::Dropped),
         }
     }
 
@@ -232,6 +233,21 @@ impl Model {
             }
         }
         (dropped, retained as u64)
+    }
+
+    /// The ids of the subscriptions `route` ever had on `bus` that `pick`
+    /// picks, in id order.
+    fn channel_sub_ids(
+        &self,
+        bus: BusIx,
+        route: EventType,
+        pick: fn(&Subscription) -> bool,
+    ) -> Vec<crate::op::SubId> {
+        self.subs
+            .iter()
+            .filter(|(_, s)| s.bus == bus && s.route == route && pick(s))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Every subscription `route` ever had on `bus`, dropped ones included.

@@ -1,0 +1,464 @@
+//! The console table of a conformance run (or of merged shards): a header,
+//! one row per rule with every way it failed, counts, and the verdict.
+//!
+//! The text is deterministic: the same arguments print the same bytes
+//! (timings are kept apart, in [`super::timing_line`], for stderr), unless
+//! a failure is flaky, which the text then says.
+
+use super::plural;
+use crate::runner::{Report, RuleFailure, RuleResult, Seeds, Verdict, display_path};
+use scopebus_sim::model::Layout;
+use scopebus_sim::rules::{Capability, Level};
+use std::fmt::Write;
+
+/// Traces longer than this are not printed inline, only saved.
+const INLINE_TRACE: usize = 40;
+
+/// Where the notes under a rule's row start.
+const PAD: usize = 48;
+
+/// The console table of a conformance run.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    header(&mut out, report);
+    for r in &report.rules {
+        rule_row(&mut out, r);
+    }
+    summary(&mut out, report);
+    verdict_line(&mut out, report);
+    out
+}
+
+fn header(out: &mut String, report: &Report) {
+    let info = &report.implementation;
+    let caps: Vec<&str> = info.capabilities.iter().map(|c| c.name()).collect();
+    let _ = writeln!(
+        out,
+        "scopebus conformance: {} ({} {})",
+        report.target, info.language, info.version
+    );
+    let _ = writeln!(out, "capabilities: {}", caps.join(" "));
+    if report.layout != Layout::Spec {
+        let _ = writeln!(
+            out,
+            "bus layout: {} (its layout probe shows it; what it explains is reported once, under {})",
+            report.layout,
+            report.layout.rule().map_or("?", |r| r.id())
+        );
+    }
+    let each = match report.seeds {
+        Seeds::One(_) => "(plus the run's closing sequence)",
+        _ => "each (plus each run's closing sequence)",
+    };
+    let _ = writeln!(
+        out,
+        "{}, {} {each}\n",
+        seeds_text(report.seeds),
+        plural(report.ops_per_seed as u64, "workload op")
+    );
+    let _ = writeln!(
+        out,
+        "{:<10} {:<6} {:<18} {:>9}  summary (checks: situations that could break the rule, checked and held)",
+        "rule", "level", "verdict", "checks"
+    );
+}
+
+fn seeds_text(seeds: Seeds) -> String {
+    let range = |start: u64, count: u64| {
+        format!(
+            "seeds {start}..={} ({})",
+            start.saturating_add(count.saturating_sub(1)),
+            plural(count, "seed")
+        )
+    };
+    match seeds {
+        Seeds::One(seed) => format!("seed {seed}"),
+        Seeds::Range { start, count } => range(start, count),
+        Seeds::Shard {
+            start,
+            count,
+            index,
+            of,
+        } => {
+            let (first, n) = seeds.bounds();
+            format!(
+                "{}, shard {index}/{of} of {}..={}",
+                range(first, n),
+                start,
+                start.saturating_add(count.saturating_sub(1))
+            )
+        }
+    }
+}
+
+fn verdict_word(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Failed => "FAILED",
+        Verdict::NotTested { .. } => "not tested",
+        Verdict::NotExercised => "NOT EXERCISED",
+        Verdict::Passed => "passed",
+        Verdict::ExpectedFailure { .. } => "expected failure",
+        Verdict::UnexpectedPass { .. } => "UNEXPECTED PASS",
+    }
+}
+
+fn rule_row(out: &mut String, r: &RuleResult) {
+    let _ = writeln!(
+        out,
+        "{:<10} {:<6} {:<18} {:>9}  {}",
+        r.rule.id(),
+        r.rule.level().to_string(),
+        verdict_word(&r.verdict),
+        r.checks,
+        r.rule.summary()
+    );
+    let pad = " ".repeat(PAD);
+    match &r.verdict {
+        Verdict::NotTested { missing } => {
+            let m: Vec<&str> = missing.iter().map(|c| c.name()).collect();
+            let _ = writeln!(
+                out,
+                "{pad}needs the capabilities: {} (the implementation lacks them)",
+                m.join(", ")
+            );
+        }
+        Verdict::ExpectedFailure { reason } => {
+            let _ = writeln!(out, "{pad}known deviation: {reason}");
+        }
+        Verdict::UnexpectedPass { reason } => {
+            let _ = writeln!(
+                out,
+                "{pad}the expectations file lists it as broken (\"{reason}\"), but it passed: update the file"
+            );
+        }
+        _ => {}
+    }
+    failure_modes(out, r);
+}
+
+/// Every explained way the rule failed, then the modes only counted.
+fn failure_modes(out: &mut String, r: &RuleResult) {
+    let pad = " ".repeat(PAD);
+    if r.modes.len() > 1 {
+        let _ = writeln!(
+            out,
+            "{pad}{} failure modes, {} in all; each with its lowest seed:",
+            r.modes.len(),
+            plural(r.failing_seeds(), "failing seed")
+        );
+    }
+    for f in &r.failures {
+        let label = match r.modes.len() > 1 {
+            true => format!("[{}] ", f.mode),
+            false => String::new(),
+        };
+        failure(out, f, &label);
+    }
+    let unexplained: Vec<String> = r
+        .modes
+        .iter()
+        .filter(|m| !r.failures.iter().any(|f| f.mode == m.mode))
+        .map(|m| format!("{} (seed {}, {})", m.mode, m.seed, plural(m.seeds, "seed")))
+        .collect();
+    if !unexplained.is_empty() {
+        let _ = writeln!(out, "{pad}and, not shown: {}", unexplained.join("; "));
+    }
+}
+
+fn failure(out: &mut String, f: &RuleFailure, label: &str) {
+    let pad = " ".repeat(PAD);
+    let more = match f.failing_seeds {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more)", plural(n - 1, "seed")),
+    };
+    let kind = if f.fault {
+        "the implementation broke: "
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        out,
+        "{pad}{label}seed {}{more}: {kind}{}",
+        f.seed, f.message
+    );
+    if let Some(from) = f.reattributed_from {
+        let _ = writeln!(
+            out,
+            "{pad}(counted under {from} at first; shrinking showed it breaks this must rule)"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{pad}shrunk to {}, {} (from {}){}:",
+        plural(f.trace_ops as u64, "op"),
+        plural(f.trace_entries as u64, "entry"),
+        plural(f.original_entries as u64, "entry"),
+        if f.shrink_timed_out {
+            ", stopped by its time budget (a faster machine may shrink further)"
+        } else {
+            ""
+        }
+    );
+    if f.entries.len() <= INLINE_TRACE {
+        for (i, entry) in f.entries.iter().enumerate() {
+            let _ = writeln!(out, "{pad}  {i:>3}  {entry}");
+        }
+    }
+    commands(out, f);
+}
+
+/// The commands that show a failure again, labelled with how reliably they
+/// do when the failure is flaky.
+fn commands(out: &mut String, f: &RuleFailure) {
+    let pad = " ".repeat(PAD);
+    let r = &f.reproduction;
+    let (replay, rerun) = match r.flaky() {
+        true => {
+            let _ = writeln!(
+                out,
+                "{pad}FLAKY: rerun on fresh instances, the seed failed this rule in {} of {} runs, the shrunk trace in {} of {}: \
+                 the implementation is not deterministic, and these commands show the failure only sometimes",
+                r.seed_failures, r.seed_runs, r.trace_failures, r.trace_runs
+            );
+            (
+                format!(
+                    "replay (failed {} of {} times)",
+                    r.trace_failures, r.trace_runs
+                ),
+                format!(
+                    "rerun (failed {} of {} times):",
+                    r.seed_failures, r.seed_runs
+                ),
+            )
+        }
+        false => ("replay".to_owned(), "rerun: ".to_owned()),
+    };
+    match &f.save_error {
+        None => {
+            let _ = writeln!(out, "{pad}{replay}: {}", f.replay);
+        }
+        Some(e) => {
+            let _ = writeln!(out, "{pad}the traces could not be saved: {e}");
+        }
+    }
+    let _ = writeln!(out, "{pad}{rerun} {}", f.repro);
+    let failing = if r.flaky() { " of a failing run" } else { "" };
+    if let Some(transcript) = &f.transcript {
+        let _ = writeln!(
+            out,
+            "{pad}transcript{failing} of the adapter session: {}",
+            display_path(transcript)
+        );
+    }
+    if let Some(transcript) = &r.passing_transcript {
+        let _ = writeln!(
+            out,
+            "{pad}transcript of a passing run: {}",
+            display_path(transcript)
+        );
+    }
+}
+
+fn summary(out: &mut String, report: &Report) {
+    let count =
+        |pred: &dyn Fn(&Verdict) -> bool| report.rules.iter().filter(|r| pred(&r.verdict)).count();
+    let known = match report.expectations.is_some() {
+        true => format!(
+            ", {} expected failures, {} unexpected passes",
+            count(&|v| matches!(v, Verdict::ExpectedFailure { .. })),
+            count(&|v| matches!(v, Verdict::UnexpectedPass { .. }))
+        ),
+        false => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "\nrules: {} passed, {} failed, {} not tested, {} not exercised{known} (of {})",
+        count(&|v| *v == Verdict::Passed),
+        count(&|v| *v == Verdict::Failed),
+        count(&|v| matches!(v, Verdict::NotTested { .. })),
+        count(&|v| *v == Verdict::NotExercised),
+        report.rules.len()
+    );
+    if let Some(path) = &report.expectations {
+        let _ = writeln!(out, "known deviations: {}", display_path(path));
+    }
+    for (rule, why) in &report.stale {
+        let _ = writeln!(out, "STALE deviation of {rule}: {why}");
+    }
+    let c = &report.counts;
+    let _ = writeln!(
+        out,
+        "ran {}: {}, {}, {}, {}, {} checked",
+        plural(report.seed_count(), "seed"),
+        plural(c.ops, "op"),
+        plural(c.polls, "poll"),
+        plural(c.wakes, "injected wakeup"),
+        plural(c.migrations, "migration"),
+        plural(c.observations, "observation")
+    );
+    capability_notes(out, report);
+    determinism_line(out, report);
+}
+
+fn capability_notes(out: &mut String, report: &Report) {
+    let (caps, c) = (report.implementation.capabilities, &report.counts);
+    if !report.is_rerun() && caps.has(Capability::Preempt) && c.preempted == 0 {
+        let _ = writeln!(
+            out,
+            "note: `preempt` is declared, but no interjection ever ran inside a poll (no yield point was reached): the races it exposes were not exercised"
+        );
+    }
+    if !report.is_rerun() && caps.has(Capability::Migrate) && c.migrations == 0 {
+        let _ = writeln!(
+            out,
+            "note: `migrate` is declared, but no task was ever moved to a new waker"
+        );
+    }
+}
+
+fn determinism_line(out: &mut String, report: &Report) {
+    let d = &report.determinism;
+    let flaky = report.flaky().count();
+    let flaky = match flaky {
+        0 => String::new(),
+        n => format!(
+            "; but {} did not show every time it was rerun (FLAKY above)",
+            plural(n as u64, "failure")
+        ),
+    };
+    if d.mismatches.is_empty() {
+        let _ = writeln!(
+            out,
+            "determinism: {} run twice, identical{flaky}",
+            plural(d.checked, "seed")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "determinism: BROKEN: seeds {:?} gave different runs the second time{flaky}",
+            d.mismatches
+        );
+    }
+}
+
+fn must_with(report: &Report, pred: impl Fn(&Verdict) -> bool) -> Vec<&'static str> {
+    report
+        .rules
+        .iter()
+        .filter(|r| r.rule.level() == Level::Must && pred(&r.verdict))
+        .map(|r| r.rule.id())
+        .collect()
+}
+
+fn verdict_line(out: &mut String, report: &Report) {
+    let failed = must_with(report, |v| *v == Verdict::Failed);
+    let line = if let Some(u) = &report.unjudgeable {
+        format!(
+            "NOT JUDGED: the implementation could not be driven (first at seed {}, during `{}`):\n{}",
+            u.seed, u.entry, u.message
+        )
+    } else if !report.determinism.mismatches.is_empty() {
+        "NOT JUDGED: the run was not deterministic".to_owned()
+    } else if !report.idle_capabilities().is_empty() {
+        idle_verdict(report)
+    } else if report.is_rerun() {
+        match failed.is_empty() {
+            true => "no must rule failed on this seed (one seed exercises too little to judge conformance; run a range of seeds for that)".to_owned(),
+            false => format!("FAILED on this seed: {}", failed.join(", ")),
+        }
+    } else if report.under_exercised() {
+        format!(
+            "NOT JUDGED: nothing failed, but the workloads never exercised must rules {}; run more seeds or more ops",
+            must_with(report, |v| *v == Verdict::NotExercised).join(", ")
+        )
+    } else if report.conforming() {
+        conforming_verdict(report)
+    } else {
+        not_conforming_verdict(report)
+    };
+    let _ = writeln!(out, "verdict: {line}");
+    let failed_should: Vec<&str> = report
+        .rules
+        .iter()
+        .filter(|r| r.rule.level() == Level::Should && r.verdict == Verdict::Failed)
+        .map(|r| r.rule.id())
+        .collect();
+    if !failed_should.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: should rules failed: {} (reported; they do not affect the verdict)",
+            failed_should.join(", ")
+        );
+    }
+}
+
+fn idle_verdict(report: &Report) -> String {
+    let idle: Vec<&str> = report
+        .idle_capabilities()
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    format!(
+        "NOT JUDGED: the implementation declares {} but never did it in {} (no task was ever listed as runnable and polled), so what it makes testable was never tested{}",
+        idle.join(", "),
+        plural(report.seed_count(), "seed"),
+        if report.seed_count() < 20 {
+            "; so few seeds may just never have needed it: run more"
+        } else {
+            ""
+        }
+    )
+}
+
+fn conforming_verdict(report: &Report) -> String {
+    let expected = report
+        .rules
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::ExpectedFailure { .. }))
+        .count();
+    match expected {
+        0 => "CONFORMING: every must rule was checked and passed".to_owned(),
+        n => format!(
+            "AS EXPECTED: every must rule passed, except the {n} known deviations, which still fail as recorded"
+        ),
+    }
+}
+
+fn not_conforming_verdict(report: &Report) -> String {
+    let mut why = Vec::new();
+    let lists = [
+        (
+            "must rules failed",
+            must_with(report, |v| *v == Verdict::Failed),
+        ),
+        (
+            "must rules not tested",
+            must_with(report, |v| matches!(v, Verdict::NotTested { .. })),
+        ),
+        (
+            "must rules not exercised",
+            must_with(report, |v| *v == Verdict::NotExercised),
+        ),
+    ];
+    for (what, rules) in lists {
+        if !rules.is_empty() {
+            why.push(format!("{what}: {}", rules.join(", ")));
+        }
+    }
+    let passed_unexpectedly: Vec<&str> = report
+        .rules
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::UnexpectedPass { .. }))
+        .map(|r| r.rule.id())
+        .collect();
+    if !passed_unexpectedly.is_empty() {
+        why.push(format!(
+            "known deviations that no longer fail: {}",
+            passed_unexpectedly.join(", ")
+        ));
+    }
+    if !report.stale.is_empty() {
+        why.push(format!("{} stale deviations", report.stale.len()));
+    }
+    format!("NOT CONFORMING: {}", why.join("; "))
+}

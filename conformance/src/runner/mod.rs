@@ -1,0 +1,337 @@
+//! The conformance run: many seeds against one implementation, a verdict per
+//! rule, and for every way a rule failed a shrunk trace and the commands
+//! that reproduce it.
+//!
+//! Data flow: the implementation's bus layout is probed once; seeds run in
+//! parallel (one fresh implementation per seed), each failure attributed by
+//! the one verdict path ([`scopebus_sim::diagnosis::Diagnosis`]); results fold into a [`Tally`] in
+//! seed order, so the report does not depend on the number of threads; a
+//! sample of seeds is run twice and must give the same fingerprint (the
+//! suite checks its own determinism); per rule, up to [`MODES_SHOWN`]
+//! failure modes are explained (shrunk, rerun for reproducibility, saved).
+//!
+//! # Invariants
+//!
+//! - Memory does not grow with the number of seeds: the tally keeps sums
+//!   and the lowest seed per rule and failure mode.
+//! - Every failure reported was attributed by the same code `replay` uses.
+//! - A failure that did not reproduce every time is reported as flaky,
+//!   never with a command presented as reproducing it.
+
+mod deviations;
+mod explain;
+mod reproduce;
+mod seeds;
+mod tally;
+mod verdict;
+
+pub use seeds::Seeds;
+pub use verdict::{
+    Determinism, MODES_SHOWN, ModeSeen, Report, Reproduction, RuleFailure, RuleResult, Unjudged,
+    Verdict,
+};
+
+use crate::expectations::Expectations;
+use crate::target::Target;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use scopebus_sim::harness::{GenConfig, generate};
+use scopebus_sim::iut::ImplInfo;
+use scopebus_sim::model::{Layout, Mode};
+use scopebus_sim::rules::{Capability, Rule};
+use scopebus_sim::shrink::Budget;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tally::{FirstFailure, SeedResult, Tally};
+
+/// Everything a conformance run needs.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    /// The implementation under test.
+    pub target: Target,
+    /// Which seeds.
+    pub seeds: Seeds,
+    /// Workload ops per seed.
+    pub ops: usize,
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+    /// Where failing traces are written (`failures/` under it).
+    pub out_dir: PathBuf,
+    /// How hard to shrink each failure.
+    pub shrink: Budget,
+    /// Draw a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+    /// Known deviations of the implementation, if any.
+    pub expectations: Option<Expectations>,
+}
+
+impl Campaign {
+    fn config(&self) -> GenConfig {
+        GenConfig { ops: self.ops }
+    }
+}
+
+/// Runs the campaign.
+///
+/// # Errors
+/// Only for what prevents a verdict: an expectations file about another
+/// implementation, an adapter that does not start, the thread pool.
+pub fn run(campaign: &Campaign) -> Result<Report, String> {
+    if let Some(e) = &campaign.expectations
+        && e.implementation != campaign.target.to_string()
+    {
+        return Err(format!(
+            "{} lists the deviations of `{}`, but this run is about `{}`",
+            e.path.display(),
+            e.implementation,
+            campaign.target
+        ));
+    }
+    let info = campaign.target.check()?;
+    let layout = campaign.target.diagnosis_probed().layout();
+    let pool = pool(campaign.jobs)?;
+    let started = Instant::now();
+    let tally = pool.install(|| run_seeds(campaign, layout));
+    let mismatches = pool.install(|| check_determinism(campaign, layout, &tally.sample));
+    let run_time = started.elapsed();
+    let shrink_started = Instant::now();
+    let explained = pool.install(|| explain_failures(campaign, layout, &tally.failing));
+    let shrink_time = shrink_started.elapsed();
+    let stale = match &campaign.expectations {
+        Some(e) => deviations::stale(campaign, layout, e),
+        None => Vec::new(),
+    };
+    let rules = rule_results(campaign, &info, &tally, explained, &stale);
+    Ok(Report {
+        implementation: info,
+        target: campaign.target.to_string(),
+        seeds: campaign.seeds,
+        ops_per_seed: campaign.ops,
+        counts: tally.counts,
+        layout,
+        rules,
+        determinism: Determinism {
+            checked: tally.sample.len() as u64,
+            mismatches,
+        },
+        expectations: campaign.expectations.as_ref().map(|e| e.path.clone()),
+        stale,
+        unjudgeable: tally.unjudgeable.map(|(seed, failure)| Unjudged {
+            seed,
+            message: failure.message,
+            entry: failure.entry_text,
+        }),
+        run_time,
+        shrink_time,
+    })
+}
+
+/// Runs every seed of the campaign, folding results as they finish.
+fn run_seeds(campaign: &Campaign, layout: Layout) -> Tally {
+    let (start, count) = campaign.seeds.bounds();
+    let bar = progress_bar(campaign.progress, count, "conformance");
+    // The determinism self-check reruns a sample: the first seed and then
+    // every `stride`-th, at most about a thousand of them. Counted over the
+    // whole range, so that shards sample exactly what one run would.
+    let (origin, whole) = campaign.seeds.whole();
+    let stride = (whole / 1000).max(100);
+    let tally = (0..count)
+        .into_par_iter()
+        .fold(Tally::default, |tally, i| {
+            let seed = start.wrapping_add(i);
+            let result = run_seed(&campaign.target, layout, seed, campaign.config());
+            bar.inc(1);
+            tally.add(result, seed.wrapping_sub(origin) % stride == 0)
+        })
+        .reduce(Tally::default, Tally::merge);
+    bar.finish_and_clear();
+    tally
+}
+
+fn run_seed(target: &Target, layout: Layout, seed: u64, config: GenConfig) -> SeedResult {
+    let mut imp = target.instantiate();
+    let run = generate(seed, config, &mut *imp);
+    // Every seed's failure is attributed by the one verdict path (probes
+    // and counterfactuals included), so the rule a seed counts against is
+    // the one `replay` would name.
+    let run = target.diagnosis(layout).attribute(run);
+    SeedResult {
+        seed,
+        unsupported: run.unsupported,
+        failure: run.failure.map(|f| (f, run.trace)),
+        coverage: run.coverage,
+        counts: run.counts,
+        fingerprint: run.fingerprint,
+    }
+}
+
+/// The sampled seeds whose second run differed from their first.
+fn check_determinism(campaign: &Campaign, layout: Layout, sample: &[(u64, u64)]) -> Vec<u64> {
+    let mut mismatches: Vec<u64> = sample
+        .par_iter()
+        .filter(|(seed, fingerprint)| {
+            run_seed(&campaign.target, layout, *seed, campaign.config()).fingerprint != *fingerprint
+        })
+        .map(|(seed, _)| *seed)
+        .collect();
+    mismatches.sort_unstable();
+    mismatches
+}
+
+/// A failure mode explained: the rule and mode its seeds were counted
+/// under, the rule it is reported under, and the explanation.
+struct Explained {
+    counted: (Rule, Mode),
+    rule: Rule,
+    failure: RuleFailure,
+}
+
+/// Explains, per rule, the [`MODES_SHOWN`] failure modes with the lowest
+/// seeds.
+fn explain_failures(
+    campaign: &Campaign,
+    layout: Layout,
+    failing: &BTreeMap<(Rule, Mode), FirstFailure>,
+) -> Vec<Explained> {
+    let mut chosen: Vec<(&(Rule, Mode), &FirstFailure)> = Vec::new();
+    for rule in Rule::ALL {
+        let mut modes: Vec<_> = failing.iter().filter(|((r, _), _)| *r == rule).collect();
+        modes.sort_by_key(|(_, f)| f.seed);
+        chosen.extend(modes.into_iter().take(MODES_SHOWN));
+    }
+    chosen
+        .par_iter()
+        .map(|(key, first)| {
+            let mut diagnosis = campaign.target.diagnosis(layout);
+            let (rule, failure) = explain::explain(campaign, &mut diagnosis, first);
+            Explained {
+                counted: **key,
+                rule,
+                failure,
+            }
+        })
+        .collect()
+}
+
+/// Each rule's result, in SPEC.md order: its failure modes (moved to the
+/// `must` rule where shrinking found one under a `should`), checks and
+/// verdict.
+fn rule_results(
+    campaign: &Campaign,
+    info: &ImplInfo,
+    tally: &Tally,
+    explained: Vec<Explained>,
+    stale: &[(Rule, String)],
+) -> Vec<RuleResult> {
+    let mut modes: BTreeMap<Rule, Vec<ModeSeen>> = BTreeMap::new();
+    for ((rule, mode), first) in &tally.failing {
+        modes.entry(*rule).or_default().push(ModeSeen {
+            mode: *mode,
+            seed: first.seed,
+            seeds: first.failing_seeds,
+        });
+    }
+    let mut failures: BTreeMap<Rule, Vec<RuleFailure>> = BTreeMap::new();
+    for e in explained {
+        if e.rule != e.counted.0 {
+            move_mode(&mut modes, e.counted, e.rule, e.failure.mode);
+        }
+        failures.entry(e.rule).or_default().push(e.failure);
+    }
+    Rule::ALL
+        .iter()
+        .map(|&rule| {
+            let mut modes = modes.remove(&rule).unwrap_or_default();
+            modes.sort_by_key(|m| m.seed);
+            let mut failures = failures.remove(&rule).unwrap_or_default();
+            failures.sort_by_key(|f| f.seed);
+            failures.truncate(MODES_SHOWN);
+            let missing: Vec<Capability> = rule
+                .needs()
+                .iter()
+                .filter(|c| !info.capabilities.has(*c) || tally.unsupported.has(*c))
+                .collect();
+            let deviation = campaign
+                .expectations
+                .as_ref()
+                .and_then(|e| e.get(rule))
+                .map(|d| d.reason.clone());
+            let checks = tally.coverage.get(rule);
+            let is_stale = stale.iter().any(|(r, _)| *r == rule);
+            let verdict = Verdict::decide(
+                !modes.is_empty(),
+                checks,
+                &missing,
+                deviation.as_deref(),
+                is_stale,
+            );
+            RuleResult {
+                rule,
+                verdict,
+                checks,
+                modes,
+                failures,
+                missing,
+                deviation,
+            }
+        })
+        .collect()
+}
+
+/// The seeds counted under `from` (a `should` rule and a mode) move to the
+/// `must` rule shrinking found their failure breaks, with its mode.
+fn move_mode(modes: &mut BTreeMap<Rule, Vec<ModeSeen>>, from: (Rule, Mode), to: Rule, mode: Mode) {
+    let Some(list) = modes.get_mut(&from.0) else {
+        return;
+    };
+    let Some(at) = list.iter().position(|m| m.mode == from.1) else {
+        return;
+    };
+    let moved = list.remove(at);
+    if list.is_empty() {
+        modes.remove(&from.0);
+    }
+    let list = modes.entry(to).or_default();
+    match list.iter_mut().find(|m| m.mode == mode) {
+        Some(m) => {
+            m.seed = m.seed.min(moved.seed);
+            m.seeds += moved.seeds;
+        }
+        None => list.push(ModeSeen { mode, ..moved }),
+    }
+}
+
+/// Builds the thread pool for `jobs` workers (0: one per core).
+///
+/// # Errors
+/// If the pool cannot be built.
+pub fn pool(jobs: usize) -> Result<rayon::ThreadPool, String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(|e| format!("cannot start {jobs} worker threads: {e}"))
+}
+
+fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{what} {{bar:40}} {{pos}}/{{len}} seeds [{{elapsed}}, eta {{eta}}]"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// `path` relative to the current directory when it is under it.
+pub fn display_path(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(&cwd).ok().map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf())
+        .display()
+        .to_string()
+}

@@ -163,7 +163,11 @@ impl Bus {
 
     fn publish<T: Event, P: Payload<T>>(&self, event: P) -> Result<usize, P> {
         let state = self.read();
-        if state.closed && !mutants::is(self.inner.mutant, Mutant::SendAfterClose) {
+        let mutant = self.inner.mutant;
+        if state.closed
+            && !mutants::is(mutant, Mutant::SendAfterClose)
+            && !mutants::is(mutant, Mutant::LateSubscribersReopen)
+        {
             return Err(event);
         }
         match state.find::<T>(self.inner.mutant) {
@@ -180,6 +184,9 @@ impl Bus {
     /// and its stream ends at the first poll (CLOSE-3).
     pub fn subscribe<T: Event>(&self) -> Subscription<T> {
         let mutant = self.inner.mutant;
+        if mutants::is(mutant, Mutant::LateSubscribersReopen) && self.read().closed {
+            return Subscription::start(self.write().reopen::<T>(mutant));
+        }
         {
             let state = self.read();
             if state.closed && !mutants::is(mutant, Mutant::SubscribeAfterCloseHangs) {
@@ -313,6 +320,17 @@ impl BusState {
         };
         let any: Arc<dyn Any + Send + Sync> = channel.clone();
         any.downcast::<Channel<T>>().ok()
+    }
+
+    /// The `late-subscribers-reopen` mutant: `T`'s channel, replaced by a
+    /// fresh, open one if it was closed.
+    fn reopen<T: Event>(&mut self, mutant: Option<Mutant>) -> Arc<Channel<T>> {
+        if let Some(found) = self.find_arc::<T>(mutant).filter(|c| !c.lock().closed) {
+            return found;
+        }
+        let channel = Arc::new(Channel::<T>::new(mutant));
+        self.channels.insert(TypeId::of::<T>(), channel.clone());
+        channel
     }
 
     fn find_or_create<T: Event>(&mut self, mutant: Option<Mutant>) -> Arc<Channel<T>> {

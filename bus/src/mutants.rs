@@ -91,6 +91,11 @@ pub enum Mutant {
     /// Rebuilding the waiter list does not start a new generation, so old
     /// registrations can overwrite new ones. Breaks CANCEL-1.
     CompactionKeepsGeneration,
+    /// Subscribing after close reopens the type's channel, as Haiway 0.48
+    /// does: the subscription is live, waits for ever when pulled, and
+    /// receives what is sent after close (earlier subscriptions still drain
+    /// and end). Breaks CLOSE-3, in two ways: it hangs, and it delivers.
+    LateSubscribersReopen,
 }
 
 impl Mutant {
@@ -118,6 +123,7 @@ impl Mutant {
         Mutant::ExitDropsLateSpawns,
         Mutant::WakerNotRefreshed,
         Mutant::CompactionKeepsGeneration,
+        Mutant::LateSubscribersReopen,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -146,6 +152,7 @@ impl Mutant {
             Mutant::ExitDropsLateSpawns => "exit-drops-late-spawns",
             Mutant::WakerNotRefreshed => "waker-not-refreshed",
             Mutant::CompactionKeepsGeneration => "compaction-keeps-generation",
+            Mutant::LateSubscribersReopen => "late-subscribers-reopen",
         }
     }
 
@@ -180,6 +187,7 @@ impl Mutant {
             Mutant::ExitDropsLateSpawns => "TASK-1",
             Mutant::WakerNotRefreshed => "WAKE-1",
             Mutant::CompactionKeepsGeneration => "CANCEL-1",
+            Mutant::LateSubscribersReopen => "CLOSE-3",
         }
     }
 }

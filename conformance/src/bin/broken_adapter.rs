@@ -12,8 +12,13 @@
 //! `poll` and `preempt` with "nothing ran", though it lists the task as
 //! runnable: a lie that would hide the races those requests test),
 //! `latin1-stderr` (a well-behaved adapter whose stderr is not UTF-8),
-//! `hang-runnable` (never answers its fifth `runnable`), `well` (no
-//! misbehaviour).
+//! `hang-runnable` (never answers its fifth `runnable`), `flaky` (in a
+//! random fraction of runs, `SCOPEBUS_FLAKY_PERCENT` percent, 15 by
+//! default, it loses the first event a subscriber receives: a bus that is
+//! not deterministic), `shared-isolated` (opens isolated scopes as plain
+//! nested ones: a bus without isolation, judged through the protocol),
+//! `lose-after-drop` (after a subscription is dropped or cancelled, the
+//! next event any subscriber receives is lost), `well` (no misbehaviour).
 
 use scopebus_conformance::protocol::Response;
 use scopebus_conformance::serve::Server;
@@ -27,8 +32,19 @@ fn main() {
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
     let mut runnables = 0;
+    let mut flaky = Flaky::new(&mode);
+    let mut lose_after_drop = false;
     for line in stdin.lock().lines() {
-        let Ok(line) = line else { return };
+        let Ok(mut line) = line else { return };
+        if mode == "shared-isolated" {
+            line = line.replace(",\"isolated\":true", "");
+        }
+        if mode == "lose-after-drop"
+            && (line.contains("\"op\":\"drop_subscription\"")
+                || line.contains("\"op\":\"cancel_subscriber\""))
+        {
+            lose_after_drop = true;
+        }
         let is_hello = line.contains("\"type\":\"hello\"");
         let is_op = line.contains("\"type\":\"op\"");
         if mode == "latin1-stderr"
@@ -67,7 +83,15 @@ fn main() {
         let Some(response) = server.answer(&line) else {
             continue;
         };
+        if line.contains("\"type\":\"hello\"") || line.contains("\"type\":\"reset\"") {
+            flaky.new_run();
+            lose_after_drop = false;
+        }
         let mut text = serde_json::to_string(&response).unwrap_or_default();
+        flaky.lose(&mut text);
+        if lose_after_drop && lose_first_receipt(&mut text) {
+            lose_after_drop = false;
+        }
         match mode.as_str() {
             "wrong-protocol" if is_hello => text = text.replace("\"protocol\":1", "\"protocol\":2"),
             "no-hello" if is_hello => {
@@ -107,4 +131,66 @@ fn main() {
             return;
         }
     }
+}
+
+/// The `flaky` mode: in some runs, chosen at random (not by anything in the
+/// requests), the first `received` observation is dropped, as a bus that
+/// loses an event now and then would.
+struct Flaky {
+    on: bool,
+    percent: u64,
+    random: std::collections::hash_map::RandomState,
+    runs: u64,
+    lose_next: bool,
+}
+
+impl Flaky {
+    fn new(mode: &str) -> Flaky {
+        let percent = std::env::var("SCOPEBUS_FLAKY_PERCENT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(15);
+        Flaky {
+            on: mode == "flaky",
+            percent,
+            random: std::collections::hash_map::RandomState::new(),
+            runs: 0,
+            lose_next: false,
+        }
+    }
+
+    /// A run starts: decide, at random, whether it loses an event.
+    fn new_run(&mut self) {
+        use std::hash::BuildHasher;
+        self.runs += 1;
+        self.lose_next = self.on && self.random.hash_one(self.runs) % 100 < self.percent;
+    }
+
+    /// Drops the first `received` observation of `reply`, if this run is
+    /// to lose one and has not yet.
+    fn lose(&mut self, reply: &mut String) {
+        if self.lose_next && lose_first_receipt(reply) {
+            self.lose_next = false;
+        }
+    }
+}
+
+/// Drops the first `received` observation of `reply`; whether there was
+/// one.
+fn lose_first_receipt(reply: &mut String) -> bool {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(reply) else {
+        return false;
+    };
+    let Some(list) = value
+        .get_mut("observations")
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return false;
+    };
+    let Some(at) = list.iter().position(|o| o["kind"] == "received") else {
+        return false;
+    };
+    list.remove(at);
+    *reply = value.to_string();
+    true
 }

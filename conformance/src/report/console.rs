@@ -169,7 +169,8 @@ fn failure(out: &mut String, f: &RuleFailure, label: &str) {
     let pad = " ".repeat(PAD);
     let more = match f.failing_seeds {
         0 | 1 => String::new(),
-        n => format!(" (and {} more)", plural(n - 1, "seed")),
+        2 => " (and 1 more seed)".to_owned(),
+        n => format!(" (and {} more seeds)", n - 1),
     };
     let kind = if f.fault {
         "the implementation broke: "
@@ -321,10 +322,8 @@ fn determinism_line(out: &mut String, report: &Report) {
     let flaky = report.flaky().count();
     let flaky = match flaky {
         0 => String::new(),
-        n => format!(
-            "; but {} did not show every time it was rerun (FLAKY above)",
-            plural(n as u64, "failure")
-        ),
+        1 => "; but 1 failure did not show every time it was rerun (FLAKY above)".to_owned(),
+        n => format!("; but {n} failures did not show every time they were rerun (FLAKY above)"),
     };
     if d.mismatches.is_empty() {
         let _ = writeln!(
@@ -357,7 +356,7 @@ fn verdict_line(out: &mut String, report: &Report) {
             "NOT JUDGED: the implementation could not be driven (first at seed {}, during `{}`):\n{}",
             u.seed, u.entry, u.message
         )
-    } else if !report.determinism.mismatches.is_empty() {
+    } else if !report.determinism.mismatches.is_empty() && !report.must_failed() {
         "NOT JUDGED: the run was not deterministic".to_owned()
     } else if !report.idle_capabilities().is_empty() {
         idle_verdict(report)
@@ -377,6 +376,12 @@ fn verdict_line(out: &mut String, report: &Report) {
         not_conforming_verdict(report)
     };
     let _ = writeln!(out, "verdict: {line}");
+    if report.flaky().next().is_some() {
+        let _ = writeln!(
+            out,
+            "note: the implementation is not deterministic: failures marked FLAKY did not show every time they were rerun, so their commands reproduce them only sometimes"
+        );
+    }
     let failed_should: Vec<&str> = report
         .rules
         .iter()

@@ -246,6 +246,9 @@ fn rule_results(
             modes.sort_by_key(|m| m.seed);
             let mut failures = failures.remove(&rule).unwrap_or_default();
             failures.sort_by_key(|f| f.seed);
+            // A mode moved here from a `should` rule may already be here.
+            let mut shown = std::collections::BTreeSet::new();
+            failures.retain(|f| shown.insert(f.mode));
             failures.truncate(MODES_SHOWN);
             let missing: Vec<Capability> = rule
                 .needs()

@@ -317,13 +317,20 @@ impl Report {
     }
 
     /// Whether a verdict was reached: the implementation could be driven,
-    /// deterministically, doing what it declares, and the workloads
-    /// exercised every `must` rule. `cargo xtask conformance` exits 2 if not.
+    /// doing what it declares, deterministically or failing a `must` rule
+    /// all the same (a rule it broke is broken, deterministic or not), and
+    /// the workloads exercised every `must` rule. `cargo xtask conformance`
+    /// exits 2 if not.
     pub fn judged(&self) -> bool {
         self.unjudgeable.is_none()
-            && self.determinism.mismatches.is_empty()
+            && (self.determinism.mismatches.is_empty() || self.must_failed())
             && self.idle_capabilities().is_empty()
             && !self.under_exercised()
+    }
+
+    /// Whether some `must` rule failed, unexpectedly.
+    pub fn must_failed(&self) -> bool {
+        self.must().any(|r| r.verdict == Verdict::Failed)
     }
 
     /// Whether the run should count as a success: conforming for a range of
@@ -333,7 +340,7 @@ impl Report {
         if self.is_rerun() {
             self.unjudgeable.is_none()
                 && self.determinism.mismatches.is_empty()
-                && !self.must().any(|r| r.verdict == Verdict::Failed)
+                && !self.must_failed()
         } else {
             self.conforming()
         }

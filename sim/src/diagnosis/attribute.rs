@@ -3,7 +3,7 @@
 //! `replay`, `mutants`, the shrinker and the expectations check all go
 //! through [`Diagnosis`], so a trace is judged the same wherever it runs.
 
-use super::{cancel, holder, layout};
+use super::{Rerun, cancel, holder, layout};
 use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
 use crate::model::Layout;
@@ -79,15 +79,25 @@ impl<'a> Diagnosis<'a> {
 
     fn root_cause(&mut self, prefix: Vec<Entry>, failure: Failure) -> (Vec<Entry>, Failure) {
         let (layout, rerun) = (self.layout, &mut self.rerun);
-        if let Some(v) = layout::explains(&prefix, &failure, layout, rerun) {
-            return (prefix, failure.attributed(v));
+        let other = if let Some(v) = layout::explains(&prefix, &failure, layout, rerun) {
+            Some((prefix.clone(), failure.attributed(v)))
+        } else if let Some(v) = holder::holder(&prefix, &failure, layout, rerun) {
+            Some((prefix.clone(), failure.attributed(v)))
+        } else {
+            cancel::drops(&prefix, &failure, layout, rerun)
+        };
+        match other {
+            Some(other) if self.reproduces(&prefix, &failure) => other,
+            _ => (prefix, failure),
         }
-        if let Some(v) = holder::holder(&prefix, &failure, layout, rerun) {
-            return (prefix, failure.attributed(v));
-        }
-        match cancel::drops(&prefix, &failure, layout, rerun) {
-            Some((trace, f)) => (trace, f),
-            None => (prefix, failure),
-        }
+    }
+
+    /// Whether replaying `prefix` fails as `failure` did, at its last entry.
+    /// A counterfactual (the same trace without something) says anything
+    /// only if the trace itself does what it did: on an implementation that
+    /// is not deterministic, the first reading stands.
+    fn reproduces(&mut self, prefix: &[Entry], failure: &Failure) -> bool {
+        let run = (self.rerun)(prefix, Layout::Spec);
+        matches!(Rerun::of(prefix, run), Rerun::AtEnd(f) if f.rule == failure.rule)
     }
 }

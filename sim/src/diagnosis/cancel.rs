@@ -5,33 +5,26 @@
 //! The failing prefix is replayed without any drop or cancellation of
 //! subscribers:
 //!
-//! - a CANCEL-1 failure whose symptom (stuck, unended, failed send, a
-//!   close gone wrong) still shows without them was not caused by the
+//! - a failure that then disappears was caused by them: it is CANCEL-1,
+//!   whatever its symptom (a stuck or unended stream, a failed send, an
+//!   event lost so that the next one reads as out of order, an event freed
+//!   that a live subscription still needed);
+//! - a CANCEL-1 failure that still fails without them was not caused by the
 //!   drops: that failure, under its own rule, is the one to report;
-//! - a failure with one of those symptoms that then disappears was caused
-//!   by them: it is CANCEL-1;
 //! - anything else answers nothing, and the failure stands.
 //!
-//! Statistics are RECLAIM's business (a drop that changes what is retained
-//! does not disturb another subscriber), so failures at `observe` are left
-//! to [`super::holder`].
+//! Events held too long, or subscriptions counted that were dropped, are
+//! RECLAIM's business (a drop that changes what is retained does not
+//! disturb another subscriber), so those are left to [`super::holder`]; and
+//! an event sent when a drop had left nobody subscribed is DROP-1's (the
+//! drop made the situation that rule is about; without it there is none).
 
 use super::Rerun;
 use crate::harness::{Failure, Run};
-use crate::model::{Layout, Violation};
+use crate::model::{Disagreement, Layout, Violation};
 use crate::op::{Entry, Op};
 use crate::rules::Rule;
 use crate::shrink::close_references;
-
-/// The rules whose symptoms a drop can cause.
-const SYMPTOMS: [Rule; 6] = [
-    Rule::Wake1,
-    Rule::Fanout1,
-    Rule::Send1,
-    Rule::Close1,
-    Rule::Close2,
-    Rule::Close3,
-];
 
 /// What replaying `prefix` (a failing trace up to its failing entry)
 /// without the drops and cancellations of subscribers says about
@@ -43,9 +36,8 @@ pub fn drops(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<(Vec<Entry>, Failure)> {
-    let at_observe = matches!(prefix.last(), Some(Entry::Op(Op::Observe { .. })));
-    let symptom = SYMPTOMS.contains(&failure.rule);
-    if failure.fault || at_observe || !(symptom || failure.rule == Rule::Cancel1) {
+    let about_liveness = matches!(failure.rule, Rule::Reclaim2 | Rule::Drop1);
+    if failure.fault || about_liveness || held_too_long(failure) {
         return None;
     }
     let is_drop = |e: &&Entry| {
@@ -61,13 +53,19 @@ pub fn drops(
     let run = rerun(&without, layout);
     let trace = run.trace.clone();
     match (failure.rule, Rerun::of(&without, run)) {
-        (Rule::Cancel1, Rerun::AtEnd(f) | Rerun::Before(f)) if SYMPTOMS.contains(&f.rule) => {
+        (Rule::Cancel1, Rerun::AtEnd(f) | Rerun::Before(f)) if f.rule != Rule::Cancel1 => {
             Some((trace, f))
         }
         (Rule::Cancel1, _) => None,
         (_, Rerun::Passed) => Some((prefix.to_vec(), blame_drops(failure))),
         _ => None,
     }
+}
+
+/// Whether `failure` is statistics showing more held (events, or live
+/// subscriptions) than the model has.
+fn held_too_long(failure: &Failure) -> bool {
+    matches!(failure.evidence.as_deref(), Some(Disagreement::Stats(s)) if s.holds_more())
 }
 
 /// `failure`, blamed on the drops and cancellations before it (CANCEL-1).

@@ -18,8 +18,9 @@
 //! the facts' rule stands.
 
 use super::Rerun;
+use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
-use crate::model::{Disagreement, Layout, Mode, StatsField, StatsMismatch, Violation};
+use crate::model::{Disagreement, Layout, Mode, StatsMismatch, Violation};
 use crate::op::{Entry, Op, SubId};
 use crate::rules::Rule;
 use crate::shrink::close_references;
@@ -36,19 +37,18 @@ pub fn holder(
     let Some(Disagreement::Stats(stats)) = failure.evidence.as_deref() else {
         return None;
     };
-    let about_held =
-        !matches!(stats.field, StatsField::FreedEvent { .. }) && stats.merged_with.is_none();
+    let about_held = stats.holds_more() && stats.merged_with.is_none();
     let suspects = [Rule::Reclaim1, Rule::Reclaim2, Rule::Close2, Rule::Drop1];
     if !about_held || !suspects.contains(&failure.rule) {
         return None;
     }
     let late = without_subs(prefix, &stats.late_subs);
-    if !stats.late_subs.is_empty() && Rerun::of(&late, rerun(&late, layout)) == Rerun::Passed {
+    if !stats.late_subs.is_empty() && clears(stats, Rerun::of(&late, rerun(&late, layout))) {
         return Some(Violation::new(
             Rule::Close3,
             Mode::HeldByLateSubscription,
             format!(
-                "{}; without the subscriptions made after the bus closed ({}) this passes: they are what holds it, live on a closed bus",
+                "{}; without the subscriptions made after the bus closed ({}) this passes: the bus keeps them live, and what they hold, though it is closed",
                 failure.message,
                 list(&stats.late_subs)
             ),
@@ -65,7 +65,7 @@ pub fn holder(
 /// What replaying without the dropped subscriptions says.
 fn dropped_verdict(failure: &Failure, stats: &StatsMismatch, without: Rerun) -> Option<Violation> {
     match without {
-        Rerun::Passed => Some(Violation::new(
+        cleared if clears(stats, cleared.clone()) => Some(Violation::new(
             Rule::Reclaim2,
             Mode::HeldByDropped,
             format!(
@@ -74,21 +74,43 @@ fn dropped_verdict(failure: &Failure, stats: &StatsMismatch, without: Rerun) -> 
                 list(&stats.dropped_subs)
             ),
         )),
-        Rerun::AtEnd(f) if f.rule != Rule::Reclaim2 => {
-            (failure.rule == Rule::Reclaim2).then(|| {
-                Violation::new(
-                    f.rule,
-                    f.mode,
-                    format!(
-                        "{} (not the dropped subscriptions {}: without them it still fails)",
-                        f.message,
-                        list(&stats.dropped_subs)
-                    ),
-                )
-            })
+        Rerun::AtEnd(f)
+            if failure.rule == Rule::Reclaim2
+                && f.rule != Rule::Reclaim2
+                && same_route(stats, &f) =>
+        {
+            Some(Violation::new(
+                f.rule,
+                f.mode,
+                format!(
+                    "{} (not the dropped subscriptions {}: without them it still fails)",
+                    f.message,
+                    list(&stats.dropped_subs)
+                ),
+            ))
         }
         _ => None,
     }
+}
+
+/// Whether a rerun without the suspects clears the disagreement about
+/// `stats`' route: it passes, or fails at the same `observe` only for a
+/// route checked after this one (so this one held).
+fn clears(stats: &StatsMismatch, rerun: Rerun) -> bool {
+    let order = |route| EventType::ALL.iter().position(|t| *t == route);
+    match rerun {
+        Rerun::Passed => true,
+        Rerun::AtEnd(f) => match f.evidence.as_deref() {
+            Some(Disagreement::Stats(other)) => order(other.route) > order(stats.route),
+            _ => false,
+        },
+        Rerun::Before(_) => false,
+    }
+}
+
+/// Whether `f` is a statistics failure about the same route as `stats`.
+fn same_route(stats: &StatsMismatch, f: &Failure) -> bool {
+    matches!(f.evidence.as_deref(), Some(Disagreement::Stats(other)) if other.route == stats.route)
 }
 
 /// `prefix` without the `subscribe` of each of `subs`, and everything that

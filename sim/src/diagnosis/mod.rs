@@ -47,6 +47,7 @@
 
 mod attribute;
 pub mod cancel;
+pub mod causal;
 pub mod fault;
 pub mod holder;
 pub mod layout;

@@ -286,6 +286,20 @@ pub struct HeldFacts {
     pub pinned_by_dropped: bool,
 }
 
+impl StatsMismatch {
+    /// Whether the implementation holds more than the model has (events or
+    /// live subscriptions): the failure is about something kept, not
+    /// something lost.
+    pub fn holds_more(&self) -> bool {
+        match self.field {
+            StatsField::Subscriptions { reported, expected }
+            | StatsField::Retained { reported, expected } => reported > expected,
+            StatsField::HeldEvent { .. } => true,
+            StatsField::FreedEvent { .. } => false,
+        }
+    }
+}
+
 impl fmt::Display for StatsMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "the bus of {}, {}: ", self.scope, self.route)?;

@@ -9,6 +9,8 @@
 //!
 //! - [`target`]: implementations by name (`reference`, `mutant:NAME`);
 //! - [`runner`]: the run over many seeds, in parallel, deterministic;
+//! - [`replay`]: a trace replayed and attributed as `cargo xtask replay`
+//!   does (the same attribution `runner` gives);
 //! - [`mutants`]: the hunt that proves the suite catches planted bugs;
 //! - [`report`]: the console table and the JSON documents; [`merge`]: the
 //!   reports of the shards of one run, merged into the whole range's;
@@ -27,6 +29,7 @@ pub mod fuzz;
 pub mod merge;
 pub mod mutants;
 pub mod protocol;
+pub mod replay;
 pub mod report;
 pub mod runner;
 pub mod serve;

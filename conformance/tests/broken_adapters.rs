@@ -239,3 +239,66 @@ fn an_adapter_that_does_not_start_is_refused_clearly() {
         "{error}"
     );
 }
+
+/// An adapter whose bus loses an event in a random fraction of runs: every
+/// failure it causes is reported as flaky, with how often its seed and its
+/// shrunk trace failed again, the transcript of a passing run, and no
+/// command printed as if it reproduced the failure.
+#[test]
+fn a_nondeterministic_adapter_is_reported_as_flaky() {
+    let mut c = campaign("flaky", Duration::from_secs(5));
+    c.seeds = Seeds::range(0, 80).expect("a range");
+    c.ops = 60;
+    if let Target::Stdio { name, .. } = &c.target {
+        let pool = AdapterPool::new(
+            AdapterCommand {
+                program: PathBuf::from(env!("CARGO_BIN_EXE_scopebus-broken-adapter")),
+                args: vec!["flaky".to_owned()],
+                env: vec![("SCOPEBUS_FLAKY_PERCENT".into(), "30".into())],
+            },
+            Duration::from_secs(5),
+        );
+        c.target = Target::Stdio {
+            name: name.clone(),
+            pool,
+        };
+    }
+    let report = run(&c).expect("runs");
+    let flaky: Vec<_> = report.flaky().collect();
+    assert!(!flaky.is_empty(), "no flaky failure in 80 seeds");
+    let text = scopebus_conformance::report::render(&report);
+    assert!(text.contains("FLAKY"), "{text}");
+    for (rule, f) in &flaky {
+        let r = &f.reproduction;
+        assert!(r.seed_runs >= 2 && r.trace_runs >= 2, "{rule}: {r:?}");
+        assert!(
+            r.seed_failures < r.seed_runs || r.trace_failures < r.trace_runs,
+            "{rule}"
+        );
+        assert!(
+            !text.contains(&format!("replay: {}", f.replay))
+                && !text.contains(&format!("rerun:  {}", f.repro)),
+            "{rule}: a command is printed as if it reproduced the failure"
+        );
+        assert!(
+            text.contains(&format!(
+                "replay (failed {} of {} times): {}",
+                r.trace_failures, r.trace_runs, f.replay
+            )),
+            "{rule}: {text}"
+        );
+        let passing = r.passing_transcript.as_ref().expect("a passing transcript");
+        assert!(passing.is_file(), "{}", passing.display());
+    }
+    let json = scopebus_conformance::report::to_json(&report);
+    let marked = json["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .flat_map(|r| r["failures"].as_array().expect("failures"))
+        .filter(|f| f["flaky"] == true && f["reproduced"]["seed_runs"].as_u64() >= Some(2))
+        .count();
+    assert_eq!(marked, flaky.len());
+    let junit = scopebus_conformance::report::to_junit(&report).expect("junit");
+    assert!(junit.contains("FLAKY"));
+}

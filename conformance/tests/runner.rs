@@ -10,6 +10,7 @@ use scopebus_conformance::rules::{Capability, Rule};
 use scopebus_conformance::runner::{Campaign, Seeds, Verdict, run};
 use scopebus_conformance::target::Target;
 use scopebus_sim::harness::replay;
+use scopebus_sim::model::Mode;
 use scopebus_sim::op::{Observation, Op, Reply, TaskRef};
 use scopebus_sim::reference::ReferenceImpl;
 use scopebus_sim::shrink::Budget;
@@ -358,5 +359,59 @@ fn merge_refuses_doctored_shards() {
     ];
     for (what, edit) in cases {
         assert!(doctored(&*edit).is_err(), "{what}: merged anyway");
+    }
+}
+
+/// A rule that fails in several ways shows each: grouped by the shape of
+/// the first disagreement, each mode with its lowest seed, its own shrunk
+/// trace (which replays to that rule and shape) and commands, in the
+/// console, JSON and JUnit reports. The `late-subscribers-reopen` mutant
+/// (Haiway 0.48's close) breaks CLOSE-3 by delivering to a subscription
+/// made after close, and by hanging it.
+#[test]
+fn a_rule_that_fails_in_several_ways_shows_each_way() {
+    let target = Target::Mutant(Mutant::LateSubscribersReopen);
+    let report = run(&campaign(target.clone(), 300, 2, "modes")).unwrap();
+    let close3 = &report.rules[Rule::Close3.index()];
+    assert_eq!(close3.verdict, Verdict::Failed);
+    let modes: Vec<_> = close3.failures.iter().map(|f| f.mode).collect();
+    assert!(modes.len() >= 2, "one failure mode only: {modes:?}");
+    for mode in [Mode::DeliveredAfterClose, Mode::NeverEnded] {
+        assert!(modes.contains(&mode), "{mode} missing from {modes:?}");
+    }
+    let mut distinct = modes.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), modes.len(), "a mode shown twice");
+    let counted: u64 = close3.modes.iter().map(|m| m.seeds).sum();
+    assert_eq!(counted, close3.failing_seeds());
+    for f in &close3.failures {
+        let file = TraceFile::read(&f.trace).unwrap();
+        let recorded = file.failure.as_ref().unwrap();
+        assert_eq!((recorded.rule, recorded.mode), (Rule::Close3, Some(f.mode)));
+        let mut imp = target.instantiate();
+        let again = target
+            .diagnosis_probed()
+            .attribute(replay(&mut *imp, &file.entries));
+        let again = again.failure.unwrap();
+        assert_eq!(
+            (again.rule, again.mode),
+            (Rule::Close3, f.mode),
+            "{}",
+            f.mode
+        );
+    }
+    let text = report::render(&report);
+    assert!(text.contains("failure modes"), "{text}");
+    let json = report::to_json(&report);
+    let rule = &json["rules"][Rule::Close3.index()];
+    assert!(rule["modes"].as_array().unwrap().len() >= 2);
+    assert_eq!(rule["failures"].as_array().unwrap().len(), modes.len());
+    let junit = report::to_junit(&report).unwrap();
+    for mode in &modes {
+        assert!(
+            text.contains(&format!("[{mode}]")),
+            "{mode} not in the table"
+        );
+        assert!(junit.contains(&format!("[{mode}]")), "{mode} not in JUnit");
     }
 }

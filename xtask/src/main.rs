@@ -32,7 +32,7 @@ use std::time::Duration;
 mod bench;
 mod fuzz;
 mod haiway;
-use scopebus_sim::harness::{GenConfig, Session, generate};
+use scopebus_sim::harness::{GenConfig, generate};
 use scopebus_sim::shrink::Budget;
 use scopebus_sim::trace::{FailureRecord, TraceFile};
 use std::io::IsTerminal;
@@ -442,9 +442,52 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
 
 fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
     let file = TraceFile::read(&args.trace).map_err(|e| e.to_string())?;
+    let target = replay_target(&args, &file)?;
+    target.check()?;
+    println!(
+        "replaying {} ({} entries) on {target}",
+        runner::display_path(&args.trace),
+        file.entries.len()
+    );
+    let replayed = scopebus_conformance::replay::replay(&target, &file.entries, |line| {
+        if args.verbose {
+            println!("{line}");
+        }
+    });
+    let run = &replayed.run;
+    if run.counts.skipped > 0 {
+        println!(
+            "note: {} entries were skipped (not valid or not runnable when their turn came)",
+            run.counts.skipped
+        );
+    }
+    let recorded = file.failure.as_ref().map(|f| f.rule);
+    let Some(f) = &run.failure else {
+        println!(
+            "passed: {}, {}, {} checked, no disagreement with the model",
+            report::plural(run.counts.ops, "op"),
+            report::plural(run.counts.polls, "poll"),
+            report::plural(run.counts.observations, "observation")
+        );
+        if let Some(r) = recorded {
+            println!("note: the trace records a {r} failure, which did not occur on {target}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    if f.unjudgeable {
+        println!("NOT JUDGED: the implementation could not be driven: {f}");
+        return Ok(ExitCode::from(2));
+    }
+    explain_replay(&replayed, recorded);
+    Ok(ExitCode::from(1))
+}
+
+/// The implementation a trace replays on: `--impl`, else the one the file
+/// names (never a command line from the file).
+fn replay_target(args: &ReplayArgs, file: &TraceFile) -> Result<Target, String> {
     let named = |n: &str| n.parse::<Target>().is_ok() || ["reference-stdio", "haiway"].contains(&n);
-    let name = match args.target {
-        Some(name) => name,
+    let name = match &args.target {
+        Some(name) => name.clone(),
         None if named(&file.implementation) => file.implementation.clone(),
         // A file never runs a command line by itself.
         None => {
@@ -456,70 +499,39 @@ fn replay(args: ReplayArgs) -> Result<ExitCode, String> {
             ));
         }
     };
-    let target = resolve(&name, args.timeout)
-        .map_err(|e| format!("{}: {e} (use --impl to pick one)", args.trace.display()))?;
-    target.check()?;
-    let imp = target.instantiate();
-    let mut session = Session::new(imp).with_log();
-    println!(
-        "replaying {} ({} entries) on {target}",
-        runner::display_path(&args.trace),
-        file.entries.len()
-    );
-    let mut failure = None;
-    for entry in &file.entries {
-        let result = session.step(entry);
-        if args.verbose {
-            for line in session.take_log() {
-                println!("{line}");
-            }
-        }
-        if let Err(f) = result {
-            failure = Some(f);
-            break;
-        }
-    }
-    // The same attribution as `conformance` gives (probes and
-    // counterfactual replays included): one trace, one verdict.
-    let run = target.diagnosis_probed().attribute(session.finish(failure));
-    if run.counts.skipped > 0 {
+    resolve(&name, args.timeout)
+        .map_err(|e| format!("{}: {e} (use --impl to pick one)", args.trace.display()))
+}
+
+/// Prints a replay's failure: as attributed, how diagnosis got there when
+/// that differs from the first reading, and whether it is the recorded one.
+fn explain_replay(
+    replayed: &scopebus_conformance::replay::Replayed,
+    recorded: Option<scopebus_sim::rules::Rule>,
+) {
+    let Some(f) = &replayed.run.failure else {
+        return;
+    };
+    println!("FAILED {f}");
+    if let Some(first) = replayed.first_reading.as_ref().filter(|r| r.rule != f.rule) {
         println!(
-            "note: {} entries were skipped (not valid or not runnable when their turn came)",
-            run.counts.skipped
+            "diagnosis: the first disagreement reads as {} ({}); the replays diagnosis made name {} (the message says why)",
+            first.rule, first.mode, f.rule
         );
     }
-    let recorded = file.failure.as_ref().map(|f| f.rule);
-    match &run.failure {
-        Some(f) if f.unjudgeable => {
-            println!("NOT JUDGED: the implementation could not be driven: {f}");
-            Ok(ExitCode::from(2))
-        }
-        Some(f) => {
-            println!("FAILED {}", f);
-            match recorded {
-                Some(r) if r == f.rule => {
-                    println!("reproduced: the trace records this failure ({r})")
-                }
-                Some(r) => println!(
-                    "note: the trace records a {r} failure; this run failed {} instead",
-                    f.rule
-                ),
-                None => {}
-            }
-            Ok(ExitCode::from(1))
-        }
-        None => {
-            println!(
-                "passed: {}, {}, {} checked, no disagreement with the model",
-                report::plural(run.counts.ops, "op"),
-                report::plural(run.counts.polls, "poll"),
-                report::plural(run.counts.observations, "observation")
-            );
-            if let Some(r) = recorded {
-                println!("note: the trace records a {r} failure, which did not occur on {target}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+    if replayed.on_other_trace {
+        println!(
+            "note: it shows on this trace without its drops and cancellations of subscribers ({} entries), which diagnosis replayed",
+            replayed.run.trace.len()
+        );
+    }
+    match recorded {
+        Some(r) if r == f.rule => println!("reproduced: the trace records this failure ({r})"),
+        Some(r) => println!(
+            "note: the trace records a {r} failure; this run failed {} instead",
+            f.rule
+        ),
+        None => {}
     }
 }
 

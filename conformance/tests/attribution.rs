@@ -1,0 +1,172 @@
+//! Attribution that does not move: on the failing traces of every mutant
+//! and of deliberately broken adapters, full and shrunk, removing an op
+//! outside the failure's causal set (`diagnosis::causal`) never changes the
+//! rule the failure is reported under, wherever it still fails at the same
+//! point. On shrunk traces this also says that the shrinker kept no op only
+//! to hold on to a rule id.
+
+use scopebus::mutants::Mutant;
+use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
+use scopebus_conformance::target::Target;
+use scopebus_sim::diagnosis::causal::causal_ops;
+use scopebus_sim::diagnosis::{Diagnosis, Rerun};
+use scopebus_sim::harness::{Failure, GenConfig, Run, generate};
+use scopebus_sim::model::Mode;
+use scopebus_sim::op::{Entry, Op};
+use scopebus_sim::rules::Rule;
+use scopebus_sim::shrink::{Budget, shrink, without};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn broken(mode: &str) -> Target {
+    Target::Stdio {
+        name: format!("broken-{mode}"),
+        pool: AdapterPool::new(
+            AdapterCommand {
+                program: PathBuf::from(env!("CARGO_BIN_EXE_scopebus-broken-adapter")),
+                args: vec![mode.to_owned()],
+                env: Vec::new(),
+            },
+            Duration::from_secs(10),
+        ),
+    }
+}
+
+/// Removal candidates: ops before the failing entry (not `settle`).
+fn candidates(prefix: &[Entry]) -> impl Iterator<Item = usize> + '_ {
+    prefix[..prefix.len().saturating_sub(1)]
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Entry::Op(op) if *op != Op::Settle))
+        .map(|(i, _)| i)
+}
+
+/// Every removal of a non-causal op (at most `limit`, spread over the
+/// trace) that still fails at the failing entry must fail the same rule.
+/// Returns what moved.
+fn moved(
+    trace: &[Entry],
+    failure: &Failure,
+    limit: usize,
+    judge: &mut dyn FnMut(&[Entry]) -> Run,
+) -> Vec<String> {
+    let prefix = &trace[..(failure.entry + 1).min(trace.len())];
+    let causal = causal_ops(prefix, failure);
+    let free: Vec<usize> = candidates(prefix).filter(|i| !causal.contains(i)).collect();
+    let step = (free.len() / limit).max(1);
+    let mut moved = Vec::new();
+    for &i in free.iter().step_by(step) {
+        let candidate = without(prefix, i..i + 1);
+        let kept_causal = causal
+            .iter()
+            .all(|c| *c == i || candidate.contains(&prefix[*c]));
+        if !kept_causal {
+            continue;
+        }
+        if let Rerun::AtEnd(f) = Rerun::of(&candidate, judge(&candidate))
+            && f.rule != failure.rule
+        {
+            moved.push(format!(
+                "removing entry {i} (`{}`) turns {} into {}: {}",
+                prefix[i], failure.rule, f.rule, f.message
+            ));
+        }
+    }
+    moved
+}
+
+/// The lowest failing seeds of `target` (from `seeds`), one per rule and
+/// failure mode, at most `modes` of them, attributed.
+fn failures(target: &Target, diagnosis: &mut Diagnosis<'_>, seeds: u64, modes: usize) -> Vec<Run> {
+    let mut found: Vec<Run> = Vec::new();
+    for seed in 0..seeds {
+        let mut imp = target.instantiate();
+        let run = diagnosis.attribute(generate(seed, GenConfig { ops: 120 }, &mut *imp));
+        let Some(f) = &run.failure else {
+            continue;
+        };
+        let shape = |r: &Run| r.failure.as_ref().map(|f| (f.rule, f.mode));
+        if !found.iter().any(|r| shape(r) == Some((f.rule, f.mode))) {
+            found.push(run);
+        }
+        if found.len() == modes {
+            break;
+        }
+    }
+    found
+}
+
+/// Checks the lowest failing seed of up to three failure modes of `target`
+/// (among `seeds`): what moved, and how many traces were checked.
+fn check_target(target: &Target, seeds: u64) -> (Vec<String>, usize) {
+    let mut diagnosis = target.diagnosis_probed();
+    let mut problems = Vec::new();
+    let mut traces = 0;
+    for run in failures(target, &mut diagnosis, seeds, 3) {
+        let failure = run.failure.clone().expect("a failure");
+        let mut judge = |entries: &[Entry]| diagnosis.judge(entries);
+        let seed = format!("{target}, the {} ({}) failure", failure.rule, failure.mode);
+        for m in moved(&run.trace, &failure, 25, &mut judge) {
+            problems.push(format!("{seed}, full trace: {m}"));
+        }
+        let shrunk = shrink(&run.trace, &failure, Budget::default(), &mut judge);
+        for m in moved(&shrunk.entries, &shrunk.failure, usize::MAX, &mut judge) {
+            problems.push(format!("{seed}, shrunk trace: {m}"));
+        }
+        traces += 2;
+    }
+    (problems, traces)
+}
+
+#[test]
+fn removing_ops_outside_the_causal_set_never_changes_the_rule() {
+    use rayon::prelude::*;
+    let mut targets: Vec<(Target, u64)> = Mutant::ALL
+        .iter()
+        .map(|m| (Target::Mutant(*m), 400))
+        .collect();
+    targets.extend(["shared-isolated", "lose-after-drop"].map(|m| (broken(m), 60)));
+    let (problems, traces) = targets
+        .par_iter()
+        .map(|(target, seeds)| check_target(target, *seeds))
+        .reduce(
+            || (Vec::new(), 0),
+            |(mut a, n), (b, m)| {
+                a.extend(b);
+                (a, n + m)
+            },
+        );
+    assert!(traces >= 40, "only {traces} failing traces were checked");
+    assert!(
+        problems.is_empty(),
+        "attribution moved:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The check above can fail: an attribution that depends on an op outside
+/// the causal set (here, a judge that names another rule whenever one op
+/// was taken out, whichever) is caught.
+#[test]
+fn the_check_catches_an_attribution_that_moves() {
+    let target = Target::Mutant(Mutant::Lifo);
+    let mut diagnosis = target.diagnosis_probed();
+    let run = failures(&target, &mut diagnosis, 50, 1).remove(0);
+    let failure = run.failure.clone().expect("a failure");
+    let whole = failure.entry + 1;
+    let mut moving = |entries: &[Entry]| {
+        let mut run = diagnosis.judge(entries);
+        if entries.len() < whole
+            && let Some(f) = run.failure.as_mut()
+        {
+            f.rule = Rule::Robust1;
+            f.mode = Mode::Impossible;
+        }
+        run
+    };
+    let moved = moved(&run.trace, &failure, usize::MAX, &mut moving);
+    assert!(
+        !moved.is_empty(),
+        "an attribution that moves was not caught"
+    );
+}

@@ -100,46 +100,16 @@ fn handle(
     request: Request,
 ) -> Response {
     let id = request.id();
+    let error = |fault| Response::Error {
+        id,
+        error: fault_error(fault),
+    };
     match request {
         Request::Hello {
             protocol,
             catalogue,
             ..
-        } => {
-            if protocol != PROTOCOL_VERSION {
-                return Response::Error {
-                    id,
-                    error: WireError::new(
-                        ErrorCode::UnsupportedProtocol,
-                        format!(
-                            "this adapter speaks protocol {PROTOCOL_VERSION}, the runner {protocol}"
-                        ),
-                    ),
-                };
-            }
-            if let Some(unknown) = catalogue.iter().find(|n| n.parse::<EventType>().is_err()) {
-                return Response::Error {
-                    id,
-                    error: WireError::new(
-                        ErrorCode::NotSupported,
-                        format!("the catalogue type `{unknown}` is not known to this adapter"),
-                    ),
-                };
-            }
-            let info = imp.info();
-            Response::Hello {
-                id,
-                protocol: PROTOCOL_VERSION,
-                name: info.name,
-                language: info.language,
-                version: info.version,
-                capabilities: info
-                    .capabilities
-                    .iter()
-                    .map(|c| c.name().to_owned())
-                    .collect(),
-            }
-        }
+        } => hello(imp, id, protocol, &catalogue),
         Request::Reset { .. } => {
             *imp = make();
             Response::Ok {
@@ -153,10 +123,7 @@ fn handle(
                 result: WireResult::from_reply(&reply),
                 observations: observations(imp),
             },
-            Err(fault) => Response::Error {
-                id,
-                error: fault_error(fault),
-            },
+            Err(fault) => error(fault),
         },
         Request::Step { .. } => stepped(imp, id, TaskRef::Any),
         Request::Poll { task, .. } => stepped(imp, id, task),
@@ -166,45 +133,87 @@ fn handle(
         },
         Request::Wake { task, .. } => match imp.wake(task) {
             Ok(existed) => Response::Woken { id, existed },
-            Err(fault) => Response::Error {
-                id,
-                error: fault_error(fault),
-            },
+            Err(fault) => error(fault),
         },
         Request::Preempt { task, with, .. } => match imp.poll_preempted(task, &with) {
-            Ok(None) => Response::Preempted {
-                id,
-                ran: false,
-                result: None,
-                before: Vec::new(),
-                observations: Vec::new(),
-                at_yield_point: false,
-            },
-            Ok(Some(p)) => {
-                let mut all = observations(imp);
-                let after = all.split_off(p.observations_before.min(all.len()));
-                Response::Preempted {
-                    id,
-                    ran: true,
-                    result: p.reply.as_ref().map(WireResult::from_reply),
-                    before: all,
-                    observations: after,
-                    at_yield_point: p.at_yield_point,
-                }
-            }
-            Err(fault) => Response::Error {
-                id,
-                error: fault_error(fault),
-            },
+            Ok(preempted) => preempted_reply(imp, id, preempted),
+            Err(fault) => error(fault),
         },
         Request::Migrate { task, .. } => match imp.migrate(task) {
             Ok(existed) => Response::Woken { id, existed },
-            Err(fault) => Response::Error {
-                id,
-                error: fault_error(fault),
-            },
+            Err(fault) => error(fault),
         },
         Request::Bye { .. } => Response::Bye { id },
+    }
+}
+
+/// The handshake: the protocol must be this adapter's, and every
+/// catalogue type known.
+fn hello(
+    imp: &mut Box<dyn Implementation>,
+    id: u64,
+    protocol: u32,
+    catalogue: &[String],
+) -> Response {
+    if protocol != PROTOCOL_VERSION {
+        return Response::Error {
+            id,
+            error: WireError::new(
+                ErrorCode::UnsupportedProtocol,
+                format!("this adapter speaks protocol {PROTOCOL_VERSION}, the runner {protocol}"),
+            ),
+        };
+    }
+    if let Some(unknown) = catalogue.iter().find(|n| n.parse::<EventType>().is_err()) {
+        return Response::Error {
+            id,
+            error: WireError::new(
+                ErrorCode::NotSupported,
+                format!("the catalogue type `{unknown}` is not known to this adapter"),
+            ),
+        };
+    }
+    let info = imp.info();
+    Response::Hello {
+        id,
+        protocol: PROTOCOL_VERSION,
+        name: info.name,
+        language: info.language,
+        version: info.version,
+        capabilities: info
+            .capabilities
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect(),
+    }
+}
+
+/// The reply to a preempted poll: the observations before the interjected
+/// op, its result, and those after.
+fn preempted_reply(
+    imp: &mut Box<dyn Implementation>,
+    id: u64,
+    preempted: Option<scopebus_sim::iut::Preempted>,
+) -> Response {
+    let Some(p) = preempted else {
+        return Response::Preempted {
+            id,
+            ran: false,
+            result: None,
+            before: Vec::new(),
+            observations: Vec::new(),
+            at_yield_point: false,
+        };
+    };
+    let mut all = observations(imp);
+    let after = all.split_off(p.observations_before.min(all.len()));
+    Response::Preempted {
+        id,
+        ran: true,
+        result: p.reply.as_ref().map(WireResult::from_reply),
+        before: all,
+        observations: after,
+        at_yield_point: p.at_yield_point,
     }
 }
 

@@ -300,80 +300,72 @@ impl Process {
         if written.is_err() {
             return Err(self.crashed(&format!("receiving {summary}")));
         }
-        let line = match self.lines.recv_timeout(timeout) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => {
-                self.kill();
-                return Err(Fault::Hung {
-                    request: summary,
-                    waited_ms: timeout.as_millis() as u64,
-                });
-            }
-            Err(RecvTimeoutError::Disconnected) => Line::Eof,
-        };
-        let command = self.command.clone();
-        // What the adapter said on stderr may explain the garbage.
-        let protocol = |what: String, tail: String| {
-            let tail = if tail == NO_STDERR {
-                String::new()
-            } else {
-                format!("\nits stderr ends with:\n{tail}")
-            };
-            Fault::Protocol(format!(
-                "{what} (in reply to {summary}; adapter `{command}`){tail}"
-            ))
-        };
-        let line = match line {
-            Line::Text(line) => line,
-            Line::Eof => return Err(self.crashed(&format!("answering {summary}"))),
-            Line::TooLong => {
-                self.kill();
-                return Err(protocol(
-                    format!("a reply line longer than {MAX_LINE} bytes"),
-                    self.stderr_tail(),
-                ));
-            }
-            Line::NotUtf8 => {
-                self.kill();
-                return Err(protocol(
-                    "a reply line that is not UTF-8".to_owned(),
-                    self.stderr_tail(),
-                ));
-            }
-            Line::Failed(e) => {
-                self.kill();
-                return Err(protocol(
-                    format!("reading its stdout failed: {e}"),
-                    self.stderr_tail(),
-                ));
-            }
-        };
+        let line = self.reply_line(&summary, timeout)?;
         self.transcript.push(line.clone());
         let response: Response = match serde_json::from_str(&line) {
             Ok(response) => response,
             Err(e) => {
-                self.kill();
-                return Err(protocol(
+                return Err(self.broke_protocol(
+                    &summary,
                     format!(
                         "a reply that does not fit the protocol ({e}): {}",
                         summarize(&line)
                     ),
-                    self.stderr_tail(),
                 ));
             }
         };
         if response.id() != id {
-            self.kill();
-            return Err(protocol(
+            return Err(self.broke_protocol(
+                &summary,
                 format!(
                     "a reply with id {} where id {id} was expected: {}",
                     response.id(),
                     summarize(&line)
                 ),
-                self.stderr_tail(),
             ));
         }
         Ok(response)
+    }
+
+    /// The next line the adapter writes, within `timeout`, in reply to the
+    /// request `summary` describes.
+    fn reply_line(&mut self, summary: &str, timeout: Duration) -> Result<String, Fault> {
+        let line = match self.lines.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => {
+                self.kill();
+                return Err(Fault::Hung {
+                    request: summary.to_owned(),
+                    waited_ms: timeout.as_millis() as u64,
+                });
+            }
+            Err(RecvTimeoutError::Disconnected) => Line::Eof,
+        };
+        let what = match line {
+            Line::Text(line) => return Ok(line),
+            Line::Eof => return Err(self.crashed(&format!("answering {summary}"))),
+            Line::TooLong => format!("a reply line longer than {MAX_LINE} bytes"),
+            Line::NotUtf8 => "a reply line that is not UTF-8".to_owned(),
+            Line::Failed(e) => format!("reading its stdout failed: {e}"),
+        };
+        Err(self.broke_protocol(summary, what))
+    }
+
+    /// The adapter broke the protocol answering `summary`: it is killed, and
+    /// the fault says what it did and what it wrote on stderr last (which
+    /// may explain it).
+    fn broke_protocol(&mut self, summary: &str, what: String) -> Fault {
+        self.kill();
+        let tail = self.stderr_tail();
+        let tail = if tail == NO_STDERR {
+            String::new()
+        } else {
+            format!("\nits stderr ends with:\n{tail}")
+        };
+        Fault::Protocol(format!(
+            "{what} (in reply to {summary}; adapter `{}`){tail}",
+            self.command
+        ))
     }
 }
 

@@ -227,103 +227,7 @@ pub fn normalize(entries: &[Entry]) -> Vec<Entry> {
 /// (scopes, subscriptions and tasks from 1), and cuts the trace before the
 /// first entry that would need a handle beyond the fuzz format's ranges.
 pub fn compact(entries: &[Entry]) -> Vec<Entry> {
-    struct Names {
-        scopes: BTreeMap<ScopeId, ScopeId>,
-        subs: BTreeMap<SubId, SubId>,
-        tasks: BTreeMap<TaskId, TaskId>,
-    }
-    impl Names {
-        fn scope(&mut self, s: ScopeId) -> Option<ScopeId> {
-            let n = self.scopes.len() as u32 + 1;
-            let id = *self.scopes.entry(s).or_insert(ScopeId(n));
-            (id.0 <= SCOPES).then_some(id)
-        }
-        fn sub(&mut self, s: SubId) -> Option<SubId> {
-            let n = self.subs.len() as u32 + 1;
-            let id = *self.subs.entry(s).or_insert(SubId(n));
-            (id.0 <= SUBS).then_some(id)
-        }
-        fn task(&mut self, t: TaskId) -> Option<TaskId> {
-            let n = self.tasks.len() as u32 + 1;
-            let id = *self.tasks.entry(t).or_insert(TaskId(n));
-            (id.0 <= TASKS).then_some(id)
-        }
-        fn opt_scope(&mut self, s: Option<ScopeId>) -> Option<Option<ScopeId>> {
-            match s {
-                None => Some(None),
-                Some(s) => self.scope(s).map(Some),
-            }
-        }
-        fn task_ref(&mut self, t: TaskRef) -> Option<TaskRef> {
-            Some(match t {
-                TaskRef::Any => TaskRef::Any,
-                TaskRef::Scope(s) => TaskRef::Scope(self.scope(s)?),
-                TaskRef::Sub(s) => TaskRef::Sub(self.sub(s)?),
-            })
-        }
-        fn op(&mut self, op: &Op) -> Option<Op> {
-            Some(match op {
-                Op::OpenScope {
-                    scope,
-                    parent,
-                    isolated,
-                } => {
-                    let parent = self.opt_scope(*parent)?;
-                    Op::OpenScope {
-                        scope: self.scope(*scope)?,
-                        parent,
-                        isolated: *isolated,
-                    }
-                }
-                Op::CloseScope { scope } => Op::CloseScope {
-                    scope: self.scope(*scope)?,
-                },
-                Op::CancelScope { scope } => Op::CancelScope {
-                    scope: self.scope(*scope)?,
-                },
-                Op::Subscribe { sub, scope, ty } => Op::Subscribe {
-                    sub: self.sub(*sub)?,
-                    scope: self.opt_scope(*scope)?,
-                    ty: *ty,
-                },
-                Op::Send { scope, ty, event } => Op::Send {
-                    scope: self.opt_scope(*scope)?,
-                    ty: *ty,
-                    event: *event,
-                },
-                Op::Consume { sub, k } => Op::Consume {
-                    sub: self.sub(*sub)?,
-                    k: (*k).clamp(1, 16),
-                },
-                Op::DropSubscription { sub } => Op::DropSubscription {
-                    sub: self.sub(*sub)?,
-                },
-                Op::CancelSubscriber { sub } => Op::CancelSubscriber {
-                    sub: self.sub(*sub)?,
-                },
-                Op::Spawn { task, scope } => {
-                    let task = self.task(*task)?;
-                    Op::Spawn {
-                        task,
-                        scope: self.scope(*scope)?,
-                    }
-                }
-                Op::Release { task, send } => Op::Release {
-                    task: self.task(*task)?,
-                    send: *send,
-                },
-                Op::Settle => Op::Settle,
-                Op::Observe { scope } => Op::Observe {
-                    scope: self.scope(*scope)?,
-                },
-            })
-        }
-    }
-    let mut names = Names {
-        scopes: BTreeMap::new(),
-        subs: BTreeMap::new(),
-        tasks: BTreeMap::new(),
-    };
+    let mut names = Names::default();
     let mut out = Vec::new();
     for e in entries {
         let renamed = match e {
@@ -347,105 +251,137 @@ pub fn compact(entries: &[Entry]) -> Vec<Entry> {
     out
 }
 
+/// The new names of a trace's handles, as [`compact`] gives them.
+#[derive(Default)]
+struct Names {
+    scopes: BTreeMap<ScopeId, ScopeId>,
+    subs: BTreeMap<SubId, SubId>,
+    tasks: BTreeMap<TaskId, TaskId>,
+}
+impl Names {
+    fn scope(&mut self, s: ScopeId) -> Option<ScopeId> {
+        let n = self.scopes.len() as u32 + 1;
+        let id = *self.scopes.entry(s).or_insert(ScopeId(n));
+        (id.0 <= SCOPES).then_some(id)
+    }
+    fn sub(&mut self, s: SubId) -> Option<SubId> {
+        let n = self.subs.len() as u32 + 1;
+        let id = *self.subs.entry(s).or_insert(SubId(n));
+        (id.0 <= SUBS).then_some(id)
+    }
+    fn task(&mut self, t: TaskId) -> Option<TaskId> {
+        let n = self.tasks.len() as u32 + 1;
+        let id = *self.tasks.entry(t).or_insert(TaskId(n));
+        (id.0 <= TASKS).then_some(id)
+    }
+    fn opt_scope(&mut self, s: Option<ScopeId>) -> Option<Option<ScopeId>> {
+        match s {
+            None => Some(None),
+            Some(s) => self.scope(s).map(Some),
+        }
+    }
+    fn task_ref(&mut self, t: TaskRef) -> Option<TaskRef> {
+        Some(match t {
+            TaskRef::Any => TaskRef::Any,
+            TaskRef::Scope(s) => TaskRef::Scope(self.scope(s)?),
+            TaskRef::Sub(s) => TaskRef::Sub(self.sub(s)?),
+        })
+    }
+    fn op(&mut self, op: &Op) -> Option<Op> {
+        Some(match op {
+            Op::OpenScope {
+                scope,
+                parent,
+                isolated,
+            } => {
+                let parent = self.opt_scope(*parent)?;
+                Op::OpenScope {
+                    scope: self.scope(*scope)?,
+                    parent,
+                    isolated: *isolated,
+                }
+            }
+            Op::CloseScope { scope } => Op::CloseScope {
+                scope: self.scope(*scope)?,
+            },
+            Op::CancelScope { scope } => Op::CancelScope {
+                scope: self.scope(*scope)?,
+            },
+            Op::Subscribe { sub, scope, ty } => Op::Subscribe {
+                sub: self.sub(*sub)?,
+                scope: self.opt_scope(*scope)?,
+                ty: *ty,
+            },
+            Op::Send { scope, ty, event } => Op::Send {
+                scope: self.opt_scope(*scope)?,
+                ty: *ty,
+                event: *event,
+            },
+            Op::Consume { sub, k } => Op::Consume {
+                sub: self.sub(*sub)?,
+                k: (*k).clamp(1, 16),
+            },
+            Op::DropSubscription { sub } => Op::DropSubscription {
+                sub: self.sub(*sub)?,
+            },
+            Op::CancelSubscriber { sub } => Op::CancelSubscriber {
+                sub: self.sub(*sub)?,
+            },
+            Op::Spawn { task, scope } => {
+                let task = self.task(*task)?;
+                Op::Spawn {
+                    task,
+                    scope: self.scope(*scope)?,
+                }
+            }
+            Op::Release { task, send } => Op::Release {
+                task: self.task(*task)?,
+                send: *send,
+            },
+            Op::Settle => Op::Settle,
+            Op::Observe { scope } => Op::Observe {
+                scope: self.scope(*scope)?,
+            },
+        })
+    }
+}
+
 /// Encodes `entries` in the fuzz format: the inverse of
 /// [`Workload::decode`] for entries whose handles are in range (see
 /// [`compact`]); `None` if one is not.
 pub fn encode(entries: &[Entry]) -> Option<Vec<u8>> {
-    fn scope(s: ScopeId) -> Option<u8> {
-        (1..=SCOPES).contains(&s.0).then(|| (s.0 - 1) as u8)
-    }
-    fn opt_scope(s: Option<ScopeId>) -> Option<u8> {
-        match s {
-            None => Some(0),
-            Some(s) => (1..=SCOPES).contains(&s.0).then_some(s.0 as u8),
-        }
-    }
-    fn sub(s: SubId) -> Option<u8> {
-        (1..=SUBS).contains(&s.0).then(|| (s.0 - 1) as u8)
-    }
-    fn task(t: TaskId) -> Option<u8> {
-        (1..=TASKS).contains(&t.0).then(|| (t.0 - 1) as u8)
-    }
-    fn ty(t: EventType) -> u8 {
-        EventType::ALL.iter().position(|x| *x == t).unwrap_or(0) as u8
-    }
-    fn task_ref(t: TaskRef, out: &mut Vec<u8>) -> Option<()> {
-        match t {
-            TaskRef::Any => out.push(0),
-            TaskRef::Scope(s) => out.extend([1, scope(s)?]),
-            TaskRef::Sub(s) => out.extend([2, sub(s)?]),
-        }
-        Some(())
-    }
-    fn op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
-        match op {
-            Op::OpenScope {
-                scope: s,
-                parent,
-                isolated,
-            } => out.extend([0, scope(*s)?, opt_scope(*parent)?, u8::from(*isolated)]),
-            Op::CloseScope { scope: s } => out.extend([1, scope(*s)?]),
-            Op::CancelScope { scope: s } => out.extend([2, scope(*s)?]),
-            Op::Subscribe {
-                sub: s,
-                scope: sc,
-                ty: t,
-            } => out.extend([3, sub(*s)?, opt_scope(*sc)?, ty(*t)]),
-            Op::Send {
-                scope: s, ty: t, ..
-            } => out.extend([4, opt_scope(*s)?, ty(*t)]),
-            Op::Consume { sub: s, k } => {
-                if !(1..=16).contains(k) {
-                    return None;
-                }
-                out.extend([5, sub(*s)?, (*k - 1) as u8]);
-            }
-            Op::DropSubscription { sub: s } => out.extend([6, sub(*s)?]),
-            Op::CancelSubscriber { sub: s } => out.extend([7, sub(*s)?]),
-            Op::Spawn { task: t, scope: s } => out.extend([8, task(*t)?, scope(*s)?]),
-            Op::Release { task: t, send } => out.extend([
-                9,
-                task(*t)?,
-                u8::from(send.is_some()),
-                send.map_or(0, |s| ty(s.ty)),
-            ]),
-            Op::Settle => out.push(10),
-            Op::Observe { scope: s } => out.extend([11, scope(*s)?]),
-        }
-        Some(())
-    }
     let mut out = Vec::new();
     for e in entries {
         match e {
-            Entry::Op(o) => op(o, &mut out)?,
+            Entry::Op(o) => encode_op(o, &mut out)?,
             Entry::Poll(t) => {
                 out.push(12);
-                task_ref(*t, &mut out)?;
+                encode_task_ref(*t, &mut out)?;
             }
             Entry::Wake(t) => {
                 out.push(13);
-                task_ref(*t, &mut out)?;
+                encode_task_ref(*t, &mut out)?;
             }
             Entry::Migrate(t) => {
                 out.push(14);
-                task_ref(*t, &mut out)?;
+                encode_task_ref(*t, &mut out)?;
             }
             Entry::Preempt(t, with) => {
                 out.push(15);
-                task_ref(*t, &mut out)?;
+                encode_task_ref(*t, &mut out)?;
                 match with {
                     Interjection::Op(Op::Send {
                         scope: s, ty: t, ..
                     }) => {
-                        out.extend([0, opt_scope(*s)?, ty(*t)]);
+                        out.extend([0, opt_scope_byte(*s)?, ty_byte(*t)]);
                     }
                     Interjection::Op(Op::Spawn { task: t, scope: s }) => {
-                        out.extend([1, task(*t)?, scope(*s)?]);
+                        out.extend([1, task_byte(*t)?, scope_byte(*s)?]);
                     }
                     Interjection::Op(_) => return None,
                     Interjection::Poll(o) => {
                         out.push(2);
-                        task_ref(*o, &mut out)?;
+                        encode_task_ref(*o, &mut out)?;
                     }
                 }
             }
@@ -454,6 +390,81 @@ pub fn encode(entries: &[Entry]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A scope's byte in the fuzz format.
+fn scope_byte(s: ScopeId) -> Option<u8> {
+    (1..=SCOPES).contains(&s.0).then(|| (s.0 - 1) as u8)
+}
+/// A scope or none, as a byte (0: no scope).
+fn opt_scope_byte(s: Option<ScopeId>) -> Option<u8> {
+    match s {
+        None => Some(0),
+        Some(s) => (1..=SCOPES).contains(&s.0).then_some(s.0 as u8),
+    }
+}
+/// A subscription's byte.
+fn sub_byte(s: SubId) -> Option<u8> {
+    (1..=SUBS).contains(&s.0).then(|| (s.0 - 1) as u8)
+}
+/// A task's byte.
+fn task_byte(t: TaskId) -> Option<u8> {
+    (1..=TASKS).contains(&t.0).then(|| (t.0 - 1) as u8)
+}
+/// A catalogue type's byte.
+fn ty_byte(t: EventType) -> u8 {
+    EventType::ALL.iter().position(|x| *x == t).unwrap_or(0) as u8
+}
+/// Appends a task reference.
+fn encode_task_ref(t: TaskRef, out: &mut Vec<u8>) -> Option<()> {
+    match t {
+        TaskRef::Any => out.push(0),
+        TaskRef::Scope(s) => out.extend([1, scope_byte(s)?]),
+        TaskRef::Sub(s) => out.extend([2, sub_byte(s)?]),
+    }
+    Some(())
+}
+/// Appends an op.
+fn encode_op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
+    match op {
+        Op::OpenScope {
+            scope: s,
+            parent,
+            isolated,
+        } => out.extend([
+            0,
+            scope_byte(*s)?,
+            opt_scope_byte(*parent)?,
+            u8::from(*isolated),
+        ]),
+        Op::CloseScope { scope: s } => out.extend([1, scope_byte(*s)?]),
+        Op::CancelScope { scope: s } => out.extend([2, scope_byte(*s)?]),
+        Op::Subscribe {
+            sub: s,
+            scope: sc,
+            ty: t,
+        } => out.extend([3, sub_byte(*s)?, opt_scope_byte(*sc)?, ty_byte(*t)]),
+        Op::Send {
+            scope: s, ty: t, ..
+        } => out.extend([4, opt_scope_byte(*s)?, ty_byte(*t)]),
+        Op::Consume { sub: s, k } => {
+            if !(1..=16).contains(k) {
+                return None;
+            }
+            out.extend([5, sub_byte(*s)?, (*k - 1) as u8]);
+        }
+        Op::DropSubscription { sub: s } => out.extend([6, sub_byte(*s)?]),
+        Op::CancelSubscriber { sub: s } => out.extend([7, sub_byte(*s)?]),
+        Op::Spawn { task: t, scope: s } => out.extend([8, task_byte(*t)?, scope_byte(*s)?]),
+        Op::Release { task: t, send } => out.extend([
+            9,
+            task_byte(*t)?,
+            u8::from(send.is_some()),
+            send.map_or(0, |s| ty_byte(s.ty)),
+        ]),
+        Op::Settle => out.push(10),
+        Op::Observe { scope: s } => out.extend([11, scope_byte(*s)?]),
+    }
+    Some(())
+}
 /// What a fuzzed workload did wrong: the failure and the trace that shows
 /// it (a normalized workload, run up to the failure).
 #[derive(Clone, Debug)]

@@ -370,29 +370,8 @@ impl ReferenceImpl {
                 parent,
                 isolated,
             } => self.open_scope(*scope, *parent, *isolated),
-            Op::CloseScope { scope } => {
-                let entry = self.scopes.get_mut(scope).ok_or_else(|| {
-                    Fault::Protocol(format!("{scope} is not a scope of this run"))
-                })?;
-                if let Some(close) = entry.close.take() {
-                    // The body may be gone already (scope cancelled): fine.
-                    let _ = close.send(());
-                }
-                Ok(Ok(Answer::Done))
-            }
-            Op::CancelScope { scope } => {
-                let nested = self.scope(*scope)?.nested.is_some();
-                if nested {
-                    if let Some(task) = self.scope(*scope)?.nested.as_ref() {
-                        task.cancel();
-                    }
-                } else {
-                    self.exec
-                        .cancel(TaskRef::Scope(*scope))
-                        .map_err(|m| Fault::Panicked(format!("dropping {scope}: {m}")))?;
-                }
-                Ok(Ok(Answer::Done))
-            }
+            Op::CloseScope { scope } => self.close_scope(*scope),
+            Op::CancelScope { scope } => self.cancel_scope(*scope),
             Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty),
             Op::Send { scope, ty, event } => self.send(*scope, *ty, *event),
             Op::Consume { sub, k } => {
@@ -411,18 +390,7 @@ impl ReferenceImpl {
                 self.exec.wake(TaskRef::Sub(*sub));
                 Ok(Ok(Answer::Done))
             }
-            Op::CancelSubscriber { sub } => {
-                // The task is dropped wherever it waits; the subscription it
-                // owned goes with it.
-                self.exec
-                    .cancel(TaskRef::Sub(*sub))
-                    .map_err(|m| Fault::Panicked(format!("cancelling {sub}: {m}")))?;
-                if let Some(slot) = self.subs.remove(sub) {
-                    let stream = lock(&slot).stream.take();
-                    drop(stream);
-                }
-                Ok(Ok(Answer::Done))
-            }
+            Op::CancelSubscriber { sub } => self.cancel_subscriber(*sub),
             Op::Spawn { task, scope } => self.spawn_worker(*task, *scope),
             Op::Release { task, send } => {
                 let release = self.workers.remove(task).ok_or_else(|| {
@@ -437,6 +405,42 @@ impl ReferenceImpl {
             Op::Settle => self.settle(),
             Op::Observe { scope } => self.observe(*scope),
         }
+    }
+
+    fn close_scope(&mut self, scope: ScopeId) -> Result<Reply, Fault> {
+        let entry = self
+            .scopes
+            .get_mut(&scope)
+            .ok_or_else(|| Fault::Protocol(format!("{scope} is not a scope of this run")))?;
+        if let Some(close) = entry.close.take() {
+            // The body may be gone already (scope cancelled): fine.
+            let _ = close.send(());
+        }
+        Ok(Ok(Answer::Done))
+    }
+
+    fn cancel_scope(&mut self, scope: ScopeId) -> Result<Reply, Fault> {
+        if let Some(task) = self.scope(scope)?.nested.as_ref() {
+            task.cancel();
+            return Ok(Ok(Answer::Done));
+        }
+        self.exec
+            .cancel(TaskRef::Scope(scope))
+            .map_err(|m| Fault::Panicked(format!("dropping {scope}: {m}")))?;
+        Ok(Ok(Answer::Done))
+    }
+
+    /// The task is dropped wherever it waits; the subscription it owned
+    /// goes with it.
+    fn cancel_subscriber(&mut self, sub: SubId) -> Result<Reply, Fault> {
+        self.exec
+            .cancel(TaskRef::Sub(sub))
+            .map_err(|m| Fault::Panicked(format!("cancelling {sub}: {m}")))?;
+        if let Some(slot) = self.subs.remove(&sub) {
+            let stream = lock(&slot).stream.take();
+            drop(stream);
+        }
+        Ok(Ok(Answer::Done))
     }
 }
 

@@ -286,34 +286,6 @@ impl References {
     /// # Errors
     /// What is wrong with `entry`; then nothing is taken in.
     pub fn admit(&mut self, entry: &Entry) -> Result<(), String> {
-        let need_scope = |s: &ScopeId, scopes: &BTreeSet<ScopeId>| {
-            if scopes.contains(s) {
-                Ok(())
-            } else {
-                Err(format!("{s} is not opened by any earlier entry"))
-            }
-        };
-        let need_sub = |s: &SubId, subs: &BTreeSet<SubId>| {
-            if subs.contains(s) {
-                Ok(())
-            } else {
-                Err(format!("{s} is not created by any earlier `subscribe`"))
-            }
-        };
-        let need_task = |t: &TaskId, tasks: &BTreeSet<TaskId>| {
-            if tasks.contains(t) {
-                Ok(())
-            } else {
-                Err(format!("{t} is not created by any earlier `spawn`"))
-            }
-        };
-        let fresh_event = |e: u64, events: &BTreeSet<u64>| {
-            if events.contains(&e) {
-                Err(format!("event#{e} is sent twice; event ids must be unique"))
-            } else {
-                Ok(())
-            }
-        };
         let (named, op) = match entry {
             Entry::Op(op) => ([None, None], Some(op)),
             Entry::Poll(t) | Entry::Wake(t) | Entry::Migrate(t) => ([Some(*t), None], None),
@@ -322,39 +294,26 @@ impl References {
         };
         for t in named.into_iter().flatten() {
             match t {
-                TaskRef::Scope(s) => need_scope(&s, &self.scopes)?,
-                TaskRef::Sub(s) => need_sub(&s, &self.subs)?,
+                TaskRef::Scope(s) => self.need_scope(&s)?,
+                TaskRef::Sub(s) => self.need_sub(&s)?,
                 TaskRef::Any => {}
             }
         }
-        let Some(op) = op else {
-            return Ok(());
-        };
         match op {
-            Op::OpenScope { scope, parent, .. } => {
-                let mut level = 0;
-                if let Some(p) = parent {
-                    need_scope(p, &self.scopes)?;
-                    level = self.depth.get(p).copied().unwrap_or(0) + 1;
-                    if level > crate::model::MAX_NESTING {
-                        return Err(format!(
-                            "{scope} would be nested {level} scopes deep; traces allow at most {}",
-                            crate::model::MAX_NESTING
-                        ));
-                    }
-                }
-                if self.scopes.contains(scope) {
-                    return Err(format!("{scope} is opened twice"));
-                }
-                self.scopes.insert(*scope);
-                self.depth.insert(*scope, level);
-            }
+            Some(op) => self.admit_op(op),
+            None => Ok(()),
+        }
+    }
+
+    fn admit_op(&mut self, op: &Op) -> Result<(), String> {
+        match op {
+            Op::OpenScope { scope, parent, .. } => self.admit_scope(*scope, *parent)?,
             Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
-                need_scope(scope, &self.scopes)?;
+                self.need_scope(scope)?;
             }
             Op::Subscribe { sub, scope, .. } => {
                 if let Some(s) = scope {
-                    need_scope(s, &self.scopes)?;
+                    self.need_scope(s)?;
                 }
                 if !self.subs.insert(*sub) {
                     return Err(format!("{sub} is created twice"));
@@ -362,30 +321,72 @@ impl References {
             }
             Op::Send { scope, event, .. } => {
                 if let Some(s) = scope {
-                    need_scope(s, &self.scopes)?;
+                    self.need_scope(s)?;
                 }
-                fresh_event(*event, &self.events)?;
-                self.events.insert(*event);
+                self.fresh_event(*event)?;
             }
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
-            | Op::CancelSubscriber { sub } => need_sub(sub, &self.subs)?,
+            | Op::CancelSubscriber { sub } => self.need_sub(sub)?,
             Op::Spawn { task, scope } => {
-                need_scope(scope, &self.scopes)?;
+                self.need_scope(scope)?;
                 if !self.tasks.insert(*task) {
                     return Err(format!("{task} is spawned twice"));
                 }
             }
             Op::Release { task, send } => {
-                need_task(task, &self.tasks)?;
+                if !self.tasks.contains(task) {
+                    return Err(format!("{task} is not created by any earlier `spawn`"));
+                }
                 if let Some(s) = send {
-                    fresh_event(s.event, &self.events)?;
-                    self.events.insert(s.event);
+                    self.fresh_event(s.event)?;
                 }
             }
             Op::Settle => {}
         }
         Ok(())
+    }
+
+    fn admit_scope(&mut self, scope: ScopeId, parent: Option<ScopeId>) -> Result<(), String> {
+        let mut level = 0;
+        if let Some(p) = parent {
+            self.need_scope(&p)?;
+            level = self.depth.get(&p).copied().unwrap_or(0) + 1;
+            if level > crate::model::MAX_NESTING {
+                return Err(format!(
+                    "{scope} would be nested {level} scopes deep; traces allow at most {}",
+                    crate::model::MAX_NESTING
+                ));
+            }
+        }
+        if self.scopes.contains(&scope) {
+            return Err(format!("{scope} is opened twice"));
+        }
+        self.scopes.insert(scope);
+        self.depth.insert(scope, level);
+        Ok(())
+    }
+
+    fn need_scope(&self, s: &ScopeId) -> Result<(), String> {
+        match self.scopes.contains(s) {
+            true => Ok(()),
+            false => Err(format!("{s} is not opened by any earlier entry")),
+        }
+    }
+
+    fn need_sub(&self, s: &SubId) -> Result<(), String> {
+        match self.subs.contains(s) {
+            true => Ok(()),
+            false => Err(format!("{s} is not created by any earlier `subscribe`")),
+        }
+    }
+
+    /// An event id not used before; it is then taken.
+    fn fresh_event(&mut self, e: u64) -> Result<(), String> {
+        match self.events.insert(e) {
+            true => Ok(()),
+            false => Err(format!("event#{e} is sent twice; event ids must be unique")),
+        }
     }
 }
 

@@ -123,24 +123,55 @@ fn pick<T: Copy>(rng: &mut impl Rng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())]
 }
 
+/// The op weights of an ordinary swarm: each kind the implementation can do
+/// is on with probability 0.7 (the core kinds always), at a random multiple
+/// of its base weight.
+fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 12] {
+    let mut weights = [0; 12];
+    for (i, kind) in OpKind::ALL.into_iter().enumerate() {
+        let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
+        let on = kind.core() || rng.random_bool(0.7);
+        if allowed && on {
+            let base = match kind {
+                OpKind::Send | OpKind::Consume => 6,
+                OpKind::Subscribe => 4,
+                OpKind::Settle | OpKind::Observe => 1,
+                _ => 2,
+            };
+            weights[i] = base * rng.random_range(1..=4);
+        }
+    }
+    weights
+}
+
+/// The op weights of a crowd: subscribing, consuming and dropping, and
+/// sending in half of them only (half the crowds send nothing until the
+/// closing sequence, so that the waiter list grows with no send to reset
+/// it; the closing sequence's close is then the wakeup that must reach
+/// every waiter).
+fn crowd_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 12] {
+    let send = pick(rng, &[0, 1]);
+    let mut weights = [0; 12];
+    for (i, kind) in OpKind::ALL.into_iter().enumerate() {
+        let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
+        weights[i] = match kind {
+            _ if !allowed => 0,
+            OpKind::Subscribe | OpKind::Consume => 12,
+            OpKind::DropSubscription => 8,
+            OpKind::CancelSubscriber => 4,
+            OpKind::Send => send,
+            OpKind::OpenScope | OpKind::Settle | OpKind::Observe => 1,
+            _ => 0,
+        };
+    }
+    weights
+}
+
 impl Swarm {
     /// Draws a configuration for a run of about `ops` ops against an
     /// implementation with `capabilities`.
     pub fn draw(rng: &mut impl Rng, capabilities: Capabilities, ops: usize) -> Swarm {
-        let mut weights = [0; 12];
-        for (i, kind) in OpKind::ALL.into_iter().enumerate() {
-            let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
-            let on = kind.core() || rng.random_bool(0.7);
-            if allowed && on {
-                let base = match kind {
-                    OpKind::Send | OpKind::Consume => 6,
-                    OpKind::Subscribe => 4,
-                    OpKind::Settle | OpKind::Observe => 1,
-                    _ => 2,
-                };
-                weights[i] = base * rng.random_range(1..=4);
-            }
-        }
+        let mut weights = draw_weights(rng, capabilities);
         let mut types = EventType::ALL.to_vec();
         for i in (1..types.len()).rev() {
             types.swap(i, rng.random_range(0..=i));
@@ -154,23 +185,7 @@ impl Swarm {
         if crowd {
             types.truncate(1);
             max_steps = 8;
-            // Half the crowds send nothing until the closing sequence, so
-            // that the waiter list grows with no send to reset it; the
-            // closing sequence's close is then the wakeup that must reach
-            // every waiter.
-            let send = pick(rng, &[0, 1]);
-            for (i, kind) in OpKind::ALL.into_iter().enumerate() {
-                let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
-                weights[i] = match kind {
-                    _ if !allowed => 0,
-                    OpKind::Subscribe | OpKind::Consume => 12,
-                    OpKind::DropSubscription => 8,
-                    OpKind::CancelSubscriber => 4,
-                    OpKind::Send => send,
-                    OpKind::OpenScope | OpKind::Settle | OpKind::Observe => 1,
-                    _ => 0,
-                };
-            }
+            weights = crowd_weights(rng, capabilities);
         }
         let scheduler = if capabilities.has(Capability::Schedule) && rng.random_bool(0.5) {
             let horizon = (ops as u64) * u64::from(max_steps / 2 + 1);
@@ -179,35 +194,32 @@ impl Swarm {
         } else {
             Scheduler::Random
         };
+        let max_scopes = if crowd { 1 } else { rng.random_range(1..=6) };
+        let root_p = pick(rng, &[0.1, 0.3, 0.6]);
+        let mut with = |c: Capability, choices: &[f64]| match capabilities.has(c) {
+            true => pick(rng, choices),
+            false => 0.0,
+        };
+        let isolated_p = with(Capability::Isolated, &[0.0, 0.3, 0.7]);
+        let outside_p = pick(rng, &[0.0, 0.02, 0.1]);
+        let max_k = pick(rng, &[1, 2, 4, 16]);
+        let mut with = |c: Capability, choices: &[f64]| match capabilities.has(c) {
+            true => pick(rng, choices),
+            false => 0.0,
+        };
         Swarm {
             crowd,
             weights,
             types,
-            max_scopes: if crowd { 1 } else { rng.random_range(1..=6) },
-            root_p: pick(rng, &[0.1, 0.3, 0.6]),
-            isolated_p: if capabilities.has(Capability::Isolated) {
-                pick(rng, &[0.0, 0.3, 0.7])
-            } else {
-                0.0
-            },
-            outside_p: pick(rng, &[0.0, 0.02, 0.1]),
-            max_k: pick(rng, &[1, 2, 4, 16]),
+            max_scopes,
+            root_p,
+            isolated_p,
+            outside_p,
+            max_k,
             max_steps,
-            wake_p: if capabilities.has(Capability::Wake) {
-                pick(rng, &[0.0, 0.1, 0.3])
-            } else {
-                0.0
-            },
-            preempt_p: if capabilities.has(Capability::Preempt) {
-                pick(rng, &[0.0, 0.2, 0.5])
-            } else {
-                0.0
-            },
-            migrate_p: if capabilities.has(Capability::Migrate) {
-                pick(rng, &[0.0, 0.05, 0.2])
-            } else {
-                0.0
-            },
+            wake_p: with(Capability::Wake, &[0.0, 0.1, 0.3]),
+            preempt_p: with(Capability::Preempt, &[0.0, 0.2, 0.5]),
+            migrate_p: with(Capability::Migrate, &[0.0, 0.05, 0.2]),
             scheduler,
             capabilities,
         }
@@ -215,39 +227,9 @@ impl Swarm {
 
     /// Draws the next op, valid in `model`'s current state.
     pub fn next_op(&self, rng: &mut impl Rng, model: &Model, ids: &mut Ids) -> Op {
+        let kind = self.next_kind(rng, model);
         let usable = model.usable_scopes();
         let held = model.held_subs();
-        let waiting = model.waiting_tasks();
-        let applicable = |kind: OpKind| match kind {
-            OpKind::OpenScope => usable.len() < self.max_scopes,
-            OpKind::CloseScope => !model.closable_scopes().is_empty(),
-            OpKind::CancelScope | OpKind::Spawn | OpKind::Observe => !usable.is_empty(),
-            OpKind::Subscribe | OpKind::Send | OpKind::Settle => true,
-            OpKind::Consume | OpKind::DropSubscription | OpKind::CancelSubscriber => {
-                !held.is_empty()
-            }
-            OpKind::Release => !waiting.is_empty(),
-        };
-        let total: u32 = OpKind::ALL
-            .iter()
-            .zip(self.weights)
-            .filter(|(k, _)| applicable(**k))
-            .map(|(_, w)| w)
-            .sum();
-        let mut kind = OpKind::Settle;
-        if total > 0 {
-            let mut roll = rng.random_range(0..total);
-            for (k, w) in OpKind::ALL.iter().zip(self.weights) {
-                if !applicable(*k) {
-                    continue;
-                }
-                if roll < w {
-                    kind = *k;
-                    break;
-                }
-                roll -= w;
-            }
-        }
         let maybe_outside = |rng: &mut _| -> Option<ScopeId> {
             if usable.is_empty() || rng_bool(rng, self.outside_p) {
                 None
@@ -256,19 +238,7 @@ impl Swarm {
             }
         };
         match kind {
-            OpKind::OpenScope => {
-                let nestable = model.nestable_scopes();
-                let parent = if nestable.is_empty() || rng.random_bool(self.root_p) {
-                    None
-                } else {
-                    Some(pick(rng, &nestable))
-                };
-                Op::OpenScope {
-                    scope: ids.scope(),
-                    parent,
-                    isolated: parent.is_some() && rng_bool(rng, self.isolated_p),
-                }
-            }
+            OpKind::OpenScope => self.open_scope(rng, model, ids),
             OpKind::CloseScope => Op::CloseScope {
                 scope: pick(rng, &model.closable_scopes()),
             },
@@ -290,24 +260,14 @@ impl Swarm {
                 k: rng.random_range(1..=self.max_k),
             },
             OpKind::DropSubscription | OpKind::CancelSubscriber => {
-                let sub = pick(rng, held);
-                if self.crowd && sub.0 <= CROWD_STEADY {
-                    // A crowd's first subscribers are steady: they stay
-                    // (registered early, at the front of the waiter list)
-                    // while the others churn around them.
-                    Op::Consume { sub, k: 1 }
-                } else if kind == OpKind::DropSubscription {
-                    Op::DropSubscription { sub }
-                } else {
-                    Op::CancelSubscriber { sub }
-                }
+                self.let_go(kind, pick(rng, held))
             }
             OpKind::Spawn => Op::Spawn {
                 task: ids.task(),
                 scope: pick(rng, &usable),
             },
             OpKind::Release => Op::Release {
-                task: pick(rng, waiting),
+                task: pick(rng, model.waiting_tasks()),
                 send: rng.random_bool(0.6).then(|| SendSpec {
                     ty: pick(rng, &self.types),
                     event: ids.event(),
@@ -317,6 +277,70 @@ impl Swarm {
             OpKind::Observe => Op::Observe {
                 scope: pick(rng, &usable),
             },
+        }
+    }
+
+    /// Draws the kind of the next op, by weight, among those that can
+    /// apply now (a `settle` if none can).
+    fn next_kind(&self, rng: &mut impl Rng, model: &Model) -> OpKind {
+        let (usable, held) = (model.usable_scopes(), model.held_subs());
+        let waiting = model.waiting_tasks();
+        let applicable = |kind: OpKind| match kind {
+            OpKind::OpenScope => usable.len() < self.max_scopes,
+            OpKind::CloseScope => !model.closable_scopes().is_empty(),
+            OpKind::CancelScope | OpKind::Spawn | OpKind::Observe => !usable.is_empty(),
+            OpKind::Subscribe | OpKind::Send | OpKind::Settle => true,
+            OpKind::Consume | OpKind::DropSubscription | OpKind::CancelSubscriber => {
+                !held.is_empty()
+            }
+            OpKind::Release => !waiting.is_empty(),
+        };
+        let total: u32 = OpKind::ALL
+            .iter()
+            .zip(self.weights)
+            .filter(|(k, _)| applicable(**k))
+            .map(|(_, w)| w)
+            .sum();
+        if total == 0 {
+            return OpKind::Settle;
+        }
+        let mut roll = rng.random_range(0..total);
+        for (k, w) in OpKind::ALL.iter().zip(self.weights) {
+            if !applicable(*k) {
+                continue;
+            }
+            if roll < w {
+                return *k;
+            }
+            roll -= w;
+        }
+        OpKind::Settle
+    }
+
+    fn open_scope(&self, rng: &mut impl Rng, model: &Model, ids: &mut Ids) -> Op {
+        let nestable = model.nestable_scopes();
+        let parent = if nestable.is_empty() || rng.random_bool(self.root_p) {
+            None
+        } else {
+            Some(pick(rng, &nestable))
+        };
+        Op::OpenScope {
+            scope: ids.scope(),
+            parent,
+            isolated: parent.is_some() && rng_bool(rng, self.isolated_p),
+        }
+    }
+
+    /// A drop or cancel of `sub`; in a crowd, its first subscribers are
+    /// steady: they stay (registered early, at the front of the waiter
+    /// list) while the others churn around them, and get credit instead.
+    fn let_go(&self, kind: OpKind, sub: SubId) -> Op {
+        if self.crowd && sub.0 <= CROWD_STEADY {
+            Op::Consume { sub, k: 1 }
+        } else if kind == OpKind::DropSubscription {
+            Op::DropSubscription { sub }
+        } else {
+            Op::CancelSubscriber { sub }
         }
     }
 }
@@ -340,79 +364,95 @@ impl Swarm {
     ) -> Option<Interjection> {
         let others: Vec<TaskRef> = runnable.iter().copied().filter(|t| *t != task).collect();
         match task {
-            TaskRef::Sub(sub) => {
-                let send = model.preempt_target(sub);
-                let scopes: Vec<TaskRef> = others
-                    .iter()
-                    .copied()
-                    .filter(|t| matches!(t, TaskRef::Scope(_)))
-                    .collect();
-                match (send, scopes.is_empty()) {
-                    (None, true) => None,
-                    (Some((scope, ty)), true) => Some(Interjection::Op(Op::Send {
-                        scope: Some(scope),
-                        ty,
-                        event: ids.event(),
-                    })),
-                    (Some((scope, ty)), false) if rng.random_bool(0.5) => {
-                        Some(Interjection::Op(Op::Send {
-                            scope: Some(scope),
-                            ty,
-                            event: ids.event(),
-                        }))
-                    }
-                    (_, false) => {
-                        let own = model
-                            .root_of_sub(sub)
-                            .map(TaskRef::Scope)
-                            .filter(|t| scopes.contains(t));
-                        Some(Interjection::Poll(match own {
-                            Some(own) if rng.random_bool(0.75) => own,
-                            _ => pick(rng, &scopes),
-                        }))
-                    }
-                }
-            }
-            TaskRef::Scope(root) => {
-                let (scopes, leaving) = model.usable_in_tree(root);
-                let tasks = self.capabilities.has(Capability::Tasks);
-                let mut choices = Vec::with_capacity(3);
-                if !scopes.is_empty() {
-                    choices.push(0);
-                    if tasks {
-                        choices.push(1);
-                    }
-                }
-                if !others.is_empty() {
-                    choices.push(2);
-                }
-                if choices.is_empty() {
-                    return None;
-                }
-                let choice = pick(rng, &choices);
-                if choice == 2 {
-                    return Some(Interjection::Poll(pick(rng, &others)));
-                }
-                let target = if leaving > 0 && rng_bool(rng, 0.75) {
-                    scopes[rng.random_range(0..leaving)]
-                } else {
-                    pick(rng, &scopes)
-                };
-                Some(Interjection::Op(if choice == 0 {
-                    Op::Send {
-                        scope: Some(target),
-                        ty: pick(rng, &self.types),
-                        event: ids.event(),
-                    }
-                } else {
-                    Op::Spawn {
-                        task: ids.task(),
-                        scope: target,
-                    }
-                }))
-            }
+            TaskRef::Sub(sub) => Self::interject_in_sub(rng, sub, &others, model, ids),
+            TaskRef::Scope(root) => self.interject_in_scope(rng, root, &others, model, ids),
             TaskRef::Any => None,
         }
+    }
+
+    /// For a subscriber's poll: a send to its scope and type, or a poll of a
+    /// runnable scope task (its own root's, mostly).
+    fn interject_in_sub(
+        rng: &mut impl Rng,
+        sub: SubId,
+        others: &[TaskRef],
+        model: &Model,
+        ids: &mut Ids,
+    ) -> Option<Interjection> {
+        let send = model.preempt_target(sub);
+        let scopes: Vec<TaskRef> = others
+            .iter()
+            .copied()
+            .filter(|t| matches!(t, TaskRef::Scope(_)))
+            .collect();
+        let send_op = |(scope, ty), ids: &mut Ids| {
+            Some(Interjection::Op(Op::Send {
+                scope: Some(scope),
+                ty,
+                event: ids.event(),
+            }))
+        };
+        match (send, scopes.is_empty()) {
+            (None, true) => None,
+            (Some(target), true) => send_op(target, ids),
+            (Some(target), false) if rng.random_bool(0.5) => send_op(target, ids),
+            (_, false) => {
+                let own = model
+                    .root_of_sub(sub)
+                    .map(TaskRef::Scope)
+                    .filter(|t| scopes.contains(t));
+                Some(Interjection::Poll(match own {
+                    Some(own) if rng.random_bool(0.75) => own,
+                    _ => pick(rng, &scopes),
+                }))
+            }
+        }
+    }
+
+    /// For a scope task's poll: a send to, or a spawn into, a scope of its
+    /// tree (those on their way out mostly), or a poll of another task.
+    fn interject_in_scope(
+        &self,
+        rng: &mut impl Rng,
+        root: ScopeId,
+        others: &[TaskRef],
+        model: &Model,
+        ids: &mut Ids,
+    ) -> Option<Interjection> {
+        let (scopes, leaving) = model.usable_in_tree(root);
+        let mut choices = Vec::with_capacity(3);
+        if !scopes.is_empty() {
+            choices.push(0);
+            if self.capabilities.has(Capability::Tasks) {
+                choices.push(1);
+            }
+        }
+        if !others.is_empty() {
+            choices.push(2);
+        }
+        if choices.is_empty() {
+            return None;
+        }
+        let choice = pick(rng, &choices);
+        if choice == 2 {
+            return Some(Interjection::Poll(pick(rng, others)));
+        }
+        let target = if leaving > 0 && rng_bool(rng, 0.75) {
+            scopes[rng.random_range(0..leaving)]
+        } else {
+            pick(rng, &scopes)
+        };
+        Some(Interjection::Op(match choice {
+            0 => Op::Send {
+                scope: Some(target),
+                ty: pick(rng, &self.types),
+                event: ids.event(),
+            },
+            _ => Op::Spawn {
+                task: ids.task(),
+                scope: target,
+            },
+        }))
     }
 }
 

@@ -197,7 +197,7 @@ fn bus_benches(
         let _ = std::fs::remove_dir_all(criterion.join(group));
     }
     let log_path = out.join("bus.log");
-    let mut log = std::fs::File::create(&log_path)
+    let log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
     eprintln!(
         "running the bus benchmarks (criterion; {} events per run; log: {})...",
@@ -216,6 +216,14 @@ fn bus_benches(
     if quick {
         command.arg("--quick");
     }
+    run_criterion(command, log)?;
+    read_estimates(&criterion)
+}
+
+/// Runs criterion, logging its output to `log` and showing one line per
+/// finished benchmark on stderr.
+fn run_criterion(mut command: Command, mut log: std::fs::File) -> Result<(), String> {
+    use std::io::Write;
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot run cargo bench: {e}"))?;
@@ -233,7 +241,6 @@ fn bus_benches(
     if let Some(stdout) = child.stdout.take() {
         let mut pending = String::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            use std::io::Write;
             let _ = writeln!(log, "{line}");
             // One line per finished benchmark, to show progress; criterion
             // puts a long id on a line of its own, before its time.
@@ -254,17 +261,20 @@ fn bus_benches(
         .wait()
         .map_err(|e| format!("cargo bench did not finish: {e}"))?;
     let errors = err_thread.join().unwrap_or_default();
-    {
-        use std::io::Write;
-        let _ = write!(log, "{errors}");
+    let _ = write!(log, "{errors}");
+    if status.success() {
+        return Ok(());
     }
-    if !status.success() {
-        let tail: Vec<&str> = errors.lines().rev().take(20).collect();
-        return Err(format!(
-            "cargo bench -p scopebus --bench bus failed ({status}); last lines:\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
-    }
+    let tail: Vec<&str> = errors.lines().rev().take(20).collect();
+    Err(format!(
+        "cargo bench -p scopebus --bench bus failed ({status}); last lines:\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    ))
+}
+
+/// Criterion's figure (ns per iteration) of every `group/peer/N`: the slope
+/// of time against iterations when it sampled linearly, else the mean.
+fn read_estimates(criterion: &Path) -> Result<std::collections::BTreeMap<String, f64>, String> {
     let mut estimates = std::collections::BTreeMap::new();
     for group in ["live", "drain", "send"] {
         for peer in ["scopebus", PEERS[0], PEERS[1]] {
@@ -283,8 +293,6 @@ fn bus_benches(
                 })?;
                 let value: Value = serde_json::from_str(&text)
                     .map_err(|e| format!("{}: not criterion's JSON: {e}", path.display()))?;
-                // The figure criterion prints: the slope of time against
-                // iterations when it sampled linearly, else the mean.
                 let ns = value
                     .pointer("/slope/point_estimate")
                     .or_else(|| value.pointer("/mean/point_estimate"))
@@ -405,7 +413,20 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
         .map_err(|e| format!("the memory benchmark wrote no {}: {e}", json_path.display()))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| format!("{}: not JSON: {e}", json_path.display()))?;
-    let mut rows = Vec::new();
+    let mut rows = retained_rows(&v)?;
+    rows.extend(unreceived_rows(&v)?);
+    rows.extend(left_rows(&v)?);
+    Ok(rows)
+}
+
+fn memory_number(r: Option<&Value>, k: &str) -> Result<f64, String> {
+    r.and_then(|r| r.get(k))
+        .and_then(Value::as_f64)
+        .ok_or_else(|| format!("memory.json: no `{k}`"))
+}
+
+/// Overhead per retained event, against each peer.
+fn retained_rows(v: &Value) -> Result<Vec<Row>, String> {
     let retained = v
         .get("retained")
         .and_then(Value::as_array)
@@ -416,15 +437,11 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
                 && r.get("subscribers").and_then(Value::as_u64) == Some(subs)
         })
     };
-    let number = |r: Option<&Value>, k: &str| {
-        r.and_then(|r| r.get(k))
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("memory.json: no `{k}`"))
-    };
+    let mut rows = Vec::new();
     for subs in [1, 64] {
-        let ours = number(find("scopebus", subs), "overhead_per_event")?;
+        let ours = memory_number(find("scopebus", subs), "overhead_per_event")?;
         for peer in PEERS {
-            let theirs = number(find(peer, subs), "overhead_per_event")?;
+            let theirs = memory_number(find(peer, subs), "overhead_per_event")?;
             rows.push(Row {
                 figure: format!(
                     "memory: overhead per retained event, {}",
@@ -439,6 +456,11 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
             });
         }
     }
+    Ok(rows)
+}
+
+/// Allocations per send nobody receives.
+fn unreceived_rows(v: &Value) -> Result<Vec<Row>, String> {
     let unreceived = v
         .get("unreceived")
         .and_then(Value::as_array)
@@ -449,20 +471,21 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
             .find(|u| u.get("case").and_then(Value::as_str) == Some(name))
     };
     let tokio = case("tokio-broadcast, no receiver");
+    let mut rows = Vec::new();
     for (name, words) in [
         ("scopebus, never subscribed", "never subscribed"),
         ("scopebus, subscription dropped", "subscription dropped"),
     ] {
         let u = case(name);
-        let sends = number(u, "sends")?;
-        let allocations = number(u, "allocations")?;
-        let left = number(u, "bytes_left")?;
+        let sends = memory_number(u, "sends")?;
+        let allocations = memory_number(u, "allocations")?;
+        let left = memory_number(u, "bytes_left")?;
         rows.push(Row {
             figure: format!("memory: allocations per unreceived send, {words}"),
             value: allocations / sends,
             unit: Unit::Count,
             peer: "tokio-broadcast".to_owned(),
-            peer_value: Some(number(tokio, "allocations")? / number(tokio, "sends")?),
+            peer_value: Some(memory_number(tokio, "allocations")? / memory_number(tokio, "sends")?),
             ratio: None,
             target: Some((
                 "nothing survives the call".to_owned(),
@@ -470,7 +493,12 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
             )),
         });
     }
-    for (key, words) in [
+    Ok(rows)
+}
+
+/// Bytes left once everything was consumed, dropped or ended.
+fn left_rows(v: &Value) -> Result<Vec<Row>, String> {
+    let cases = [
         (
             "reclaimed_bytes_left",
             "memory: bytes left once 64 subscriptions consumed all",
@@ -487,22 +515,22 @@ fn memory_rows(workspace: &Path, out: &Path) -> Result<Vec<Row>, String> {
             "closed_drained_bytes_left",
             "memory: bytes left once a closed bus's 64 subscriptions ended",
         ),
-    ] {
-        let left = v
-            .get(key)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("memory.json: no `{key}`"))?;
-        rows.push(Row {
-            figure: words.to_owned(),
-            value: left,
-            unit: Unit::Bytes,
-            peer: "-".to_owned(),
-            peer_value: None,
-            ratio: None,
-            target: Some(("0 B".to_owned(), left == 0.0)),
-        });
-    }
-    Ok(rows)
+    ];
+    cases
+        .into_iter()
+        .map(|(key, words)| {
+            let left = memory_number(Some(v), key)?;
+            Ok(Row {
+                figure: words.to_owned(),
+                value: left,
+                unit: Unit::Bytes,
+                peer: "-".to_owned(),
+                peer_value: None,
+                ratio: None,
+                target: Some(("0 B".to_owned(), left == 0.0)),
+            })
+        })
+        .collect()
 }
 
 /// Runs `bench/haiway_fanout.py` on the interpreter `--impl haiway` uses.
@@ -797,6 +825,25 @@ fn render(
         out,
         "bus workloads: {events} events per run (Haiway: as its rows say), one sender, Arc<u64> events, tokio current-thread runtime\n"
     );
+    out.push_str(&markdown_table(rows));
+    for note in notes {
+        let _ = writeln!(out, "\nnote: {note}");
+    }
+    let missed = rows
+        .iter()
+        .filter(|r| matches!(r.target, Some((_, false))))
+        .count();
+    let _ = writeln!(
+        out,
+        "\nratio: above 1 is better for scopebus (rates: ours / peer; costs: peer / ours). \
+         Targets missed: {missed}."
+    );
+    out
+}
+
+/// The rows as a Markdown table (text left, figures right), so that it
+/// pastes into README.md.
+fn markdown_table(rows: &[Row]) -> String {
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {
@@ -828,7 +875,6 @@ fn render(
             *w = (*w).max(c.chars().count());
         }
     }
-    // Text left, figures right; a Markdown table, so it pastes into README.md.
     let right = [false, true, false, true, true, false];
     let line = |row: &[String; 6]| {
         let mut text = String::from("|");
@@ -842,6 +888,7 @@ fn render(
         }
         text
     };
+    let mut out = String::new();
     let _ = writeln!(out, "{}", line(&head));
     let mut rule = String::from("|");
     for (w, r) in width.iter().zip(right) {
@@ -851,18 +898,6 @@ fn render(
     for row in &cells {
         let _ = writeln!(out, "{}", line(row));
     }
-    for note in notes {
-        let _ = writeln!(out, "\nnote: {note}");
-    }
-    let missed = rows
-        .iter()
-        .filter(|r| matches!(r.target, Some((_, false))))
-        .count();
-    let _ = writeln!(
-        out,
-        "\nratio: above 1 is better for scopebus (rates: ours / peer; costs: peer / ours). \
-         Targets missed: {missed}."
-    );
     out
 }
 

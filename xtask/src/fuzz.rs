@@ -147,82 +147,89 @@ pub fn seed_corpus(workspace: &Path, target: &str) -> Result<usize, String> {
     if !files(&dir).is_empty() {
         return Ok(0);
     }
-    let mut written = 0;
     match target {
-        "ops" => {
-            for seed in 0..64 {
-                let mut imp = ReferenceImpl::new(None);
-                let run = generate(seed, GenConfig { ops: 40 }, &mut imp);
-                let Some(bytes) = encode(&compact(&run.trace)) else {
-                    continue;
-                };
-                // Only what decodes back to the same workload is a seed.
-                if normalize(&Workload::decode(&bytes).0) != normalize(&compact(&run.trace)) {
-                    return Err(format!(
-                        "the fuzz format does not round-trip seed {seed}'s trace (a bug in scopebus_sim::fuzz)"
-                    ));
-                }
-                write(&dir.join(format!("sim-seed-{seed}")), &bytes)?;
-                written += 1;
-            }
+        "ops" => seed_ops(&dir),
+        "trace" => seed_traces(&dir),
+        "protocol" => seed_protocol(&dir),
+        other => Err(format!("unknown fuzz target `{other}`")),
+    }
+}
+
+/// `ops`: simulator workloads, encoded in the fuzz format.
+fn seed_ops(dir: &Path) -> Result<usize, String> {
+    let mut written = 0;
+    for seed in 0..64 {
+        let mut imp = ReferenceImpl::new(None);
+        let run = generate(seed, GenConfig { ops: 40 }, &mut imp);
+        let Some(bytes) = encode(&compact(&run.trace)) else {
+            continue;
+        };
+        // Only what decodes back to the same workload is a seed.
+        if normalize(&Workload::decode(&bytes).0) != normalize(&compact(&run.trace)) {
+            return Err(format!(
+                "the fuzz format does not round-trip seed {seed}'s trace (a bug in scopebus_sim::fuzz)"
+            ));
         }
-        "trace" => {
-            for seed in 0..16 {
-                let mut imp = ReferenceImpl::new(None);
-                let run = generate(seed, GenConfig { ops: 16 }, &mut imp);
-                let mut file = TraceFile::new("reference", run.trace);
-                file.seed = Some(seed);
-                write(
-                    &dir.join(format!("sim-seed-{seed}.json")),
-                    file.to_json().as_bytes(),
-                )?;
-                written += 1;
-            }
-        }
-        "protocol" => {
-            // Real sessions with the reference behind the protocol: the
-            // requests (as the server reads them) and, after a byte that
-            // names the seed, the replies (as the runner reads them).
-            let me = std::env::current_exe()
-                .map_err(|e| format!("cannot find this program to serve the reference: {e}"))?;
-            for seed in 0..16u8 {
-                let pool = AdapterPool::new(
-                    AdapterCommand {
-                        program: me.clone(),
-                        args: vec!["adapter".to_owned(), "reference".to_owned()],
-                        env: Vec::new(),
-                    },
-                    Duration::from_secs(10),
-                );
-                let mut imp = StdioImpl::new(pool);
-                let run = generate(u64::from(seed), GenConfig { ops: CLIENT_OPS }, &mut imp);
-                if let Some(f) = run.failure {
-                    return Err(format!(
-                        "the reference failed seed {seed} behind the protocol: {f}"
-                    ));
-                }
-                let transcript = imp.transcript().unwrap_or_default();
-                let requests: Vec<&str> =
-                    transcript.iter().step_by(2).map(String::as_str).collect();
-                let replies: Vec<&str> = transcript
-                    .iter()
-                    .skip(1)
-                    .step_by(2)
-                    .map(String::as_str)
-                    .collect();
-                write(
-                    &dir.join(format!("requests-seed-{seed}")),
-                    requests.join("\n").as_bytes(),
-                )?;
-                let mut bytes = vec![seed];
-                bytes.extend_from_slice(replies.join("\n").as_bytes());
-                write(&dir.join(format!("replies-seed-{seed}")), &bytes)?;
-                written += 2;
-            }
-        }
-        other => return Err(format!("unknown fuzz target `{other}`")),
+        write(&dir.join(format!("sim-seed-{seed}")), &bytes)?;
+        written += 1;
     }
     Ok(written)
+}
+
+/// `trace`: simulator traces, as trace files.
+fn seed_traces(dir: &Path) -> Result<usize, String> {
+    for seed in 0..16 {
+        let mut imp = ReferenceImpl::new(None);
+        let run = generate(seed, GenConfig { ops: 16 }, &mut imp);
+        let mut file = TraceFile::new("reference", run.trace);
+        file.seed = Some(seed);
+        write(
+            &dir.join(format!("sim-seed-{seed}.json")),
+            file.to_json().as_bytes(),
+        )?;
+    }
+    Ok(16)
+}
+
+/// `protocol`: real sessions with the reference behind the protocol: the
+/// requests (as the server reads them) and, after a byte that names the
+/// seed, the replies (as the runner reads them).
+fn seed_protocol(dir: &Path) -> Result<usize, String> {
+    let me = std::env::current_exe()
+        .map_err(|e| format!("cannot find this program to serve the reference: {e}"))?;
+    for seed in 0..16u8 {
+        let pool = AdapterPool::new(
+            AdapterCommand {
+                program: me.clone(),
+                args: vec!["adapter".to_owned(), "reference".to_owned()],
+                env: Vec::new(),
+            },
+            Duration::from_secs(10),
+        );
+        let mut imp = StdioImpl::new(pool);
+        let run = generate(u64::from(seed), GenConfig { ops: CLIENT_OPS }, &mut imp);
+        if let Some(f) = run.failure {
+            return Err(format!(
+                "the reference failed seed {seed} behind the protocol: {f}"
+            ));
+        }
+        let transcript = imp.transcript().unwrap_or_default();
+        let requests: Vec<&str> = transcript.iter().step_by(2).map(String::as_str).collect();
+        let replies: Vec<&str> = transcript
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(String::as_str)
+            .collect();
+        write(
+            &dir.join(format!("requests-seed-{seed}")),
+            requests.join("\n").as_bytes(),
+        )?;
+        let mut bytes = vec![seed];
+        bytes.extend_from_slice(replies.join("\n").as_bytes());
+        write(&dir.join(format!("replies-seed-{seed}")), &bytes)?;
+    }
+    Ok(32)
 }
 
 /// Reads libFuzzer's output for the figures.
@@ -469,44 +476,11 @@ pub fn run(workspace: &Path, log_dir: &Path, options: &Options) -> Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     ensure_tools(workspace)?;
-    std::fs::create_dir_all(log_dir)
-        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
-    eprintln!("building the fuzz targets (nightly, libFuzzer)...");
-    let build_log = log_dir.join("build.log");
-    let log = std::fs::File::create(&build_log)
-        .map_err(|e| format!("cannot write {}: {e}", build_log.display()))?;
-    let built = nightly_cargo(workspace)
-        .args(["fuzz", "build", "--sanitizer", "none", "-O"])
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .status()
-        .map_err(|e| format!("cannot run cargo fuzz build: {e}"))?;
-    if !built.success() {
-        return Err(format!(
-            "building the fuzz targets failed; see {}",
-            build_log.display()
-        ));
-    }
+    build_targets(workspace, log_dir)?;
     let mut all = Vec::new();
     let mut crashed = false;
     for target in &options.targets {
-        let corpus = match options.mutant {
-            // From nothing, so the time to find the mutant is the fuzzer's.
-            Some(m) => {
-                let dir = log_dir.join("mutant-corpus").join(m.name());
-                let _ = std::fs::remove_dir_all(&dir);
-                dir
-            }
-            None => {
-                let seeded = seed_corpus(workspace, target)?;
-                if seeded > 0 {
-                    eprintln!(
-                        "seeded fuzz/corpus/{target}/ with {seeded} entries from simulator traces"
-                    );
-                }
-                fuzz_dir(workspace).join("corpus").join(target)
-            }
-        };
+        let corpus = corpus_for(workspace, log_dir, target, options)?;
         eprintln!("fuzzing `{target}` for {} s...", options.time);
         let (mut stats, crash) = run_target(workspace, log_dir, target, &corpus, options)?;
         if let Some(crash) = crash {
@@ -528,7 +502,57 @@ pub fn run(workspace: &Path, log_dir: &Path, options: &Options) -> Result<ExitCo
             .map_err(|e| e.to_string())?;
         write(path, format!("{text}\n").as_bytes())?;
     }
-    Ok(match (options.mutant, crashed) {
+    Ok(outcome(options, &all, crashed))
+}
+
+/// Builds the fuzz targets (nightly, libFuzzer), logging to `log_dir`.
+fn build_targets(workspace: &Path, log_dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(log_dir)
+        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+    eprintln!("building the fuzz targets (nightly, libFuzzer)...");
+    let build_log = log_dir.join("build.log");
+    let log = std::fs::File::create(&build_log)
+        .map_err(|e| format!("cannot write {}: {e}", build_log.display()))?;
+    let built = nightly_cargo(workspace)
+        .args(["fuzz", "build", "--sanitizer", "none", "-O"])
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .status()
+        .map_err(|e| format!("cannot run cargo fuzz build: {e}"))?;
+    match built.success() {
+        true => Ok(()),
+        false => Err(format!(
+            "building the fuzz targets failed; see {}",
+            build_log.display()
+        )),
+    }
+}
+
+/// The corpus `target` is fuzzed from: for a mutant hunt, an empty one (so
+/// the time to find the mutant is the fuzzer's); else the project's,
+/// seeded from simulator traces.
+fn corpus_for(
+    workspace: &Path,
+    log_dir: &Path,
+    target: &str,
+    options: &Options,
+) -> Result<PathBuf, String> {
+    if let Some(m) = options.mutant {
+        let dir = log_dir.join("mutant-corpus").join(m.name());
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(dir);
+    }
+    let seeded = seed_corpus(workspace, target)?;
+    if seeded > 0 {
+        eprintln!("seeded fuzz/corpus/{target}/ with {seeded} entries from simulator traces");
+    }
+    Ok(fuzz_dir(workspace).join("corpus").join(target))
+}
+
+/// The exit code: a crash fails a run (exit 1); a mutant hunt succeeds
+/// when the mutant is found.
+fn outcome(options: &Options, all: &[Stats], crashed: bool) -> ExitCode {
+    match (options.mutant, crashed) {
         (Some(m), true) => {
             println!(
                 "mutant {} found by fuzzing in {:.1} s",
@@ -547,5 +571,5 @@ pub fn run(workspace: &Path, log_dir: &Path, options: &Options) -> Result<ExitCo
         }
         (None, true) => ExitCode::from(1),
         (None, false) => ExitCode::SUCCESS,
-    })
+    }
 }

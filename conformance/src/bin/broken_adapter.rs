@@ -31,23 +31,62 @@ fn main() {
     let mut server = Server::new(|| Box::new(ReferenceImpl::new(None)) as Box<dyn Implementation>);
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
-    let mut runnables = 0;
-    let mut flaky = Flaky::new(&mode);
-    let mut lose_after_drop = false;
+    let mut broken = Broken::new(mode);
     for line in stdin.lock().lines() {
-        let Ok(mut line) = line else { return };
-        if mode == "shared-isolated" {
+        let Ok(line) = line else { return };
+        let line = broken.request(line);
+        if let Some(reply) = broken.answer_instead(&line) {
+            let _ = writeln!(out, "{reply}");
+            let _ = out.flush();
+            continue;
+        }
+        let Some(response) = server.answer(&line) else {
+            continue;
+        };
+        let text = serde_json::to_string(&response).unwrap_or_default();
+        let text = broken.reply(&line, &response, text, &mut out);
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+        if matches!(response, Response::Bye { .. }) {
+            return;
+        }
+    }
+}
+
+/// The adapter's misbehaviour, and what it needs to remember.
+struct Broken {
+    mode: String,
+    runnables: u32,
+    flaky: Flaky,
+    lose_after_drop: bool,
+}
+
+impl Broken {
+    fn new(mode: String) -> Broken {
+        Broken {
+            flaky: Flaky::new(&mode),
+            mode,
+            runnables: 0,
+            lose_after_drop: false,
+        }
+    }
+
+    /// A request, as the broken adapter takes it in.
+    fn request(&mut self, mut line: String) -> String {
+        if self.mode == "shared-isolated" {
             line = line.replace(",\"isolated\":true", "");
         }
-        if mode == "lose-after-drop"
+        if line.contains("\"type\":\"hello\"") || line.contains("\"type\":\"reset\"") {
+            self.flaky.new_run();
+            self.lose_after_drop = false;
+        }
+        if self.mode == "lose-after-drop"
             && (line.contains("\"op\":\"drop_subscription\"")
                 || line.contains("\"op\":\"cancel_subscriber\""))
         {
-            lose_after_drop = true;
+            self.lose_after_drop = true;
         }
-        let is_hello = line.contains("\"type\":\"hello\"");
-        let is_op = line.contains("\"type\":\"op\"");
-        if mode == "latin1-stderr"
+        if self.mode == "latin1-stderr"
             && std::io::stderr()
                 .write_all(b"caf\xe9: a log line in Latin-1\n")
                 .is_err()
@@ -56,80 +95,76 @@ fn main() {
             std::process::exit(1);
         }
         if line.contains("\"type\":\"runnable\"") {
-            runnables += 1;
-            if mode == "hang-runnable" && runnables == 5 {
-                loop {
-                    std::thread::sleep(std::time::Duration::from_secs(3600));
-                }
+            self.runnables += 1;
+            if self.mode == "hang-runnable" && self.runnables == 5 {
+                hang();
             }
         }
-        let id = serde_json::from_str::<serde_json::Value>(&line)
+        line
+    }
+
+    /// A reply the broken adapter gives without asking the bus.
+    fn answer_instead(&self, line: &str) -> Option<String> {
+        if self.mode != "idle-poll" {
+            return None;
+        }
+        let id = serde_json::from_str::<serde_json::Value>(line)
             .ok()
             .and_then(|v| v["id"].as_u64())
             .unwrap_or(0);
-        if mode == "idle-poll" && line.contains("\"type\":\"poll\"") {
-            let _ = writeln!(
-                out,
+        if line.contains("\"type\":\"poll\"") {
+            return Some(format!(
                 "{{\"type\":\"stepped\",\"id\":{id},\"ran\":false,\"observations\":[]}}"
-            );
-            let _ = out.flush();
-            continue;
+            ));
         }
-        if mode == "idle-poll" && line.contains("\"type\":\"preempt\"") {
-            let _ = writeln!(out, "{{\"type\":\"preempted\",\"id\":{id},\"ran\":false}}");
-            let _ = out.flush();
-            continue;
+        line.contains("\"type\":\"preempt\"")
+            .then(|| format!("{{\"type\":\"preempted\",\"id\":{id},\"ran\":false}}"))
+    }
+
+    /// The bus's reply (`text`) to `line`, as the broken adapter gives it.
+    fn reply(
+        &mut self,
+        line: &str,
+        response: &Response,
+        mut text: String,
+        out: &mut impl Write,
+    ) -> String {
+        self.flaky.lose(&mut text);
+        if self.lose_after_drop && lose_first_receipt(&mut text) {
+            self.lose_after_drop = false;
         }
-        let Some(response) = server.answer(&line) else {
-            continue;
-        };
-        if line.contains("\"type\":\"hello\"") || line.contains("\"type\":\"reset\"") {
-            flaky.new_run();
-            lose_after_drop = false;
-        }
-        let mut text = serde_json::to_string(&response).unwrap_or_default();
-        flaky.lose(&mut text);
-        if lose_after_drop && lose_first_receipt(&mut text) {
-            lose_after_drop = false;
-        }
-        match mode.as_str() {
-            "wrong-protocol" if is_hello => text = text.replace("\"protocol\":1", "\"protocol\":2"),
-            "no-hello" if is_hello => {
-                text = format!("{{\"type\":\"ok\",\"id\":{}}}", response.id())
-            }
-            "garbage" if is_op => text = "this is not JSON".to_owned(),
+        let id = response.id();
+        let is_hello = line.contains("\"type\":\"hello\"");
+        let is_op = line.contains("\"type\":\"op\"");
+        match self.mode.as_str() {
+            "wrong-protocol" if is_hello => text.replace("\"protocol\":1", "\"protocol\":2"),
+            "no-hello" if is_hello => format!("{{\"type\":\"ok\",\"id\":{id}}}"),
+            "garbage" if is_op => "this is not JSON".to_owned(),
             "wrong-id" if is_op => {
-                text = text.replacen(
-                    &format!("\"id\":{}", response.id()),
-                    &format!("\"id\":{}", response.id() + 1),
-                    1,
-                )
+                text.replacen(&format!("\"id\":{id}"), &format!("\"id\":{}", id + 1), 1)
             }
-            "extra-field" if is_op => text = text.replacen('{', "{\"surprise\":true,", 1),
-            "long-line" if is_op => {
-                text = format!(
-                    "{{\"type\":\"ok\",\"id\":{},\"pad\":\"{}\"}}",
-                    response.id(),
-                    "x".repeat(2 << 20)
-                )
-            }
+            "extra-field" if is_op => text.replacen('{', "{\"surprise\":true,", 1),
+            "long-line" if is_op => format!(
+                "{{\"type\":\"ok\",\"id\":{id},\"pad\":\"{}\"}}",
+                "x".repeat(2 << 20)
+            ),
             "stdout-noise" if is_op => {
                 let _ = writeln!(out, "INFO: a log line that belongs on stderr");
+                text
             }
             "crash" if is_op => {
                 eprintln!("boom: simulated crash in the adapter");
                 std::process::exit(3);
             }
-            "hang" if is_op => loop {
-                std::thread::sleep(std::time::Duration::from_secs(3600));
-            },
-            _ => {}
+            "hang" if is_op => hang(),
+            _ => text,
         }
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
-        if matches!(response, Response::Bye { .. }) {
-            return;
-        }
+    }
+}
+
+fn hang() -> ! {
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
     }
 }
 

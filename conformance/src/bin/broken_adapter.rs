@@ -18,7 +18,8 @@
 //! not deterministic), `shared-isolated` (opens isolated scopes as plain
 //! nested ones: a bus without isolation, judged through the protocol),
 //! `lose-after-drop` (after a subscription is dropped or cancelled, the
-//! next event any subscriber receives is lost), `well` (no misbehaviour).
+//! next event a subscriber of its type in its scope receives is lost: a
+//! drop that disturbs its siblings), `well` (no misbehaviour).
 
 use scopebus_conformance::protocol::Response;
 use scopebus_conformance::serve::Server;
@@ -58,7 +59,10 @@ struct Broken {
     mode: String,
     runnables: u32,
     flaky: Flaky,
-    lose_after_drop: bool,
+    /// `lose-after-drop`: each subscription's scope and type, and the ones
+    /// whose next receipt is lost.
+    types: std::collections::HashMap<u64, String>,
+    lose_after_drop: std::collections::HashSet<String>,
 }
 
 impl Broken {
@@ -67,7 +71,8 @@ impl Broken {
             flaky: Flaky::new(&mode),
             mode,
             runnables: 0,
-            lose_after_drop: false,
+            types: std::collections::HashMap::new(),
+            lose_after_drop: std::collections::HashSet::new(),
         }
     }
 
@@ -78,13 +83,11 @@ impl Broken {
         }
         if line.contains("\"type\":\"hello\"") || line.contains("\"type\":\"reset\"") {
             self.flaky.new_run();
-            self.lose_after_drop = false;
+            self.types.clear();
+            self.lose_after_drop.clear();
         }
-        if self.mode == "lose-after-drop"
-            && (line.contains("\"op\":\"drop_subscription\"")
-                || line.contains("\"op\":\"cancel_subscriber\""))
-        {
-            self.lose_after_drop = true;
+        if self.mode == "lose-after-drop" {
+            self.note_drop(&line);
         }
         if self.mode == "latin1-stderr"
             && std::io::stderr()
@@ -101,6 +104,30 @@ impl Broken {
             }
         }
         line
+    }
+
+    /// `lose-after-drop`: remembers each subscription's scope and type, and,
+    /// at a drop or cancel, that the next receipt of its siblings (same
+    /// scope and type) is to be lost.
+    fn note_drop(&mut self, line: &str) {
+        let Ok(request) = serde_json::from_str::<serde_json::Value>(line) else {
+            return;
+        };
+        let op = &request["op"];
+        let sub = op["sub"].as_u64();
+        match (op["op"].as_str(), sub) {
+            (Some("subscribe"), Some(sub)) => {
+                if let Some(ty) = op["ty"].as_str() {
+                    self.types.insert(sub, format!("{} {ty}", op["scope"]));
+                }
+            }
+            (Some("drop_subscription" | "cancel_subscriber"), Some(sub)) => {
+                if let Some(key) = self.types.get(&sub) {
+                    self.lose_after_drop.insert(key.clone());
+                }
+            }
+            _ => {}
+        }
     }
 
     /// A reply the broken adapter gives without asking the bus.
@@ -130,8 +157,18 @@ impl Broken {
         out: &mut impl Write,
     ) -> String {
         self.flaky.lose(&mut text);
-        if self.lose_after_drop && lose_first_receipt(&mut text) {
-            self.lose_after_drop = false;
+        while !self.lose_after_drop.is_empty() {
+            let (types, pending) = (&self.types, &self.lose_after_drop);
+            let key =
+                |o: &serde_json::Value| o["sub"].as_u64().and_then(|s| types.get(&s)).cloned();
+            let Some(lost) =
+                lose_first_receipt(&mut text, |o| key(o).is_some_and(|k| pending.contains(&k)))
+            else {
+                break;
+            };
+            if let Some(k) = key(&lost) {
+                self.lose_after_drop.remove(&k);
+            }
         }
         let id = response.id();
         let is_hello = line.contains("\"type\":\"hello\"");
@@ -204,28 +241,26 @@ impl Flaky {
     /// Drops the first `received` observation of `reply`, if this run is
     /// to lose one and has not yet.
     fn lose(&mut self, reply: &mut String) {
-        if self.lose_next && lose_first_receipt(reply) {
+        if self.lose_next && lose_first_receipt(reply, |_| true).is_some() {
             self.lose_next = false;
         }
     }
 }
 
-/// Drops the first `received` observation of `reply`; whether there was
-/// one.
-fn lose_first_receipt(reply: &mut String) -> bool {
-    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(reply) else {
-        return false;
-    };
-    let Some(list) = value
+/// Drops the first `received` observation of `reply` that `pick` picks,
+/// and gives it back.
+fn lose_first_receipt(
+    reply: &mut String,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> Option<serde_json::Value> {
+    let mut value = serde_json::from_str::<serde_json::Value>(reply).ok()?;
+    let list = value
         .get_mut("observations")
-        .and_then(serde_json::Value::as_array_mut)
-    else {
-        return false;
-    };
-    let Some(at) = list.iter().position(|o| o["kind"] == "received") else {
-        return false;
-    };
-    list.remove(at);
+        .and_then(serde_json::Value::as_array_mut)?;
+    let at = list
+        .iter()
+        .position(|o| o["kind"] == "received" && pick(o))?;
+    let lost = list.remove(at);
     *reply = value.to_string();
-    true
+    Some(lost)
 }

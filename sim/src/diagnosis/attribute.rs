@@ -9,6 +9,10 @@ use crate::iut::Implementation;
 use crate::model::Layout;
 use crate::op::Entry;
 
+/// How many times a failure handed over by a counterfactual is attributed
+/// in turn (each time on a trace with fewer drops, so it ends anyway).
+const ROOT_CAUSE_DEPTH: u32 = 4;
+
 /// Reruns entries on a fresh instance of the implementation under test,
 /// judged by a model with the given layout.
 pub type Rerunner<'a> = Box<dyn FnMut(&[Entry], Layout) -> Run + 'a>;
@@ -71,13 +75,22 @@ impl<'a> Diagnosis<'a> {
             return run;
         }
         let prefix = run.trace[..(failure.entry + 1).min(run.trace.len())].to_vec();
-        let (trace, failure) = self.root_cause(prefix, failure);
+        let (trace, failure) = self.root_cause(prefix, failure, ROOT_CAUSE_DEPTH);
         run.trace = trace;
         run.failure = Some(failure);
         run
     }
 
-    fn root_cause(&mut self, prefix: Vec<Entry>, failure: Failure) -> (Vec<Entry>, Failure) {
+    /// The steps 3 to 5 of the precedence. Where the drops counterfactual
+    /// hands over another failure, on the trace without the drops, that
+    /// failure is attributed in turn (`depth` more times at most), so that
+    /// the trace saved for it replays to the same rule.
+    fn root_cause(
+        &mut self,
+        prefix: Vec<Entry>,
+        failure: Failure,
+        depth: u32,
+    ) -> (Vec<Entry>, Failure) {
         let (layout, rerun) = (self.layout, &mut self.rerun);
         let other = if let Some(v) = layout::explains(&prefix, &failure, layout, rerun) {
             Some((prefix.clone(), failure.attributed(v)))
@@ -87,7 +100,13 @@ impl<'a> Diagnosis<'a> {
             cancel::drops(&prefix, &failure, layout, rerun)
         };
         match other {
-            Some(other) if self.reproduces(&prefix, &failure) => other,
+            Some((trace, other)) if self.reproduces(&prefix, &failure) => {
+                if trace == prefix || depth == 0 || other.evidence.is_none() {
+                    return (trace, other);
+                }
+                let at = (other.entry + 1).min(trace.len());
+                self.root_cause(trace[..at].to_vec(), other, depth - 1)
+            }
             _ => (prefix, failure),
         }
     }

@@ -17,13 +17,15 @@
 
 use crate::catalogue::EventType;
 use crate::harness::Failure;
-use crate::model::Disagreement;
+use crate::model::{Disagreement, Layout};
 use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskId};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What the trace says about its handles, under the spec's layout.
+/// What a trace says about its handles: which bus each scope uses (under
+/// a layout), each subscription's scope and route, each task's scope, each
+/// event's scope and route.
 #[derive(Default)]
-struct Shape {
+pub(crate) struct Shape {
     parent: BTreeMap<ScopeId, Option<ScopeId>>,
     /// The scope whose bus each scope uses.
     bus: BTreeMap<ScopeId, ScopeId>,
@@ -33,7 +35,8 @@ struct Shape {
 }
 
 impl Shape {
-    fn of(trace: &[Entry]) -> Shape {
+    /// The shape of `trace`, its buses laid out as `layout` says.
+    pub(crate) fn of(trace: &[Entry], layout: Layout) -> Shape {
         let mut shape = Shape::default();
         for op in trace.iter().filter_map(op_of) {
             match op {
@@ -44,7 +47,9 @@ impl Shape {
                 } => {
                     shape.parent.insert(*scope, *parent);
                     let bus = match parent {
-                        Some(p) if !isolated => shape.bus.get(p).copied().unwrap_or(*p),
+                        Some(p) if !layout.owns_bus(false, *isolated) => {
+                            shape.bus.get(p).copied().unwrap_or(*p)
+                        }
                         _ => *scope,
                     };
                     shape.bus.insert(*scope, bus);
@@ -73,6 +78,17 @@ impl Shape {
             }
         }
         shape
+    }
+
+    /// The channel (bus owner, route) of `route` in `scope`.
+    pub(crate) fn channel(&self, scope: ScopeId, route: EventType) -> Option<(ScopeId, EventType)> {
+        Some((*self.bus.get(&scope)?, route))
+    }
+
+    /// The channel of a subscription.
+    pub(crate) fn sub_channel(&self, sub: SubId) -> Option<(ScopeId, EventType)> {
+        let (scope, route) = self.sub.get(&sub)?;
+        self.channel(*scope, *route)
     }
 
     fn ancestors(&self, scope: ScopeId) -> Vec<ScopeId> {
@@ -124,14 +140,11 @@ impl Subjects {
 /// and `settle` are left out: they are never candidates for removal.
 pub fn causal_ops(trace: &[Entry], failure: &Failure) -> BTreeSet<usize> {
     let trace = &trace[..(failure.entry + 1).min(trace.len())];
-    let shape = Shape::of(trace);
+    let shape = Shape::of(trace, Layout::Spec);
     let mut subjects = Subjects::default();
     subjects.read(&failure.message);
     subjects.read(&failure.entry_text);
-    let channel_of_sub = |sub: &SubId| {
-        let (scope, route) = shape.sub.get(sub)?;
-        Some((*shape.bus.get(scope)?, *route))
-    };
+    let channel_of_sub = |sub: &SubId| shape.sub_channel(*sub);
     // The channels (bus, route) the failure is about, where its evidence
     // says; else every channel of the buses its subjects use.
     let mut channels: BTreeSet<(ScopeId, EventType)> = BTreeSet::new();
@@ -185,7 +198,7 @@ pub fn causal_ops(trace: &[Entry], failure: &Failure) -> BTreeSet<usize> {
 
 /// The channel a model's finding is about, when it is about one: the
 /// scope whose bus it is on, and the route.
-fn evidence_channel(d: &Disagreement) -> Option<(ScopeId, EventType)> {
+pub(crate) fn evidence_channel(d: &Disagreement) -> Option<(ScopeId, EventType)> {
     match d {
         Disagreement::Certain(_) => None,
         Disagreement::Misdelivery(m) => Some((m.sub.scope, m.sub.ty.route())),

@@ -17,8 +17,7 @@
 //! Anything else (the replay fails somewhere else) answers nothing, and
 //! the facts' rule stands.
 
-use super::Rerun;
-use crate::catalogue::EventType;
+use super::{Cleared, Rerun};
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Mode, StatsMismatch, Violation};
 use crate::op::{Entry, Op, SubId};
@@ -43,7 +42,10 @@ pub fn holder(
         return None;
     }
     let late = without_subs(prefix, &stats.late_subs);
-    if !stats.late_subs.is_empty() && clears(stats, Rerun::of(&late, rerun(&late, layout))) {
+    let cleared = |candidate: &[Entry], rerun: &mut dyn FnMut(&[Entry], Layout) -> Run| {
+        Rerun::of(candidate, rerun(candidate, layout)).cleared(failure)
+    };
+    if !stats.late_subs.is_empty() && cleared(&late, rerun) == Cleared::Yes {
         return Some(Violation::new(
             Rule::Close3,
             Mode::HeldByLateSubscription,
@@ -62,55 +64,34 @@ pub fn holder(
     dropped_verdict(failure, stats, Rerun::of(&candidate, run))
 }
 
-/// What replaying without the dropped subscriptions says.
+/// What replaying without the dropped subscriptions says: if that clears
+/// the failure, they hold it (RECLAIM-2); if a RECLAIM-2 reading still
+/// fails without them, it is that failure's rule.
 fn dropped_verdict(failure: &Failure, stats: &StatsMismatch, without: Rerun) -> Option<Violation> {
-    match without {
-        cleared if clears(stats, cleared.clone()) => Some(Violation::new(
+    let subs = list(&stats.dropped_subs);
+    match (without.cleared(failure), without) {
+        (Cleared::Yes, _) => Some(Violation::new(
             Rule::Reclaim2,
             Mode::HeldByDropped,
             format!(
-                "{}; without the dropped subscriptions ({}) this passes: they still hold it",
-                failure.message,
-                list(&stats.dropped_subs)
+                "{}; without the dropped subscriptions ({subs}) this passes: they still hold it",
+                failure.message
             ),
         )),
-        Rerun::AtEnd(f)
-            if failure.rule == Rule::Reclaim2
-                && f.rule != Rule::Reclaim2
-                && same_route(stats, &f) =>
+        (Cleared::No, Rerun::AtEnd(f))
+            if failure.rule == Rule::Reclaim2 && f.rule != Rule::Reclaim2 =>
         {
             Some(Violation::new(
                 f.rule,
                 f.mode,
                 format!(
-                    "{} (not the dropped subscriptions {}: without them it still fails)",
-                    f.message,
-                    list(&stats.dropped_subs)
+                    "{} (not the dropped subscriptions {subs}: without them it still fails)",
+                    f.message
                 ),
             ))
         }
         _ => None,
     }
-}
-
-/// Whether a rerun without the suspects clears the disagreement about
-/// `stats`' route: it passes, or fails at the same `observe` only for a
-/// route checked after this one (so this one held).
-fn clears(stats: &StatsMismatch, rerun: Rerun) -> bool {
-    let order = |route| EventType::ALL.iter().position(|t| *t == route);
-    match rerun {
-        Rerun::Passed => true,
-        Rerun::AtEnd(f) => match f.evidence.as_deref() {
-            Some(Disagreement::Stats(other)) => order(other.route) > order(stats.route),
-            _ => false,
-        },
-        Rerun::Before(_) => false,
-    }
-}
-
-/// Whether `f` is a statistics failure about the same route as `stats`.
-fn same_route(stats: &StatsMismatch, f: &Failure) -> bool {
-    matches!(f.evidence.as_deref(), Some(Disagreement::Stats(other)) if other.route == stats.route)
 }
 
 /// `prefix` without the `subscribe` of each of `subs`, and everything that

@@ -53,15 +53,15 @@ pub mod holder;
 pub mod layout;
 pub mod liveness;
 pub mod misdelivery;
+mod rerun;
 pub mod send;
 pub mod stats;
 pub mod wake_probe;
 
 pub use attribute::{Diagnosis, Rerunner};
+pub use rerun::{Cleared, Rerun};
 
-use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Violation};
-use crate::op::Entry;
 
 /// Names the rule a disagreement breaks, from its evidence alone (step 3 of
 /// the precedence; certain checks pass through).
@@ -74,30 +74,5 @@ pub fn classify(disagreement: &Disagreement) -> Violation {
         Disagreement::EarlyEnd(e) => liveness::early_end(e),
         Disagreement::Stuck(s) => liveness::stuck(s),
         Disagreement::Unended(u) => liveness::unended(u),
-    }
-}
-
-/// How a counterfactual rerun of a failing prefix (the trace up to and
-/// including its failing entry, perhaps with entries taken out) ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Rerun {
-    /// No failure at all.
-    Passed,
-    /// A failure at the prefix's last entry: the same point.
-    AtEnd(Failure),
-    /// A failure before it: the rerun answers nothing about that point.
-    Before(Failure),
-}
-
-impl Rerun {
-    /// How `run`, a rerun of `entries`, ended.
-    pub fn of(entries: &[Entry], run: Run) -> Rerun {
-        match run.failure {
-            None => Rerun::Passed,
-            Some(f) if run.trace.last().is_some() && run.trace.last() == entries.last() => {
-                Rerun::AtEnd(f)
-            }
-            Some(f) => Rerun::Before(f),
-        }
     }
 }

@@ -1,0 +1,124 @@
+//! What a counterfactual rerun says about a failure: the failing prefix
+//! (the trace up to and including its failing entry), with something taken
+//! out, replayed on a fresh instance. Did the same disagreement show again?
+//!
+//! "The same" is the same subject at the same point: the same
+//! subscription stuck or unended at that settle, the same route's
+//! statistics at that `observe`, the same receipt, send or end. A rerun
+//! that fails there about something else has cleared this one, where the
+//! model's order of checks lets that be told (a later route's statistics, a
+//! check that comes after); anything else, and a failure before that
+//! point, answers nothing.
+
+use crate::harness::{Failure, Run};
+use crate::model::Disagreement;
+use crate::op::Entry;
+
+/// How a counterfactual rerun of a failing prefix ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rerun {
+    /// No failure at all.
+    Passed,
+    /// A failure at the prefix's last entry: the same point.
+    AtEnd(Failure),
+    /// A failure before it.
+    Before(Failure),
+}
+
+/// Whether a rerun shows a failure again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleared {
+    /// It does not: what was taken out caused it.
+    Yes,
+    /// It does: what was taken out did not cause it.
+    No,
+    /// The rerun cannot tell.
+    Unknown,
+}
+
+impl Rerun {
+    /// How `run`, a rerun of `entries`, ended.
+    pub fn of(entries: &[Entry], run: Run) -> Rerun {
+        match run.failure {
+            None => Rerun::Passed,
+            Some(f) if run.trace.last().is_some() && run.trace.last() == entries.last() => {
+                Rerun::AtEnd(f)
+            }
+            Some(f) => Rerun::Before(f),
+        }
+    }
+
+    /// Whether this rerun shows `original` again.
+    pub fn cleared(&self, original: &Failure) -> Cleared {
+        match self {
+            Rerun::Passed => Cleared::Yes,
+            Rerun::Before(_) => Cleared::Unknown,
+            Rerun::AtEnd(f) => match (original.evidence.as_deref(), f.evidence.as_deref()) {
+                (Some(a), Some(b)) => same_point(a, b),
+                _ => match f.rule == original.rule && f.message == original.message {
+                    true => Cleared::No,
+                    false => Cleared::Unknown,
+                },
+            },
+        }
+    }
+}
+
+/// Whether `b`, found at the same entry as `a`, is `a` again.
+fn same_point(a: &Disagreement, b: &Disagreement) -> Cleared {
+    use Disagreement as D;
+    let is = |same: bool| if same { Cleared::No } else { Cleared::Unknown };
+    match (a, b) {
+        // Stuck subscriptions are checked first, all at once.
+        (D::Stuck(x), D::Stuck(y)) => match y.subs.contains(&x.sub.sub) {
+            true => Cleared::No,
+            false => Cleared::Yes,
+        },
+        (D::Stuck(_), _) => Cleared::Yes,
+        // Unended ones next, all at once; then scopes and tasks.
+        (D::Unended(x), D::Unended(y)) => match y.subs.contains(&x.sub.sub) {
+            true => Cleared::No,
+            false => Cleared::Yes,
+        },
+        (D::Unended(_), D::Stuck(_)) => Cleared::Unknown,
+        (D::Unended(_), _) => Cleared::Yes,
+        // Routes are checked in catalogue order.
+        (D::Stats(x), D::Stats(y)) => {
+            let order = |r| {
+                crate::catalogue::EventType::ALL
+                    .iter()
+                    .position(|t| *t == r)
+            };
+            match order(y.route).cmp(&order(x.route)) {
+                std::cmp::Ordering::Equal => Cleared::No,
+                std::cmp::Ordering::Greater => Cleared::Yes,
+                std::cmp::Ordering::Less => Cleared::Unknown,
+            }
+        }
+        (D::Misdelivery(x), D::Misdelivery(y)) => is(x.sub == y.sub && x.got == y.got),
+        // A receipt or an end is checked as it is reported, before the
+        // liveness of a settle: a rerun that reaches the liveness check
+        // took every report of that step; the subscription is still wrong
+        // only if it is now stuck or unended.
+        (D::Misdelivery(_) | D::EarlyEnd(_), D::Stuck(_) | D::Unended(_)) => {
+            let sub = match a {
+                D::Misdelivery(m) => m.sub.sub,
+                D::EarlyEnd(e) => e.sub.sub,
+                _ => return Cleared::Unknown,
+            };
+            let subs = match b {
+                D::Stuck(s) => &s.subs,
+                D::Unended(u) => &u.subs,
+                _ => return Cleared::Unknown,
+            };
+            match subs.contains(&sub) {
+                true => Cleared::No,
+                false => Cleared::Yes,
+            }
+        }
+        (D::SendRefused(x), D::SendRefused(y)) => is(x.event == y.event),
+        (D::EarlyEnd(x), D::EarlyEnd(y)) => is(x.sub == y.sub),
+        (D::Certain(x), D::Certain(y)) => is(x == y),
+        _ => Cleared::Unknown,
+    }
+}

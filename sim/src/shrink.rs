@@ -14,7 +14,8 @@
 //!
 //! Every candidate is replayed on a fresh implementation and its failure
 //! attributed as any trace's is; a candidate counts only if it fails with
-//! the same rule (or a `must` rule, where the original's is a `should`).
+//! the same rule and mode (or a `must` rule, where the original's is a
+//! `should`).
 //! What is kept is the candidate's effective trace (entries that took
 //! effect, up to the failure), so skipped entries vanish too.
 
@@ -63,9 +64,10 @@ pub struct Shrunk {
 /// [`crate::diagnosis::Diagnosis::judge`] does: the shrunk trace is judged
 /// by the same path as any trace.
 ///
-/// A candidate is kept if it fails the same rule, or, when that rule is a
-/// `should`, any `must` rule: an entry is never kept only to hold on to a
-/// weaker rule id (the failure then reports the `must` rule).
+/// A candidate is kept if it fails the same rule in the same way (mode), or,
+/// when that rule is a `should`, any `must` rule: an entry is never kept
+/// only to hold on to a weaker rule id (the failure then reports the `must`
+/// rule).
 pub fn shrink(
     original: &[Entry],
     failure: &Failure,
@@ -130,7 +132,7 @@ impl<J: FnMut(&[Entry]) -> Run> Search<J> {
             return false;
         };
         let stronger = self.failure.rule.level() == Level::Should && f.rule.level() == Level::Must;
-        let same = f.rule == self.failure.rule || stronger;
+        let same = (f.rule == self.failure.rule && f.mode == self.failure.mode) || stronger;
         if same && weight(&run.trace) <= weight(&self.best) && run.trace != self.best {
             self.best = run.trace;
             self.failure = f;

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Ground truth for conformance/expectations/haiway.toml: each deviation the
+suite records for Haiway, shown in plain Haiway code, public API only, no
+adapter.
+
+Run it with the suite's own environment (made by
+``cargo xtask conformance --impl haiway``); CI runs it:
+
+    target/haiway-venv/bin/python3 conformance/expectations/haiway/ground_truth.py
+
+One line per deviation: ``shown`` or ``NOT SHOWN`` and what happened. It exits
+0 if every deviation the expectations file lists is shown here, 1 if one is
+not (the file is then out of date: the suite's run says the same, as an
+unexpected pass), 2 if a listed deviation has no check here.
+"""
+
+import asyncio
+import sys
+import tomllib
+from pathlib import Path
+
+from haiway import State, ctx
+
+
+class Ping(State):
+    id: int
+
+
+async def cancel_1() -> tuple[bool, str]:
+    """Cancelling a subscriber while it waits breaks its type's bus: the next
+    send raises AssertionError."""
+    async with ctx.scope("root"):
+        subscription = ctx.subscribe(Ping)
+
+        async def subscriber() -> None:
+            async for _ in subscription:
+                pass
+
+        waiting = asyncio.create_task(subscriber())
+        await asyncio.sleep(0)  # it now waits for an event
+        waiting.cancel()
+        try:
+            await waiting
+        except asyncio.CancelledError:
+            pass
+        try:
+            ctx.send(Ping(id=1))
+        except AssertionError:
+            return True, "ctx.send raised AssertionError after a waiting subscriber was cancelled"
+        return False, "ctx.send succeeded after a waiting subscriber was cancelled"
+
+
+async def close_3() -> tuple[bool, str]:
+    """After a scope's body returned (it waits for a task), a subscription
+    made in it is live: it receives what is sent after, and never ends."""
+    body_returned = asyncio.Event()
+    seen: list[str] = []
+
+    async def late() -> None:
+        await body_returned.wait()
+        subscription = ctx.subscribe(Ping)
+        ctx.send(Ping(id=1))
+        try:
+            event = await asyncio.wait_for(anext(subscription), 1.0)
+            seen.append(f"received event {event.id} sent after the close")
+        except StopAsyncIteration:
+            return
+        try:
+            await asyncio.wait_for(anext(subscription), 0.5)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            seen.append("then waited for ever instead of ending")
+
+    async with ctx.scope("scope"):
+        ctx.spawn(late)
+        body_returned.set()
+    shown = len(seen) == 2
+    return shown, "a subscription made after the scope's body returned " + (
+        ", ".join(seen) if seen else "ended at once"
+    )
+
+
+async def task_1() -> tuple[bool, str]:
+    """A nested, non-isolated scope exits without waiting for its tasks."""
+    release = asyncio.Event()
+    finished: list[bool] = []
+
+    async def work() -> None:
+        await release.wait()
+        finished.append(True)
+
+    async def nested() -> None:
+        async with ctx.scope("nested"):
+            ctx.spawn(work)
+
+    async with ctx.scope("root"):
+        try:
+            await asyncio.wait_for(nested(), 1.0)
+            shown = not finished
+        except TimeoutError:
+            shown = False
+        release.set()
+    what = "exited while" if shown else "waited until"
+    return shown, f"the nested scope {what} the task spawned in it had not finished"
+
+
+async def task_2() -> tuple[bool, str]:
+    """A task spawned in a scope but not started yet when the scope's
+    cancellation is requested, and released then, still runs: its first
+    step was already scheduled."""
+    release = asyncio.Event()
+    ran: list[bool] = []
+
+    async def work() -> None:
+        await release.wait()
+        ran.append(True)
+
+    async def body() -> None:
+        async with ctx.scope("scope"):
+            ctx.spawn(work)  # scheduled, not started
+            asyncio.current_task().cancel()  # the scope's cancellation is requested
+            release.set()  # then the task is released
+            await asyncio.Event().wait()
+
+    try:
+        await body()
+    except asyncio.CancelledError:
+        pass
+    what = "still ran" if ran else "did not run"
+    return bool(ran), f"a task released after its scope's cancellation was requested {what}"
+
+
+CHECKS = {"CANCEL-1": cancel_1, "CLOSE-3": close_3, "TASK-1": task_1, "TASK-2": task_2}
+
+
+def main() -> int:
+    listed = tomllib.loads(Path(__file__).with_name("..").joinpath("haiway.toml").read_text())
+    rules = [d["rule"] for d in listed.get("deviation", [])]
+    unchecked = [r for r in rules if r not in CHECKS]
+    if unchecked:
+        print(f"no ground truth here for: {', '.join(unchecked)}")
+        return 2
+    failed = 0
+    for rule in rules:
+        shown, what = asyncio.run(CHECKS[rule]())
+        print(f"{rule}: {'shown' if shown else 'NOT SHOWN'}: {what}")
+        failed += not shown
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

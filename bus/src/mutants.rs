@@ -96,6 +96,11 @@ pub enum Mutant {
     /// receives what is sent after close (earlier subscriptions still drain
     /// and end). Breaks CLOSE-3, in two ways: it hangs, and it delivers.
     LateSubscribersReopen,
+    /// A scope's exit (or cancellation) never closes the bus it owns:
+    /// subscriptions never end, and sends and subscribes after the exit work
+    /// as before it (Haiway 0.30 to 0.40). Breaks CLOSE-1, and only CLOSE-1:
+    /// what follows from it is not counted against CLOSE-2 or CLOSE-3.
+    ExitLeavesBusOpen,
 }
 
 impl Mutant {
@@ -124,6 +129,7 @@ impl Mutant {
         Mutant::WakerNotRefreshed,
         Mutant::CompactionKeepsGeneration,
         Mutant::LateSubscribersReopen,
+        Mutant::ExitLeavesBusOpen,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -153,6 +159,7 @@ impl Mutant {
             Mutant::WakerNotRefreshed => "waker-not-refreshed",
             Mutant::CompactionKeepsGeneration => "compaction-keeps-generation",
             Mutant::LateSubscribersReopen => "late-subscribers-reopen",
+            Mutant::ExitLeavesBusOpen => "exit-leaves-bus-open",
         }
     }
 
@@ -188,6 +195,7 @@ impl Mutant {
             Mutant::WakerNotRefreshed => "WAKE-1",
             Mutant::CompactionKeepsGeneration => "CANCEL-1",
             Mutant::LateSubscribersReopen => "CLOSE-3",
+            Mutant::ExitLeavesBusOpen => "CLOSE-1",
         }
     }
 }

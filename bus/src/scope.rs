@@ -66,6 +66,12 @@ struct Incoming {
 }
 
 impl Scope {
+    /// The `exit-leaves-bus-open` mutant: exit and cancellation never close
+    /// the scope's bus.
+    fn leaves_bus_open(&self) -> bool {
+        mutants::is(self.inner.mutant, Mutant::ExitLeavesBusOpen)
+    }
+
     /// The innermost scope the current code runs in, if any.
     pub fn current() -> Option<Scope> {
         CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
@@ -372,7 +378,7 @@ impl<F: Future> Future for ScopeFuture<F> {
             this.output = Some(output);
             // CLOSE-1: exit starts by closing the bus the scope owns, so that
             // subscribers drain what was sent and end.
-            if this.scope.inner.owns_bus {
+            if this.scope.inner.owns_bus && !this.scope.leaves_bus_open() {
                 this.scope.inner.bus.close();
             }
         }
@@ -421,7 +427,7 @@ impl<F: Future> Drop for ScopeFuture<F> {
         if self.done {
             return;
         }
-        if self.scope.inner.owns_bus {
+        if self.scope.inner.owns_bus && !self.scope.leaves_bus_open() {
             self.scope.inner.bus.close();
         }
         let abandoned = {

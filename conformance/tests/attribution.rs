@@ -170,3 +170,63 @@ fn the_check_catches_an_attribution_that_moves() {
         "an attribution that moves was not caught"
     );
 }
+
+/// Root cause once: each planted bug fails the rule it breaks and no other
+/// (none of its downstream effects is counted as another rule's failure).
+/// Every mutant but `context-leak`, whose leaked ambient scope the
+/// reference's own adapter reads when it opens a root (so that roots nest,
+/// a layout the model cannot know), and the deterministic broken adapters.
+#[test]
+fn each_planted_bug_fails_its_own_rule_and_no_other() {
+    use rayon::prelude::*;
+    use scopebus_conformance::runner::{Campaign, Seeds, Verdict, run};
+    let mut targets: Vec<(Target, Rule)> = Mutant::ALL
+        .iter()
+        .filter(|m| **m != Mutant::ContextLeak)
+        .map(|m| {
+            let rule = Rule::from_id(m.target_rule()).expect("a rule");
+            (Target::Mutant(*m), rule)
+        })
+        .collect();
+    targets.push((broken("shared-isolated"), Rule::Scope3));
+    targets.push((broken("lose-after-drop"), Rule::Cancel1));
+    let problems: Vec<String> = targets
+        .par_iter()
+        .filter_map(|(target, rule)| {
+            let campaign = Campaign {
+                target: target.clone(),
+                seeds: Seeds::range(0, 300).expect("a range"),
+                ops: 200,
+                jobs: 1,
+                out_dir: std::env::temp_dir().join(format!(
+                    "scopebus-once-{}-{}",
+                    target.slug(),
+                    std::process::id()
+                )),
+                shrink: Budget {
+                    replays: 30,
+                    time: Duration::from_secs(2),
+                },
+                progress: false,
+                expectations: None,
+            };
+            let report = run(&campaign).expect("runs");
+            let others: Vec<String> = report
+                .rules
+                .iter()
+                .filter(|r| r.verdict == Verdict::Failed && r.rule != *rule)
+                .map(|r| {
+                    let f = r.failure().expect("a failure");
+                    format!("{} (seed {}: {})", r.rule, f.seed, f.message)
+                })
+                .collect();
+            (!others.is_empty()).then(|| {
+                format!(
+                    "{target}, which breaks {rule}, also failed {}",
+                    others.join("; ")
+                )
+            })
+        })
+        .collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

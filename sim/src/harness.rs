@@ -124,6 +124,10 @@ pub struct Run {
     /// The implementation's transcript of the run, if it keeps one (an
     /// out-of-process adapter: every request and reply).
     pub transcript: Option<Vec<String>>,
+    /// For a replay: how many of the given entries were stepped (taking
+    /// effect or skipped), the failing one included; for a generated run,
+    /// the trace's length.
+    pub stepped: usize,
 }
 
 /// A run in progress: an implementation, the model, and the trace so far.
@@ -144,7 +148,7 @@ impl<I: Implementation> Session<I> {
     /// Starts a session on a fresh implementation, judged by the model with
     /// the spec's layout.
     pub fn new(imp: I) -> Session<I> {
-        Session::laid_out(imp, Layout::Spec)
+        Session::laid_out(imp, Layout::SPEC)
     }
 
     /// Starts a session judged by a model whose buses are laid out as
@@ -611,6 +615,7 @@ impl<I: Implementation> Session<I> {
     /// Ends the session.
     pub fn finish(self, failure: Option<Failure>) -> Run {
         Run {
+            stepped: self.trace.len(),
             trace: self.trace,
             failure,
             coverage: self.model.coverage().clone(),
@@ -643,20 +648,25 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
 /// model's first disagreement, attributed from its evidence alone; the
 /// counterfactual steps of [`crate::diagnosis::Diagnosis`] come on top.
 pub fn replay(imp: &mut dyn Implementation, entries: &[Entry]) -> Run {
-    replay_laid_out(imp, entries, Layout::Spec)
+    replay_laid_out(imp, entries, Layout::SPEC)
 }
 
 /// [`replay`], judged by a model whose buses are laid out as `layout` says.
 pub fn replay_laid_out(imp: &mut dyn Implementation, entries: &[Entry], layout: Layout) -> Run {
     let mut session = Session::laid_out(imp, layout);
     let mut failure = None;
+    let mut stepped = 0;
     for entry in entries {
+        stepped += 1;
         if let Err(f) = session.step(entry) {
             failure = Some(f);
             break;
         }
     }
-    session.finish(failure)
+    Run {
+        stepped,
+        ..session.finish(failure)
+    }
 }
 
 /// What a generated run should look like.

@@ -253,66 +253,95 @@ pub fn without(entries: &[Entry], range: std::ops::Range<usize>) -> Vec<Entry> {
 
 /// Keeps, in order, the entries whose handles all exist: an entry that names
 /// a scope, subscription or task no kept entry created is dropped, and so
-/// are the handles it would have created.
+/// are the handles it would have created. A preempted poll of a task that
+/// is gone keeps what it interjected, as a plain entry: a send interjected
+/// into an unrelated task's poll is not that task's.
 pub fn close_references<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<Entry> {
-    let mut scopes: BTreeSet<ScopeId> = BTreeSet::new();
-    let mut subs: BTreeSet<SubId> = BTreeSet::new();
-    let mut tasks: BTreeSet<TaskId> = BTreeSet::new();
+    let mut known = Known::default();
     let mut out = Vec::new();
     for entry in entries {
-        let scope_ok = |s: &Option<ScopeId>| s.as_ref().is_none_or(|s| scopes.contains(s));
-        let (named, op) = match entry {
-            Entry::Op(op) => ([None, None], Some(op)),
-            Entry::Poll(t) | Entry::Wake(t) | Entry::Migrate(t) => ([Some(*t), None], None),
-            Entry::Preempt(t, Interjection::Op(op)) => ([Some(*t), None], Some(op)),
-            Entry::Preempt(t, Interjection::Poll(other)) => ([Some(*t), Some(*other)], None),
+        let kept = match entry {
+            Entry::Op(op) => known.admit(op).then(|| entry.clone()),
+            Entry::Poll(t) | Entry::Wake(t) | Entry::Migrate(t) => {
+                known.has(*t).then(|| entry.clone())
+            }
+            Entry::Preempt(t, with) => {
+                let with_ok = match with {
+                    Interjection::Op(op) => known.admit(op),
+                    Interjection::Poll(other) => known.has(*other),
+                };
+                match (known.has(*t), with_ok) {
+                    (true, true) => Some(entry.clone()),
+                    (false, true) => Some(match with {
+                        Interjection::Op(op) => Entry::Op(op.clone()),
+                        Interjection::Poll(other) => Entry::Poll(*other),
+                    }),
+                    (true, false) => Some(Entry::Poll(*t)),
+                    (false, false) => None,
+                }
+            }
         };
-        let tasks_ok = named.into_iter().flatten().all(|t| match t {
-            TaskRef::Scope(s) => scopes.contains(&s),
-            TaskRef::Sub(s) => subs.contains(&s),
-            TaskRef::Any => true,
-        });
-        let keep = tasks_ok
-            && match op {
-                None => true,
-                Some(op) => match op {
-                    Op::OpenScope { scope, parent, .. } => {
-                        let ok = scope_ok(parent);
-                        if ok {
-                            scopes.insert(*scope);
-                        }
-                        ok
-                    }
-                    Op::CloseScope { scope }
-                    | Op::CancelScope { scope }
-                    | Op::Observe { scope } => scopes.contains(scope),
-                    Op::Subscribe { sub, scope, .. } => {
-                        let ok = scope_ok(scope);
-                        if ok {
-                            subs.insert(*sub);
-                        }
-                        ok
-                    }
-                    Op::Send { scope, .. } => scope_ok(scope),
-                    Op::Consume { sub, .. }
-                    | Op::DropSubscription { sub }
-                    | Op::CancelSubscriber { sub } => subs.contains(sub),
-                    Op::Spawn { task, scope } => {
-                        let ok = scopes.contains(scope);
-                        if ok {
-                            tasks.insert(*task);
-                        }
-                        ok
-                    }
-                    Op::Release { task, .. } => tasks.contains(task),
-                    Op::Settle => true,
-                },
-            };
-        if keep {
-            out.push(entry.clone());
-        }
+        out.extend(kept);
     }
     out
+}
+
+/// The handles created by the entries kept so far.
+#[derive(Default)]
+struct Known {
+    scopes: BTreeSet<ScopeId>,
+    subs: BTreeSet<SubId>,
+    tasks: BTreeSet<TaskId>,
+}
+
+impl Known {
+    fn has(&self, t: TaskRef) -> bool {
+        match t {
+            TaskRef::Scope(s) => self.scopes.contains(&s),
+            TaskRef::Sub(s) => self.subs.contains(&s),
+            TaskRef::Any => true,
+        }
+    }
+
+    fn scope_ok(&self, s: &Option<ScopeId>) -> bool {
+        s.as_ref().is_none_or(|s| self.scopes.contains(s))
+    }
+
+    /// Whether `op` names only known handles; what it creates is then known.
+    fn admit(&mut self, op: &Op) -> bool {
+        match op {
+            Op::OpenScope { scope, parent, .. } => {
+                let ok = self.scope_ok(parent);
+                if ok {
+                    self.scopes.insert(*scope);
+                }
+                ok
+            }
+            Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
+                self.scopes.contains(scope)
+            }
+            Op::Subscribe { sub, scope, .. } => {
+                let ok = self.scope_ok(scope);
+                if ok {
+                    self.subs.insert(*sub);
+                }
+                ok
+            }
+            Op::Send { scope, .. } => self.scope_ok(scope),
+            Op::Consume { sub, .. }
+            | Op::DropSubscription { sub }
+            | Op::CancelSubscriber { sub } => self.subs.contains(sub),
+            Op::Spawn { task, scope } => {
+                let ok = self.scopes.contains(scope);
+                if ok {
+                    self.tasks.insert(*task);
+                }
+                ok
+            }
+            Op::Release { task, .. } => self.tasks.contains(task),
+            Op::Settle => true,
+        }
+    }
 }
 
 /// How many of `entries` are ops (not scheduling choices).

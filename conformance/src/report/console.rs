@@ -38,12 +38,18 @@ fn header(out: &mut String, report: &Report) {
         report.target, info.language, info.version
     );
     let _ = writeln!(out, "capabilities: {}", caps.join(" "));
-    if report.layout != Layout::Spec {
+    if report.layout != Layout::SPEC {
+        let rules: Vec<&str> = report
+            .layout
+            .differences()
+            .iter()
+            .map(|(_, rule)| rule.id())
+            .collect();
         let _ = writeln!(
             out,
-            "bus layout: {} (its layout probe shows it; what it explains is reported once, under {})",
+            "bus layout: {} (its layout probe shows it; what that explains is reported once, under {})",
             report.layout,
-            report.layout.rule().map_or("?", |r| r.id())
+            rules.join(" or ")
         );
     }
     let each = match report.seeds {

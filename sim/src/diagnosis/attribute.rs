@@ -3,7 +3,7 @@
 //! `replay`, `mutants`, the shrinker and the expectations check all go
 //! through [`Diagnosis`], so a trace is judged the same wherever it runs.
 
-use super::{Rerun, cancel, holder, layout};
+use super::{Rerun, cancel, cancellation, holder, layout, lookalike};
 use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
 use crate::model::Layout;
@@ -28,7 +28,7 @@ impl<'a> Diagnosis<'a> {
     /// Diagnosis for the implementation `fresh` builds (one instance per
     /// rerun), probing its layout first ([`layout::probe`]: one short run).
     pub fn new<I: Implementation + 'a>(fresh: impl Fn() -> I + 'a) -> Diagnosis<'a> {
-        let mut diagnosis = Diagnosis::with_layout(Layout::Spec, fresh);
+        let mut diagnosis = Diagnosis::with_layout(Layout::SPEC, fresh);
         diagnosis.layout = layout::probe(&mut diagnosis.rerun);
         diagnosis
     }
@@ -56,7 +56,7 @@ impl<'a> Diagnosis<'a> {
     /// Replays `entries` on a fresh instance and attributes the failure, if
     /// any: what `cargo xtask replay` shows for a trace file.
     pub fn judge(&mut self, entries: &[Entry]) -> Run {
-        let run = (self.rerun)(entries, Layout::Spec);
+        let run = (self.rerun)(entries, Layout::SPEC);
         self.attribute(run)
     }
 
@@ -92,12 +92,18 @@ impl<'a> Diagnosis<'a> {
         depth: u32,
     ) -> (Vec<Entry>, Failure) {
         let (layout, rerun) = (self.layout, &mut self.rerun);
-        let other = if let Some(v) = layout::explains(&prefix, &failure, layout, rerun) {
-            Some((prefix.clone(), failure.attributed(v)))
-        } else if let Some(v) = holder::holder(&prefix, &failure, layout, rerun) {
-            Some((prefix.clone(), failure.attributed(v)))
-        } else {
-            cancel::drops(&prefix, &failure, layout, rerun)
+        let steps = [
+            layout::explains,
+            holder::holder,
+            lookalike::lookalikes,
+            cancellation::cancellation,
+        ];
+        let other = match steps
+            .iter()
+            .find_map(|step| step(&prefix, &failure, layout, rerun))
+        {
+            Some(v) => Some((prefix.clone(), failure.attributed(v))),
+            None => cancel::drops(&prefix, &failure, layout, rerun),
         };
         match other {
             Some((trace, other)) if self.reproduces(&prefix, &failure) => {
@@ -111,12 +117,14 @@ impl<'a> Diagnosis<'a> {
         }
     }
 
-    /// Whether replaying `prefix` fails as `failure` did, at its last entry.
-    /// A counterfactual (the same trace without something) says anything
-    /// only if the trace itself does what it did: on an implementation that
-    /// is not deterministic, the first reading stands.
+    /// Whether replaying `prefix` fails as `failure` did, at its last
+    /// entry, twice. A counterfactual (the same trace without something)
+    /// says anything only if the trace itself does what it did: on an
+    /// implementation that is not deterministic, the first reading stands.
     fn reproduces(&mut self, prefix: &[Entry], failure: &Failure) -> bool {
-        let run = (self.rerun)(prefix, Layout::Spec);
-        matches!(Rerun::of(prefix, run), Rerun::AtEnd(f) if f.rule == failure.rule)
+        (0..2).all(|_| {
+            let run = (self.rerun)(prefix, Layout::SPEC);
+            matches!(Rerun::of(prefix, run), Rerun::AtEnd(f) if f.rule == failure.rule)
+        })
     }
 }

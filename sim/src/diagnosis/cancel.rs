@@ -80,7 +80,7 @@ pub fn drops(
 }
 
 /// How many channels' drops one question may take out.
-const MAX_CHANNELS: usize = 4;
+const MAX_CHANNELS: usize = 8;
 
 /// The channel (bus owner, route) a failure is about, if its evidence says.
 fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventType)> {

@@ -91,6 +91,11 @@ impl Shape {
         self.channel(*scope, *route)
     }
 
+    /// Whether `scope` is `outer` or nested in it.
+    pub(crate) fn is_within(&self, scope: ScopeId, outer: ScopeId) -> bool {
+        self.ancestors(scope).contains(&outer)
+    }
+
     fn ancestors(&self, scope: ScopeId) -> Vec<ScopeId> {
         let mut up = vec![scope];
         while let Some(Some(p)) = self.parent.get(up.last().unwrap_or(&scope)) {
@@ -140,7 +145,7 @@ impl Subjects {
 /// and `settle` are left out: they are never candidates for removal.
 pub fn causal_ops(trace: &[Entry], failure: &Failure) -> BTreeSet<usize> {
     let trace = &trace[..(failure.entry + 1).min(trace.len())];
-    let shape = Shape::of(trace, Layout::Spec);
+    let shape = Shape::of(trace, Layout::SPEC);
     let mut subjects = Subjects::default();
     subjects.read(&failure.message);
     subjects.read(&failure.entry_text);

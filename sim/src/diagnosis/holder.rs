@@ -9,9 +9,15 @@
 //! implementation, by replaying the failing prefix without the suspects:
 //!
 //! 1. without the subscriptions of that route made after close: if the
-//!    run then passes, they hold it: CLOSE-3;
-//! 2. without the dropped (or cancelled) subscriptions of that route: if
-//!    the run then passes, they hold it: RECLAIM-2; if it still fails
+//!    failure then goes, they are what the bus reports on (they hold
+//!    events, or stand in for earlier subscriptions): CLOSE-3;
+//! 2. for an event held, without the live subscriptions made after it was
+//!    sent: if it then goes, they hold it, so they would see it: VIS-1;
+//! 3. without the sends of that route made when it had no live
+//!    subscription: if the failure then goes, those events were stored:
+//!    DROP-1;
+//! 4. without the dropped (or cancelled) subscriptions of that route: if
+//!    the failure then goes, they hold it: RECLAIM-2; if it still fails
 //!    there, they do not, and that failure's rule stands.
 //!
 //! Anything else (the replay fails somewhere else) answers nothing, and
@@ -19,8 +25,8 @@
 
 use super::{Cleared, Rerun};
 use crate::harness::{Failure, Run};
-use crate::model::{Disagreement, Layout, Mode, StatsMismatch, Violation};
-use crate::op::{Entry, Op, SubId};
+use crate::model::{Disagreement, Layout, Mode, Violation};
+use crate::op::{Entry, Interjection, Op, SubId};
 use crate::rules::Rule;
 use crate::shrink::close_references;
 
@@ -36,23 +42,67 @@ pub fn holder(
     let Some(Disagreement::Stats(stats)) = failure.evidence.as_deref() else {
         return None;
     };
-    let about_held = stats.holds_more() && stats.merged_with.is_none();
     let suspects = [Rule::Reclaim1, Rule::Reclaim2, Rule::Close2, Rule::Drop1];
-    if !about_held || !suspects.contains(&failure.rule) {
+    if stats.merged_with.is_some() || !suspects.contains(&failure.rule) {
         return None;
     }
-    let late = without_subs(prefix, &stats.late_subs);
-    let cleared = |candidate: &[Entry], rerun: &mut dyn FnMut(&[Entry], Layout) -> Run| {
-        Rerun::of(candidate, rerun(candidate, layout)).cleared(failure)
+    let mut cleared = |subs: &[SubId]| {
+        let candidate = without_subs(prefix, subs);
+        !subs.is_empty()
+            && Rerun::of(&candidate, rerun(&candidate, layout)).cleared(failure) == Cleared::Yes
     };
-    if !stats.late_subs.is_empty() && cleared(&late, rerun) == Cleared::Yes {
-        return Some(Violation::new(
+    let blame = |rule, mode, who: &str, subs: &[SubId], why: &str| {
+        Some(Violation::new(
+            rule,
+            mode,
+            format!(
+                "{}; without {who} ({}) this passes: {why}",
+                failure.message,
+                list(subs)
+            ),
+        ))
+    };
+    // Subscriptions made after close change what the bus reports either
+    // way: they hold what is sent after, and may stand in for earlier ones.
+    if cleared(&stats.late_subs) {
+        return blame(
             Rule::Close3,
             Mode::HeldByLateSubscription,
+            "the subscriptions made after the bus closed",
+            &stats.late_subs,
+            "the bus keeps them live, and what they hold, though it is closed",
+        );
+    }
+    if !stats.holds_more() {
+        return None;
+    }
+    if cleared(&stats.younger_subs) {
+        return blame(
+            Rule::Vis1,
+            Mode::FromBeforeSubscribing,
+            "the subscriptions made after it was sent",
+            &stats.younger_subs,
+            "they hold an event sent before they were created, so they would see it",
+        );
+    }
+    // Events sent with no live subscription, stored all the same.
+    let unstored = without_sends(prefix, &stats.unstored_events);
+    if !stats.unstored_events.is_empty()
+        && Rerun::of(&unstored, rerun(&unstored, layout)).cleared(failure) == Cleared::Yes
+    {
+        return Some(Violation::new(
+            Rule::Drop1,
+            Mode::HeldTooLong,
             format!(
-                "{}; without the subscriptions made after the bus closed ({}) this passes: the bus keeps them live, and what they hold, though it is closed",
+                "{}; without the events sent when nobody subscribed to {} ({}) this passes: they were stored",
                 failure.message,
-                list(&stats.late_subs)
+                stats.route,
+                stats
+                    .unstored_events
+                    .iter()
+                    .map(|e| format!("event#{e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -61,14 +111,14 @@ pub fn holder(
     }
     let candidate = without_subs(prefix, &stats.dropped_subs);
     let run = rerun(&candidate, layout);
-    dropped_verdict(failure, stats, Rerun::of(&candidate, run))
+    dropped_verdict(failure, &stats.dropped_subs, Rerun::of(&candidate, run))
 }
 
 /// What replaying without the dropped subscriptions says: if that clears
 /// the failure, they hold it (RECLAIM-2); if a RECLAIM-2 reading still
 /// fails without them, it is that failure's rule.
-fn dropped_verdict(failure: &Failure, stats: &StatsMismatch, without: Rerun) -> Option<Violation> {
-    let subs = list(&stats.dropped_subs);
+fn dropped_verdict(failure: &Failure, suspects: &[SubId], without: Rerun) -> Option<Violation> {
+    let subs = list(suspects);
     match (without.cleared(failure), without) {
         (Cleared::Yes, _) => Some(Violation::new(
             Rule::Reclaim2,
@@ -102,6 +152,30 @@ fn without_subs(prefix: &[Entry], subs: &[SubId]) -> Vec<Entry> {
             .iter()
             .filter(|e| !matches!(e, Entry::Op(Op::Subscribe { sub, .. }) if subs.contains(sub))),
     )
+}
+
+/// `prefix` without the sends of `events` (a poll they were interjected
+/// into stays; a worker that was to send one sends nothing).
+fn without_sends(prefix: &[Entry], events: &[u64]) -> Vec<Entry> {
+    prefix
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Op(Op::Send { event, .. }) if events.contains(event) => None,
+            Entry::Preempt(t, Interjection::Op(Op::Send { event, .. }))
+                if events.contains(event) =>
+            {
+                Some(Entry::Poll(*t))
+            }
+            Entry::Op(Op::Release {
+                task,
+                send: Some(spec),
+            }) if events.contains(&spec.event) => Some(Entry::Op(Op::Release {
+                task: *task,
+                send: None,
+            })),
+            other => Some(other.clone()),
+        })
+        .collect()
 }
 
 fn list(subs: &[SubId]) -> String {

@@ -1,23 +1,28 @@
 //! Root cause first: buses laid out otherwise than the spec says.
 //!
 //! An implementation whose isolated scopes share their parent's bus (or
-//! whose nested scopes each get one) fails in many ways downstream: events
-//! cross where they should not (SCOPE-3), events "sent with no subscriber"
-//! are held because a subscription on the same real bus holds them
-//! (DROP-1), a drop in one scope disturbs a send in another (CANCEL-1 seen
-//! as SEND-1). Reported rule by rule, one behaviour would be three
-//! failures. Instead:
+//! whose nested scopes each get one, or whose buses never close) fails in
+//! many ways downstream: events cross where they should not (SCOPE-3),
+//! events "sent with no subscriber" are held because a subscription on the
+//! same real bus holds them (DROP-1), a drop in one scope disturbs a send
+//! in another; sends and subscribes after an exit that never closed
+//! anything work (CLOSE-2, CLOSE-3). Reported rule by rule, one design
+//! choice would be many failures. Instead:
 //!
 //! 1. [`probe`]: one small trace, run once per implementation, tells which
-//!    layout it uses: the spec's, one of [`Layout::VARIANTS`], or none the
-//!    model knows (then the spec's is assumed).
+//!    [`Layout`] it uses: the spec's, or one of [`Layout::ALL`] (the spec's
+//!    is assumed if none fits).
 //! 2. [`explains`]: if the implementation's layout is not the spec's, a
-//!    failing trace is rerun with a model of *its* layout. If that model
-//!    accepts everything up to the failing entry, the layout is the root
-//!    cause: the failure is reported under the layout's rule. If it fails
-//!    at the same entry, that (other) failure is the real one, judged
-//!    under the implementation's own layout. If it fails earlier, the
-//!    layout explains nothing here, and the spec's attribution stands.
+//!    failing trace is rerun with models of the layout's parts that differ,
+//!    one part at a time (which scopes own a bus, then whether buses
+//!    close), then of the whole layout. If one accepts everything up to the
+//!    failing entry, that part is the root cause: the failure is reported
+//!    under its rule. If none does, the layout does not explain it and the
+//!    spec's attribution stands, but the counterfactual replays that follow
+//!    ([`super::holder`], [`super::cancel`]) are judged by a model of the
+//!    implementation's own layout, so that the layout does not get in
+//!    their way (a CANCEL-1 across a shared bus is then seen for what it
+//!    is).
 //!
 //! The probe is a property of the implementation, not of a trace, so it
 //! cannot make one trace's attribution move with another's ops.
@@ -27,10 +32,13 @@ use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
 use crate::model::{Layout, Mode, Violation};
 use crate::op::{Entry, Op, ScopeId, SubId};
+use crate::rules::Rule;
 
 /// The layout probe: a root with an isolated and a nested scope, a
-/// subscription and a send in each, then a settle. Each layout predicts a
-/// different set of receipts.
+/// subscription and a send in each, then a settle (each way of owning buses
+/// predicts a different set of receipts); then another root with a
+/// subscription, closed, and a settle (the subscription ends if buses
+/// close).
 pub fn probe_trace() -> Vec<Entry> {
     let (root, isolated, nested) = (ScopeId(1), ScopeId(2), ScopeId(3));
     let open = |scope, parent, isolated| {
@@ -61,41 +69,61 @@ pub fn probe_trace() -> Vec<Entry> {
             event: n as u64 + 1,
         }));
     }
-    entries.push(Entry::Op(Op::Settle));
+    // Whether buses close: a root with a subscription that has credit
+    // left, closed.
+    let (closed, sub) = (ScopeId(4), SubId(4));
+    entries.extend([
+        open(closed, None, false),
+        Entry::Op(Op::Subscribe {
+            sub,
+            scope: Some(closed),
+            ty: EventType::Login,
+        }),
+        Entry::Op(Op::Consume { sub, k: 1 }),
+        Entry::Op(Op::CloseScope { scope: closed }),
+        Entry::Op(Op::Settle),
+    ]);
     entries
 }
 
-/// Which layout the implementation uses: the first of the spec's and
-/// [`Layout::VARIANTS`] whose model accepts the [`probe_trace`] run on it.
-/// The spec's if none does (the layout is then not what fails).
+/// Which layout the implementation uses: the first of [`Layout::ALL`]
+/// whose model accepts the [`probe_trace`] run on it. The spec's if none
+/// does (the layout is then not what fails).
 pub fn probe(rerun: &mut dyn FnMut(&[Entry], Layout) -> Run) -> Layout {
     let trace = probe_trace();
-    std::iter::once(Layout::Spec)
-        .chain(Layout::VARIANTS)
+    Layout::ALL
+        .into_iter()
         .find(|layout| rerun(&trace, *layout).failure.is_none())
-        .unwrap_or(Layout::Spec)
+        .unwrap_or(Layout::SPEC)
 }
 
-/// If the implementation's `layout` is not the spec's and a model of it
-/// accepts the failing `prefix` (the trace up to and including the failing
-/// entry), the failure follows from the layout: the violation of the
-/// layout's rule that reports it. `None` otherwise.
+/// If the implementation's `layout` is not the spec's and a model of one
+/// part of it (or of all of it) accepts the failing `prefix` (the trace up
+/// to and including the failing entry), the failure follows from that part:
+/// the violation of its rule that reports it. `None` otherwise.
 pub fn explains(
     prefix: &[Entry],
     failure: &Failure,
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
-    let rule = layout.rule()?;
-    if Rerun::of(prefix, rerun(prefix, layout)) != Rerun::Passed {
-        return None;
-    }
+    let parts = layout.differences();
+    let first_rule = parts.first()?.1;
+    let whole = (parts.len() > 1).then_some((layout, first_rule));
+    let (part, rule) = parts
+        .into_iter()
+        .chain(whole)
+        .find(|(part, _)| Rerun::of(prefix, rerun(prefix, *part)) == Rerun::Passed)?;
+    let mode = match rule {
+        Rule::Close1 => Mode::NeverCloses,
+        _ => Mode::Layout,
+    };
     Some(Violation::new(
         rule,
-        Mode::Layout,
+        mode,
         format!(
-            "the implementation lays out its buses otherwise ({layout}, as its layout probe shows), \
-             and that explains this: {}",
+            "the implementation's bus layout is not the spec's: {part}, as its layout probe shows; \
+             that explains this: {}",
             failure.message
         ),
     ))

@@ -29,9 +29,16 @@
 //! 4. **Holders** ([`holder`]): events held that nothing should need are
 //!    blamed on what holds them, asked by replaying without subscriptions
 //!    made after close (CLOSE-3) or without dropped ones (RECLAIM-2).
-//! 5. **Drops** ([`cancel`]): a symptom that disappears without the drops
-//!    and cancellations of subscribers is CANCEL-1; a CANCEL-1 whose
-//!    symptom stays without them is that symptom's rule.
+//! 5. **Look-alike types** ([`lookalike`]): a symptom on a channel that
+//!    disappears without the subscriptions and sends of its look-alike types
+//!    on that bus is ROUTE-1.
+//! 6. **Scope cancellations** ([`cancellation`]): a scope that does not
+//!    finish exiting (TASK-1) because of the cancellations of scopes nested
+//!    in it is TASK-2.
+//! 7. **Drops** ([`cancel`]): a symptom on a subscription or a sender that
+//!    disappears without the drops and cancellations of its channel's
+//!    subscribers is CANCEL-1; a CANCEL-1 whose symptom stays without them
+//!    is that symptom's rule.
 //!
 //! # Invariants
 //!
@@ -47,11 +54,13 @@
 
 mod attribute;
 pub mod cancel;
+pub mod cancellation;
 pub mod causal;
 pub mod fault;
 pub mod holder;
 pub mod layout;
 pub mod liveness;
+pub mod lookalike;
 pub mod misdelivery;
 mod rerun;
 pub mod send;

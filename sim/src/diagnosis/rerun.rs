@@ -11,7 +11,7 @@
 //! point, answers nothing.
 
 use crate::harness::{Failure, Run};
-use crate::model::Disagreement;
+use crate::model::{Disagreement, Mode, Violation};
 use crate::op::Entry;
 
 /// How a counterfactual rerun of a failing prefix ended.
@@ -37,13 +37,12 @@ pub enum Cleared {
 }
 
 impl Rerun {
-    /// How `run`, a rerun of `entries`, ended.
+    /// How `run`, a replay of `entries`, ended: at the last entry if it
+    /// stepped them all.
     pub fn of(entries: &[Entry], run: Run) -> Rerun {
         match run.failure {
             None => Rerun::Passed,
-            Some(f) if run.trace.last().is_some() && run.trace.last() == entries.last() => {
-                Rerun::AtEnd(f)
-            }
+            Some(f) if run.stepped == entries.len() => Rerun::AtEnd(f),
             Some(f) => Rerun::Before(f),
         }
     }
@@ -118,7 +117,22 @@ fn same_point(a: &Disagreement, b: &Disagreement) -> Cleared {
         }
         (D::SendRefused(x), D::SendRefused(y)) => is(x.event == y.event),
         (D::EarlyEnd(x), D::EarlyEnd(y)) => is(x.sub == y.sub),
-        (D::Certain(x), D::Certain(y)) => is(x == y),
+        (D::Certain(x), D::Certain(y)) if x == y => Cleared::No,
+        (D::Certain(x), D::Certain(y)) => settled_scopes_order(x, y),
+        _ => Cleared::Unknown,
+    }
+}
+
+/// After a settle, scopes are checked in id order, then released tasks: a
+/// rerun that fails a check that comes after `x`'s has passed `x`'s.
+fn settled_scopes_order(x: &Violation, y: &Violation) -> Cleared {
+    let scope_check = |v: &Violation| matches!(v.mode, Mode::NeverExited | Mode::SurvivedCancel);
+    let (Some(a), Some(b)) = (x.scope, y.scope) else {
+        return Cleared::Unknown;
+    };
+    match (scope_check(x), scope_check(y), y.mode == Mode::TaskNeverRan) {
+        (true, true, _) if b > a => Cleared::Yes,
+        (true, _, true) => Cleared::Yes,
         _ => Cleared::Unknown,
     }
 }

@@ -28,6 +28,8 @@ pub struct Violation {
     pub mode: Mode,
     /// What the implementation did, and what the model expected instead.
     pub message: String,
+    /// The scope a check of a scope's life (TASK-1, TASK-2) is about.
+    pub scope: Option<ScopeId>,
 }
 
 impl Violation {
@@ -37,6 +39,15 @@ impl Violation {
             rule,
             mode,
             message: message.into(),
+            scope: None,
+        }
+    }
+
+    /// The same, about `scope`.
+    pub fn about(self, scope: ScopeId) -> Violation {
+        Violation {
+            scope: Some(scope),
+            ..self
         }
     }
 }
@@ -58,7 +69,7 @@ pub enum Disagreement {
     /// did not allow.
     SendRefused(SendRefused),
     /// Statistics (`observe`) that differ from the model's.
-    Stats(StatsMismatch),
+    Stats(Box<StatsMismatch>),
     /// A stream that ended while the model expected more from it.
     EarlyEnd(EarlyEnd),
     /// After a settle: a subscription with credit and events waiting that
@@ -77,6 +88,18 @@ impl Disagreement {
         message: impl Into<String>,
     ) -> Result<T, Disagreement> {
         Err(Disagreement::Certain(Violation::new(rule, mode, message)))
+    }
+
+    /// A certain violation about a scope's life, as an `Err`.
+    pub fn of_scope<T>(
+        scope: ScopeId,
+        rule: Rule,
+        mode: Mode,
+        message: impl Into<String>,
+    ) -> Result<T, Disagreement> {
+        Err(Disagreement::Certain(
+            Violation::new(rule, mode, message).about(scope),
+        ))
     }
 }
 
@@ -242,6 +265,12 @@ pub struct StatsMismatch {
     /// The subscriptions of the route on this bus that were dropped or
     /// cancelled while live.
     pub dropped_subs: Vec<SubId>,
+    /// The events of the route sent on this bus when it had no live
+    /// subscription of the route (which must not be stored: DROP-1).
+    pub unstored_events: Vec<EventId>,
+    /// For an event held that should not be: the live subscriptions of the
+    /// route on this bus made after it was sent (which must not see it).
+    pub younger_subs: Vec<SubId>,
 }
 
 /// The statistic that differs.

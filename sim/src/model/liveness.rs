@@ -47,7 +47,8 @@ impl Model {
             let scope = &self.scopes[id];
             if scope.cancel_requested {
                 if !scope.gone() {
-                    return Disagreement::certain(
+                    return Disagreement::of_scope(
+                        *id,
                         Rule::Task2,
                         Mode::SurvivedCancel,
                         format!("{id} was cancelled but is still running"),
@@ -57,7 +58,8 @@ impl Model {
             }
             match scope.state {
                 ScopeState::CloseRequested => {
-                    return Disagreement::certain(
+                    return Disagreement::of_scope(
+                        *id,
                         Rule::Task1,
                         Mode::NeverExited,
                         format!("{id} was asked to close, but its body never returned"),
@@ -67,7 +69,8 @@ impl Model {
                     let tasks_done = scope.tasks.iter().all(|t| self.tasks[t].state.finished());
                     let children_done = scope.children.iter().all(|c| self.scopes[c].gone());
                     if tasks_done && children_done {
-                        return Disagreement::certain(
+                        return Disagreement::of_scope(
+                            *id,
                             Rule::Task1,
                             Mode::NeverExited,
                             format!(
@@ -90,7 +93,8 @@ impl Model {
             if let TaskState::Released(_) = task.state
                 && !self.scopes[&task.scope].cancel_requested
             {
-                return Disagreement::certain(
+                return Disagreement::of_scope(
+                    task.scope,
                     Rule::Task1,
                     Mode::TaskNeverRan,
                     format!("{id} was released but never ran to completion"),

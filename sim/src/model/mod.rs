@@ -17,8 +17,9 @@
 //! # Invariants
 //!
 //! - Every bus has one owner scope, the only one whose exit or cancellation
-//!   closes it; which scopes own a bus is the model's [`Layout`] (the spec's,
-//!   unless diagnosis asks for another). A closed bus never reopens.
+//!   closes it; which scopes own a bus, and whether buses close at all, is
+//!   the model's [`Layout`] (the spec's, unless diagnosis asks for another).
+//!   A closed bus never reopens.
 //! - A channel's log holds exactly the events of its route sent on its bus
 //!   while the bus was open, in send order; events sent after close or
 //!   outside every scope are in no log.
@@ -71,7 +72,7 @@ pub use disagreement::{
     BusFacts, Disagreement, EarlyEnd, EventFacts, HeldFacts, Misdelivery, ScopeKind, SendRefused,
     StatsField, StatsMismatch, StreamPosition, Stuck, SubLabel, Unended, Violation,
 };
-pub use layout::Layout;
+pub use layout::{Closing, Layout, Owners};
 pub use mode::Mode;
 pub use queries::MAX_NESTING;
 

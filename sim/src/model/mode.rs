@@ -51,6 +51,8 @@ pub enum Mode {
     BusOutsideScopes,
     /// Buses laid out other than the spec says.
     Layout,
+    /// Buses that never close.
+    NeverCloses,
     /// An event held that nothing needs.
     HeldTooLong,
     /// An event freed that a live subscription needs.
@@ -91,7 +93,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in a stable order.
-    pub const ALL: [Mode; 38] = [
+    pub const ALL: [Mode; 39] = [
         Mode::OtherType,
         Mode::AcrossBuses,
         Mode::FromNoScope,
@@ -112,6 +114,7 @@ impl Mode {
         Mode::UsedClosedBus,
         Mode::BusOutsideScopes,
         Mode::Layout,
+        Mode::NeverCloses,
         Mode::HeldTooLong,
         Mode::FreedTooSoon,
         Mode::Miscounted,
@@ -155,6 +158,7 @@ impl Mode {
             Mode::UsedClosedBus => "closed bus in an open scope",
             Mode::BusOutsideScopes => "no ContextMissing outside scopes",
             Mode::Layout => "buses laid out otherwise",
+            Mode::NeverCloses => "buses never close",
             Mode::HeldTooLong => "held too long",
             Mode::FreedTooSoon => "freed too soon",
             Mode::Miscounted => "subscriptions miscounted",

@@ -222,7 +222,8 @@ impl Model {
             );
         };
         if scope.cancel_requested && !scope.closed_before_cancel {
-            return Disagreement::certain(
+            return Disagreement::of_scope(
+                id,
                 Rule::Task2,
                 Mode::RanAfterCancel,
                 format!("{id} was cancelled, yet its body went on and returned"),
@@ -254,14 +255,16 @@ impl Model {
             );
         };
         if scope.cancel_requested && !scope.closed_before_cancel {
-            return Disagreement::certain(
+            return Disagreement::of_scope(
+                id,
                 Rule::Task2,
                 Mode::RanAfterCancel,
                 format!("{id} was cancelled, yet it went on to exit normally"),
             );
         }
         if scope.state != ScopeState::Closing {
-            return Disagreement::certain(
+            return Disagreement::of_scope(
+                id,
                 Rule::Task1,
                 Mode::ExitedEarly,
                 format!("{id} exited before its body returned"),
@@ -290,14 +293,16 @@ impl Model {
     fn check_exit_waited(&mut self, id: ScopeId) -> Result<(), Disagreement> {
         let scope = &self.scopes[&id];
         if let Some(task) = scope.tasks.iter().find(|t| !self.tasks[t].state.finished()) {
-            return Disagreement::certain(
+            return Disagreement::of_scope(
+                id,
                 Rule::Task1,
                 Mode::ExitedEarly,
                 format!("{id} exited while its {task} had not finished"),
             );
         }
         if let Some(child) = scope.children.iter().find(|c| !self.scopes[c].gone()) {
-            return Disagreement::certain(
+            return Disagreement::of_scope(
+                id,
                 Rule::Task1,
                 Mode::ExitedEarly,
                 format!("{id} exited while its nested {child} was still running"),
@@ -334,13 +339,16 @@ impl Model {
             );
         };
         if !scope.cancel_requested || scope.gone() {
-            if let Some(parent) = scope.parent
-                && self.scopes[&parent].state == ScopeState::Closing
-            {
-                return Disagreement::certain(
+            // An enclosing scope that exited (or is exiting) without waiting
+            // for the scope nested in it dropped it: TASK-1.
+            if let Some(ancestor) = self.exited_ancestor(id) {
+                return Disagreement::of_scope(
+                    ancestor,
                     Rule::Task1,
                     Mode::ExitedEarly,
-                    format!("{parent}'s exit cancelled its nested {id} instead of waiting for it"),
+                    format!(
+                        "{ancestor}'s exit cancelled its nested {id} instead of waiting for it"
+                    ),
                 );
             }
             return Disagreement::certain(
@@ -362,6 +370,19 @@ impl Model {
             self.close_bus(bus);
         }
         Ok(())
+    }
+
+    /// The nearest enclosing scope of `id` that is exiting or has exited.
+    fn exited_ancestor(&self, id: ScopeId) -> Option<ScopeId> {
+        let mut up = self.scopes.get(&id)?.parent;
+        while let Some(p) = up {
+            let parent = &self.scopes[&p];
+            if matches!(parent.state, ScopeState::Closing | ScopeState::Exited) {
+                return Some(p);
+            }
+            up = parent.parent;
+        }
+        None
     }
 
     pub(super) fn task_done(
@@ -405,14 +426,16 @@ impl Model {
         };
         let scope = task.scope;
         if task.state == TaskState::Cancelled || self.scopes[&scope].gone() {
-            return Disagreement::certain(
+            return Disagreement::of_scope(
+                scope,
                 Rule::Task2,
                 Mode::RanAfterCancel,
                 format!("{task_id} ran after its scope {scope} was cancelled"),
             );
         }
         if task.released_after_cancel {
-            return Disagreement::certain(
+            return Disagreement::of_scope(
+                scope,
                 Rule::Task2,
                 Mode::RanAfterCancel,
                 format!(
@@ -437,7 +460,7 @@ impl Model {
 
     /// Closes `bus`: its subscriptions with credit must now end (CLOSE-1).
     pub(super) fn close_bus(&mut self, bus: super::state::BusIx) {
-        if self.buses[bus].closed {
+        if self.buses[bus].closed || !self.layout.closes() {
             return;
         }
         self.buses[bus].closed = true;

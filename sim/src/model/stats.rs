@@ -62,9 +62,9 @@ impl Model {
         let want_subs = self.live_count(bus, route) as u64;
         let want_retained = self.retained(bus, route) as u64;
         let mismatch = |field| {
-            Err(Disagreement::Stats(
+            Err(Disagreement::Stats(Box::new(
                 self.stats_mismatch(scope, bus, route, counts, field),
-            ))
+            )))
         };
         if let Some(subs) = subs
             && subs != want_subs
@@ -174,7 +174,6 @@ impl Model {
                 }
                 _ => None,
             },
-            field,
             as_if_dropped_held: self.as_if_dropped_held(bus, route),
             any_dropped: channel.is_some_and(|c| !c.drops.is_empty()),
             bus_closed: self.buses[bus].closed,
@@ -182,6 +181,9 @@ impl Model {
             sent_unstored: count(|c| c.unstored),
             late_subs: self.channel_sub_ids(bus, route, |s| s.born_on_closed_bus),
             dropped_subs: self.channel_sub_ids(bus, route, |s| s.state == SubState::Dropped),
+            unstored_events: self.unstored_events(bus, route),
+            younger_subs: self.younger_subs(bus, route, &field),
+            field,
         }
     }
 
@@ -246,6 +248,58 @@ impl Model {
         self.subs
             .iter()
             .filter(|(_, s)| s.bus == bus && s.route == route && pick(s))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The events of `route` sent on `bus` while it was open but had no live
+    /// subscription of the route.
+    fn unstored_events(&self, bus: BusIx, route: EventType) -> Vec<EventId> {
+        let Some(channel) = self.buses[bus].channels.get(&route) else {
+            return Vec::new();
+        };
+        channel
+            .log
+            .iter()
+            .filter(|e| self.events.get(e).is_some_and(|e| !e.stored))
+            .copied()
+            .collect()
+    }
+
+    /// The live subscriptions of `route` on `bus` made after the oldest
+    /// event the implementation holds too many of was sent: the event it
+    /// names, or, by count, the `reported`-th from the end of the log (when
+    /// nothing was sent there after close).
+    fn younger_subs(
+        &self,
+        bus: BusIx,
+        route: EventType,
+        field: &StatsField,
+    ) -> Vec<crate::op::SubId> {
+        let len = self.log_len(bus, route);
+        let index = match field {
+            StatsField::HeldEvent { event, .. } => self.events.get(event).and_then(|e| e.index),
+            // By count, only where the count can only be events of the log
+            // (none were sent after close, which are in no log).
+            StatsField::Retained { reported, expected }
+                if reported > expected
+                    && self.buses[bus]
+                        .channels
+                        .get(&route)
+                        .is_some_and(|c| c.after_close == 0) =>
+            {
+                len.checked_sub(*reported as usize)
+            }
+            _ => None,
+        };
+        let Some(index) = index else {
+            return Vec::new();
+        };
+        self.subs
+            .iter()
+            .filter(|(_, s)| {
+                s.bus == bus && s.route == route && s.state == SubState::Live && s.start > index
+            })
             .map(|(id, _)| *id)
             .collect()
     }

@@ -14,11 +14,13 @@
 //!
 //! Every candidate is replayed on a fresh implementation and its failure
 //! attributed as any trace's is; a candidate counts only if it fails with
-//! the same rule and mode (or a `must` rule, where the original's is a
-//! `should`).
+//! the same rule and mode, or a `must` rule where the original's is a
+//! `should`, or the same first disagreement whose cause diagnosis now names
+//! where before its replays answered nothing (see `refines`).
 //! What is kept is the candidate's effective trace (entries that took
 //! effect, up to the failure), so skipped entries vanish too.
 
+use crate::diagnosis::classify;
 use crate::harness::{Failure, Run};
 use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskId, TaskRef};
 use crate::rules::Level;
@@ -48,7 +50,8 @@ impl Default for Budget {
 pub struct Shrunk {
     /// The smallest failing trace found.
     pub entries: Vec<Entry>,
-    /// Its failure (same rule as the original).
+    /// Its failure: the original's rule and mode, or a `must` rule that
+    /// names its cause better (see [`shrink`]).
     pub failure: Failure,
     /// Replays spent.
     pub replays: u32,
@@ -65,9 +68,10 @@ pub struct Shrunk {
 /// by the same path as any trace.
 ///
 /// A candidate is kept if it fails the same rule in the same way (mode), or,
-/// when that rule is a `should`, any `must` rule: an entry is never kept
-/// only to hold on to a weaker rule id (the failure then reports the `must`
-/// rule).
+/// when that rule is a `should`, any `must` rule, or when the original was
+/// read from its evidence alone, the same disagreement that diagnosis now
+/// attributes to a `must` rule: an entry is never kept only to hold on to a
+/// weaker or less informed rule id (the failure then reports the new rule).
 pub fn shrink(
     original: &[Entry],
     failure: &Failure,
@@ -132,7 +136,9 @@ impl<J: FnMut(&[Entry]) -> Run> Search<J> {
             return false;
         };
         let stronger = self.failure.rule.level() == Level::Should && f.rule.level() == Level::Must;
-        let same = (f.rule == self.failure.rule && f.mode == self.failure.mode) || stronger;
+        let same = (f.rule == self.failure.rule && f.mode == self.failure.mode)
+            || stronger
+            || refines(&self.failure, &f);
         if same && weight(&run.trace) <= weight(&self.best) && run.trace != self.best {
             self.best = run.trace;
             self.failure = f;
@@ -186,6 +192,25 @@ impl<J: FnMut(&[Entry]) -> Run> Search<J> {
 
 /// How complex a trace reads: its entries, a `preempt` (a poll with an op
 /// inside it) counting as two.
+/// Whether `candidate` is `best`'s disagreement, now named by diagnosis:
+/// both read the same from their evidence alone (the same rule and mode of
+/// [`classify`]), `best` stayed at that reading (the replays that might name
+/// its cause answered nothing, often because another deviation showed
+/// first), and `candidate`'s replays name a `must` rule. An op kept only
+/// because it made those replays inconclusive is not kept.
+fn refines(best: &Failure, candidate: &Failure) -> bool {
+    let reading = |f: &Failure| f.evidence.as_deref().map(classify);
+    let (Some(was), Some(now)) = (reading(best), reading(candidate)) else {
+        return false;
+    };
+    was.rule == now.rule
+        && was.mode == now.mode
+        && best.rule == was.rule
+        && best.mode == was.mode
+        && candidate.rule != now.rule
+        && candidate.rule.level() == Level::Must
+}
+
 fn weight(entries: &[Entry]) -> usize {
     entries.len()
         + entries

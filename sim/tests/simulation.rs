@@ -2,8 +2,9 @@
 //! trace files (good and bad).
 
 use scopebus::mutants::Mutant;
-use scopebus_sim::harness::{GenConfig, generate, replay};
-use scopebus_sim::op::Entry;
+use scopebus_sim::harness::{Failure, GenConfig, generate, replay};
+use scopebus_sim::model::{Disagreement, Mode, Violation};
+use scopebus_sim::op::{Entry, Op};
 use scopebus_sim::reference::ReferenceImpl;
 use scopebus_sim::rules::Rule;
 use scopebus_sim::shrink::{Budget, count_ops, shrink};
@@ -42,6 +43,65 @@ fn replay_reruns_a_trace_exactly() {
         assert_eq!(replayed.fingerprint, generated.fingerprint, "seed {seed}");
         assert_eq!(replayed.counts.skipped, 0);
     }
+}
+
+/// A run of `entries` on the reference bus, made to fail at its last entry
+/// with the disagreement "never ended" (read as CLOSE-1 from its evidence),
+/// attributed to `rule` (an empty trace passes).
+fn failing_as(entries: &[Entry], rule: Rule) -> scopebus_sim::harness::Run {
+    let mut run = replay(&mut ReferenceImpl::new(None), entries);
+    if run.trace.is_empty() {
+        return run;
+    }
+    let reading = Violation::new(Rule::Close1, Mode::NeverEnded, "sub#1 never ended");
+    run.failure = Some(Failure {
+        rule,
+        mode: Mode::NeverEnded,
+        message: "sub#1 never ended".into(),
+        entry: run.trace.len() - 1,
+        entry_text: String::new(),
+        fault: false,
+        unjudgeable: false,
+        evidence: Some(Box::new(Disagreement::Certain(reading))),
+    });
+    run
+}
+
+#[test]
+fn shrinking_never_keeps_an_op_only_because_it_blocked_the_diagnosis() {
+    let trace = run(0, None).trace;
+    let blocker = trace
+        .iter()
+        .find(|e| matches!(e, Entry::Op(Op::Send { .. })))
+        .cloned()
+        .expect("seed 0 sends");
+    // With the blocker, diagnosis cannot name a cause: the plain reading,
+    // CLOSE-1. Without it, its replays name CANCEL-1 for the same
+    // disagreement: the shrunk trace reports CANCEL-1, without the blocker.
+    let plain = failing_as(&trace, Rule::Close1).failure.unwrap();
+    let shrunk = shrink(&trace, &plain, Budget::default(), |entries| {
+        let named = if entries.contains(&blocker) {
+            Rule::Close1
+        } else {
+            Rule::Cancel1
+        };
+        failing_as(entries, named)
+    });
+    assert_eq!(shrunk.failure.rule, Rule::Cancel1);
+    assert!(!shrunk.entries.contains(&blocker));
+    // The other way round, a diagnosed rule is never given up for the plain
+    // reading: the op its replays need is kept.
+    let named = failing_as(&trace, Rule::Cancel1).failure.unwrap();
+    let shrunk = shrink(&trace, &named, Budget::default(), |entries| {
+        let named = if entries.contains(&blocker) {
+            Rule::Cancel1
+        } else {
+            Rule::Close1
+        };
+        failing_as(entries, named)
+    });
+    assert_eq!(shrunk.failure.rule, Rule::Cancel1);
+    assert!(shrunk.entries.contains(&blocker));
 }
 
 #[test]

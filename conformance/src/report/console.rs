@@ -191,7 +191,7 @@ fn failure(out: &mut String, f: &RuleFailure, label: &str) {
     if let Some(from) = f.reattributed_from {
         let _ = writeln!(
             out,
-            "{pad}(counted under {from} at first; shrinking showed it breaks this must rule)"
+            "{pad}(read as {from} on the full seed; on the shrunk trace diagnosis names this must rule as its cause)"
         );
     }
     let _ = writeln!(

@@ -34,6 +34,7 @@ pub fn explain(
         campaign,
         diagnosis,
         first.seed,
+        first.failure.rule,
         failure.rule,
         &shrunk.entries,
         first_replay,

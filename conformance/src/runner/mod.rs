@@ -282,8 +282,10 @@ fn rule_results(
         .collect()
 }
 
-/// The seeds counted under `from` (a `should` rule and a mode) move to the
-/// `must` rule shrinking found their failure breaks, with its mode.
+/// The seeds counted under `from` (a rule and a mode) move to the `must`
+/// rule shrinking found their failure breaks (under a `should` rule, or
+/// where diagnosis could name the cause only on the shrunk trace), with its
+/// mode.
 fn move_mode(modes: &mut BTreeMap<Rule, Vec<ModeSeen>>, from: (Rule, Mode), to: Rule, mode: Mode) {
     let Some(list) = modes.get_mut(&from.0) else {
         return;

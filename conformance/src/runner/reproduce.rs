@@ -50,14 +50,16 @@ impl Reruns {
     }
 }
 
-/// Reruns `seed` and replays `shrunk` (which should fail `rule`) on fresh
-/// instances: the seed's first run counts as failed, `first_replay` is the
+/// Reruns `seed` (which should fail `seed_rule`) and replays `shrunk`
+/// (which should fail `rule`: the two differ when shrinking let diagnosis
+/// name the cause) on fresh instances: the seed's first run counts as failed, `first_replay` is the
 /// shrunk trace's first replay; up to [`RERUNS`] more of each follow, within
 /// [`TIME`] (one more of each at least).
 pub fn reproduce(
     campaign: &Campaign,
     diagnosis: &mut Diagnosis<'_>,
     seed: u64,
+    seed_rule: Rule,
     rule: Rule,
     shrunk: &[Entry],
     first_replay: Run,
@@ -73,7 +75,7 @@ pub fn reproduce(
         }
         let mut imp = campaign.target.instantiate();
         let run = generate(seed, GenConfig { ops: campaign.ops }, &mut *imp);
-        reruns.count(diagnosis.attribute(run), rule, true);
+        reruns.count(diagnosis.attribute(run), seed_rule, true);
         reruns.count(diagnosis.judge(shrunk), rule, false);
     }
     reruns

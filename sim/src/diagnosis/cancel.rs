@@ -51,6 +51,9 @@ pub fn drops(
     let mut channels = vec![failing_channel(failure, &shape)?];
     for _ in 0..MAX_CHANNELS {
         let candidate = without_drops(prefix, &shape, &channels)?;
+        if candidate.last() != prefix.last() {
+            return None;
+        }
         let run = rerun(&candidate, layout);
         let trace = run.trace.clone();
         let outcome = Rerun::of(&candidate, run);

@@ -11,8 +11,9 @@
 //! failures are not asked: a cancellation that lets a scope exit at all
 //! exposes its exit's faults, it does not cause them.)
 
+use super::Cleared;
 use super::causal::Shape;
-use super::{Cleared, Rerun};
+use super::rerun::ask;
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Mode, Violation};
 use crate::op::{Entry, Op};
@@ -37,14 +38,8 @@ pub fn cancellation(
         .filter(|_| v.rule == Rule::Task1 && v.mode == Mode::NeverExited)?;
     let shape = Shape::of(prefix, layout);
     let nested_cancel = |e: &&Entry| matches!(e, Entry::Op(Op::CancelScope { scope: s }) if *s != scope && shape.is_within(*s, scope));
-    if prefix.last().is_some_and(|e| nested_cancel(&e)) {
-        return None;
-    }
     let candidate = close_references(prefix.iter().filter(|e| !nested_cancel(e)));
-    if candidate.len() == prefix.len() {
-        return None;
-    }
-    let outcome = Rerun::of(&candidate, rerun(&candidate, layout));
+    let outcome = ask(prefix, &candidate, layout, rerun)?;
     (outcome.cleared(failure) == Cleared::Yes).then(|| {
         Violation::new(
             Rule::Task2,

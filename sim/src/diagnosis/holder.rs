@@ -23,6 +23,7 @@
 //! Anything else (the replay fails somewhere else) answers nothing, and
 //! the facts' rule stands.
 
+use super::rerun::ask;
 use super::{Cleared, Rerun};
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Mode, Violation};
@@ -48,8 +49,7 @@ pub fn holder(
     }
     let mut cleared = |subs: &[SubId]| {
         let candidate = without_subs(prefix, subs);
-        !subs.is_empty()
-            && Rerun::of(&candidate, rerun(&candidate, layout)).cleared(failure) == Cleared::Yes
+        ask(prefix, &candidate, layout, rerun).is_some_and(|r| r.cleared(failure) == Cleared::Yes)
     };
     let blame = |rule, mode, who: &str, subs: &[SubId], why: &str| {
         Some(Violation::new(
@@ -87,9 +87,7 @@ pub fn holder(
     }
     // Events sent with no live subscription, stored all the same.
     let unstored = without_sends(prefix, &stats.unstored_events);
-    if !stats.unstored_events.is_empty()
-        && Rerun::of(&unstored, rerun(&unstored, layout)).cleared(failure) == Cleared::Yes
-    {
+    if ask(prefix, &unstored, layout, rerun).is_some_and(|r| r.cleared(failure) == Cleared::Yes) {
         return Some(Violation::new(
             Rule::Drop1,
             Mode::HeldTooLong,
@@ -106,12 +104,9 @@ pub fn holder(
             ),
         ));
     }
-    if stats.dropped_subs.is_empty() {
-        return None;
-    }
     let candidate = without_subs(prefix, &stats.dropped_subs);
-    let run = rerun(&candidate, layout);
-    dropped_verdict(failure, &stats.dropped_subs, Rerun::of(&candidate, run))
+    let outcome = ask(prefix, &candidate, layout, rerun)?;
+    dropped_verdict(failure, &stats.dropped_subs, outcome)
 }
 
 /// What replaying without the dropped subscriptions says: if that clears

@@ -11,7 +11,7 @@
 //! point, answers nothing.
 
 use crate::harness::{Failure, Run};
-use crate::model::{Disagreement, Mode, Violation};
+use crate::model::{Disagreement, Layout, Mode, Violation};
 use crate::op::Entry;
 
 /// How a counterfactual rerun of a failing prefix ended.
@@ -34,6 +34,22 @@ pub enum Cleared {
     No,
     /// The rerun cannot tell.
     Unknown,
+}
+
+/// Replays `candidate`, the failing `prefix` with something taken out
+/// (judged by a model of `layout`): how it ended. `None` if nothing was
+/// taken out, or if the failing entry itself went with it (a failure cannot
+/// be asked about without the point it showed at).
+pub fn ask(
+    prefix: &[Entry],
+    candidate: &[Entry],
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Rerun> {
+    if candidate == prefix || candidate.last() != prefix.last() {
+        return None;
+    }
+    Some(Rerun::of(candidate, rerun(candidate, layout)))
 }
 
 impl Rerun {

@@ -28,10 +28,12 @@
 //!    replays below are judged by a model of the implementation's layout.
 //! 4. **Holders** ([`holder`]): events held that nothing should need are
 //!    blamed on what holds them, asked by replaying without subscriptions
-//!    made after close (CLOSE-3) or without dropped ones (RECLAIM-2).
+//!    made after close (CLOSE-3), without subscriptions made after the
+//!    event (VIS-1), without the sends stored with no subscriber (DROP-1),
+//!    or without dropped subscriptions (RECLAIM-2).
 //! 5. **Look-alike types** ([`lookalike`]): a symptom on a channel that
-//!    disappears without the subscriptions and sends of its look-alike types
-//!    on that bus is ROUTE-1.
+//!    disappears when its look-alike types on that bus are renamed to
+//!    unrelated types is ROUTE-1.
 //! 6. **Scope cancellations** ([`cancellation`]): a scope that does not
 //!    finish exiting (TASK-1) because of the cancellations of scopes nested
 //!    in it is TASK-2.
@@ -51,6 +53,14 @@
 //! - Only what is causally tied to the failure can change its rule: the
 //!   layout is the implementation's (one probe, not this trace), the
 //!   holders and drops asked about are those of the failing channel.
+//! - A counterfactual keeps the failing entry and compares the same
+//!   disagreement at the same point ([`Rerun::cleared`], through
+//!   `rerun::ask`); it counts only if the failing prefix itself fails the
+//!   same way twice (a nondeterministic implementation answers nothing).
+//!   A replay that fails earlier, another way, answers nothing: the first
+//!   reading stands, and the shrinker, which judges every candidate by this
+//!   same path, does not keep an op only because it made the replays
+//!   inconclusive ([`crate::shrink`]).
 
 mod attribute;
 pub mod cancel;

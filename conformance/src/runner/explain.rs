@@ -7,8 +7,9 @@ use super::display_path;
 use super::reproduce::reproduce;
 use super::tally::FirstFailure;
 use super::verdict::RuleFailure;
-use scopebus_sim::diagnosis::Diagnosis;
+use scopebus_sim::diagnosis::{Diagnosis, classify};
 use scopebus_sim::harness::Failure;
+use scopebus_sim::model::Violation;
 use scopebus_sim::op::Entry;
 use scopebus_sim::shrink::{count_ops, shrink};
 use scopebus_sim::trace::{FailureRecord, TraceFile};
@@ -27,7 +28,6 @@ pub fn explain(
     let shrunk = shrink(&first.trace, &first.failure, campaign.shrink, |entries| {
         diagnosis.judge(entries)
     });
-    let failure = &shrunk.failure;
     let first_replay = diagnosis.judge(&shrunk.entries);
     let transcript = first_replay.transcript.clone();
     let reruns = reproduce(
@@ -35,10 +35,15 @@ pub fn explain(
         diagnosis,
         first.seed,
         first.failure.rule,
-        failure.rule,
+        shrunk.failure.rule,
         &shrunk.entries,
         first_replay,
     );
+    let failure = &match reruns.reproduction.flaky() {
+        true => first_reading(&shrunk.failure),
+        false => shrunk.failure.clone(),
+    };
+    let rule = failure.rule;
     let files = Files::new(campaign, failure, first.seed);
     let mut saver = Saver::default();
     saver.trace(campaign, first.seed, &shrunk.entries, failure, &files.trace);
@@ -90,7 +95,25 @@ pub fn explain(
         reproduction,
         reattributed_from: (failure.rule != first.failure.rule).then_some(first.failure.rule),
     };
-    (shrunk.failure.rule, failure)
+    (rule, failure)
+}
+
+/// A flaky failure as its disagreement reads from its evidence alone:
+/// diagnosis's replays (without drops, with look-alikes renamed, ...) prove
+/// nothing on an implementation that does not do the same thing twice, so
+/// their answer is not reported.
+fn first_reading(failure: &Failure) -> Failure {
+    let Some(reading) = failure.evidence.as_deref().map(classify) else {
+        return failure.clone();
+    };
+    if reading.rule == failure.rule {
+        return failure.clone();
+    }
+    let message = format!(
+        "{} (read from the disagreement alone: it does not show every time, so no replay can tell its cause)",
+        reading.message
+    );
+    failure.attributed(Violation::new(reading.rule, reading.mode, message))
 }
 
 /// Where one failure's files go: `failures/<impl>/RULE-seed-S[-mode].*`.

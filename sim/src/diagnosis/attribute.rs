@@ -9,10 +9,6 @@ use crate::iut::Implementation;
 use crate::model::Layout;
 use crate::op::Entry;
 
-/// How many times a failure handed over by a counterfactual is attributed
-/// in turn (each time on a trace with fewer drops, so it ends anyway).
-const ROOT_CAUSE_DEPTH: u32 = 4;
-
 /// Reruns entries on a fresh instance of the implementation under test,
 /// judged by a model with the given layout.
 pub type Rerunner<'a> = Box<dyn FnMut(&[Entry], Layout) -> Run + 'a>;
@@ -63,9 +59,9 @@ impl<'a> Diagnosis<'a> {
     /// Attributes `run`'s failure (from a generated run or a replay, judged
     /// by the spec's model), in the order of the module documentation of
     /// [`super`]: faults and protocol errors pass through; then the
-    /// implementation's layout, the holders of retained events and the
-    /// drops of subscribers are asked about, each by a replay. The result
-    /// may carry another trace (the one that shows the failure reported).
+    /// implementation's layout, look-alike types, the holders of retained
+    /// events, scope cancellations and the drops of subscribers are asked
+    /// about, each by a replay. The run's trace is kept as it is.
     pub fn attribute(&mut self, mut run: Run) -> Run {
         let Some(failure) = run.failure.take() else {
             return run;
@@ -74,46 +70,29 @@ impl<'a> Diagnosis<'a> {
             run.failure = Some(failure);
             return run;
         }
-        let prefix = run.trace[..(failure.entry + 1).min(run.trace.len())].to_vec();
-        let (trace, failure) = self.root_cause(prefix, failure, ROOT_CAUSE_DEPTH);
-        run.trace = trace;
+        let prefix = &run.trace[..(failure.entry + 1).min(run.trace.len())];
+        let failure = self.root_cause(prefix, failure);
         run.failure = Some(failure);
         run
     }
 
-    /// The steps 3 to 5 of the precedence. Where the drops counterfactual
-    /// hands over another failure, on the trace without the drops, that
-    /// failure is attributed in turn (`depth` more times at most), so that
-    /// the trace saved for it replays to the same rule.
-    fn root_cause(
-        &mut self,
-        prefix: Vec<Entry>,
-        failure: Failure,
-        depth: u32,
-    ) -> (Vec<Entry>, Failure) {
+    /// Steps 3 to 7 of the precedence: the first step whose replays name
+    /// another rule decides, if the failing prefix itself reproduces.
+    fn root_cause(&mut self, prefix: &[Entry], failure: Failure) -> Failure {
         let (layout, rerun) = (self.layout, &mut self.rerun);
         let steps = [
             layout::explains,
-            holder::holder,
             lookalike::lookalikes,
+            holder::holder,
             cancellation::cancellation,
+            cancel::drops,
         ];
-        let other = match steps
+        let named = steps
             .iter()
-            .find_map(|step| step(&prefix, &failure, layout, rerun))
-        {
-            Some(v) => Some((prefix.clone(), failure.attributed(v))),
-            None => cancel::drops(&prefix, &failure, layout, rerun),
-        };
-        match other {
-            Some((trace, other)) if self.reproduces(&prefix, &failure) => {
-                if trace == prefix || depth == 0 || other.evidence.is_none() {
-                    return (trace, other);
-                }
-                let at = (other.entry + 1).min(trace.len());
-                self.root_cause(trace[..at].to_vec(), other, depth - 1)
-            }
-            _ => (prefix, failure),
+            .find_map(|step| step(prefix, &failure, layout, rerun));
+        match named {
+            Some(v) if self.reproduces(prefix, &failure) => failure.attributed(v),
+            _ => failure,
         }
     }
 

@@ -14,10 +14,9 @@
 //!   it is CANCEL-1, whatever the symptom (a stuck or unended stream, a
 //!   failed send, an event lost so that the next one reads as out of
 //!   order, an event freed that a live subscription still needed);
-//! - a CANCEL-1 failure where the implementation fails without them all
-//!   the same (a symptom of the same kinds) was not shown to be caused by
-//!   the drops: that failure, under its own rule, is the one to report;
-//! - anything else answers nothing, and the failure stands.
+//! - anything else answers nothing, and the first reading (the symptom's
+//!   own rule: [`super::classify`] never names CANCEL-1 from circumstance)
+//!   stands.
 //!
 //! Events held too long, or subscriptions counted that were dropped, are
 //! RECLAIM's business (a drop that changes what is retained does not
@@ -25,8 +24,9 @@
 //! an event sent when a drop had left nobody subscribed is DROP-1's (the
 //! drop made the situation that rule is about; without it there is none).
 
+use super::Cleared;
 use super::causal::{Shape, evidence_channel};
-use super::{Cleared, Rerun};
+use super::rerun::{Rerun, ask_instead, ask_same_schedule};
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Violation};
@@ -34,52 +34,104 @@ use crate::op::{Entry, Op, ScopeId};
 use crate::rules::Rule;
 use crate::shrink::close_references;
 
-/// What replaying `prefix` (a failing trace up to its failing entry)
-/// without the drops and cancellations of subscribers says about
-/// `failure`: the failure to report instead, with the trace that shows it,
-/// or `None` if the failure stands.
+/// CANCEL-1, when replaying `prefix` (a failing trace up to its failing
+/// entry) without the drops and cancellations of the failing channel's
+/// subscribers clears `failure`; `None` otherwise.
 pub fn drops(
     prefix: &[Entry],
     failure: &Failure,
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
-) -> Option<(Vec<Entry>, Failure)> {
+) -> Option<Violation> {
     if failure.fault || !a_drop_can_cause(failure) {
         return None;
     }
     let shape = Shape::of(prefix, layout);
-    let mut channels = vec![failing_channel(failure, &shape)?];
+    let channel = failing_channel(failure, &shape)?;
+    let during_a_drop = matches!(
+        prefix.last(),
+        Some(Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }))
+            if shape.sub_channel(*sub) == Some(channel)
+    );
+    earlier_drops(prefix, failure, &shape, channel, layout, rerun).or_else(|| {
+        during_a_drop
+            .then(|| during_the_drop(prefix, failure, layout, rerun))
+            .flatten()
+    })
+}
+
+/// CANCEL-1, when replaying without the drops and cancellations before the
+/// failing entry, of the failing channel's subscribers (and of channels
+/// failing at the same point), clears `failure`.
+fn earlier_drops(
+    prefix: &[Entry],
+    failure: &Failure,
+    shape: &Shape,
+    channel: (ScopeId, EventType),
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Violation> {
+    let mut channels = vec![channel];
     for _ in 0..MAX_CHANNELS {
-        let candidate = without_drops(prefix, &shape, &channels)?;
-        if candidate.last() != prefix.last() {
+        let candidate = without_drops(prefix, shape, &channels)?;
+        let outcome = ask_same_schedule(prefix, &candidate, layout, rerun)?;
+        if moved_to_a_sibling(&outcome, shape, &channels) {
             return None;
         }
-        let run = rerun(&candidate, layout);
-        let trace = run.trace.clone();
-        let outcome = Rerun::of(&candidate, run);
-        if failure.rule == Rule::Cancel1 {
-            return match outcome {
-                Rerun::AtEnd(f) | Rerun::Before(f)
-                    if f.rule != Rule::Cancel1 && a_drop_can_cause(&f) =>
-                {
-                    Some((trace, f))
-                }
-                _ => None,
-            };
-        }
         if outcome.cleared(failure) == Cleared::Yes {
-            return Some((prefix.to_vec(), blame_drops(failure)));
+            return Some(blame_drops(failure));
         }
         // Another channel's symptom at the same point, where that channel
         // had drops of its own: take those out too, and ask again.
         let Rerun::AtEnd(f) = outcome else {
             return None;
         };
-        let next = failing_channel(&f, &shape)
-            .filter(|c| !channels.contains(c) && a_drop_can_cause(&f))?;
+        let next =
+            failing_channel(&f, shape).filter(|c| !channels.contains(c) && a_drop_can_cause(&f))?;
         channels.push(next);
     }
     None
+}
+
+/// Whether the rerun without the drops still has a subscription of the
+/// failing channels stuck or unended at that point, only another one (the
+/// subscription that was dropped, now live, say): the symptom moved, it did
+/// not go, so the drops did not cause it (a bus that wakes one waiter per
+/// send loses a wakeup whichever subscriber it picks).
+fn moved_to_a_sibling(outcome: &Rerun, shape: &Shape, channels: &[(ScopeId, EventType)]) -> bool {
+    let subs = match outcome {
+        Rerun::AtEnd(f) => match f.evidence.as_deref() {
+            Some(Disagreement::Stuck(s)) => &s.subs,
+            Some(Disagreement::Unended(u)) => &u.subs,
+            _ => return false,
+        },
+        _ => return false,
+    };
+    subs.iter()
+        .any(|s| shape.sub_channel(*s).is_some_and(|c| channels.contains(&c)))
+}
+
+/// A symptom that showed while a subscriber of its channel was dropped or
+/// cancelled (a send of a task that ran then, say): replayed with a
+/// `settle` in the drop's place, which runs the same tasks at the same
+/// point; if nothing then fails there, the drop disturbed them: CANCEL-1.
+fn during_the_drop(
+    prefix: &[Entry],
+    failure: &Failure,
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Violation> {
+    let outcome = ask_instead(prefix, Entry::Op(Op::Settle), layout, rerun)?;
+    matches!(outcome, Rerun::Passed).then(|| {
+        Violation::new(
+            Rule::Cancel1,
+            failure.mode,
+            format!(
+                "{} (it showed while a subscriber of its type was dropped or cancelled; with a settle there instead, nothing fails: the drop disturbed it)",
+                failure.message
+            ),
+        )
+    })
 }
 
 /// How many channels' drops one question may take out.
@@ -91,10 +143,11 @@ fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventTy
     shape.channel(scope, route)
 }
 
-/// `prefix` without the drops and cancels of subscribers of `channels`;
-/// `None` if there are none, or if the failing entry is one (a symptom
-/// that showed during a drop cannot be asked about without that drop: it
-/// would have no point to show at).
+/// `prefix` without the drops and cancels of subscribers of `channels`
+/// before its last entry (the failing one stays, drop or not: a symptom
+/// cannot be asked about without the point it showed at; a drop that is
+/// that point is asked about by [`during_the_drop`]); `None` if there are
+/// none.
 fn without_drops(
     prefix: &[Entry],
     shape: &Shape,
@@ -106,10 +159,13 @@ fn without_drops(
             .is_some_and(|c| channels.contains(&c)),
         _ => false,
     };
-    if prefix.last().is_some_and(|e| is_drop(&e)) {
-        return None;
-    }
-    let without = close_references(prefix.iter().filter(|e| !is_drop(e)));
+    let (last, earlier) = prefix.split_last()?;
+    let without = close_references(
+        earlier
+            .iter()
+            .filter(|e| !is_drop(e))
+            .chain(std::iter::once(last)),
+    );
     (without.len() < prefix.len()).then_some(without)
 }
 
@@ -128,13 +184,13 @@ fn a_drop_can_cause(failure: &Failure) -> bool {
 }
 
 /// `failure`, blamed on the drops and cancellations before it (CANCEL-1).
-fn blame_drops(failure: &Failure) -> Failure {
-    failure.attributed(Violation::new(
+fn blame_drops(failure: &Failure) -> Violation {
+    Violation::new(
         Rule::Cancel1,
         failure.mode,
         format!(
             "{} (without the drops and cancellations of subscribers earlier in the trace this does not happen: they disturbed it)",
             failure.message
         ),
-    ))
+    )
 }

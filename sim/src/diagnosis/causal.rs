@@ -6,7 +6,9 @@
 //!
 //! - a subscription or an event: every op on its channel (subscriptions of
 //!   its route on its bus, sends of its route there, their consumes, drops
-//!   and cancels), and the scopes its bus depends on;
+//!   and cancels), the scopes its bus depends on, and the subscriptions and
+//!   sends of every other route on its bus (which routes a bus uses decides
+//!   which unrelated types diagnosis can rename look-alikes to);
 //! - a scope: its opening and its ancestors', its close and cancel and
 //!   theirs, its tasks, the scopes nested in it, and everything on its bus;
 //! - a task: its spawn and release, and its scope.
@@ -83,6 +85,11 @@ impl Shape {
     /// The channel (bus owner, route) of `route` in `scope`.
     pub(crate) fn channel(&self, scope: ScopeId, route: EventType) -> Option<(ScopeId, EventType)> {
         Some((*self.bus.get(&scope)?, route))
+    }
+
+    /// The scope a task was spawned in.
+    pub(crate) fn task_scope(&self, task: TaskId) -> Option<ScopeId> {
+        self.task.get(&task).copied()
     }
 
     /// The channel of a subscription.
@@ -186,12 +193,14 @@ pub fn causal_ops(trace: &[Entry], failure: &Failure) -> BTreeSet<usize> {
     {
         closed.extend(shape.ancestors(*s));
     }
+    let typed: BTreeSet<ScopeId> = channels.iter().map(|(b, _)| *b).collect();
     let closure = Closure {
         shape: &shape,
         subjects: &subjects,
         scopes: &closed,
         buses: &buses,
         channels: &channels,
+        typed: &typed,
     };
     trace
         .iter()
@@ -225,6 +234,9 @@ struct Closure<'a> {
     buses: &'a BTreeSet<ScopeId>,
     /// Channels (bus owner, route) in play.
     channels: &'a BTreeSet<(ScopeId, EventType)>,
+    /// Buses (by owner) whose subscriptions and sends of any route are in
+    /// play: those of the channels.
+    typed: &'a BTreeSet<ScopeId>,
 }
 
 impl Closure<'_> {
@@ -235,6 +247,10 @@ impl Closure<'_> {
     fn in_channel(&self, scope: Option<ScopeId>, route: EventType) -> bool {
         self.bus(scope)
             .is_some_and(|b| self.buses.contains(&b) || self.channels.contains(&(b, route)))
+    }
+
+    fn typed_bus(&self, scope: Option<ScopeId>) -> bool {
+        self.bus(scope).is_some_and(|b| self.typed.contains(&b))
     }
 
     fn sub(&self, sub: &SubId) -> bool {
@@ -262,10 +278,12 @@ impl Closure<'_> {
                 self.scope(scope)
             }
             Op::Subscribe { sub, scope, ty } => {
-                self.sub(sub) || self.in_channel(*scope, ty.route())
+                self.sub(sub) || self.in_channel(*scope, ty.route()) || self.typed_bus(*scope)
             }
             Op::Send { scope, ty, event } => {
-                self.subjects.events.contains(event) || self.in_channel(*scope, ty.route())
+                self.subjects.events.contains(event)
+                    || self.in_channel(*scope, ty.route())
+                    || self.typed_bus(*scope)
             }
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }

@@ -11,12 +11,17 @@
 //! 1. without the subscriptions of that route made after close: if the
 //!    failure then goes, they are what the bus reports on (they hold
 //!    events, or stand in for earlier subscriptions): CLOSE-3;
-//! 2. for an event held, without the live subscriptions made after it was
-//!    sent: if it then goes, they hold it, so they would see it: VIS-1;
-//! 3. without the sends of that route made when it had no live
+//! 2. without the sends of that route made when it had no live
 //!    subscription: if the failure then goes, those events were stored:
 //!    DROP-1;
-//! 4. without the dropped (or cancelled) subscriptions of that route: if
+//! 3. without the sends of that route made after the bus closed: if the
+//!    failure then goes, those events were kept: CLOSE-2;
+//! 4. for an event held, without the live subscriptions made after it was
+//!    sent (by count: after the event that many from the end of the log):
+//!    if it then goes, they hold it, so they would see it: VIS-1. Asked
+//!    after 2 and 3: a subscription that holds an event the bus should
+//!    never have stored is not the cause;
+//! 5. without the dropped (or cancelled) subscriptions of that route: if
 //!    the failure then goes, they hold it: RECLAIM-2; if it still fails
 //!    there, they do not, and that failure's rule stands.
 //!
@@ -47,9 +52,8 @@ pub fn holder(
     if stats.merged_with.is_some() || !suspects.contains(&failure.rule) {
         return None;
     }
-    let mut cleared = |subs: &[SubId]| {
-        let candidate = without_subs(prefix, subs);
-        ask(prefix, &candidate, layout, rerun).is_some_and(|r| r.cleared(failure) == Cleared::Yes)
+    let mut clears = |candidate: &[Entry]| {
+        ask(prefix, candidate, layout, rerun).is_some_and(|r| r.cleared(failure) == Cleared::Yes)
     };
     let blame = |rule, mode, who: &str, subs: &[SubId], why: &str| {
         Some(Violation::new(
@@ -64,7 +68,7 @@ pub fn holder(
     };
     // Subscriptions made after close change what the bus reports either
     // way: they hold what is sent after, and may stand in for earlier ones.
-    if cleared(&stats.late_subs) {
+    if clears(&without_subs(prefix, &stats.late_subs)) {
         return blame(
             Rule::Close3,
             Mode::HeldByLateSubscription,
@@ -76,7 +80,32 @@ pub fn holder(
     if !stats.holds_more() {
         return None;
     }
-    if cleared(&stats.younger_subs) {
+    // Events sent with no live subscription, stored all the same.
+    if clears(&without_sends(prefix, &stats.unstored_events)) {
+        return Some(Violation::new(
+            Rule::Drop1,
+            Mode::HeldTooLong,
+            format!(
+                "{}; without the events sent when nobody subscribed to {} ({}) this passes: they were stored",
+                failure.message,
+                stats.route,
+                events(&stats.unstored_events)
+            ),
+        ));
+    }
+    // Events sent after the bus closed, stored all the same.
+    if clears(&without_sends(prefix, &stats.after_close_events)) {
+        return Some(Violation::new(
+            Rule::Close2,
+            Mode::HeldTooLong,
+            format!(
+                "{}; without the events sent after the bus closed ({}) this passes: the bus still accepts them, and keeps them",
+                failure.message,
+                events(&stats.after_close_events)
+            ),
+        ));
+    }
+    if clears(&without_subs(prefix, &stats.younger_subs)) {
         return blame(
             Rule::Vis1,
             Mode::FromBeforeSubscribing,
@@ -85,28 +114,17 @@ pub fn holder(
             "they hold an event sent before they were created, so they would see it",
         );
     }
-    // Events sent with no live subscription, stored all the same.
-    let unstored = without_sends(prefix, &stats.unstored_events);
-    if ask(prefix, &unstored, layout, rerun).is_some_and(|r| r.cleared(failure) == Cleared::Yes) {
-        return Some(Violation::new(
-            Rule::Drop1,
-            Mode::HeldTooLong,
-            format!(
-                "{}; without the events sent when nobody subscribed to {} ({}) this passes: they were stored",
-                failure.message,
-                stats.route,
-                stats
-                    .unstored_events
-                    .iter()
-                    .map(|e| format!("event#{e}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        ));
-    }
     let candidate = without_subs(prefix, &stats.dropped_subs);
     let outcome = ask(prefix, &candidate, layout, rerun)?;
     dropped_verdict(failure, &stats.dropped_subs, outcome)
+}
+
+/// `event#A, event#B, ...`
+fn events(ids: &[u64]) -> String {
+    ids.iter()
+        .map(|e| format!("event#{e}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What replaying without the dropped subscriptions says: if that clears

@@ -44,12 +44,13 @@ pub fn early_end(e: &EarlyEnd) -> Violation {
     )
 }
 
-/// Names the rule a stuck subscription breaks. If the wake probe made it
-/// receive, the event was there and only the wakeup was lost: WAKE-1, or
-/// CANCEL-1 when a sibling was dropped since it last made progress. If not,
-/// it was never given the event: CANCEL-1 after such a drop, else FANOUT-1
-/// (with hints when look-alike types share the bus, ROUTE-1, or the event
-/// came from another scope, SCOPE-2).
+/// Names the rule a stuck subscription breaks, from its facts alone. If the
+/// wake probe made it receive, the event was there and only the wakeup was
+/// lost: WAKE-1. If not, it was never given the event: FANOUT-1 (with hints
+/// when look-alike types share the bus, ROUTE-1, or the event came from
+/// another scope, SCOPE-2). A sibling dropped since it last made progress
+/// is said, not blamed: only the replay without the drops
+/// ([`super::cancel`]) makes it CANCEL-1.
 pub fn stuck(s: &Stuck) -> Violation {
     let plural = if s.waiting == 1 { "" } else { "s" };
     let who = format!(
@@ -57,30 +58,20 @@ pub fn stuck(s: &Stuck) -> Violation {
         s.sub, s.credits, s.waiting, s.next
     );
     let make = |rule, mode, why: &str| Violation::new(rule, mode, format!("{who}: {why}"));
+    let dropped = match s.sibling_dropped {
+        true => ", after another subscriber of the same type was dropped or cancelled",
+        false => "",
+    };
     if s.woken == Some(true) {
-        return match s.sibling_dropped {
-            true => make(
-                Rule::Cancel1,
-                Mode::LostWakeup,
-                "a spurious wakeup made it receive, so the event was there but its waker was lost, after another subscriber of the same type was dropped or cancelled",
-            ),
-            false => make(
-                Rule::Wake1,
-                Mode::LostWakeup,
-                "a spurious wakeup made it receive, so the event was there but the send did not wake it (lost wakeup)",
-            ),
-        };
-    }
-    let hints = stuck_hints(s);
-    if s.sibling_dropped {
         return make(
-            Rule::Cancel1,
-            Mode::NeverDelivered,
+            Rule::Wake1,
+            Mode::LostWakeup,
             &format!(
-                "it stopped receiving after another subscriber of the same type was dropped or cancelled{hints}"
+                "a spurious wakeup made it receive, so the event was there but the send did not wake it (lost wakeup){dropped}"
             ),
         );
     }
+    let hints = stuck_hints(s);
     let why = match s.woken {
         Some(_) => "even a spurious wakeup finds nothing: the events were never delivered to it",
         None => {
@@ -90,7 +81,7 @@ pub fn stuck(s: &Stuck) -> Violation {
     make(
         Rule::Fanout1,
         Mode::NeverDelivered,
-        &format!("{why}{hints}"),
+        &format!("{why}{dropped}{hints}"),
     )
 }
 
@@ -116,9 +107,9 @@ fn stuck_hints(s: &Stuck) -> String {
 
 /// Names the rule a subscription breaks whose stream should have ended
 /// (credit, nothing left, bus closed) but did not. If the wake probe made
-/// it end, the close's wakeup was lost: WAKE-1 (CANCEL-1 after a sibling's
-/// drop). If not: CANCEL-1 after such a drop, else CLOSE-3 for a
-/// subscription made after close, CLOSE-1 for one made before.
+/// it end, the close's wakeup was lost: WAKE-1. If not: CLOSE-3 for a
+/// subscription made after close, CLOSE-1 for one made before. A sibling's
+/// drop is said, not blamed (see [`stuck`]).
 pub fn unended(u: &Unended) -> Violation {
     let sub = &u.sub;
     let (rule, what) = match u.born_ended {
@@ -136,18 +127,17 @@ pub fn unended(u: &Unended) -> Violation {
             ),
         ),
     };
-    let dropped = ", after another subscriber of the same type was dropped or cancelled";
+    let dropped = match u.sibling_dropped {
+        true => ", after another subscriber of the same type was dropped or cancelled",
+        false => "",
+    };
     let lost = ": a spurious wakeup made it end, so the close did not wake it (lost wakeup)";
-    match (u.ended_when_woken, u.sibling_dropped) {
-        (Some(true), true) => Violation::new(
-            Rule::Cancel1,
+    match u.ended_when_woken {
+        Some(true) => Violation::new(
+            Rule::Wake1,
             Mode::LostWakeup,
             format!("{what}{lost}{dropped}"),
         ),
-        (Some(true), false) => {
-            Violation::new(Rule::Wake1, Mode::LostWakeup, format!("{what}{lost}"))
-        }
-        (_, true) => Violation::new(Rule::Cancel1, Mode::NeverEnded, format!("{what}{dropped}")),
-        (_, false) => Violation::new(rule, Mode::NeverEnded, what),
+        _ => Violation::new(rule, Mode::NeverEnded, format!("{what}{dropped}")),
     }
 }

@@ -8,11 +8,13 @@
 //! renamed to unrelated types the trace does not use: if it then goes, the
 //! look-alikes caused it, and it is ROUTE-1's.
 //!
-//! Invariant: the counterfactual keeps every op, so the replay differs from
-//! the failing prefix in type identity only. (Taking the look-alikes' ops out
-//! would also take out their subscriptions' drops and cancellations, and a
-//! failure those cause, CANCEL-1's, would be blamed on ROUTE-1.) When the
-//! trace leaves too few unrelated types to rename to, nothing is asked.
+//! Invariant: the counterfactual differs from the failing prefix in the
+//! look-alikes only, and never in a drop or cancellation of a subscriber
+//! (a failure those cause is CANCEL-1's, and must not be blamed on
+//! ROUTE-1). Renaming keeps every op; when the trace leaves too few
+//! unrelated types to rename to, the look-alikes' subscriptions and sends
+//! are taken out instead, but only if none of those subscriptions was
+//! dropped or cancelled; else nothing is asked.
 
 use super::Cleared;
 use super::causal::{Shape, evidence_channel};
@@ -20,12 +22,14 @@ use super::rerun::ask;
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
 use crate::model::{Layout, Mode, Violation};
-use crate::op::{Entry, Interjection, Op, ScopeId};
+use crate::op::{Entry, Interjection, Op, ScopeId, TaskId};
 use crate::rules::Rule;
+use crate::shrink::close_references;
 use std::collections::BTreeMap;
 
 /// ROUTE-1, when replaying with the failing channel's look-alikes renamed
-/// to unrelated types clears the failure; `None` otherwise.
+/// to unrelated types (or taken out; see the module documentation) clears
+/// the failure; `None` otherwise.
 pub fn lookalikes(
     prefix: &[Entry],
     failure: &Failure,
@@ -42,7 +46,32 @@ pub fn lookalikes(
         s.and_then(|s| shape.channel(s, route))
             .is_some_and(|(b, _)| b == bus)
     };
-    let renames = renames(prefix, route)?;
+    let task_on_bus = |t: &TaskId| on_bus(&shape.task_scope(*t));
+    let candidate = match renames(prefix, route, &on_bus, &task_on_bus) {
+        Some(renames) => renamed(prefix, &renames, &on_bus, &task_on_bus),
+        None => removed(prefix, route, &on_bus, &task_on_bus)?,
+    };
+    let outcome = ask(prefix, &candidate, layout, rerun)?;
+    (outcome.cleared(failure) == Cleared::Yes).then(|| {
+        Violation::new(
+            Rule::Route1,
+            Mode::MergedTypes,
+            format!(
+                "{} (without the look-alike types of {route} on its bus this does not happen: the bus does not keep them apart)",
+                failure.message
+            ),
+        )
+    })
+}
+
+/// `prefix` with the ops on the failing bus (`on_bus`) of each look-alike
+/// route renamed as `renames` says.
+fn renamed(
+    prefix: &[Entry],
+    renames: &BTreeMap<EventType, EventType>,
+    on_bus: &dyn Fn(&Option<ScopeId>) -> bool,
+    task_on_bus: &dyn Fn(&TaskId) -> bool,
+) -> Vec<Entry> {
     let rename = |op: &Op| -> Option<Op> {
         let mut op = op.clone();
         match &mut op {
@@ -50,10 +79,17 @@ pub fn lookalikes(
                 *ty = *renames.get(&ty.route())?;
                 Some(op)
             }
+            Op::Release {
+                task,
+                send: Some(spec),
+            } if task_on_bus(task) => {
+                spec.ty = *renames.get(&spec.ty.route())?;
+                Some(op)
+            }
             _ => None,
         }
     };
-    let candidate: Vec<Entry> = prefix
+    prefix
         .iter()
         .map(|e| match e {
             Entry::Op(op) => rename(op).map_or_else(|| e.clone(), Entry::Op),
@@ -62,36 +98,84 @@ pub fn lookalikes(
             }
             other => other.clone(),
         })
-        .collect();
-    let outcome = ask(prefix, &candidate, layout, rerun)?;
-    (outcome.cleared(failure) == Cleared::Yes).then(|| {
-        Violation::new(
-            Rule::Route1,
-            Mode::MergedTypes,
-            format!(
-                "{} (with the look-alike types of {route} on its bus renamed to unrelated types this does not happen: the bus does not keep them apart)",
-                failure.message
-            ),
-        )
-    })
+        .collect()
 }
 
-/// Each look-alike route of `route` used in `entries`, mapped to a distinct
-/// catalogue route of another family that `entries` never uses; `None` if
-/// there is no look-alike or too few unused routes to go round.
-fn renames(entries: &[Entry], route: EventType) -> Option<BTreeMap<EventType, EventType>> {
-    let used: Vec<EventType> =
+/// `prefix` without the subscriptions and sends on the failing bus of the
+/// look-alikes of `route` (a poll they were interjected into stays);
+/// `None` if that would take out anything else: a drop or cancellation of
+/// a subscriber, or a scheduling choice (a poll, wake or move of a
+/// look-alike's subscriber: without it, everything else would run at
+/// other times).
+fn removed(
+    prefix: &[Entry],
+    route: EventType,
+    on_bus: &dyn Fn(&Option<ScopeId>) -> bool,
+    task_on_bus: &dyn Fn(&TaskId) -> bool,
+) -> Option<Vec<Entry>> {
+    let lookalike = |ty: &EventType| ty.route() != route && ty.family() == route.family();
+    let is_lookalike = |op: &Op| match op {
+        Op::Subscribe { scope, ty, .. } | Op::Send { scope, ty, .. } => {
+            lookalike(ty) && on_bus(scope)
+        }
+        _ => false,
+    };
+    let without: Vec<Entry> = prefix
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Op(op) if is_lookalike(op) => None,
+            // A worker's look-alike send goes; the worker stays.
+            Entry::Op(Op::Release {
+                task,
+                send: Some(spec),
+            }) if lookalike(&spec.ty) && task_on_bus(task) => Some(Entry::Op(Op::Release {
+                task: *task,
+                send: None,
+            })),
+            Entry::Preempt(t, Interjection::Op(op)) if is_lookalike(op) => Some(Entry::Poll(*t)),
+            other => Some(other.clone()),
+        })
+        .collect();
+    let candidate = close_references(&without);
+    let kept = |entries: &[Entry]| {
         entries
             .iter()
-            .filter_map(|e| match e {
-                Entry::Op(Op::Subscribe { ty, .. } | Op::Send { ty, .. })
-                | Entry::Preempt(
-                    _,
-                    Interjection::Op(Op::Subscribe { ty, .. } | Op::Send { ty, .. }),
-                ) => Some(ty.route()),
-                _ => None,
+            .filter(|e| {
+                !matches!(
+                    e,
+                    Entry::Op(Op::Subscribe { .. } | Op::Send { .. } | Op::Consume { .. })
+                )
             })
-            .collect();
+            .count()
+    };
+    (kept(&candidate) == kept(prefix)).then_some(candidate)
+}
+
+/// Each look-alike route of `route` used on the failing bus (`on_bus`),
+/// mapped to a distinct catalogue route of another family that is never
+/// used on that bus; `None` if there is no look-alike or too few unused
+/// routes to go round.
+fn renames(
+    entries: &[Entry],
+    route: EventType,
+    on_bus: &dyn Fn(&Option<ScopeId>) -> bool,
+    task_on_bus: &dyn Fn(&TaskId) -> bool,
+) -> Option<BTreeMap<EventType, EventType>> {
+    let used: Vec<EventType> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Op(Op::Subscribe { ty, scope, .. } | Op::Send { ty, scope, .. })
+            | Entry::Preempt(
+                _,
+                Interjection::Op(Op::Subscribe { ty, scope, .. } | Op::Send { ty, scope, .. }),
+            ) if on_bus(scope) => Some(ty.route()),
+            Entry::Op(Op::Release {
+                task,
+                send: Some(spec),
+            }) if task_on_bus(task) => Some(spec.ty.route()),
+            _ => None,
+        })
+        .collect();
     let mut lookalikes: Vec<EventType> = used
         .iter()
         .copied()

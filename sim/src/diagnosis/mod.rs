@@ -26,21 +26,22 @@
 //!    layout accepts the run up to the failing entry, the failure is the
 //!    layout's (SCOPE-2 or SCOPE-3), reported once. Either way, the
 //!    replays below are judged by a model of the implementation's layout.
-//! 4. **Holders** ([`holder`]): events held that nothing should need are
+//! 4. **Look-alike types** ([`lookalike`]): a symptom on a channel that
+//!    disappears when its look-alike types on that bus are renamed to
+//!    unrelated types is ROUTE-1 (a bus that merges types explains every
+//!    holder below, so it is asked first).
+//! 5. **Holders** ([`holder`]): events held that nothing should need are
 //!    blamed on what holds them, asked by replaying without subscriptions
 //!    made after close (CLOSE-3), without subscriptions made after the
 //!    event (VIS-1), without the sends stored with no subscriber (DROP-1),
 //!    or without dropped subscriptions (RECLAIM-2).
-//! 5. **Look-alike types** ([`lookalike`]): a symptom on a channel that
-//!    disappears when its look-alike types on that bus are renamed to
-//!    unrelated types is ROUTE-1.
 //! 6. **Scope cancellations** ([`cancellation`]): a scope that does not
 //!    finish exiting (TASK-1) because of the cancellations of scopes nested
 //!    in it is TASK-2.
 //! 7. **Drops** ([`cancel`]): a symptom on a subscription or a sender that
 //!    disappears without the drops and cancellations of its channel's
-//!    subscribers is CANCEL-1; a CANCEL-1 whose symptom stays without them
-//!    is that symptom's rule.
+//!    subscribers is CANCEL-1. Nothing else names CANCEL-1: a drop before
+//!    a symptom is circumstance, said in the message, not blamed.
 //!
 //! # Invariants
 //!

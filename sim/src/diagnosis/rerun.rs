@@ -52,6 +52,57 @@ pub fn ask(
     Some(Rerun::of(candidate, rerun(candidate, layout)))
 }
 
+/// [`ask`], and `None` too if the replay had to skip a preempted poll: its
+/// task had nothing to do without what was taken out, so what was
+/// interjected into it (another task's poll, an op) ran at another time or
+/// not at all, and the schedule changed, not only what was asked about.
+/// (A plain poll skipped changes nothing else.) For questions whose
+/// removals change whether a task runs at all: a dropped subscriber's.
+pub fn ask_same_schedule(
+    prefix: &[Entry],
+    candidate: &[Entry],
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Rerun> {
+    if candidate == prefix || candidate.last() != prefix.last() {
+        return None;
+    }
+    same_schedule(candidate, rerun(candidate, layout))
+}
+
+/// Replays `prefix` with its last entry replaced by `instead` (the failing
+/// entry's point kept, what ran there changed): how it ended; `None` as
+/// for [`ask_same_schedule`].
+pub fn ask_instead(
+    prefix: &[Entry],
+    instead: Entry,
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Rerun> {
+    let (_, head) = prefix.split_last()?;
+    let mut candidate = head.to_vec();
+    candidate.push(instead);
+    if candidate == prefix {
+        return None;
+    }
+    same_schedule(&candidate, rerun(&candidate, layout))
+}
+
+/// How `run`, a replay of `candidate`, ended; `None` if it skipped a
+/// preempted poll (see [`ask_same_schedule`]).
+fn same_schedule(candidate: &[Entry], run: Run) -> Option<Rerun> {
+    let preempts = |entries: &[Entry]| {
+        entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Preempt(..)))
+            .count()
+    };
+    if run.counts.skipped > 0 && preempts(&run.trace) < preempts(candidate) {
+        return None;
+    }
+    Some(Rerun::of(candidate, run))
+}
+
 impl Rerun {
     /// How `run`, a replay of `entries`, ended: at the last entry if it
     /// stepped them all.
@@ -89,14 +140,15 @@ fn same_point(a: &Disagreement, b: &Disagreement) -> Cleared {
             true => Cleared::No,
             false => Cleared::Yes,
         },
-        (D::Stuck(_), _) => Cleared::Yes,
+        (D::Stuck(_), D::Unended(_)) => Cleared::Yes,
+        (D::Stuck(_), D::Certain(v)) if settle_check(v) => Cleared::Yes,
         // Unended ones next, all at once; then scopes and tasks.
         (D::Unended(x), D::Unended(y)) => match y.subs.contains(&x.sub.sub) {
             true => Cleared::No,
             false => Cleared::Yes,
         },
         (D::Unended(_), D::Stuck(_)) => Cleared::Unknown,
-        (D::Unended(_), _) => Cleared::Yes,
+        (D::Unended(_), D::Certain(v)) if settle_check(v) => Cleared::Yes,
         // Routes are checked in catalogue order.
         (D::Stats(x), D::Stats(y)) => {
             let order = |r| {
@@ -137,6 +189,16 @@ fn same_point(a: &Disagreement, b: &Disagreement) -> Cleared {
         (D::Certain(x), D::Certain(y)) => settled_scopes_order(x, y),
         _ => Cleared::Unknown,
     }
+}
+
+/// Whether `v` is one of a settle's own checks of scopes and tasks, which
+/// come after its checks of subscriptions (a receipt or an end reported
+/// during the settle is checked before them all).
+fn settle_check(v: &Violation) -> bool {
+    matches!(
+        v.mode,
+        Mode::NeverExited | Mode::SurvivedCancel | Mode::TaskNeverRan
+    )
 }
 
 /// After a settle, scopes are checked in id order, then released tasks: a

@@ -5,33 +5,27 @@ use crate::model::{Mode, SendRefused, Violation};
 use crate::op::OpError;
 use crate::rules::Rule;
 
-/// Names the rule a refused send breaks. On a closed bus (where only
-/// success or `Closed` are allowed): CANCEL-1 if a subscriber of its type
-/// was dropped or cancelled before (the refusal is its disturbance), else
-/// CLOSE-2. On an open bus: `Closed` from a scope that could be confusing
-/// its bus with a closed one breaks the scope's layout rule; then CANCEL-1
-/// after a drop; else SEND-1. (CANCEL-1 here is confirmed
-/// counterfactually by [`super::cancel`].)
+/// Names the rule a refused send breaks, from its facts alone. On a closed
+/// bus (where only success or `Closed` are allowed): CLOSE-2. On an open
+/// bus: `Closed` from a scope that could be confusing its bus with a closed
+/// one breaks the scope's layout rule; else SEND-1. A subscriber of its type
+/// dropped or cancelled before is said, not blamed: only the replay without
+/// the drops ([`super::cancel`]) makes it CANCEL-1.
 pub fn send_refused(s: &SendRefused) -> Violation {
     let what = format!("{} of {} event#{} in {}", s.who, s.ty, s.event, s.scope);
     let error = &s.error;
+    let dropped = match s.sibling_dropped {
+        true => ", after a subscriber of its type was dropped or cancelled",
+        false => "",
+    };
     if s.bus_closed {
-        return match s.sibling_dropped {
-            true => Violation::new(
-                Rule::Cancel1,
-                Mode::SendAfterCloseFailed,
-                format!(
-                    "{what} after its bus closed failed with {error}, after a subscriber of its type was dropped or cancelled; expected success or Closed"
-                ),
+        return Violation::new(
+            Rule::Close2,
+            Mode::SendAfterCloseFailed,
+            format!(
+                "{what} after its bus closed failed with {error}{dropped}; expected success or Closed"
             ),
-            false => Violation::new(
-                Rule::Close2,
-                Mode::SendAfterCloseFailed,
-                format!(
-                    "{what} after its bus closed failed with {error}; expected success or Closed"
-                ),
-            ),
-        };
+        );
     }
     if *error == OpError::Closed && s.sees_closed_bus {
         return Violation::new(
@@ -44,18 +38,9 @@ pub fn send_refused(s: &SendRefused) -> Violation {
             ),
         );
     }
-    match s.sibling_dropped {
-        true => Violation::new(
-            Rule::Cancel1,
-            Mode::SendFailed,
-            format!(
-                "{what} failed with {error} while its bus is open, after a subscriber of its type was dropped or cancelled"
-            ),
-        ),
-        false => Violation::new(
-            Rule::Send1,
-            Mode::SendFailed,
-            format!("{what} failed with {error} while its bus is open"),
-        ),
-    }
+    Violation::new(
+        Rule::Send1,
+        Mode::SendFailed,
+        format!("{what} failed with {error} while its bus is open{dropped}"),
+    )
 }

@@ -268,6 +268,9 @@ pub struct StatsMismatch {
     /// The events of the route sent on this bus when it had no live
     /// subscription of the route (which must not be stored: DROP-1).
     pub unstored_events: Vec<EventId>,
+    /// The events of the route sent on this bus after it closed (which must
+    /// not be stored: CLOSE-2).
+    pub after_close_events: Vec<EventId>,
     /// For an event held that should not be: the live subscriptions of the
     /// route on this bus made after it was sent (which must not see it).
     pub younger_subs: Vec<SubId>,

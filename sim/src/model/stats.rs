@@ -182,6 +182,7 @@ impl Model {
             late_subs: self.channel_sub_ids(bus, route, |s| s.born_on_closed_bus),
             dropped_subs: self.channel_sub_ids(bus, route, |s| s.state == SubState::Dropped),
             unstored_events: self.unstored_events(bus, route),
+            after_close_events: self.after_close_events(bus, route),
             younger_subs: self.younger_subs(bus, route, &field),
             field,
         }
@@ -266,10 +267,24 @@ impl Model {
             .collect()
     }
 
+    /// The events of `route` sent on `bus` after it closed, in id order.
+    fn after_close_events(&self, bus: BusIx, route: EventType) -> Vec<EventId> {
+        let mut events: Vec<EventId> = self
+            .events
+            .iter()
+            .filter(|(_, e)| e.after_close && e.bus == Some(bus) && e.route == route)
+            .map(|(id, _)| *id)
+            .collect();
+        events.sort_unstable();
+        events
+    }
+
     /// The live subscriptions of `route` on `bus` made after the oldest
     /// event the implementation holds too many of was sent: the event it
-    /// names, or, by count, the `reported`-th from the end of the log (when
-    /// nothing was sent there after close).
+    /// names, or, by count, the `reported`-th from the end of the log (as
+    /// if every event held were of the log, though some may have been sent
+    /// after close: diagnosis asks by replaying without these
+    /// subscriptions, which answers only if they were the holders).
     fn younger_subs(
         &self,
         bus: BusIx,
@@ -281,13 +296,7 @@ impl Model {
             StatsField::HeldEvent { event, .. } => self.events.get(event).and_then(|e| e.index),
             // By count, only where the count can only be events of the log
             // (none were sent after close, which are in no log).
-            StatsField::Retained { reported, expected }
-                if reported > expected
-                    && self.buses[bus]
-                        .channels
-                        .get(&route)
-                        .is_some_and(|c| c.after_close == 0) =>
-            {
+            StatsField::Retained { reported, expected } if reported > expected => {
                 len.checked_sub(*reported as usize)
             }
             _ => None,

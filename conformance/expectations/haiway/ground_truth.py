@@ -19,7 +19,14 @@ import sys
 import tomllib
 from pathlib import Path
 
-from haiway import State, ctx
+try:
+    from haiway import State, ctx
+except ModuleNotFoundError:
+    sys.exit(
+        "ground_truth.py needs Haiway: run it with the Python that "
+        "`cargo xtask conformance --impl haiway` set up, "
+        "${CARGO_TARGET_DIR:-target}/haiway-venv/bin/python3"
+    )
 
 
 class Ping(State):

@@ -210,6 +210,11 @@ fn failure(out: &mut String, f: &RuleFailure, label: &str) {
         for (i, entry) in f.entries.iter().enumerate() {
             let _ = writeln!(out, "{pad}  {i:>3}  {entry}");
         }
+    } else {
+        let _ = writeln!(
+            out,
+            "{pad}  (longer than {INLINE_TRACE} entries, not shown here: `replay -v` below prints it)"
+        );
     }
     commands(out, f);
 }
@@ -271,9 +276,15 @@ fn summary(out: &mut String, report: &Report) {
         |pred: &dyn Fn(&Verdict) -> bool| report.rules.iter().filter(|r| pred(&r.verdict)).count();
     let known = match report.expectations.is_some() {
         true => format!(
-            ", {} expected failures, {} unexpected passes",
-            count(&|v| matches!(v, Verdict::ExpectedFailure { .. })),
-            count(&|v| matches!(v, Verdict::UnexpectedPass { .. }))
+            ", {}, {}",
+            plural(
+                count(&|v| matches!(v, Verdict::ExpectedFailure { .. })) as u64,
+                "expected failure"
+            ),
+            match count(&|v| matches!(v, Verdict::UnexpectedPass { .. })) {
+                1 => "1 unexpected pass".to_owned(),
+                n => format!("{n} unexpected passes"),
+            }
         ),
         false => String::new(),
     };

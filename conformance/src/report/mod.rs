@@ -31,9 +31,9 @@ pub fn timing_line(report: &Report) -> String {
     let secs = report.run_time.as_secs_f64().max(1e-9);
     let steps = report.counts.ops + report.counts.polls;
     format!(
-        "time: {:.2} s for {} seeds ({:.0} seeds/s, {:.0} simulated ops/s counting ops and polls), shrinking and reproducing {:.2} s",
+        "time: {:.2} s for {} ({:.0} seeds/s, {:.0} simulated ops/s counting ops and polls), shrinking and reproducing {:.2} s",
         secs,
-        report.seed_count(),
+        plural(report.seed_count(), "seed"),
         report.seed_count() as f64 / secs,
         steps as f64 / secs,
         report.shrink_time.as_secs_f64()

@@ -123,7 +123,7 @@ pub fn unended(u: &Unended) -> Violation {
         false => (
             Rule::Close1,
             format!(
-                "{sub} received everything sent before its bus closed and has credit, yet its stream never ended"
+                "{sub} received everything sent before its bus closed and has credit, yet its stream did not end once the implementation settled"
             ),
         ),
     };
@@ -131,7 +131,7 @@ pub fn unended(u: &Unended) -> Violation {
         true => ", after another subscriber of the same type was dropped or cancelled",
         false => "",
     };
-    let lost = ": a spurious wakeup made it end, so the close did not wake it (lost wakeup)";
+    let lost = ": a spurious wakeup then made it end, so the close did not wake it (lost wakeup)";
     match u.ended_when_woken {
         Some(true) => Violation::new(
             Rule::Wake1,

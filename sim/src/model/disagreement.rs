@@ -342,7 +342,8 @@ impl fmt::Display for StatsMismatch {
             ),
             StatsField::Retained { reported, expected } => write!(
                 f,
-                "{reported} events retained, the model expects {expected}"
+                "{reported} {} retained, the model expects {expected}",
+                if *reported == 1 { "event" } else { "events" }
             ),
             StatsField::HeldEvent { event, .. } => write!(f, "event#{event} is held"),
             StatsField::FreedEvent { event } => write!(f, "event#{event} is no longer held"),

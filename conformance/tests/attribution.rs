@@ -5,8 +5,9 @@
 //! point. On shrunk traces this also says that the shrinker kept no op only
 //! to hold on to a rule id.
 
+mod support;
+
 use scopebus::mutants::Mutant;
-use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
 use scopebus_sim::diagnosis::causal::causal_ops;
 use scopebus_sim::diagnosis::{Diagnosis, Rerun};
@@ -15,21 +16,10 @@ use scopebus_sim::model::Mode;
 use scopebus_sim::op::{Entry, Op};
 use scopebus_sim::rules::Rule;
 use scopebus_sim::shrink::{Budget, shrink, without};
-use std::path::PathBuf;
 use std::time::Duration;
 
 fn broken(mode: &str) -> Target {
-    Target::Stdio {
-        name: format!("broken-{mode}"),
-        pool: AdapterPool::new(
-            AdapterCommand {
-                program: PathBuf::from(env!("CARGO_BIN_EXE_scopebus-broken-adapter")),
-                args: vec![mode.to_owned()],
-                env: Vec::new(),
-            },
-            Duration::from_secs(10),
-        ),
-    }
+    support::broken_adapter(mode, Duration::from_secs(10))
 }
 
 /// Removal candidates: ops before the failing entry (not `settle`).

@@ -3,6 +3,8 @@
 //! nothing passes by default. The adapters are `scopebus-broken-adapter MODE`:
 //! the reference bus, broken on purpose at the first op.
 
+mod support;
+
 use scopebus_conformance::rules::Rule;
 use scopebus_conformance::runner::{Campaign, Report, RuleResult, Seeds, run};
 use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
@@ -12,17 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 fn adapter(mode: &str, timeout: Duration) -> Target {
-    Target::Stdio {
-        name: format!("broken-{mode}"),
-        pool: AdapterPool::new(
-            AdapterCommand {
-                program: PathBuf::from(env!("CARGO_BIN_EXE_scopebus-broken-adapter")),
-                args: vec![mode.to_owned()],
-                env: Vec::new(),
-            },
-            timeout,
-        ),
-    }
+    support::broken_adapter(mode, timeout)
 }
 
 fn campaign(mode: &str, timeout: Duration) -> Campaign {

@@ -5,11 +5,12 @@
 //! run that reads an expectations file: a trace that now fails otherwise is
 //! reported stale.)
 
+mod support;
+
 use scopebus::mutants::Mutant;
 use scopebus_conformance::mutants::{Hunt, hunt};
 use scopebus_conformance::replay::replay;
 use scopebus_conformance::runner::{Campaign, Seeds, run};
-use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
 use scopebus_sim::rules::Rule;
 use scopebus_sim::shrink::Budget;
@@ -23,17 +24,7 @@ fn out(dir: &str) -> PathBuf {
 
 /// A broken adapter (`scopebus-broken-adapter MODE`) as an implementation.
 pub fn broken(mode: &str) -> Target {
-    Target::Stdio {
-        name: format!("broken-{mode}"),
-        pool: AdapterPool::new(
-            AdapterCommand {
-                program: PathBuf::from(env!("CARGO_BIN_EXE_scopebus-broken-adapter")),
-                args: vec![mode.to_owned()],
-                env: Vec::new(),
-            },
-            Duration::from_secs(10),
-        ),
-    }
+    support::broken_adapter(mode, Duration::from_secs(10))
 }
 
 fn replayed_rule(target: &Target, path: &Path) -> Option<Rule> {

@@ -49,7 +49,7 @@ pub fn holder(
         return None;
     };
     let suspects = [Rule::Reclaim1, Rule::Reclaim2, Rule::Close2, Rule::Drop1];
-    if stats.merged_with.is_some() || !suspects.contains(&failure.rule) {
+    if !suspects.contains(&failure.rule) {
         return None;
     }
     let mut clears = |candidate: &[Entry]| {

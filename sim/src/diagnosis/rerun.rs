@@ -46,10 +46,13 @@ pub fn ask(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Rerun> {
-    if candidate == prefix || candidate.last() != prefix.last() {
-        return None;
-    }
-    Some(Rerun::of(candidate, rerun(candidate, layout)))
+    asks(prefix, candidate).then(|| Rerun::of(candidate, rerun(candidate, layout)))
+}
+
+/// Whether `candidate` asks something of `prefix`: something was taken out,
+/// and the failing entry was not.
+fn asks(prefix: &[Entry], candidate: &[Entry]) -> bool {
+    candidate != prefix && candidate.last() == prefix.last()
 }
 
 /// [`ask`], and `None` too if the replay had to skip a preempted poll: its
@@ -64,7 +67,7 @@ pub fn ask_same_schedule(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Rerun> {
-    if candidate == prefix || candidate.last() != prefix.last() {
+    if !asks(prefix, candidate) {
         return None;
     }
     same_schedule(candidate, rerun(candidate, layout))

@@ -188,11 +188,20 @@ fn failure(out: &mut String, f: &RuleFailure, label: &str) {
         "{pad}{label}seed {}{more}: {kind}{}",
         f.seed, f.message
     );
-    if let Some(from) = f.reattributed_from {
-        let _ = writeln!(
-            out,
-            "{pad}(read as {from} on the full seed; on the shrunk trace diagnosis names this must rule as its cause)"
-        );
+    match (f.reattributed_from, f.reproduction.flaky()) {
+        (Some(from), false) => {
+            let _ = writeln!(
+                out,
+                "{pad}(read as {from} on the full seed; on the shrunk trace diagnosis names this must rule as its cause)"
+            );
+        }
+        (Some(from), true) => {
+            let _ = writeln!(
+                out,
+                "{pad}(counted under {from} on the full seed, by replays that a failure this unsteady cannot support: reported as its disagreement reads)"
+            );
+        }
+        (None, _) => {}
     }
     let _ = writeln!(
         out,
@@ -255,6 +264,12 @@ fn commands(out: &mut String, f: &RuleFailure) {
     }
     let _ = writeln!(out, "{pad}{rerun} {}", f.repro);
     let failing = if r.flaky() { " of a failing run" } else { "" };
+    if f.transcript.is_none() && r.flaky() && r.passing_transcript.is_some() {
+        let _ = writeln!(
+            out,
+            "{pad}no transcript of a failing run: no rerun failed (only the run that found it)"
+        );
+    }
     if let Some(transcript) = &f.transcript {
         let _ = writeln!(
             out,

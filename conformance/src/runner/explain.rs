@@ -54,8 +54,10 @@ pub fn explain(
         &first.failure,
         &files.full,
     );
+    // A flaky failure's transcript is a failing rerun's, or none: the
+    // first replay of the shrunk trace may be a passing one.
     let transcript = match reruns.reproduction.flaky() {
-        true => reruns.failing_transcript.clone().or(transcript),
+        true => reruns.failing_transcript.clone(),
         false => transcript,
     };
     let transcript = saver.transcript(transcript, &files.transcript);

@@ -55,14 +55,14 @@ pub fn holder(
     let mut clears = |candidate: &[Entry]| {
         ask(prefix, candidate, layout, rerun).is_some_and(|r| r.cleared(failure) == Cleared::Yes)
     };
-    let blame = |rule, mode, who: &str, subs: &[SubId], why: &str| {
+    // `suspects`: the subscriptions or events taken out, listed.
+    let blame = |rule, mode, who: &str, suspects: String, why: &str| {
         Some(Violation::new(
             rule,
             mode,
             format!(
-                "{}; without {who} ({}) this passes: {why}",
-                failure.message,
-                list(subs)
+                "{}; without {who} ({suspects}) this passes: {why}",
+                failure.message
             ),
         ))
     };
@@ -73,7 +73,7 @@ pub fn holder(
             Rule::Close3,
             Mode::HeldByLateSubscription,
             "the subscriptions made after the bus closed",
-            &stats.late_subs,
+            list(&stats.late_subs),
             "the bus keeps them live, and what they hold, though it is closed",
         );
     }
@@ -82,35 +82,30 @@ pub fn holder(
     }
     // Events sent with no live subscription, stored all the same.
     if clears(&without_sends(prefix, &stats.unstored_events)) {
-        return Some(Violation::new(
+        return blame(
             Rule::Drop1,
             Mode::HeldTooLong,
-            format!(
-                "{}; without the events sent when nobody subscribed to {} ({}) this passes: they were stored",
-                failure.message,
-                stats.route,
-                events(&stats.unstored_events)
-            ),
-        ));
+            &format!("the events sent when nobody subscribed to {}", stats.route),
+            events(&stats.unstored_events),
+            "they were stored",
+        );
     }
     // Events sent after the bus closed, stored all the same.
     if clears(&without_sends(prefix, &stats.after_close_events)) {
-        return Some(Violation::new(
+        return blame(
             Rule::Close2,
             Mode::HeldTooLong,
-            format!(
-                "{}; without the events sent after the bus closed ({}) this passes: the bus still accepts them, and keeps them",
-                failure.message,
-                events(&stats.after_close_events)
-            ),
-        ));
+            "the events sent after the bus closed",
+            events(&stats.after_close_events),
+            "the bus still accepts them, and keeps them",
+        );
     }
     if clears(&without_subs(prefix, &stats.younger_subs)) {
         return blame(
             Rule::Vis1,
             Mode::FromBeforeSubscribing,
             "the subscriptions made after it was sent",
-            &stats.younger_subs,
+            list(&stats.younger_subs),
             "they hold an event sent before they were created, so they would see it",
         );
     }

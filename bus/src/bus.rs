@@ -15,6 +15,19 @@
 //!
 //! Reading a filled slot takes no lock; only a subscription that finds nothing
 //! takes the channel's lock, re-checks and registers its waker.
+//!
+//! # Locks
+//!
+//! Two kinds, always taken in this order: the bus's `RwLock` (the map of
+//! channels and the bus's `closed` flag), then one channel's `Mutex` (its
+//! tail, live count, `closed` flag and waiter list). A send holds the bus's
+//! read lock only to find its channel; the channel's `closed` flag, set by
+//! close under the channel's lock, is what orders a send against a close.
+//!
+//! No user code runs under either lock (REENTER-1): a waker's `wake` and
+//! `drop` and an event's destructor may send, subscribe, close or read stats
+//! on the same bus. So wakers are woken, replaced wakers and vacated ones
+//! dropped, and freed events dropped only after every lock is released.
 
 use crate::error::Closed;
 use crate::mutants::{self, Mutant, YieldPoint};
@@ -161,20 +174,28 @@ impl Bus {
         self.publish(event).map_err(Closed)
     }
 
+    /// Appends under the channel's lock only; the bus's read lock is held
+    /// just long enough to find the channel, so that no waker and no event
+    /// destructor (user code) runs under any lock of the bus (REENTER-1).
+    /// The channel's own `closed` flag, set under its lock by
+    /// [`close`](Bus::close), orders the append against a close.
     fn publish<T: Event, P: Payload<T>>(&self, event: P) -> Result<usize, P> {
-        let state = self.read();
-        let mutant = self.inner.mutant;
-        if state.closed
-            && !mutants::is(mutant, Mutant::SendAfterClose)
-            && !mutants::is(mutant, Mutant::LateSubscribersReopen)
-        {
-            return Err(event);
-        }
-        match state.find::<T>(self.inner.mutant) {
-            Some(channel) => channel.append(event),
-            // Nobody ever subscribed to `T` here: drop on the spot (DROP-1).
-            None => Ok(0),
-        }
+        let channel = {
+            let state = self.read();
+            let mutant = self.inner.mutant;
+            if state.closed
+                && !mutants::is(mutant, Mutant::SendAfterClose)
+                && !mutants::is(mutant, Mutant::LateSubscribersReopen)
+            {
+                return Err(event);
+            }
+            match state.find_arc::<T>(mutant) {
+                Some(channel) => channel,
+                // Nobody ever subscribed to `T` here: drop on the spot (DROP-1).
+                None => return Ok(0),
+            }
+        };
+        channel.append(event)
     }
 
     /// Creates a subscription to events of exactly type `T` sent on this bus
@@ -461,8 +482,8 @@ impl<T: Event> Channel<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends `event` for every live subscription. Called with the bus's read
-    /// lock held, which orders it against [`Bus::close`].
+    /// Appends `event` for every live subscription, then, with no lock held,
+    /// frees what only the old tail held and wakes the waiters (REENTER-1).
     fn append<P: Payload<T>>(&self, event: P) -> Result<usize, P> {
         let mut state = self.lock();
         if state.closed && !mutants::is(self.mutant, Mutant::SendAfterClose) {
@@ -678,8 +699,9 @@ impl<T: Event> Subscription<T> {
         if let Some(channel) = self.channel.take() {
             let mut state = channel.lock();
             state.subscriptions = state.subscriptions.saturating_sub(1);
-            vacate(&mut self.wait, &mut state);
+            let waker = vacate(&mut self.wait, &mut state);
             drop(state);
+            drop(waker);
             if let Some(cursor) = self.cursor.take() {
                 channel.release(cursor);
             }
@@ -697,15 +719,18 @@ fn advance<T: Event>(cursor: &mut Option<Arc<Node<T>>>, channel: &Channel<T>) ->
     Some(event)
 }
 
-/// Removes this subscription's waker from the waiter list, if it is there.
-fn vacate<T>(wait: &mut Option<(u64, usize)>, state: &mut ChannelState<T>) {
-    if let Some((generation, index)) = wait.take()
-        && generation == state.generation
-        && let Some(slot) = state.waiters.get_mut(index)
-        && slot.take().is_some()
-    {
-        state.vacant += 1;
+/// Removes this subscription's waker from the waiter list, if it is there,
+/// and returns it, for the caller to drop once it has let go of the channel's
+/// lock (REENTER-1).
+#[must_use = "the waker must be dropped after the lock is released"]
+fn vacate<T>(wait: &mut Option<(u64, usize)>, state: &mut ChannelState<T>) -> Option<Waker> {
+    let (generation, index) = wait.take()?;
+    if generation != state.generation {
+        return None;
     }
+    let waker = state.waiters.get_mut(index)?.take()?;
+    state.vacant += 1;
+    Some(waker)
 }
 
 impl<T: Event> Stream for Subscription<T> {
@@ -755,7 +780,9 @@ impl<T: Event> Stream for Subscription<T> {
             this.finish();
             return Poll::Ready(None);
         }
-        register(&mut this.wait, &mut state, cx.waker(), mutant);
+        let replaced = register(&mut this.wait, &mut state, cx.waker(), mutant);
+        drop(state);
+        drop(replaced);
         Poll::Pending
     }
 }
@@ -763,29 +790,33 @@ impl<T: Event> Stream for Subscription<T> {
 /// Registers `waker` to be woken by the next send or by close, refreshing the
 /// existing registration of this subscription if it has one in this
 /// generation (so repeated polls do not grow the list).
+///
+/// Returns the waker it replaced, for the caller to drop once it has let go
+/// of the channel's lock: dropping a waker runs user code (REENTER-1).
+#[must_use = "the replaced waker must be dropped after the lock is released"]
 fn register<T>(
     wait: &mut Option<(u64, usize)>,
     state: &mut ChannelState<T>,
     waker: &Waker,
     mutant: Option<Mutant>,
-) {
+) -> Option<Waker> {
     if let Some((generation, index)) = *wait
         && generation == state.generation
         && let Some(Some(registered)) = state.waiters.get_mut(index)
     {
         if mutants::is(mutant, Mutant::SpuriousWakeDeregisters) {
-            state.waiters[index] = None;
             state.vacant += 1;
             *wait = None;
-            return;
+            return state.waiters[index].take();
         }
         if !registered.will_wake(waker) && !mutants::is(mutant, Mutant::WakerNotRefreshed) {
-            *registered = waker.clone();
+            return Some(std::mem::replace(registered, waker.clone()));
         }
-        return;
+        return None;
     }
     state.waiters.push(Some(waker.clone()));
     *wait = Some((state.generation, state.waiters.len() - 1));
+    None
 }
 
 impl<T: Event> FusedStream for Subscription<T> {
@@ -801,13 +832,13 @@ impl<T: Event> Drop for Subscription<T> {
         };
         let mut state = channel.lock();
         state.subscriptions = state.subscriptions.saturating_sub(1);
-        if mutants::is(channel.mutant, Mutant::DropClearsWaiters) {
-            state.waiters.clear();
-            state.vacant = 0;
+        let (own, cleared) = if mutants::is(channel.mutant, Mutant::DropClearsWaiters) {
             self.wait = None;
+            state.vacant = 0;
+            (None, std::mem::take(&mut state.waiters))
         } else {
-            vacate(&mut self.wait, &mut state);
-        }
+            (vacate(&mut self.wait, &mut state), Vec::new())
+        };
         // Too many holes: start a new generation; the waiters are woken once,
         // spuriously, and register afresh in a compact list.
         let woken = if state.vacant > COMPACT_AFTER && state.vacant * 2 > state.waiters.len() {
@@ -829,6 +860,9 @@ impl<T: Event> Drop for Subscription<T> {
                 channel.release(cursor);
             }
         }
+        // User code (a waker's destructor) runs only now, with no lock held.
+        drop(own);
+        drop(cleared);
         if mutants::is(channel.mutant, Mutant::CompactionLosesWakers) {
             return;
         }

@@ -13,7 +13,7 @@ use scopebus::{Bus, Subscription, TryRecv};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
 /// How long a scenario may take before it counts as deadlocked. Each one is
@@ -21,11 +21,11 @@ use std::time::Duration;
 const WATCHDOG: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
-struct Ping(u32);
+struct Ping(#[allow(dead_code)] u32);
 #[derive(Debug)]
 struct Pong(u32);
 #[derive(Debug)]
-struct Fresh(u32);
+struct Fresh;
 
 /// What user code does to the bus when the bus calls it.
 #[derive(Clone, Copy, Debug)]

@@ -58,6 +58,12 @@ pub enum Mutant {
     /// Scope exit does not wait for the scope's tasks; they are dropped
     /// unfinished. Breaks TASK-1.
     ExitSkipsTasks,
+    /// A nested, non-isolated scope keeps the tasks spawned in it to itself
+    /// and waits for them at its own exit, instead of sharing the task group
+    /// of its nearest root or isolated scope, so a processor spawned there
+    /// that `async for`s over the shared, still open bus holds it open for
+    /// ever. Breaks TASK-1.
+    NestedScopeOwnsTasks,
     /// Leaving a scope's poll does not restore the previous ambient context,
     /// so code outside any scope still finds a bus. Breaks MISSING-1.
     ContextLeak,
@@ -130,6 +136,7 @@ impl Mutant {
         Mutant::CompactionKeepsGeneration,
         Mutant::LateSubscribersReopen,
         Mutant::ExitLeavesBusOpen,
+        Mutant::NestedScopeOwnsTasks,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -160,6 +167,7 @@ impl Mutant {
             Mutant::CompactionKeepsGeneration => "compaction-keeps-generation",
             Mutant::LateSubscribersReopen => "late-subscribers-reopen",
             Mutant::ExitLeavesBusOpen => "exit-leaves-bus-open",
+            Mutant::NestedScopeOwnsTasks => "nested-scope-owns-tasks",
         }
     }
 
@@ -196,6 +204,7 @@ impl Mutant {
             Mutant::CompactionKeepsGeneration => "CANCEL-1",
             Mutant::LateSubscribersReopen => "CLOSE-3",
             Mutant::ExitLeavesBusOpen => "CLOSE-1",
+            Mutant::NestedScopeOwnsTasks => "TASK-1",
         }
     }
 }

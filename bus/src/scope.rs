@@ -10,10 +10,24 @@
 //! Rules (SPEC.md): a root scope owns a bus (SCOPE-1); a nested scope shares
 //! its parent's bus (SCOPE-2) unless it is isolated, which owns a separate one
 //! (SCOPE-3); with no scope in reach, ambient calls fail with
-//! [`ContextMissing`] (MISSING-1). At exit a scope first closes the bus it owns
-//! (CLOSE-1), then waits for its tasks (TASK-1); a scope that is dropped early
-//! (cancelled) or whose body panics (failed) closes its bus and cancels its
-//! tasks (TASK-2).
+//! [`ContextMissing`] (MISSING-1).
+//!
+//! Tasks go the same way as buses, as in Haiway (the `isolated` parameter's
+//! docstring: "When set to True, the scope uses its own TaskGroup and event
+//! bus"): a root or isolated scope owns a *task group*; a nested,
+//! non-isolated scope shares the task group of its nearest root or isolated
+//! ancestor. A task spawned in a nested scope (a nested scope itself is one)
+//! still runs in that nested scope's context, but it belongs to the group
+//! owner: the owner waits for it at exit (TASK-1) and cancels it when
+//! cancelled (TASK-2); the nested scope's own exit or cancellation does
+//! neither. So a processor spawned in a nested scope that `async for`s over
+//! the shared bus ends when that bus closes, with the owner, instead of
+//! holding the nested scope open for ever.
+//!
+//! At exit a scope first closes the bus it owns (CLOSE-1), then, if it owns a
+//! task group, waits for its tasks (TASK-1); a scope that is dropped early
+//! (cancelled) or whose body panics (failed) closes its bus and cancels the
+//! tasks of the group it owns (TASK-2).
 
 use crate::bus::{Bus, Event, Subscription};
 use crate::error::{ContextMissing, ScopeExited, SendError, SpawnError};
@@ -53,6 +67,10 @@ struct ScopeInner {
     owns_bus: bool,
     isolated: bool,
     parent: Option<Scope>,
+    /// The owner of the task group this scope's tasks join: `None` if this
+    /// scope owns one (a root or isolated scope), else the nearest root or
+    /// isolated ancestor.
+    group: Option<Scope>,
     mutant: Option<Mutant>,
     incoming: Mutex<Incoming>,
     waker: AtomicWaker,
@@ -126,19 +144,43 @@ impl Scope {
         }
     }
 
-    /// Spawns `future` as a task of this scope: the scope polls it, in the
-    /// scope's context, and does not finish exiting before it is done
-    /// (TASK-1). Cancelling the scope cancels it (TASK-2).
+    /// Spawns `future` as a task that runs in this scope's context and
+    /// belongs to this scope's task group: its own if it is a root or
+    /// isolated scope, else its nearest root or isolated ancestor's. The
+    /// group's owner polls it and does not finish exiting before it is done
+    /// (TASK-1); cancelling the owner cancels it (TASK-2).
     ///
     /// # Errors
-    /// [`ScopeExited`] if the scope has already exited.
+    /// [`ScopeExited`] if the group's owner has already exited.
     pub fn spawn<F>(&self, future: F) -> Result<TaskHandle<F::Output>, ScopeExited>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (task, handle) = task(future);
-        self.push_task(task).map(|()| handle)
+        match self.group_owner() {
+            Some(owner) => {
+                let (task, handle) = task(self.in_scope(future));
+                owner.push_task(task).map(|()| handle)
+            }
+            None => {
+                let (task, handle) = task(future);
+                self.push_task(task).map(|()| handle)
+            }
+        }
+    }
+
+    /// Whether this scope owns a task group (a root or isolated scope): it
+    /// waits for, and cancels, the tasks spawned in it and in the nested,
+    /// non-isolated scopes within it.
+    pub fn owns_task_group(&self) -> bool {
+        self.inner.group.is_none()
+    }
+
+    /// The scope whose task group this scope's tasks join, if not its own.
+    fn group_owner(&self) -> Option<&Scope> {
+        let owner = self.inner.group.as_ref()?;
+        // The bug: a nested scope keeps its tasks to itself.
+        (!mutants::is(self.inner.mutant, Mutant::NestedScopeOwnsTasks)).then_some(owner)
     }
 
     fn push_task(&self, task: Task) -> Result<(), ScopeExited> {
@@ -296,6 +338,12 @@ impl ScopeBuilder {
                 }
             }
         };
+        // The task group: its own for a root or isolated scope, else its
+        // parent's (which is its parent's own, or the one it joined).
+        let group = match &parent {
+            Some(p) if !self.isolated => Some(p.inner.group.clone().unwrap_or_else(|| p.clone())),
+            _ => None,
+        };
         let scope = Scope {
             inner: Arc::new(ScopeInner {
                 id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
@@ -304,6 +352,7 @@ impl ScopeBuilder {
                 owns_bus,
                 isolated: self.isolated,
                 parent,
+                group,
                 mutant,
                 incoming: Mutex::new(Incoming {
                     tasks: Vec::new(),
@@ -519,12 +568,13 @@ pub fn subscribe<T: Event>() -> Result<Subscription<T>, ContextMissing> {
 }
 
 /// Spawns `future` as a task of the scope in reach, like Haiway's `ctx.spawn`:
-/// the scope waits for it at exit (TASK-1) and cancels it if the scope is
-/// cancelled (TASK-2).
+/// it runs in that scope's context and joins its task group (see
+/// [`Scope::spawn`]), whose owner waits for it at exit (TASK-1) and cancels
+/// it if cancelled (TASK-2).
 ///
 /// # Errors
 /// [`SpawnError::ContextMissing`] outside every scope;
-/// [`SpawnError::ScopeExited`] if that scope has already exited.
+/// [`SpawnError::ScopeExited`] if the task group's owner has already exited.
 pub fn spawn<F>(future: F) -> Result<TaskHandle<F::Output>, SpawnError>
 where
     F: Future + Send + 'static,

@@ -222,3 +222,156 @@ fn builder_names_and_explicit_buses() {
     );
     assert_eq!(sub.try_recv(), TryRecv::Event(Arc::new(Tick(4))));
 }
+
+/// Runs `future` to completion on a thread of its own; fails if it has not
+/// finished within ten seconds (the failure these tests guard against is a
+/// scope that never exits).
+fn within_watchdog<T: Send + 'static>(
+    what: &str,
+    future: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let (done, outcome) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let _ = done.send(block_on(future));
+    });
+    match outcome.recv_timeout(Duration::from_secs(10)) {
+        Ok(value) => {
+            thread.join().expect("the scope's thread");
+            value
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the thread sends before it ends"),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what} did not finish within 10 s: a scope never exited")
+        }
+    }
+}
+
+/// The seed's background-processor pattern, inside a nested scope: the
+/// processor `async for`s over the bus the nested scope shares with its
+/// root. It belongs to the root's task group (TASK-1, as Haiway's
+/// `isolated` docstring says), so the nested scope exits at once, and the
+/// processor ends when the root's exit closes the bus (CLOSE-1).
+#[test]
+fn task_1_processor_spawned_in_a_nested_scope_belongs_to_the_root() {
+    let (received, nested_exited_first) = within_watchdog(
+        "the processor pattern in a nested scope",
+        scope(async {
+            let received = Arc::new(AtomicUsize::new(0));
+            let seen = received.clone();
+            let processor_done = Arc::new(AtomicBool::new(false));
+            let done = processor_done.clone();
+            scope(async move {
+                let mut ticks = subscribe::<Tick>().unwrap();
+                spawn(async move {
+                    while ticks.next().await.is_some() {
+                        seen.fetch_add(1, Ordering::SeqCst);
+                    }
+                    done.store(true, Ordering::SeqCst);
+                })
+                .unwrap();
+                assert!(
+                    !Scope::current().unwrap().owns_task_group(),
+                    "a nested scope shares its root's task group"
+                );
+            })
+            .await;
+            let nested_exited_first = !processor_done.load(Ordering::SeqCst);
+            for i in 0..3 {
+                send(Tick(i)).unwrap();
+            }
+            (received, nested_exited_first)
+        }),
+    );
+    assert!(
+        nested_exited_first,
+        "the nested scope exits without waiting for the processor"
+    );
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        3,
+        "the root waited for the processor, which drained what was sent"
+    );
+}
+
+/// A task spawned in a nested scope runs in that scope's context, and its
+/// root waits for it (TASK-1) even after the nested scope has exited.
+#[test]
+fn task_1_root_waits_for_tasks_of_its_nested_scopes() {
+    let (release, released) = futures::channel::oneshot::channel::<()>();
+    let ran_in = within_watchdog(
+        "a root waiting for a nested scope's task",
+        scope(async move {
+            let (inner_id, ran_in) = scope(async move {
+                let ran_in = spawn(async move {
+                    let _ = released.await;
+                    Scope::current().unwrap().id()
+                })
+                .unwrap();
+                (Scope::current().unwrap().id(), ran_in)
+            })
+            .await;
+            // The nested scope is gone; its task is still the root's to wait for.
+            release.send(()).unwrap();
+            (inner_id, ran_in.await.unwrap())
+        }),
+    );
+    assert_eq!(
+        ran_in.0, ran_in.1,
+        "the task ran in the nested scope's context"
+    );
+}
+
+/// Cancelling a nested, non-isolated scope cancels its body only: the tasks
+/// spawned in it belong to the root, which goes on to wait for them; an
+/// isolated scope owns its group and cancels its tasks (TASK-2).
+#[test]
+fn task_2_cancelling_a_nested_scope_leaves_the_roots_tasks() {
+    let outcome = within_watchdog(
+        "cancelling nested scopes",
+        scope(async {
+            let (tx, rx) = futures::channel::oneshot::channel::<()>();
+            // The worker's handle comes out of the nested scope in a tuple,
+            // so that the scope's output is not itself a future.
+            let nested = spawn(scope(async move {
+                let worker = spawn(async move {
+                    let _ = rx.await;
+                    7
+                })
+                .unwrap();
+                (worker,)
+            }))
+            .unwrap();
+            let (worker,) = nested.await.unwrap();
+            let isolated_task = Arc::new(AtomicBool::new(false));
+            let flag = isolated_task.clone();
+            let isolated = spawn(isolated_scope(async move {
+                spawn(async move {
+                    futures::future::pending::<()>().await;
+                    flag.store(true, Ordering::SeqCst);
+                })
+                .unwrap();
+                futures::future::pending::<()>().await;
+            }))
+            .unwrap();
+            futures::future::ready(()).await;
+            isolated.cancel();
+            let isolated_cancelled = isolated.await == Err(TaskError::Cancelled);
+            tx.send(()).unwrap();
+            (
+                worker.await,
+                isolated_cancelled,
+                isolated_task.load(Ordering::SeqCst),
+            )
+        }),
+    );
+    assert_eq!(
+        outcome.0,
+        Ok(7),
+        "the nested scope's task outlived its exit"
+    );
+    assert!(outcome.1, "the isolated scope was cancelled");
+    assert!(!outcome.2, "its task was cancelled with it");
+}

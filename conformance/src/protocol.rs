@@ -386,6 +386,11 @@ pub enum WireObservation {
         /// The scope.
         scope: ScopeId,
     },
+    /// A worker ran for the first time (optional).
+    TaskStarted {
+        /// The task.
+        task: TaskId,
+    },
     /// A worker finished, having sent its event (if any).
     TaskDone {
         /// The task.
@@ -437,6 +442,7 @@ impl From<&WireObservation> for Observation {
             WireObservation::ScopeCancelled { scope } => {
                 Observation::ScopeCancelled { scope: *scope }
             }
+            WireObservation::TaskStarted { task } => Observation::TaskStarted { task: *task },
             WireObservation::TaskDone { task, sent } => Observation::TaskDone {
                 task: *task,
                 sent: sent.as_ref().map(|s| {
@@ -466,6 +472,7 @@ impl From<&Observation> for WireObservation {
             Observation::ScopeCancelled { scope } => {
                 WireObservation::ScopeCancelled { scope: *scope }
             }
+            Observation::TaskStarted { task } => WireObservation::TaskStarted { task: *task },
             Observation::TaskDone { task, sent } => WireObservation::TaskDone {
                 task: *task,
                 sent: sent.as_ref().map(|(event, result)| WireSent {

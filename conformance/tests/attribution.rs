@@ -180,6 +180,15 @@ fn each_planted_bug_fails_its_own_rule_and_no_other() {
         .collect();
     targets.push((broken("shared-isolated"), Rule::Scope3));
     targets.push((broken("lose-after-drop"), Rule::Cancel1));
+    // `shared-isolated` ignores `isolated` altogether, so it breaks both
+    // promises of an isolated scope ("uses its own TaskGroup and event bus",
+    // Haiway's docstring): its bus (SCOPE-3, found by the layout probe) and
+    // its task group (TASK-1; where a cancellation shows it, TASK-2). Task
+    // groups are not probed the way bus layouts are (an open gap, see
+    // SPEC.md), so the second promise is reported as it shows.
+    let also_broken = |target: &Target, rule: Rule| {
+        target.slug().contains("shared-isolated") && matches!(rule, Rule::Task1 | Rule::Task2)
+    };
     let problems: Vec<String> = targets
         .par_iter()
         .filter_map(|(target, rule)| {
@@ -205,6 +214,7 @@ fn each_planted_bug_fails_its_own_rule_and_no_other() {
                 .rules
                 .iter()
                 .filter(|r| r.verdict == Verdict::Failed && r.rule != *rule)
+                .filter(|r| !also_broken(target, r.rule))
                 .map(|r| {
                     let f = r.failure().expect("a failure");
                     format!("{} (seed {}: {})", r.rule, f.seed, f.message)

@@ -600,6 +600,13 @@ pub enum Observation {
         /// The scope.
         scope: ScopeId,
     },
+    /// A worker task ran for the first time (optional: an implementation
+    /// that reports it is held to TASK-2's cooperative cancellation for its
+    /// later steps).
+    TaskStarted {
+        /// The task.
+        task: TaskId,
+    },
     /// A released worker ran: it sent its event, if it had one, with this
     /// outcome, and finished.
     TaskDone {
@@ -619,6 +626,7 @@ impl fmt::Display for Observation {
             Observation::ScopeClosing { scope } => write!(f, "{scope} began closing"),
             Observation::ScopeExited { scope } => write!(f, "{scope} exited"),
             Observation::ScopeCancelled { scope } => write!(f, "{scope} was cancelled"),
+            Observation::TaskStarted { task } => write!(f, "{task} started"),
             Observation::TaskDone { task, sent: None } => write!(f, "{task} finished"),
             Observation::TaskDone {
                 task,

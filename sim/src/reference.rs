@@ -455,7 +455,8 @@ fn worker(
 ) {
     let (release, released) = oneshot::channel::<Option<SendSpec>>();
     let worker = async move {
-        // Dropped unreleased (its scope was cancelled): nothing to report.
+        push(&log, Observation::TaskStarted { task });
+        // Dropped unreleased (its group was cancelled): nothing to report.
         let Ok(spec) = released.await else {
             return;
         };

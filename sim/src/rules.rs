@@ -186,9 +186,10 @@ pub enum Rule {
     Send1,
     /// WAKE-1: a waiting subscriber is woken by a send; the bus settles.
     Wake1,
-    /// TASK-1: scope exit waits for the scope's tasks, then completes.
+    /// TASK-1: a task group's owner waits for its tasks at exit, then
+    /// completes; nested scopes share their owner's group.
     Task1,
-    /// TASK-2: a cancelled scope cancels its tasks.
+    /// TASK-2: a cancelled task group's owner cancels its tasks.
     Task2,
     /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
     Robust1,
@@ -312,8 +313,10 @@ impl Rule {
             Rule::Wake1 => {
                 "a waiting subscriber is woken by the send it waits for; the bus settles"
             }
-            Rule::Task1 => "scope exit waits for every task spawned in the scope, then completes",
-            Rule::Task2 => "a cancelled scope cancels its tasks",
+            Rule::Task1 => {
+                "a root or isolated scope's exit waits for every task of its task group (nested scopes share it), then completes"
+            }
+            Rule::Task2 => "a cancelled root or isolated scope cancels the tasks of its task group",
             Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
         }
     }

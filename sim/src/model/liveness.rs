@@ -66,8 +66,10 @@ impl Model {
                     );
                 }
                 ScopeState::Closing => {
-                    let tasks_done = scope.tasks.iter().all(|t| self.tasks[t].state.finished());
-                    let children_done = scope.children.iter().all(|c| self.scopes[c].gone());
+                    let tasks = self.group_tasks(*id);
+                    let tasks_done = tasks.iter().all(|t| self.tasks[t].state.finished());
+                    let members = self.group_scopes(*id);
+                    let children_done = members.iter().all(|c| self.scopes[c].gone());
                     if tasks_done && children_done {
                         return Disagreement::of_scope(
                             *id,
@@ -85,13 +87,13 @@ impl Model {
         Ok(())
     }
 
-    /// TASK-1: every released task (whose scope is not being cancelled)
-    /// ran.
+    /// TASK-1: every released task (whose task group is not being
+    /// cancelled) ran.
     fn check_tasks_settled(&self) -> Result<(), Disagreement> {
         for id in &self.index.released_tasks {
             let task = &self.tasks[id];
             if let TaskState::Released(_) = task.state
-                && !self.scopes[&task.scope].cancel_requested
+                && !self.task_cancel_requested(task)
             {
                 return Disagreement::of_scope(
                     task.scope,

@@ -51,8 +51,9 @@
 //! | `received` | the cursor moves | receiver live with credit (CLOSE-1, CLOSE-3, ROBUST-1); the next event of its stream (evidence) |
 //! | `ended` | no longer live | bus closed and stream drained (CLOSE-1, SCOPE-2, evidence) |
 //! | `scope_closing` | the owned bus closes | asked to close, not cancelled (TASK-2, ROBUST-1) |
-//! | `scope_exited` | gone | body returned, tasks and nested scopes done (TASK-1, TASK-2) |
+//! | `scope_exited` | gone | body returned; a task group's owner: its group's tasks and scopes done (TASK-1, TASK-2) |
 //! | `scope_cancelled` | gone; the owned bus closes | cancellation requested (TASK-1, ROBUST-1) |
+//! | `task_started` | started (optional) | once, not after its group was cancelled (TASK-2, ROBUST-1) |
 //! | `task_done` | done; its send, as a send | released, once, not after cancel (TASK-2, ROBUST-1) |
 
 mod coverage;
@@ -152,6 +153,7 @@ impl Model {
             Observation::ScopeClosing { scope } => self.scope_closing(*scope),
             Observation::ScopeExited { scope } => self.scope_exited(*scope),
             Observation::ScopeCancelled { scope } => self.scope_cancelled(*scope),
+            Observation::TaskStarted { task } => self.task_started(*task),
             Observation::TaskDone { task, sent } => self.task_done(*task, sent.clone()),
         }
     }

@@ -75,6 +75,9 @@ pub enum Mode {
     RanAfterCancel,
     /// A cancelled scope kept running.
     SurvivedCancel,
+    /// A task or scope was waited for, or cancelled, by a nested scope that
+    /// shares its task group, as if that scope owned one.
+    WrongTaskGroup,
     /// An op that must succeed failed.
     OpRefused,
     /// A reply or report that no valid run can give.
@@ -93,7 +96,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in a stable order.
-    pub const ALL: [Mode; 39] = [
+    pub const ALL: [Mode; 40] = [
         Mode::OtherType,
         Mode::AcrossBuses,
         Mode::FromNoScope,
@@ -126,6 +129,7 @@ impl Mode {
         Mode::TaskNeverRan,
         Mode::RanAfterCancel,
         Mode::SurvivedCancel,
+        Mode::WrongTaskGroup,
         Mode::OpRefused,
         Mode::Impossible,
         Mode::Hang,
@@ -170,6 +174,7 @@ impl Mode {
             Mode::TaskNeverRan => "task never ran",
             Mode::RanAfterCancel => "ran after cancel",
             Mode::SurvivedCancel => "kept running after cancel",
+            Mode::WrongTaskGroup => "nested scope acted as a task group",
             Mode::OpRefused => "op refused",
             Mode::Impossible => "impossible report",
             Mode::Hang => "hang",

@@ -289,36 +289,54 @@ impl Model {
         Ok(())
     }
 
-    /// TASK-1: exit waits for every task and nested scope.
+    /// TASK-1: the exit of a task group's owner waits for every task and
+    /// nested scope of its group. A nested, non-isolated scope waits for
+    /// nothing: its tasks are its group owner's to wait for.
     fn check_exit_waited(&mut self, id: ScopeId) -> Result<(), Disagreement> {
         let scope = &self.scopes[&id];
-        if let Some(task) = scope.tasks.iter().find(|t| !self.tasks[t].state.finished()) {
+        if !scope.owns_group(id) {
+            let unfinished = scope.tasks.iter().any(|t| !self.tasks[t].state.finished());
+            if unfinished || scope.children.iter().any(|c| !self.scopes[c].gone()) {
+                // It rightly did not wait for what belongs to its group.
+                self.coverage.hit(Rule::Task1);
+            }
+            return Ok(());
+        }
+        let tasks = self.group_tasks(id);
+        if let Some(task) = tasks.iter().find(|t| !self.tasks[t].state.finished()) {
+            let spawned_in = self.tasks[task].scope;
+            let place = if spawned_in == id {
+                String::new()
+            } else {
+                format!(" (spawned in {spawned_in}, which shares its task group)")
+            };
             return Disagreement::of_scope(
                 id,
                 Rule::Task1,
                 Mode::ExitedEarly,
-                format!("{id} exited while its {task} had not finished"),
+                format!("{id} exited while its {task}{place} had not finished"),
             );
         }
-        if let Some(child) = scope.children.iter().find(|c| !self.scopes[c].gone()) {
+        let members = self.group_scopes(id);
+        if let Some(child) = members.iter().find(|c| !self.scopes[c].gone()) {
             return Disagreement::of_scope(
                 id,
                 Rule::Task1,
                 Mode::ExitedEarly,
-                format!("{id} exited while its nested {child} was still running"),
+                format!("{id} exited while {child}, a scope of its task group, was still running"),
             );
         }
-        if !scope.tasks.is_empty() || !scope.children.is_empty() {
+        if !tasks.is_empty() || !members.is_empty() {
             self.coverage.hit(Rule::Task1);
         }
         Ok(())
     }
 
-    /// The scope's tasks that have not finished are cancelled; returns
-    /// whether there were any.
+    /// The unfinished tasks of the group `id` owns (if it owns one) are
+    /// cancelled; returns whether there were any.
     fn cancel_unfinished_tasks(&mut self, id: ScopeId) -> bool {
         let mut any = false;
-        for task in self.scopes[&id].tasks.clone() {
+        for task in self.group_tasks(id) {
             if let Some(t) = self.tasks.get_mut(&task)
                 && matches!(t.state, TaskState::Waiting | TaskState::Released(_))
             {
@@ -339,16 +357,36 @@ impl Model {
             );
         };
         if !scope.cancel_requested || scope.gone() {
+            // A nested scope that shares its task group, cancelled, took
+            // this scope (a task of the group) with it, as if it owned the
+            // group: TASK-1 says whose tasks these are.
+            if let Some(nested) = self.cancelled_nested_ancestor(id) {
+                let owner = self.group_of(nested);
+                return Disagreement::of_scope(
+                    nested,
+                    Rule::Task1,
+                    Mode::WrongTaskGroup,
+                    format!(
+                        "cancelling {nested}, a nested scope that shares {owner}'s task group, cancelled {id}, which belongs to {owner}'s group"
+                    ),
+                );
+            }
             // An enclosing scope that exited (or is exiting) without waiting
             // for the scope nested in it dropped it: TASK-1.
             if let Some(ancestor) = self.exited_ancestor(id) {
+                let (mode, whose) = if self.scopes[&ancestor].owns_group(ancestor) {
+                    (Mode::ExitedEarly, "waiting for it")
+                } else {
+                    (
+                        Mode::WrongTaskGroup,
+                        "leaving it to the task group it shares",
+                    )
+                };
                 return Disagreement::of_scope(
                     ancestor,
                     Rule::Task1,
-                    Mode::ExitedEarly,
-                    format!(
-                        "{ancestor}'s exit cancelled its nested {id} instead of waiting for it"
-                    ),
+                    mode,
+                    format!("{ancestor}'s exit cancelled its nested {id} instead of {whose}"),
                 );
             }
             return Disagreement::certain(
@@ -372,7 +410,24 @@ impl Model {
         Ok(())
     }
 
-    /// The nearest enclosing scope of `id` that is exiting or has exited.
+    /// The nearest enclosing scope of `id` that owns no task group and whose
+    /// cancellation was requested: its cancellation is its body's alone, so
+    /// it cannot be why `id` was cancelled.
+    fn cancelled_nested_ancestor(&self, id: ScopeId) -> Option<ScopeId> {
+        let mut up = self.scopes.get(&id)?.parent;
+        while let Some(p) = up {
+            let parent = &self.scopes[&p];
+            if parent.cancel_requested && !parent.owns_group(p) {
+                return Some(p);
+            }
+            up = parent.parent;
+        }
+        None
+    }
+
+    /// The nearest enclosing scope of `id` that is exiting or has exited:
+    /// a task group's owner should have waited for `id`, a nested scope
+    /// should have left it alone.
     fn exited_ancestor(&self, id: ScopeId) -> Option<ScopeId> {
         let mut up = self.scopes.get(&id)?.parent;
         while let Some(p) = up {
@@ -383,6 +438,38 @@ impl Model {
             up = parent.parent;
         }
         None
+    }
+
+    /// A worker ran for the first time. From now on, once its group's
+    /// cancellation is requested, a release must not make it run (TASK-2).
+    pub(super) fn task_started(&mut self, task_id: TaskId) -> Result<(), Disagreement> {
+        let Some(task) = self.tasks.get(&task_id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{task_id}, which does not exist, started"),
+            );
+        };
+        let owner = self.group_of(task.scope);
+        if task.state == TaskState::Cancelled || self.scopes[&owner].gone() {
+            return Disagreement::of_scope(
+                owner,
+                Rule::Task2,
+                Mode::RanAfterCancel,
+                format!("{task_id} started after its task group's owner {owner} was cancelled"),
+            );
+        }
+        if task.started || task.state.finished() {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{task_id} reported starting twice, or after it finished"),
+            );
+        }
+        if let Some(t) = self.tasks.get_mut(&task_id) {
+            t.started = true;
+        }
+        Ok(())
     }
 
     pub(super) fn task_done(
@@ -424,13 +511,13 @@ impl Model {
                 format!("{task_id}, which does not exist, finished"),
             );
         };
-        let scope = task.scope;
+        let scope = self.group_of(task.scope);
         if task.state == TaskState::Cancelled || self.scopes[&scope].gone() {
             return Disagreement::of_scope(
                 scope,
                 Rule::Task2,
                 Mode::RanAfterCancel,
-                format!("{task_id} ran after its scope {scope} was cancelled"),
+                format!("{task_id} ran after its task group's owner {scope} was cancelled"),
             );
         }
         if task.released_after_cancel {
@@ -439,7 +526,7 @@ impl Model {
                 Rule::Task2,
                 Mode::RanAfterCancel,
                 format!(
-                    "{task_id} was released after the cancellation of its scope {scope} was requested, yet it ran"
+                    "{task_id} had started and was waiting when the cancellation of its task group's owner {scope} was requested; released after that, it still ran"
                 ),
             );
         }

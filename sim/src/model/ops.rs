@@ -63,9 +63,10 @@ impl Model {
         isolated: bool,
         reply: &Reply,
     ) -> Result<(), Disagreement> {
-        if reply == &Err(OpError::Closed) && parent.is_some_and(|p| self.exiting(p)) {
-            // TASK-1: an exiting scope may refuse new tasks (a nested scope
-            // is one); the scope then does not exist.
+        if reply == &Err(OpError::Closed) && parent.is_some_and(|p| self.exiting(self.group_of(p)))
+        {
+            // TASK-1: an exiting task group may refuse new tasks (a nested
+            // scope is one); the scope then does not exist.
             return Ok(());
         }
         expect_done(op, reply)?;
@@ -77,6 +78,10 @@ impl Model {
     /// parent's, as the model's layout says.
     fn open_scope(&mut self, id: ScopeId, parent: Option<ScopeId>, isolated: bool) {
         let parent_bus = parent.and_then(|p| self.scopes.get(&p)).map(|p| p.bus);
+        let group = match parent {
+            Some(p) if !isolated => self.group_of(p),
+            _ => id,
+        };
         let mut scope = Scope {
             parent,
             isolated,
@@ -85,6 +90,7 @@ impl Model {
             state: ScopeState::Open,
             cancel_requested: false,
             closed_before_cancel: false,
+            group,
             children: Vec::new(),
             tasks: Vec::new(),
         };
@@ -108,11 +114,14 @@ impl Model {
         self.index_scope_opened(id);
     }
 
-    /// Cancellation is requested for `id` and every scope nested in it that
-    /// is still running (TASK-2).
+    /// Cancellation is requested for `id`; if it owns a task group, also for
+    /// every scope still running in that group (the scopes nested in it and
+    /// in the non-isolated scopes within it), and so on down (TASK-2). A
+    /// nested, non-isolated scope's cancellation cancels its body only.
     fn request_cancel(&mut self, id: ScopeId) {
         let mut stack = vec![id];
         while let Some(s) = stack.pop() {
+            let members = self.group_scopes(s);
             if let Some(scope) = self.scopes.get_mut(&s)
                 && !scope.gone()
             {
@@ -121,7 +130,7 @@ impl Model {
                     scope.state,
                     ScopeState::CloseRequested | ScopeState::Closing
                 );
-                stack.extend(scope.children.iter().copied());
+                stack.extend(members);
             }
         }
     }
@@ -254,9 +263,9 @@ impl Model {
         scope: ScopeId,
         reply: &Reply,
     ) -> Result<(), Disagreement> {
-        if reply == &Err(OpError::Closed) && self.exiting(scope) {
-            // TASK-1: an exiting scope may refuse new tasks; the task then
-            // does not exist.
+        if reply == &Err(OpError::Closed) && self.exiting(self.group_of(scope)) {
+            // TASK-1: an exiting task group may refuse new tasks; the task
+            // then does not exist.
             return Ok(());
         }
         expect_done(op, reply)?;
@@ -266,6 +275,7 @@ impl Model {
                 scope,
                 state: TaskState::Waiting,
                 released_after_cancel: false,
+                started: false,
             },
         );
         self.index_spawned(task);
@@ -275,18 +285,55 @@ impl Model {
         Ok(())
     }
 
-    /// A worker is released; if its scope's cancellation was already
-    /// requested, it must never run (TASK-2).
+    /// A worker is released; if it had started and its group's
+    /// cancellation was already requested, it must never run (TASK-2).
     fn release(&mut self, task: TaskId, send: Option<SendSpec>) {
         let cancelled = self
             .tasks
             .get(&task)
-            .is_some_and(|t| self.scopes[&t.scope].cancel_requested);
+            .is_some_and(|t| t.started && self.task_cancel_requested(t));
         if let Some(t) = self.tasks.get_mut(&task) {
             t.state = TaskState::Released(send);
             t.released_after_cancel = cancelled;
         }
         self.index_released(task);
+    }
+
+    /// The owner of the task group of `scope`'s tasks: `scope` itself if it
+    /// is a root or isolated scope, else its nearest such ancestor.
+    pub(super) fn group_of(&self, scope: ScopeId) -> ScopeId {
+        self.scopes.get(&scope).map_or(scope, |s| s.group)
+    }
+
+    /// The scopes that run as tasks of `owner`'s group (nested in `owner`
+    /// or in a non-isolated scope within it); none if `owner` owns no group.
+    pub(super) fn group_scopes(&self, owner: ScopeId) -> Vec<ScopeId> {
+        if !self.scopes.get(&owner).is_some_and(|s| s.owns_group(owner)) {
+            return Vec::new();
+        }
+        self.scopes
+            .iter()
+            .filter(|(_, s)| s.parent.is_some_and(|p| self.group_of(p) == owner))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The worker tasks of `owner`'s group (spawned in it or in a
+    /// non-isolated scope within it); none if `owner` owns no group.
+    pub(super) fn group_tasks(&self, owner: ScopeId) -> Vec<TaskId> {
+        if !self.scopes.get(&owner).is_some_and(|s| s.owns_group(owner)) {
+            return Vec::new();
+        }
+        self.tasks
+            .iter()
+            .filter(|(_, t)| self.group_of(t.scope) == owner)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Whether the cancellation of `task`'s group was requested.
+    pub(super) fn task_cancel_requested(&self, task: &super::state::Task) -> bool {
+        self.scopes[&self.group_of(task.scope)].cancel_requested
     }
 
     /// Whether the scope's body has returned: it is exiting, and may refuse

@@ -33,7 +33,12 @@ pub(super) struct Scope {
     /// Its close was requested before its cancellation: its body, already
     /// woken, may still return, and it may finish exiting.
     pub closed_before_cancel: bool,
+    /// The owner of the task group its tasks (and the scopes nested in it)
+    /// join: itself for a root or isolated scope, else its parent's group
+    /// (TASK-1, as Haiway's `isolated` docstring says).
+    pub group: ScopeId,
     pub children: Vec<ScopeId>,
+    /// Worker tasks spawned in it (they belong to its group).
     pub tasks: Vec<TaskId>,
 }
 
@@ -50,6 +55,11 @@ impl Scope {
     /// Whether it has exited or been cancelled.
     pub fn gone(&self) -> bool {
         matches!(self.state, ScopeState::Exited | ScopeState::Cancelled)
+    }
+
+    /// Whether it is the scope `id` and owns a task group.
+    pub fn owns_group(&self, id: ScopeId) -> bool {
+        self.group == id
     }
 
     pub fn kind(&self) -> ScopeKind {
@@ -165,9 +175,14 @@ impl TaskState {
 pub(super) struct Task {
     pub scope: ScopeId,
     pub state: TaskState,
-    /// Released after its scope's cancellation was requested: it must never
-    /// run.
+    /// Released after its task group's cancellation was requested, once it
+    /// had started (reported `task_started`): it must never run. A task not
+    /// known to have started may still run its first step, which was
+    /// scheduled when it was spawned.
     pub released_after_cancel: bool,
+    /// It reported `task_started` before its group's cancellation was
+    /// requested.
+    pub started: bool,
 }
 
 #[derive(Clone, Debug)]

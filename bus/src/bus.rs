@@ -80,7 +80,7 @@ struct BusInner {
 struct BusState {
     closed: bool,
     channels: HashMap<TypeId, Arc<dyn ErasedChannel>>,
-    /// Used instead of `channels` by the `colliding-type-names` mutant only.
+    /// Used instead of `channels` by the name-routing mutants only.
     by_name: HashMap<&'static str, Arc<dyn ErasedChannel>>,
 }
 
@@ -314,30 +314,38 @@ impl fmt::Debug for Bus {
     }
 }
 
-/// The short name of `T`: no module path, no generic parameters. Used only by
-/// the `colliding-type-names` mutant, to show what routing by name gets wrong.
-fn short_name<T>() -> &'static str {
+/// The name a mutant routes `T` by, if one of the name-routing mutants is
+/// planted: `colliding-type-names` drops the module path (`Ping` for
+/// `alpha::Ping` and `beta::Ping`, `Generic<u8>` kept whole), and
+/// `erased-generics` drops the generic parameters (`a::Generic` for both
+/// `a::Generic<u8>` and `a::Generic<u16>`). `None`: route by `TypeId`.
+fn mutant_key<T>(mutant: Option<Mutant>) -> Option<&'static str> {
     let full = type_name::<T>();
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
+    let params = full.find('<').unwrap_or(full.len());
+    if mutants::is(mutant, Mutant::CollidingTypeNames) {
+        let start = full[..params].rfind("::").map_or(0, |i| i + 2);
+        Some(&full[start..])
+    } else if mutants::is(mutant, Mutant::ErasedGenerics) {
+        Some(&full[..params])
+    } else {
+        None
+    }
 }
 
 impl BusState {
     fn find<T: Event>(&self, mutant: Option<Mutant>) -> Option<&Channel<T>> {
-        let channel = if mutants::is(mutant, Mutant::CollidingTypeNames) {
-            self.by_name.get(short_name::<T>())?
-        } else {
-            self.channels.get(&TypeId::of::<T>())?
+        let channel = match mutant_key::<T>(mutant) {
+            Some(key) => self.by_name.get(key)?,
+            None => self.channels.get(&TypeId::of::<T>())?,
         };
         let any: &dyn Any = &**channel;
         any.downcast_ref::<Channel<T>>()
     }
 
     fn find_arc<T: Event>(&self, mutant: Option<Mutant>) -> Option<Arc<Channel<T>>> {
-        let channel = if mutants::is(mutant, Mutant::CollidingTypeNames) {
-            self.by_name.get(short_name::<T>())?
-        } else {
-            self.channels.get(&TypeId::of::<T>())?
+        let channel = match mutant_key::<T>(mutant) {
+            Some(key) => self.by_name.get(key)?,
+            None => self.channels.get(&TypeId::of::<T>())?,
         };
         let any: Arc<dyn Any + Send + Sync> = channel.clone();
         any.downcast::<Channel<T>>().ok()
@@ -359,11 +367,10 @@ impl BusState {
             return found;
         }
         let channel = Arc::new(Channel::<T>::new(mutant));
-        if mutants::is(mutant, Mutant::CollidingTypeNames) {
+        match mutant_key::<T>(mutant) {
             // The look-alike's channel under the same name is evicted.
-            self.by_name.insert(short_name::<T>(), channel.clone());
-        } else {
-            self.channels.insert(TypeId::of::<T>(), channel.clone());
+            Some(key) => drop(self.by_name.insert(key, channel.clone())),
+            None => drop(self.channels.insert(TypeId::of::<T>(), channel.clone())),
         }
         channel
     }

@@ -25,10 +25,15 @@ pub enum Mutant {
     /// A subscription takes everything pending at once and yields it newest
     /// first. Breaks FIFO-1.
     Lifo,
-    /// Channels are keyed by the type's short name (no module path, no generic
-    /// parameters), so look-alike types evict each other's channel. Breaks
-    /// ROUTE-1.
+    /// Channels are keyed by the type's name without its module path, so
+    /// look-alike types of different modules evict each other's channel.
+    /// Breaks ROUTE-1.
     CollidingTypeNames,
+    /// Channels are keyed by the type's name without its generic parameters,
+    /// as a type-erased language would (or `typing.Generic` without
+    /// Haiway's per-parameter classes), so two instantiations of one generic
+    /// type evict each other's channel. Breaks ROUTE-2.
+    ErasedGenerics,
     /// An isolated scope reuses its parent's bus. Breaks SCOPE-3.
     IsolatedSharesParent,
     /// A nested, non-isolated scope gets a bus of its own. Breaks SCOPE-2.
@@ -137,6 +142,7 @@ impl Mutant {
         Mutant::LateSubscribersReopen,
         Mutant::ExitLeavesBusOpen,
         Mutant::NestedScopeOwnsTasks,
+        Mutant::ErasedGenerics,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -168,6 +174,7 @@ impl Mutant {
             Mutant::LateSubscribersReopen => "late-subscribers-reopen",
             Mutant::ExitLeavesBusOpen => "exit-leaves-bus-open",
             Mutant::NestedScopeOwnsTasks => "nested-scope-owns-tasks",
+            Mutant::ErasedGenerics => "erased-generics",
         }
     }
 
@@ -205,6 +212,7 @@ impl Mutant {
             Mutant::LateSubscribersReopen => "CLOSE-3",
             Mutant::ExitLeavesBusOpen => "CLOSE-1",
             Mutant::NestedScopeOwnsTasks => "TASK-1",
+            Mutant::ErasedGenerics => "ROUTE-2",
         }
     }
 }

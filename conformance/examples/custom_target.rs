@@ -81,6 +81,7 @@ fn judge(seeds: u64) -> Result<(), String> {
         shrink: Budget::default(),
         progress: false,
         expectations: None,
+        profile: Default::default(),
     };
     let report = run(&campaign)?;
     print!("{}", report::render(&report));

@@ -184,6 +184,7 @@ fn check_same_run(first: &Report, r: &Report, i: usize) -> Result<(), String> {
             r.layout.name().to_owned(),
             first.layout.name().to_owned(),
         ),
+        ("profile", r.profile.to_string(), first.profile.to_string()),
         (
             "expectations",
             format!("{:?}", r.expectations),
@@ -225,6 +226,7 @@ fn merge_rule(shards: &[Report], n: usize, stale: bool) -> Result<RuleResult, St
     let versions: Vec<&RuleResult> = shards.iter().map(|r| &r.rules[n]).collect();
     let rule = versions[0].rule;
     let mut checks = 0u64;
+    let mut partial = 0u64;
     let mut modes: BTreeMap<Mode, ModeSeen> = BTreeMap::new();
     let mut explained: BTreeMap<Mode, &RuleFailure> = BTreeMap::new();
     let mut missing: Vec<Capability> = Vec::new();
@@ -232,6 +234,10 @@ fn merge_rule(shards: &[Report], n: usize, stale: bool) -> Result<RuleResult, St
         checks = checks
             .checked_add(v.checks)
             .ok_or_else(|| format!("{rule}: the shards' checks add up past {}", u64::MAX))?;
+        partial = partial
+            .checked_add(v.partial)
+            .filter(|p| *p <= checks)
+            .ok_or_else(|| format!("{rule}: the shards' partial checks exceed their checks"))?;
         for m in &v.modes {
             let merged = modes.entry(m.mode).or_insert(ModeSeen { seeds: 0, ..*m });
             merged.seed = merged.seed.min(m.seed);
@@ -269,6 +275,7 @@ fn merge_rule(shards: &[Report], n: usize, stale: bool) -> Result<RuleResult, St
     let deviation = versions[0].deviation.clone();
     Ok(RuleResult {
         rule,
+        level: versions[0].level,
         verdict: Verdict::decide(
             !modes.is_empty(),
             checks,
@@ -277,6 +284,7 @@ fn merge_rule(shards: &[Report], n: usize, stale: bool) -> Result<RuleResult, St
             stale,
         ),
         checks,
+        partial,
         modes,
         failures,
         missing,

@@ -31,6 +31,7 @@ fn campaign(mode: &str, timeout: Duration) -> Campaign {
         },
         progress: false,
         expectations: None,
+        profile: Default::default(),
     }
 }
 

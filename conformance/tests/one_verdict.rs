@@ -49,6 +49,7 @@ fn a_conformance_runs_saved_traces_replay_to_their_rules() {
             shrink: Budget::default(),
             progress: false,
             expectations: None,
+            profile: Default::default(),
             target: target.clone(),
         };
         let report = run(&campaign).expect("runs");

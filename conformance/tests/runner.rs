@@ -34,6 +34,7 @@ fn campaign(target: Target, count: u64, jobs: usize, name: &str) -> Campaign {
         shrink: Budget::default(),
         progress: false,
         expectations: None,
+        profile: Default::default(),
     }
 }
 

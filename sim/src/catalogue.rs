@@ -221,6 +221,15 @@ impl EventType {
         }
     }
 
+    /// The rule that keeps this route apart from its look-alikes: ROUTE-2
+    /// for the instantiations of a generic type, ROUTE-1 for every other.
+    pub fn routing_rule(self) -> crate::rules::Rule {
+        match self.route().family() {
+            2 => crate::rules::Rule::Route2,
+            _ => crate::rules::Rule::Route1,
+        }
+    }
+
     /// The Rust type's [`std::any::TypeId`].
     pub fn type_id(self) -> std::any::TypeId {
         use std::any::TypeId;

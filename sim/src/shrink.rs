@@ -23,7 +23,7 @@
 use crate::diagnosis::classify;
 use crate::harness::{Failure, Run};
 use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskId, TaskRef};
-use crate::rules::Level;
+use crate::rules::{Level, Profile, Rule};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -135,7 +135,8 @@ impl<J: FnMut(&[Entry]) -> Run> Search<J> {
         let Some(f) = run.failure else {
             return false;
         };
-        let stronger = self.failure.rule.level() == Level::Should && f.rule.level() == Level::Must;
+        let stronger =
+            promise(self.failure.rule) == Level::Should && promise(f.rule) == Level::Must;
         let same = (f.rule == self.failure.rule && f.mode == self.failure.mode)
             || stronger
             || refines(&self.failure, &f);
@@ -196,7 +197,10 @@ impl<J: FnMut(&[Entry]) -> Run> Search<J> {
 /// both read the same from their evidence alone (the same rule and mode of
 /// [`classify`]), `best` stayed at that reading (the replays that might name
 /// its cause answered nothing, often because another deviation showed
-/// first), and `candidate`'s replays name a `must` rule. An op kept only
+/// first, or the trace left no room to rename a look-alike), and
+/// `candidate`'s replays name a rule (every rule is a `must` under the
+/// strict profile; the docs profile's levels do not decide which cause a
+/// disagreement has). An op kept only
 /// because it made those replays inconclusive is not kept.
 fn refines(best: &Failure, candidate: &Failure) -> bool {
     let reading = |f: &Failure| f.evidence.as_deref().map(classify);
@@ -208,7 +212,15 @@ fn refines(best: &Failure, candidate: &Failure) -> bool {
         && best.rule == was.rule
         && best.mode == was.mode
         && candidate.rule != now.rule
-        && candidate.rule.level() == Level::Must
+        && candidate.rule.level_in(Profile::Strict) == Level::Must
+}
+
+/// A rule's weight for the shrinker: its level under [`Profile::Docs`], the
+/// one profile that tells a promise (`must`) from an extension (`should`),
+/// whatever profile the run judges by. A shrink may trade a failure of an
+/// extension for one of a promise, never the other way round.
+fn promise(rule: Rule) -> Level {
+    rule.level_in(Profile::Docs)
 }
 
 fn weight(entries: &[Entry]) -> usize {

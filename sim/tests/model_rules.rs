@@ -156,7 +156,7 @@ fn route_1_exact_type() {
     w.root(1).subscribe(1, 1, GenericU8).send(1, GenericU16, 1);
     assert_eq!(
         rule(w.got(1, 1)),
-        Rule::Route1,
+        Rule::Route2,
         "other generic instantiation"
     );
     let mut w = World::new();

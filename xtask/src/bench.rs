@@ -607,6 +607,7 @@ fn campaign(target: Target, seeds: u64, jobs: usize, out: &Path) -> Result<Campa
     Ok(Campaign {
         target,
         expectations: None,
+        profile: Default::default(),
         seeds: Seeds::range(0, seeds)?,
         ops: 200,
         jobs,

@@ -33,6 +33,7 @@ mod bench;
 mod fuzz;
 mod haiway;
 use scopebus_sim::harness::{GenConfig, generate};
+use scopebus_sim::rules::Profile;
 use scopebus_sim::shrink::Budget;
 use scopebus_sim::trace::{FailureRecord, TraceFile};
 use std::io::IsTerminal;
@@ -217,6 +218,12 @@ struct ConformanceArgs {
     /// Ignore any known-deviations file.
     #[arg(long)]
     no_expect: bool,
+    /// Which promises to hold the implementation to (SPEC.md, "Profiles"):
+    /// `strict`, the reference's full guarantees, every rule a must; or
+    /// `docs`, what the seed and Haiway's docs promise, the rules they are
+    /// silent on (extensions) a should.
+    #[arg(long, value_name = "docs|strict", default_value = "strict", value_parser = clap::value_parser!(Profile))]
+    profile: Profile,
     /// Where failing traces are written (under `failures/`).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -400,6 +407,7 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
     let campaign = Campaign {
         target,
         expectations,
+        profile: args.profile,
         seeds,
         ops: args.ops as usize,
         jobs: usize::from(args.jobs),

@@ -8,7 +8,7 @@
 use super::plural;
 use crate::runner::{Report, RuleFailure, RuleResult, Seeds, Verdict, display_path};
 use scopebus_sim::model::Layout;
-use scopebus_sim::rules::{Capability, Level};
+use scopebus_sim::rules::{Capability, Level, Profile};
 use std::fmt::Write;
 
 /// Traces longer than this are not printed inline, only saved.
@@ -29,6 +29,25 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// The profile, and which rules it makes a `should`.
+fn profile_line(report: &Report) -> String {
+    let should: Vec<&str> = report
+        .rules
+        .iter()
+        .filter(|r| r.level == Level::Should)
+        .map(|r| r.rule.id())
+        .collect();
+    match report.profile {
+        Profile::Strict => {
+            "profile: strict (the reference's full guarantees: every rule a must)".to_owned()
+        }
+        Profile::Docs => format!(
+            "profile: docs (what the seed and Haiway's docs promise; extensions they are silent on are should: {})",
+            should.join(", ")
+        ),
+    }
+}
+
 fn header(out: &mut String, report: &Report) {
     let info = &report.implementation;
     let caps: Vec<&str> = info.capabilities.iter().map(|c| c.name()).collect();
@@ -38,6 +57,7 @@ fn header(out: &mut String, report: &Report) {
         report.target, info.language, info.version
     );
     let _ = writeln!(out, "capabilities: {}", caps.join(" "));
+    let _ = writeln!(out, "{}", profile_line(report));
     if report.layout != Layout::SPEC {
         let rules: Vec<&str> = report
             .layout
@@ -108,13 +128,22 @@ fn verdict_word(verdict: &Verdict) -> &'static str {
     }
 }
 
+/// The verdict as the rule's row shows it: a pass every check of which
+/// could be made only in part says so.
+fn verdict_cell(r: &RuleResult) -> &'static str {
+    match r.verdict {
+        Verdict::Passed if r.checks > 0 && r.partial == r.checks => "passed (partially)",
+        ref v => verdict_word(v),
+    }
+}
+
 fn rule_row(out: &mut String, r: &RuleResult) {
     let _ = writeln!(
         out,
         "{:<10} {:<6} {:<18} {:>9}  {}",
         r.rule.id(),
-        r.rule.level().to_string(),
-        verdict_word(&r.verdict),
+        r.level.to_string(),
+        verdict_cell(r),
         r.checks,
         r.rule.summary()
     );
@@ -138,6 +167,18 @@ fn rule_row(out: &mut String, r: &RuleResult) {
             );
         }
         _ => {}
+    }
+    if r.partial > 0 {
+        let whole = if r.partial == r.checks {
+            "partially tested: every check"
+        } else {
+            "partly tested:"
+        };
+        let _ = writeln!(
+            out,
+            "{pad}{whole} ({} of {}) compared retained events only: the implementation reported no live-subscription counts",
+            r.partial, r.checks
+        );
     }
     failure_modes(out, r);
 }
@@ -376,7 +417,7 @@ fn must_with(report: &Report, pred: impl Fn(&Verdict) -> bool) -> Vec<&'static s
     report
         .rules
         .iter()
-        .filter(|r| r.rule.level() == Level::Must && pred(&r.verdict))
+        .filter(|r| r.level == Level::Must && pred(&r.verdict))
         .map(|r| r.rule.id())
         .collect()
 }
@@ -417,7 +458,7 @@ fn verdict_line(out: &mut String, report: &Report) {
     let failed_should: Vec<&str> = report
         .rules
         .iter()
-        .filter(|r| r.rule.level() == Level::Should && r.verdict == Verdict::Failed)
+        .filter(|r| r.level == Level::Should && r.verdict == Verdict::Failed)
         .map(|r| r.rule.id())
         .collect();
     if !failed_should.is_empty() {

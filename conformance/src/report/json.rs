@@ -13,7 +13,7 @@ use scopebus_sim::harness::Counts;
 use scopebus_sim::iut::ImplInfo;
 use scopebus_sim::model::{Layout, Mode};
 use scopebus_sim::op::Entry;
-use scopebus_sim::rules::{Capability, Level, Rule};
+use scopebus_sim::rules::{Capability, Level, Profile, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -45,6 +45,8 @@ struct ReportDoc {
     success: bool,
     judged: bool,
     layout: String,
+    /// The profile the rules' levels come from (`docs` or `strict`).
+    profile: Profile,
     determinism: DeterminismDoc,
     expectations: Option<String>,
     stale_deviations: Vec<StaleDoc>,
@@ -95,6 +97,10 @@ struct RuleDoc {
     level: Level,
     verdict: String,
     checks: u64,
+    /// Of `checks`, those made only in part (RECLAIM-1/2 without
+    /// live-subscription counts).
+    #[serde(default)]
+    partial_checks: u64,
     seed: Option<u64>,
     repro: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,6 +189,7 @@ fn doc(report: &Report) -> ReportDoc {
         success: report.success(),
         judged: report.judged(),
         layout: report.layout.name().to_owned(),
+        profile: report.profile,
         determinism: DeterminismDoc {
             checked: report.determinism.checked,
             mismatches: report.determinism.mismatches.clone(),
@@ -223,9 +230,10 @@ fn rule_doc(r: &RuleResult) -> RuleDoc {
     let first = r.failure();
     RuleDoc {
         id: r.rule,
-        level: r.rule.level(),
+        level: r.level,
         verdict: r.verdict.word().to_owned(),
         checks: r.checks,
+        partial_checks: r.partial,
         seed: r.modes.first().map(|m| m.seed),
         repro: first.map(|f| f.repro.clone()),
         message: first.map(|f| f.message.clone()),
@@ -305,7 +313,7 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
         .zip(Rule::ALL)
         .enumerate()
         .map(|(n, (r, known))| {
-            rule_of(r, known, (first, count)).map_err(|e| format!("rules[{n}]: {e}"))
+            rule_of(r, known, doc.profile, (first, count)).map_err(|e| format!("rules[{n}]: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let layout = Layout::from_name(&doc.layout)
@@ -333,6 +341,7 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
             skipped: doc.skipped,
         },
         layout,
+        profile: doc.profile,
         rules,
         determinism: Determinism {
             checked: doc.determinism.checked,
@@ -374,16 +383,22 @@ fn seeds_of(doc: &ReportDoc) -> Result<Seeds, String> {
     Ok(seeds)
 }
 
-/// One rule, checked against SPEC.md's rule `known` and the report's seeds
-/// (`first`, `count`).
-fn rule_of(r: &RuleDoc, known: Rule, (first, count): (u64, u64)) -> Result<RuleResult, String> {
-    if r.id != known || r.level != known.level() {
+/// One rule, checked against SPEC.md's rule `known` at its level under
+/// `profile`, and the report's seeds (`first`, `count`).
+fn rule_of(
+    r: &RuleDoc,
+    known: Rule,
+    profile: Profile,
+    (first, count): (u64, u64),
+) -> Result<RuleResult, String> {
+    let level = known.level_in(profile);
+    if r.id != known || r.level != level {
         return Err(format!(
-            "{} at level {}, where this suite has {} ({}), in SPEC.md order",
+            "{} at level {}, where this suite has {} ({} under the {profile} profile), in SPEC.md order",
             r.id,
             r.level,
             known.id(),
-            known.level()
+            level
         ));
     }
     let inside = |seed: u64| seed.wrapping_sub(first) < count;
@@ -421,8 +436,10 @@ fn rule_of(r: &RuleDoc, known: Rule, (first, count): (u64, u64)) -> Result<RuleR
     }
     Ok(RuleResult {
         rule: known,
+        level,
         verdict: verdict_of(r)?,
         checks: r.checks,
+        partial: r.partial_checks,
         modes,
         failures: r.failures.iter().map(failure_of).collect(),
         missing: r.missing_capabilities.clone(),

@@ -3,6 +3,7 @@
 use super::plural;
 use crate::mutants::MutantResult;
 use crate::runner::display_path;
+use scopebus_sim::rules::Profile;
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -23,7 +24,8 @@ pub fn render_mutants(results: &[MutantResult], max_seeds: u64) -> String {
             r.target_rule,
             r.rule
                 .map_or_else(|| "SURVIVED".to_owned(), |x| x.id().to_owned()),
-            r.rule.map_or_else(dash, |x| x.level().to_string()),
+            r.rule
+                .map_or_else(dash, |x| x.level_in(Profile::Strict).to_string()),
             r.seed.map_or_else(dash, |s| s.to_string()),
             r.time.as_secs_f64(),
             r.trace_ops.map_or_else(dash, |s| s.to_string()),
@@ -67,7 +69,7 @@ pub fn mutants_to_json(results: &[MutantResult]) -> Value {
             "name": r.mutant.name(),
             "killed": r.killed,
             "rule": r.rule.map(|x| x.id()),
-            "rule_level": r.rule.map(|x| x.level().to_string()),
+            "rule_level": r.rule.map(|x| x.level_in(Profile::Strict).to_string()),
             "target_rule": r.target_rule,
             "seed": r.seed,
             "seeds_tried": r.seeds_tried,

@@ -38,7 +38,7 @@ use rayon::prelude::*;
 use scopebus_sim::harness::{GenConfig, generate};
 use scopebus_sim::iut::ImplInfo;
 use scopebus_sim::model::{Layout, Mode};
-use scopebus_sim::rules::{Capability, Rule};
+use scopebus_sim::rules::{Capability, Profile, Rule};
 use scopebus_sim::shrink::Budget;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +64,8 @@ pub struct Campaign {
     pub progress: bool,
     /// Known deviations of the implementation, if any.
     pub expectations: Option<Expectations>,
+    /// Which promises the verdict holds it to: each rule's level.
+    pub profile: Profile,
 }
 
 impl Campaign {
@@ -110,6 +112,7 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
         ops_per_seed: campaign.ops,
         counts: tally.counts,
         layout,
+        profile: campaign.profile,
         rules,
         determinism: Determinism {
             checked: tally.sample.len() as u64,
@@ -271,8 +274,10 @@ fn rule_results(
             );
             RuleResult {
                 rule,
+                level: rule.level_in(campaign.profile),
                 verdict,
                 checks,
+                partial: tally.coverage.partial(rule),
                 modes,
                 failures,
                 missing,

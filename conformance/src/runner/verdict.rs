@@ -8,7 +8,7 @@ use scopebus_sim::harness::Counts;
 use scopebus_sim::iut::ImplInfo;
 use scopebus_sim::model::{Layout, Mode};
 use scopebus_sim::op::Entry;
-use scopebus_sim::rules::{Capability, Level, Rule};
+use scopebus_sim::rules::{Capability, Level, Profile, Rule};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -178,10 +178,16 @@ pub struct ModeSeen {
 pub struct RuleResult {
     /// The rule.
     pub rule: Rule,
+    /// Its level under the run's profile.
+    pub level: Level,
     /// Its verdict.
     pub verdict: Verdict,
     /// How many times it was checked.
     pub checks: u64,
+    /// Of those, how many could be made only in part (RECLAIM-1/2 without
+    /// live-subscription counts). A rule passed with every check partial
+    /// was partially tested, and says so.
+    pub partial: u64,
     /// Every failure mode seen, lowest seed first.
     pub modes: Vec<ModeSeen>,
     /// The explained ones (up to [`MODES_SHOWN`]), lowest seed first.
@@ -239,6 +245,8 @@ pub struct Report {
     pub counts: Counts,
     /// How the implementation lays out its buses, as its probe showed.
     pub layout: Layout,
+    /// The profile its rules' levels come from.
+    pub profile: Profile,
     /// Per rule, in SPEC.md order.
     pub rules: Vec<RuleResult>,
     /// The self-check.
@@ -277,7 +285,7 @@ impl Report {
     }
 
     fn must(&self) -> impl Iterator<Item = &RuleResult> {
-        self.rules.iter().filter(|r| r.rule.level() == Level::Must)
+        self.rules.iter().filter(|r| r.level == Level::Must)
     }
 
     /// Whether this was a rerun of one seed (`--seed`), which reproduces or

@@ -88,8 +88,12 @@ pub fn stuck(s: &Stuck) -> Violation {
 fn stuck_hints(s: &Stuck) -> String {
     let mut hints = Vec::new();
     if !s.lookalikes.is_empty() {
+        let (how, rule) = match s.sub.ty.routing_rule() {
+            Rule::Route2 => ("by generic base", Rule::Route2),
+            _ => ("by name or by subclass", Rule::Route1),
+        };
         hints.push(format!(
-            "look-alike types are subscribed on the same bus ({}): routing by name, by subclass or by generic base would do this (ROUTE-1)",
+            "look-alike types are subscribed on the same bus ({}): routing {how} would do this ({rule})",
             s.lookalikes.join(", ")
         ));
     }

@@ -1,4 +1,5 @@
-//! ROUTE-1 before its symptoms: a bus that keeps look-alike types as one.
+//! ROUTE-1 (or ROUTE-2, for the instantiations of a generic type) before
+//! its symptoms: a bus that keeps look-alike types as one.
 //!
 //! A bus that routes by name, by base class or by generic base delivers one
 //! type's events to another's subscriptions, loses them from their own,
@@ -6,7 +7,8 @@
 //! ROUTE-1 by itself; every other symptom on a channel is replayed with the
 //! look-alike types on the same bus (the same family, another route)
 //! renamed to unrelated types the trace does not use: if it then goes, the
-//! look-alikes caused it, and it is ROUTE-1's.
+//! look-alikes caused it, and it is ROUTE-1's (ROUTE-2's if they are the
+//! instantiations of one generic type).
 //!
 //! Invariant: the counterfactual differs from the failing prefix in the
 //! look-alikes only, and never in a drop or cancellation of a subscriber
@@ -36,7 +38,7 @@ pub fn lookalikes(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
-    if failure.rule == Rule::Route1 {
+    if matches!(failure.rule, Rule::Route1 | Rule::Route2) {
         return None;
     }
     let (scope, route) = failure.evidence.as_deref().and_then(evidence_channel)?;
@@ -54,7 +56,7 @@ pub fn lookalikes(
     let outcome = ask(prefix, &candidate, layout, rerun)?;
     (outcome.cleared(failure) == Cleared::Yes).then(|| {
         Violation::new(
-            Rule::Route1,
+            route.routing_rule(),
             Mode::MergedTypes,
             format!(
                 "{} (without the look-alike types of {route} on its bus this does not happen: the bus does not keep them apart)",

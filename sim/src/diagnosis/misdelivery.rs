@@ -5,7 +5,8 @@ use crate::model::{Misdelivery, Mode, ScopeKind, StreamPosition, Violation};
 use crate::rules::Rule;
 
 /// Names the rule a wrong receipt breaks, in this order: an event never
-/// sent (ROBUST-1); of another type (ROUTE-1); sent outside every scope
+/// sent (ROBUST-1); of another type (ROUTE-1; another instantiation of the
+/// same generic type, ROUTE-2); sent outside every scope
 /// (MISSING-1); sent on another bus (SCOPE-1/2/3); sent after the bus closed
 /// (CLOSE-2); sent before the subscription (VIS-1, or DROP-1 if nobody was
 /// subscribed then); received already, or ahead of its turn (FIFO-1).
@@ -19,8 +20,15 @@ pub fn misdelivery(m: &Misdelivery) -> Violation {
         );
     };
     if !event.same_route {
+        // Another instantiation of the same generic type is ROUTE-2's; any
+        // other type, ROUTE-1's.
+        let rule = if m.sub.ty.family() == event.sent_as.family() {
+            m.sub.ty.routing_rule()
+        } else {
+            Rule::Route1
+        };
         return make(
-            Rule::Route1,
+            rule,
             Mode::OtherType,
             format!("event#{} is a {}, a different type", m.got, event.sent_as),
         );

@@ -112,6 +112,7 @@ impl Model {
         } else {
             self.route_sends.isolated[r] - seen.isolated
         };
+        let routing_rule = sub.route.routing_rule();
         let lookalike_sent = EventType::ALL.iter().any(|t| {
             *t == t.route()
                 && *t != sub.route
@@ -136,7 +137,7 @@ impl Model {
         let hits = [
             (foreign > foreign_isolated, Rule::Scope1),
             (foreign_isolated > 0, Rule::Scope3),
-            (lookalike_sent, Rule::Route1),
+            (lookalike_sent, routing_rule),
             (cancel, Rule::Cancel1),
         ];
         for (hit, rule) in hits {

@@ -98,8 +98,11 @@ impl Model {
             (channel.is_some_and(|c| c.unstored > 0), Rule::Drop1),
         ];
         for (hit, rule) in hits {
-            if hit {
-                self.coverage.hit(rule);
+            match (hit, subs, rule) {
+                (false, _, _) => {}
+                // RECLAIM-1, RECLAIM-2: the live count was not compared.
+                (true, None, Rule::Reclaim1 | Rule::Reclaim2) => self.coverage.hit_partly(rule),
+                (true, _, _) => self.coverage.hit(rule),
             }
         }
         Ok(())

@@ -69,6 +69,10 @@ pub enum Mutant {
     /// that `async for`s over the shared, still open bus holds it open for
     /// ever. Breaks TASK-1.
     NestedScopeOwnsTasks,
+    /// A cancelled scope first runs, once, the tasks of its group that were
+    /// woken (a "graceful" cancel), so a task released after the
+    /// cancellation was requested still runs. Breaks TASK-3.
+    CancelRunsWokenTasks,
     /// Leaving a scope's poll does not restore the previous ambient context,
     /// so code outside any scope still finds a bus. Breaks MISSING-1.
     ContextLeak,
@@ -143,6 +147,7 @@ impl Mutant {
         Mutant::ExitLeavesBusOpen,
         Mutant::NestedScopeOwnsTasks,
         Mutant::ErasedGenerics,
+        Mutant::CancelRunsWokenTasks,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -175,6 +180,7 @@ impl Mutant {
             Mutant::ExitLeavesBusOpen => "exit-leaves-bus-open",
             Mutant::NestedScopeOwnsTasks => "nested-scope-owns-tasks",
             Mutant::ErasedGenerics => "erased-generics",
+            Mutant::CancelRunsWokenTasks => "cancel-runs-woken-tasks",
         }
     }
 
@@ -213,6 +219,7 @@ impl Mutant {
             Mutant::ExitLeavesBusOpen => "CLOSE-1",
             Mutant::NestedScopeOwnsTasks => "TASK-1",
             Mutant::ErasedGenerics => "ROUTE-2",
+            Mutant::CancelRunsWokenTasks => "TASK-3",
         }
     }
 }

@@ -479,6 +479,13 @@ impl<F: Future> Drop for ScopeFuture<F> {
         if self.scope.inner.owns_bus && !self.scope.leaves_bus_open() {
             self.scope.inner.bus.close();
         }
+        if mutants::is(self.scope.inner.mutant, Mutant::CancelRunsWokenTasks) {
+            // The bug: a "graceful" cancel lets the tasks already woken
+            // finish the step they were woken for.
+            let _entered = enter(&self.scope);
+            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+            while let Poll::Ready(Some(())) = self.tasks.poll_next_unpin(&mut cx) {}
+        }
         let abandoned = {
             let mut incoming = self.scope.inner.lock_incoming();
             incoming.open = false;

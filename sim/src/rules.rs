@@ -121,11 +121,15 @@ pub enum Capability {
     /// Moving a task to a new waker (`migrate`), as when a future is moved
     /// into another task.
     Migrate,
+    /// Reporting `task_started` when a worker task first runs, which tells
+    /// a task that had started (and was waiting) from one whose first step
+    /// was only scheduled (TASK-3).
+    Started,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 10] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
@@ -135,6 +139,7 @@ impl Capability {
         Capability::Wake,
         Capability::Preempt,
         Capability::Migrate,
+        Capability::Started,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -149,6 +154,7 @@ impl Capability {
             Capability::Wake => "wake",
             Capability::Preempt => "preempt",
             Capability::Migrate => "migrate",
+            Capability::Started => "started",
         }
     }
 }
@@ -264,13 +270,16 @@ pub enum Rule {
     Task1,
     /// TASK-2: a cancelled task group's owner cancels its tasks.
     Task2,
+    /// TASK-3: cancellation is cooperative, and prompt: a started task woken
+    /// after the cancellation was requested does not run.
+    Task3,
     /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
     Robust1,
 }
 
 impl Rule {
     /// Every rule, in SPEC.md order.
-    pub const ALL: [Rule; 21] = [
+    pub const ALL: [Rule; 22] = [
         Rule::Route1,
         Rule::Route2,
         Rule::Vis1,
@@ -291,6 +300,7 @@ impl Rule {
         Rule::Wake1,
         Rule::Task1,
         Rule::Task2,
+        Rule::Task3,
         Rule::Robust1,
     ];
 
@@ -320,6 +330,7 @@ impl Rule {
             Rule::Wake1 => "WAKE-1",
             Rule::Task1 => "TASK-1",
             Rule::Task2 => "TASK-2",
+            Rule::Task3 => "TASK-3",
             Rule::Robust1 => "ROBUST-1",
         }
     }
@@ -337,7 +348,9 @@ impl Rule {
     /// What it rests on (SPEC.md's **Source**).
     pub fn grounding(self) -> Grounding {
         match self {
-            Rule::Route2 | Rule::Reclaim2 | Rule::Close2 | Rule::Close3 => Grounding::Extension,
+            Rule::Route2 | Rule::Reclaim2 | Rule::Close2 | Rule::Close3 | Rule::Task3 => {
+                Grounding::Extension
+            }
             Rule::Close1 | Rule::Wake1 | Rule::Send1 | Rule::Robust1 => Grounding::Derived,
             _ => Grounding::Promised,
         }
@@ -360,6 +373,10 @@ impl Rule {
             Rule::Scope3 => c.with(Capability::Isolated),
             Rule::Task1 => c.with(Capability::Tasks),
             Rule::Task2 => c.with(Capability::Tasks).with(Capability::Cancel),
+            Rule::Task3 => c
+                .with(Capability::Tasks)
+                .with(Capability::Cancel)
+                .with(Capability::Started),
             _ => c,
         }
     }
@@ -403,6 +420,9 @@ impl Rule {
                 "a root or isolated scope's exit waits for every task of its task group (nested scopes share it), then completes"
             }
             Rule::Task2 => "a cancelled root or isolated scope cancels the tasks of its task group",
+            Rule::Task3 => {
+                "a started task woken after its group's cancellation was requested does not run"
+            }
             Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
         }
     }

@@ -267,7 +267,7 @@ impl Swarm {
                 scope: pick(rng, &usable),
             },
             OpKind::Release => Op::Release {
-                task: pick(rng, model.waiting_tasks()),
+                task: self.task_to_release(rng, model),
                 send: rng.random_bool(0.6).then(|| SendSpec {
                     ty: pick(rng, &self.types),
                     event: ids.event(),
@@ -278,6 +278,17 @@ impl Swarm {
                 scope: pick(rng, &usable),
             },
         }
+    }
+
+    /// A waiting task to release: half the time, when there are any, one
+    /// whose group's cancellation was requested and has not taken effect
+    /// yet (TASK-3's situation, which uniform draws reach rarely).
+    fn task_to_release(&self, rng: &mut impl Rng, model: &Model) -> TaskId {
+        let cancelling = model.tasks_being_cancelled();
+        if !cancelling.is_empty() && rng.random_bool(0.5) {
+            return pick(rng, &cancelling);
+        }
+        pick(rng, model.waiting_tasks())
     }
 
     /// Draws the kind of the next op, by weight, among those that can

@@ -511,7 +511,11 @@ fn task_2_cancelled_scope_cancels_tasks() {
     let mut w = spawned_in_isolated();
     w.seen(Observation::TaskStarted { task: TaskId(1) });
     w.ok(Op::CancelScope { scope: s(2) }).ok(release.clone());
-    assert_eq!(rule(w.see(done.clone())), Rule::Task2);
+    assert_eq!(
+        rule(w.see(done.clone())),
+        Rule::Task3,
+        "woken after the request: how promptly cancellation takes effect is TASK-3's"
+    );
     // Never started: its first step was scheduled when it was spawned,
     // before the cancellation, so it may still run (asyncio's TaskGroup
     // does this), and an implementation that does not report starts is
@@ -595,17 +599,28 @@ fn task_1_and_task_2_nested_scopes_share_their_roots_task_group() {
         sent: None,
     });
     w.settle().unwrap();
-    // Cancelling the root cancels it.
+    // Cancelling the root cancels it: released after the request, it must
+    // not run (TASK-3), and nothing of the group runs once the root
+    // reported cancelled (TASK-2).
     let mut w = spawned_in_nested();
     w.ok(Op::CancelScope { scope: s(1) }).ok(Op::Release {
         task: TaskId(1),
         send: None,
     });
-    let r = w.see(Observation::TaskDone {
+    let done = Observation::TaskDone {
         task: TaskId(1),
         sent: None,
-    });
-    assert_eq!(rule(r), Rule::Task2);
+    };
+    assert_eq!(rule(w.see(done.clone())), Rule::Task3);
+    let mut w = spawned_in_nested();
+    w.ok(Op::CancelScope { scope: s(1) })
+        .seen(Observation::ScopeCancelled { scope: s(2) })
+        .seen(Observation::ScopeCancelled { scope: s(1) });
+    assert_eq!(
+        rule(w.see(Observation::TaskStarted { task: TaskId(1) })),
+        Rule::Task2,
+        "started again after its group's owner reported cancelled"
+    );
 }
 
 #[test]

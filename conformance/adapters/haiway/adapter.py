@@ -10,7 +10,8 @@ Determinism: one asyncio event loop per run (``reset``), and the loop runs only
 while a request is being handled, never while waiting for the next line, so
 the same sequence of requests always gives the same replies.
 
-Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step`` and ``stats``.
+Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step``, ``stats`` and
+``started`` (each worker reports ``task_started`` when it first runs).
 Retained events are measured exactly with finalizers on the event objects:
 an event the adapter sent and no longer references is alive only if Haiway
 still holds it. Events are counted against the bus they were really sent on:
@@ -560,7 +561,7 @@ def handle(world: World, request: dict[str, Any]) -> tuple[World, dict[str, Any]
             "name": "haiway",
             "language": "python",
             "version": haiway_version(),
-            "capabilities": ["isolated", "cancel", "stats", "tasks", "step"],
+            "capabilities": ["isolated", "cancel", "stats", "tasks", "step", "started"],
         }
     if kind == "reset":
         world.close()

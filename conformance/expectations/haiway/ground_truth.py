@@ -88,7 +88,7 @@ async def close_3() -> tuple[bool, str]:
     )
 
 
-async def task_2() -> tuple[bool, str]:
+async def task_3() -> tuple[bool, str]:
     """A worker in an isolated scope that has started and waits, released
     right after the root's cancellation was requested, still runs: the
     cancellation reaches the isolated scope's task group only hop by hop
@@ -127,7 +127,7 @@ async def task_2() -> tuple[bool, str]:
     )
 
 
-CHECKS = {"CANCEL-1": cancel_1, "CLOSE-3": close_3, "TASK-2": task_2}
+CHECKS = {"CANCEL-1": cancel_1, "CLOSE-3": close_3, "TASK-3": task_3}
 
 
 def main() -> int:

@@ -340,6 +340,12 @@ impl Model {
             if let Some(t) = self.tasks.get_mut(&task)
                 && matches!(t.state, TaskState::Waiting | TaskState::Released(_))
             {
+                if t.started {
+                    // TASK-3: it had started and was waiting when the
+                    // cancellation was requested (perhaps woken since), and
+                    // it did not run again.
+                    self.coverage.hit(Rule::Task3);
+                }
                 t.state = TaskState::Cancelled;
                 self.index_task_over(task);
                 any = true;
@@ -523,7 +529,7 @@ impl Model {
         if task.released_after_cancel {
             return Disagreement::of_scope(
                 scope,
-                Rule::Task2,
+                Rule::Task3,
                 Mode::RanAfterCancel,
                 format!(
                     "{task_id} had started and was waiting when the cancellation of its task group's owner {scope} was requested; released after that, it still ran"

@@ -154,6 +154,18 @@ impl Model {
         &self.index.unreleased_tasks.items
     }
 
+    /// Worker tasks not yet released whose task group's cancellation was
+    /// requested but has not taken effect: releasing one tests TASK-3.
+    pub fn tasks_being_cancelled(&self) -> Vec<TaskId> {
+        self.index
+            .unreleased_tasks
+            .items
+            .iter()
+            .copied()
+            .filter(|t| self.task_cancel_requested(&self.tasks[t]))
+            .collect()
+    }
+
     /// Whether some scope is still usable, i.e. whether there is anything
     /// left to close.
     pub fn has_open_scopes(&self) -> bool {

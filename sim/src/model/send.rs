@@ -46,6 +46,13 @@ impl Model {
         who: &str,
     ) -> Result<(), Disagreement> {
         let bus = self.scopes[&scope].bus;
+        let owner = self.buses[bus].owner;
+        if result == Err(OpError::Closed) && self.scopes[&owner].cancel_requested {
+            // Cancellation is asynchronous: once the owner's cancellation
+            // was requested its bus may close at any moment (CLOSE-1), and
+            // this `Closed` says it has.
+            self.close_bus(bus);
+        }
         if self.buses[bus].closed {
             return self.send_after_close(scope, ty, event, result, who);
         }

@@ -9,6 +9,7 @@
 //! reason = "Cancelling a subscriber that waits for an event breaks later sends of its type."
 //! seed = 1
 //! trace = "haiway/CANCEL-1-seed-1.json"
+//! levels = { docs = "must", strict = "must" }
 //! ```
 //!
 //! With the file, a rule it lists that fails is an *expected failure* and
@@ -16,8 +17,12 @@
 //! *unexpected pass*, and a failure it does not list is a new failure: both
 //! make the run fail, so the file stays true. Each deviation's trace (a path
 //! relative to the file) is replayed too, and must still fail its rule.
+//! A deviation may say how much it weighs under each profile (`levels`);
+//! if it does, that must be the rule's level under each (SPEC.md,
+//! "Profiles"), so a reader of the file sees it and the file stays true
+//! when a rule's grounding changes.
 
-use scopebus_sim::rules::Rule;
+use scopebus_sim::rules::{Level, Profile, Rule};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +38,19 @@ pub struct Deviation {
     pub seed: u64,
     /// The shrunk trace that shows it, relative to the expectations file.
     pub trace: PathBuf,
+    /// Its rule's level under each profile, if the file states it.
+    #[serde(default)]
+    pub levels: Option<ProfileLevels>,
+}
+
+/// A rule's level under each profile, as an expectations file states it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileLevels {
+    /// Under `--profile docs`.
+    pub docs: Level,
+    /// Under `--profile strict`.
+    pub strict: Level,
 }
 
 /// An expectations file.
@@ -68,6 +86,21 @@ impl Expectations {
                     path.display(),
                     d.rule
                 ));
+            }
+            if let Some(levels) = d.levels {
+                for (profile, stated) in [
+                    (Profile::Docs, levels.docs),
+                    (Profile::Strict, levels.strict),
+                ] {
+                    let level = d.rule.level_in(profile);
+                    if stated != level {
+                        return Err(format!(
+                            "{}: the deviation of {} says it is a {stated} under the {profile} profile; SPEC.md makes it a {level}: update the file",
+                            path.display(),
+                            d.rule
+                        ));
+                    }
+                }
             }
             if d.reason.trim().is_empty() {
                 return Err(format!(

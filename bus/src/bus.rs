@@ -773,6 +773,9 @@ impl<T: Event> Stream for Subscription<T> {
             return Poll::Ready(None);
         }
         mutants::yield_point(YieldPoint::BeforeRegister);
+        // Cloning a waker runs user code (its vtable's `clone`): done before
+        // the lock is taken (REENTER-1); dropped after it, if not needed.
+        let waker = cx.waker().clone();
         let mut state = channel.lock();
         // A send may have filled the slot (and woken the waiters it found,
         // not us) after we looked and before we took the lock: look again
@@ -787,9 +790,9 @@ impl<T: Event> Stream for Subscription<T> {
             this.finish();
             return Poll::Ready(None);
         }
-        let replaced = register(&mut this.wait, &mut state, cx.waker(), mutant);
+        let unused = register(&mut this.wait, &mut state, waker, mutant);
         drop(state);
-        drop(replaced);
+        drop(unused);
         Poll::Pending
     }
 }
@@ -798,15 +801,17 @@ impl<T: Event> Stream for Subscription<T> {
 /// existing registration of this subscription if it has one in this
 /// generation (so repeated polls do not grow the list).
 ///
-/// Returns the waker it replaced, for the caller to drop once it has let go
-/// of the channel's lock: dropping a waker runs user code (REENTER-1).
-#[must_use = "the replaced waker must be dropped after the lock is released"]
+/// `waker` was cloned by the caller before it took the lock (cloning runs
+/// user code, REENTER-1). Returns the wakers left over (the one it
+/// replaced, or `waker` itself if it was not needed), for the caller to drop
+/// once it has let go of the channel's lock (dropping runs user code too).
+#[must_use = "the left-over waker must be dropped after the lock is released"]
 fn register<T>(
     wait: &mut Option<(u64, usize)>,
     state: &mut ChannelState<T>,
-    waker: &Waker,
+    waker: Waker,
     mutant: Option<Mutant>,
-) -> Option<Waker> {
+) -> [Option<Waker>; 2] {
     if let Some((generation, index)) = *wait
         && generation == state.generation
         && let Some(Some(registered)) = state.waiters.get_mut(index)
@@ -814,16 +819,16 @@ fn register<T>(
         if mutants::is(mutant, Mutant::SpuriousWakeDeregisters) {
             state.vacant += 1;
             *wait = None;
-            return state.waiters[index].take();
+            return [state.waiters[index].take(), Some(waker)];
         }
-        if !registered.will_wake(waker) && !mutants::is(mutant, Mutant::WakerNotRefreshed) {
-            return Some(std::mem::replace(registered, waker.clone()));
+        if !registered.will_wake(&waker) && !mutants::is(mutant, Mutant::WakerNotRefreshed) {
+            return [Some(std::mem::replace(registered, waker)), None];
         }
-        return None;
+        return [Some(waker), None];
     }
-    state.waiters.push(Some(waker.clone()));
+    state.waiters.push(Some(waker));
     *wait = Some((state.generation, state.waiters.len() - 1));
-    None
+    [None, None]
 }
 
 impl<T: Event> FusedStream for Subscription<T> {

@@ -140,7 +140,7 @@ impl Scope {
     pub fn in_scope<F: Future>(&self, future: F) -> InScope<F> {
         InScope {
             scope: self.clone(),
-            future: Box::pin(future),
+            future: Some(Box::pin(future)),
         }
     }
 
@@ -476,9 +476,14 @@ impl<F: Future> Drop for ScopeFuture<F> {
         if self.done {
             return;
         }
+        // Destructors of the body and of the tasks run in this scope's
+        // context, as their code did: a guard that sends on drop sends on
+        // this scope's (now closed) bus, not on the caller's.
+        let _entered = enter(&self.scope);
         if self.scope.inner.owns_bus && !self.scope.leaves_bus_open() {
             self.scope.inner.bus.close();
         }
+        drop(self.body.take());
         if mutants::is(self.scope.inner.mutant, Mutant::CancelRunsWokenTasks) {
             // The bug: a "graceful" cancel lets the tasks already woken
             // finish the step they were woken for.
@@ -517,12 +522,13 @@ impl<F: Future> fmt::Debug for ScopeFuture<F> {
     }
 }
 
-/// A future that runs in a scope's context at every poll; see
-/// [`Scope::in_scope`].
+/// A future that runs in a scope's context at every poll, and is dropped
+/// in it; see [`Scope::in_scope`].
 #[must_use = "futures do nothing unless polled"]
 pub struct InScope<F> {
     scope: Scope,
-    future: Pin<Box<F>>,
+    /// `None` only while it is being dropped.
+    future: Option<Pin<Box<F>>>,
 }
 
 impl<F: Future> Future for InScope<F> {
@@ -531,7 +537,19 @@ impl<F: Future> Future for InScope<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
         let _entered = enter(&this.scope);
-        this.future.as_mut().poll(cx)
+        match this.future.as_mut() {
+            Some(future) => future.as_mut().poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<F> Drop for InScope<F> {
+    /// The future's destructors (a cancelled task's guards, say) run in the
+    /// scope's context, as its code did.
+    fn drop(&mut self) {
+        let _entered = enter(&self.scope);
+        drop(self.future.take());
     }
 }
 

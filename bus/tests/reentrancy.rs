@@ -7,6 +7,12 @@
 //! lock deadlocks (std's locks are not re-entrant) or panics; so every
 //! scenario runs on its own thread under a watchdog, and a scenario that does
 //! not finish within [`WATCHDOG`] fails the test instead of hanging it.
+//!
+//! A waker's `clone` is user code too, but only a hand-made `RawWakerVTable`
+//! can make it so (`std::task::Wake` and `futures`' wakers clone an `Arc`),
+//! which takes `unsafe`, forbidden in this workspace. The bus clones the
+//! waker before it takes the channel's lock (`poll_next`); a review found it
+//! cloned under the lock, and a vtable whose `clone` sends deadlocked.
 
 use futures::task::noop_waker;
 use scopebus::{Bus, Subscription, TryRecv};

@@ -375,3 +375,62 @@ fn task_2_cancelling_a_nested_scope_leaves_the_roots_tasks() {
     assert!(outcome.1, "the isolated scope was cancelled");
     assert!(!outcome.2, "its task was cancelled with it");
 }
+
+/// Sends `Tick(0)` from its destructor, as a processor's cleanup might, and
+/// records what the send answered.
+struct SendsOnDrop(Arc<std::sync::Mutex<Option<SendAnswer>>>);
+
+/// What a `send` answered.
+type SendAnswer = Result<usize, SendError<Tick>>;
+
+impl Drop for SendsOnDrop {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = Some(send(Tick(0)));
+    }
+}
+
+/// A cancelled scope drops its body and its tasks in its own context: a
+/// destructor that sends reaches the cancelled scope's (closed) bus, never
+/// the bus of whoever dropped it (SCOPE-3 across a cancellation).
+#[test]
+fn scope_3_a_cancelled_scopes_destructors_run_in_its_context() {
+    let (received, from_task, from_body) = within_watchdog(
+        "destructors of a cancelled isolated scope",
+        scope(async {
+            let mut outside = subscribe::<Tick>().unwrap();
+            let from_task = Arc::new(std::sync::Mutex::new(None));
+            let from_body = Arc::new(std::sync::Mutex::new(None));
+            let (task_slot, body_slot) = (from_task.clone(), from_body.clone());
+            let (running, started) = futures::channel::oneshot::channel::<()>();
+            let isolated = spawn(isolated_scope(async move {
+                let guard = SendsOnDrop(task_slot);
+                spawn(async move {
+                    let _guard = guard;
+                    let _ = running.send(());
+                    futures::future::pending::<()>().await;
+                })
+                .unwrap();
+                let _guard = SendsOnDrop(body_slot);
+                futures::future::pending::<()>().await;
+            }))
+            .unwrap();
+            started.await.unwrap(); // the body and its task are running
+            isolated.cancel();
+            let _ = isolated.await;
+            let received = matches!(outside.try_recv(), TryRecv::Event(_));
+            let from_task = from_task.lock().unwrap().take();
+            let from_body = from_body.lock().unwrap().take();
+            (received, from_task, from_body)
+        }),
+    );
+    assert!(
+        !received,
+        "a send from the isolated scope reached its parent's bus"
+    );
+    for (what, answer) in [("task", from_task), ("body", from_body)] {
+        assert!(
+            matches!(answer, Some(Err(SendError::Closed(_)))),
+            "the {what}'s destructor sent on {answer:?}; expected the isolated scope's closed bus"
+        );
+    }
+}

@@ -234,10 +234,15 @@ fn merge_rule(shards: &[Report], n: usize, stale: bool) -> Result<RuleResult, St
         checks = checks
             .checked_add(v.checks)
             .ok_or_else(|| format!("{rule}: the shards' checks add up past {}", u64::MAX))?;
+        if v.partial > v.checks {
+            return Err(format!(
+                "{rule}: a shard has {} partial checks of {} checks",
+                v.partial, v.checks
+            ));
+        }
         partial = partial
             .checked_add(v.partial)
-            .filter(|p| *p <= checks)
-            .ok_or_else(|| format!("{rule}: the shards' partial checks exceed their checks"))?;
+            .ok_or_else(|| format!("{rule}: the shards' partial checks overflow"))?;
         for m in &v.modes {
             let merged = modes.entry(m.mode).or_insert(ModeSeen { seeds: 0, ..*m });
             merged.seed = merged.seed.min(m.seed);

@@ -325,6 +325,49 @@ fn merge_refuses_doctored_shards() {
             Box::new(|s| s[0]["rules"][3]["level"] = "should".into()),
         ),
         (
+            "shards judged under different profiles",
+            Box::new(|s| {
+                s[1]["profile"] = "docs".into();
+                for r in s[1]["rules"].as_array_mut().unwrap() {
+                    let id = r["id"].as_str().unwrap().to_owned();
+                    let rule = scopebus_sim::rules::Rule::from_id(&id).unwrap();
+                    r["level"] = rule
+                        .level_in(scopebus_sim::rules::Profile::Docs)
+                        .to_string()
+                        .into();
+                }
+            }),
+        ),
+        (
+            "no profile",
+            Box::new(|s| drop(s[2].as_object_mut().unwrap().remove("profile"))),
+        ),
+        (
+            "more partial checks than checks (in the shard listed second)",
+            Box::new(|s| {
+                let reclaim = &mut s[1]["rules"][6];
+                reclaim["partial_checks"] = (reclaim["checks"].as_u64().unwrap() + 5).into();
+            }),
+        ),
+        (
+            "partial checks on a rule that is never checked in part",
+            Box::new(|s| {
+                let task = &mut s[0]["rules"][18];
+                task["partial_checks"] = task["checks"].clone();
+            }),
+        ),
+        (
+            "partial checks left out",
+            Box::new(|s| {
+                drop(
+                    s[0]["rules"][6]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("partial_checks"),
+                )
+            }),
+        ),
+        (
             "a rule replaced by a copy of another, everywhere",
             Box::new(|s| {
                 for r in s.iter_mut() {

@@ -356,6 +356,12 @@ impl Rule {
         }
     }
 
+    /// Whether some of its checks can be made only in part (RECLAIM-1 and
+    /// RECLAIM-2 without live-subscription counts).
+    pub fn can_be_partial(self) -> bool {
+        matches!(self, Rule::Reclaim1 | Rule::Reclaim2)
+    }
+
     /// How binding it is under `profile` (SPEC.md's **Level**): a `must`,
     /// except an extension under [`Profile::Docs`], which is a `should`.
     pub fn level_in(self, profile: Profile) -> Level {

@@ -352,7 +352,7 @@ class World:
             self.faults.append(f"the subscriber of sub#{sub_id} failed: {exception_name(e)}: {e}")
 
     async def worker(self, task_id: int, scope: int, release: asyncio.Future) -> None:
-        # Reported so that TASK-2 can tell a task that had started and was
+        # Reported so that TASK-3 can tell a task that had started and was
         # waiting (it must not run once its group's cancellation was
         # requested) from one whose first step was already scheduled.
         self.observe({"kind": "task_started", "task": task_id})

@@ -35,7 +35,8 @@ class Ping(State):
 
 async def cancel_1() -> tuple[bool, str]:
     """Cancelling a subscriber while it waits breaks its type's bus: the next
-    send raises AssertionError."""
+    send raises AssertionError, and a subscription made afterwards raises
+    CancelledError at its first pull."""
     async with ctx.scope("root"):
         subscription = ctx.subscribe(Ping)
 
@@ -52,9 +53,21 @@ async def cancel_1() -> tuple[bool, str]:
             pass
         try:
             ctx.send(Ping(id=1))
+            return False, "ctx.send succeeded after a waiting subscriber was cancelled"
         except AssertionError:
-            return True, "ctx.send raised AssertionError after a waiting subscriber was cancelled"
-        return False, "ctx.send succeeded after a waiting subscriber was cancelled"
+            pass
+        later = ctx.subscribe(Ping)
+        try:
+            await asyncio.wait_for(anext(later), 0.5)
+            return False, "ctx.send raised AssertionError; a later subscription then received"
+        except asyncio.CancelledError:
+            pulled = "raised CancelledError at its first pull"
+        except TimeoutError:
+            pulled = "waited"
+        return pulled.startswith("raised"), (
+            "ctx.send raised AssertionError after a waiting subscriber was cancelled; "
+            f"a subscription made afterwards {pulled}"
+        )
 
 
 async def close_3() -> tuple[bool, str]:

@@ -99,7 +99,6 @@ struct RuleDoc {
     checks: u64,
     /// Of `checks`, those made only in part (RECLAIM-1/2 without
     /// live-subscription counts).
-    #[serde(default)]
     partial_checks: u64,
     seed: Option<u64>,
     repro: Option<String>,
@@ -399,6 +398,18 @@ fn rule_of(
             r.level,
             known.id(),
             level
+        ));
+    }
+    if r.partial_checks > r.checks {
+        return Err(format!(
+            "partial_checks {} is more than its checks {}",
+            r.partial_checks, r.checks
+        ));
+    }
+    if r.partial_checks > 0 && !known.can_be_partial() {
+        return Err(format!(
+            "partial_checks {} on a rule whose checks are never partial (only RECLAIM-1 and RECLAIM-2's are)",
+            r.partial_checks
         ));
     }
     let inside = |seed: u64| seed.wrapping_sub(first) < count;

@@ -54,7 +54,7 @@
 //! | `scope_exited` | gone | body returned; a task group's owner: its group's tasks and scopes done (TASK-1, TASK-2) |
 //! | `scope_cancelled` | gone; the owned bus closes | cancellation requested (TASK-1, ROBUST-1) |
 //! | `task_started` | started (optional) | once, not after its group was cancelled (TASK-2, ROBUST-1) |
-//! | `task_done` | done; its send, as a send | released, once, not after cancel (TASK-2, ROBUST-1) |
+//! | `task_done` | done; its send, as a send | released, once; not after its group reported cancelled (TASK-2); not woken after the cancellation was requested, if it had started (TASK-3); ROBUST-1 |
 
 mod coverage;
 mod disagreement;

@@ -447,7 +447,7 @@ impl Model {
     }
 
     /// A worker ran for the first time. From now on, once its group's
-    /// cancellation is requested, a release must not make it run (TASK-2).
+    /// cancellation is requested, a release must not make it run (TASK-3).
     pub(super) fn task_started(&mut self, task_id: TaskId) -> Result<(), Disagreement> {
         let Some(task) = self.tasks.get(&task_id) else {
             return Disagreement::certain(
@@ -504,7 +504,8 @@ impl Model {
 
     /// A task may finish once released, once, and (cancellation being
     /// cooperative) only if it was woken before its scope's cancellation
-    /// was requested and not after the scope reported cancelled (TASK-2).
+    /// was requested (TASK-3) and not after the scope reported cancelled
+    /// (TASK-2).
     /// Returns what it was to send.
     fn check_task_may_finish(
         &self,

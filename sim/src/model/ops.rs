@@ -286,7 +286,7 @@ impl Model {
     }
 
     /// A worker is released; if it had started and its group's
-    /// cancellation was already requested, it must never run (TASK-2).
+    /// cancellation was already requested, it must never run (TASK-3).
     fn release(&mut self, task: TaskId, send: Option<SendSpec>) {
         let cancelled = self
             .tasks

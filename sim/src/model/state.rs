@@ -180,8 +180,9 @@ pub(super) struct Task {
     /// known to have started may still run its first step, which was
     /// scheduled when it was spawned.
     pub released_after_cancel: bool,
-    /// It reported `task_started` before its group's cancellation was
-    /// requested.
+    /// It reported `task_started` (before or after its group's
+    /// cancellation was requested: either way, released after the request,
+    /// it was waiting, and must not run).
     pub started: bool,
 }
 

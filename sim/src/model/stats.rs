@@ -57,7 +57,7 @@ impl Model {
         counts: &[TypeCount],
     ) -> Result<(), Disagreement> {
         let reported = counts.iter().find(|c| c.ty == route);
-        let subs = reported.map_or(Some(0), |c| c.subscriptions);
+        let subs = reported_subscriptions(counts, route);
         let retained = reported.map_or(0, |c| c.retained);
         let want_subs = self.live_count(bus, route) as u64;
         let want_retained = self.retained(bus, route) as u64;
@@ -201,12 +201,7 @@ impl Model {
         counts: &[TypeCount],
         fewer: bool,
     ) -> Option<EventType> {
-        let reported = |t: EventType| {
-            counts
-                .iter()
-                .find(|c| c.ty == t)
-                .map_or(Some(0), |c| c.subscriptions)
-        };
+        let reported = |t: EventType| reported_subscriptions(counts, t);
         let missing = !counts.iter().any(|c| c.ty == route);
         EventType::ALL.into_iter().find(|t| {
             *t == t.route()
@@ -321,5 +316,16 @@ impl Model {
         self.subs
             .values()
             .filter(move |s| s.bus == bus && s.route == route)
+    }
+}
+
+/// The live subscriptions an `observe` reported for `route`: its count; 0 if
+/// it left the route out; unknown (`None`) if it counts no subscriptions at
+/// all (some listed route has `subscriptions: null`), listed or not.
+fn reported_subscriptions(counts: &[TypeCount], route: EventType) -> Option<u64> {
+    match counts.iter().find(|c| c.ty == route) {
+        Some(c) => c.subscriptions,
+        None if counts.iter().any(|c| c.subscriptions.is_none()) => None,
+        None => Some(0),
     }
 }

@@ -386,6 +386,13 @@ pub enum WireObservation {
         /// The scope.
         scope: ScopeId,
     },
+    /// A subscriber's pull raised an error it did not cause (optional).
+    Failed {
+        /// The subscription.
+        sub: SubId,
+        /// What was raised.
+        error: WireError,
+    },
     /// A worker ran for the first time (optional).
     TaskStarted {
         /// The task.
@@ -443,6 +450,10 @@ impl From<&WireObservation> for Observation {
                 Observation::ScopeCancelled { scope: *scope }
             }
             WireObservation::TaskStarted { task } => Observation::TaskStarted { task: *task },
+            WireObservation::Failed { sub, error } => Observation::Failed {
+                sub: *sub,
+                error: error.to_string(),
+            },
             WireObservation::TaskDone { task, sent } => Observation::TaskDone {
                 task: *task,
                 sent: sent.as_ref().map(|s| {
@@ -473,6 +484,10 @@ impl From<&Observation> for WireObservation {
                 WireObservation::ScopeCancelled { scope: *scope }
             }
             Observation::TaskStarted { task } => WireObservation::TaskStarted { task: *task },
+            Observation::Failed { sub, error } => WireObservation::Failed {
+                sub: *sub,
+                error: WireError::new(ErrorCode::Internal, error.clone()),
+            },
             Observation::TaskDone { task, sent } => WireObservation::TaskDone {
                 task: *task,
                 sent: sent.as_ref().map(|(event, result)| WireSent {

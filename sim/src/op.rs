@@ -585,6 +585,14 @@ pub enum Observation {
         /// The subscription.
         sub: SubId,
     },
+    /// A subscriber task's pull raised an error (one the adapter did not
+    /// cause: not its own cancellation) instead of yielding or ending.
+    Failed {
+        /// The subscription.
+        sub: SubId,
+        /// What was raised, for humans: `exception: message`.
+        error: String,
+    },
     /// The scope's body returned; the bus it owns is now closed.
     ScopeClosing {
         /// The scope.
@@ -623,6 +631,7 @@ impl fmt::Display for Observation {
         match self {
             Observation::Received { sub, event } => write!(f, "{sub} received event#{event}"),
             Observation::Ended { sub } => write!(f, "{sub} ended"),
+            Observation::Failed { sub, error } => write!(f, "{sub}'s pull raised {error}"),
             Observation::ScopeClosing { scope } => write!(f, "{scope} began closing"),
             Observation::ScopeExited { scope } => write!(f, "{scope} exited"),
             Observation::ScopeCancelled { scope } => write!(f, "{scope} was cancelled"),

@@ -4,7 +4,7 @@
 
 use scopebus_sim::catalogue::EventType::{self, *};
 use scopebus_sim::diagnosis::classify;
-use scopebus_sim::model::{Disagreement, Model, Violation};
+use scopebus_sim::model::{Disagreement, Mode, Model, Violation};
 use scopebus_sim::op::{
     Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId, TypeCount,
 };
@@ -621,6 +621,23 @@ fn task_1_and_task_2_nested_scopes_share_their_roots_task_group() {
         Rule::Task2,
         "started again after its group's owner reported cancelled"
     );
+}
+
+/// A subscriber's pull that raises (a `failed` observation) is never
+/// allowed; from its evidence alone it reads as ROBUST-1 (diagnosis may
+/// then find a sibling's drop caused it: CANCEL-1).
+#[test]
+fn robust_1_a_pull_that_raises() {
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login);
+    let found =
+        w.0.observe(&Observation::Failed {
+            sub: sub(1),
+            error: "CancelledError".to_owned(),
+        })
+        .expect_err("a failed pull is never allowed");
+    let v = classify(&found);
+    assert_eq!((v.rule, v.mode), (Rule::Robust1, Mode::PullRaised), "{v:?}");
 }
 
 #[test]

@@ -198,6 +198,9 @@ class SubRec:
     task: asyncio.Task | None = None
     credits: int = 0
     credit: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when the adapter itself cancels the subscriber task: any other
+    # CancelledError came from the bus and is reported, not swallowed.
+    cancelling: bool = False
 
 
 @dataclass
@@ -232,6 +235,8 @@ class World:
 
     def close(self) -> None:
         loop = self.loop
+        for rec in self.subs.values():
+            rec.cancelling = True  # teardown cancels them: not the bus's doing
         try:
             tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
             for t in tasks:
@@ -341,6 +346,18 @@ class World:
                     rec.iterator = None
                     self.observe({"kind": "ended", "sub": sub_id})
                     return
+                except asyncio.CancelledError as e:
+                    if rec.cancelling:
+                        raise
+                    # Nobody cancelled this task: the pull itself raised (in
+                    # Haiway, the future every subscription of the type
+                    # shares was cancelled by another subscriber's
+                    # cancellation).
+                    self.pull_failed(sub_id, rec, e)
+                    return
+                except Exception as e:  # noqa: BLE001 - reported, never swallowed
+                    self.pull_failed(sub_id, rec, e)
+                    return
                 rec.credits -= 1
                 self.observe({"kind": "received", "sub": sub_id, "event": event_id(event)})
                 del event
@@ -350,6 +367,12 @@ class World:
             raise
         except BaseException as e:  # noqa: BLE001
             self.faults.append(f"the subscriber of sub#{sub_id} failed: {exception_name(e)}: {e}")
+
+    def pull_failed(self, sub_id: int, rec: SubRec, e: BaseException) -> None:
+        """Reports that `sub_id`'s pull raised `e`; its task then ends."""
+        rec.iterator = None
+        error = {"code": "internal", "message": str(e) or type(e).__name__, "exception": exception_name(e)}
+        self.observe({"kind": "failed", "sub": sub_id, "error": error})
 
     async def worker(self, task_id: int, scope: int, release: asyncio.Future) -> None:
         # Reported so that TASK-3 can tell a task that had started and was
@@ -453,6 +476,7 @@ class World:
         rec = self.sub(sub_id)
         task = rec.task
         if task is not None and not task.done():
+            rec.cancelling = True
             task.cancel()
             self.run(asyncio.wait({task}))
         rec.iterator = None

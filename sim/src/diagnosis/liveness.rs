@@ -5,12 +5,20 @@
 use crate::model::{EarlyEnd, Mode, Stuck, Unended, Violation};
 use crate::rules::Rule;
 
-/// Names the rule a stream that ended too soon breaks: SCOPE-2 if it ended
+/// Names the rule a stream that ended too soon breaks: ROBUST-1 if its pull
+/// raised an error (a `failed` observation); SCOPE-2 if it ended
 /// when its own nested scope closed while the bus it shares stayed open (it
 /// seems to have had a bus of its own); CLOSE-1 otherwise (ended on an open
 /// bus, or with events sent before the close undelivered).
 pub fn early_end(e: &EarlyEnd) -> Violation {
     let sub = &e.sub;
+    if let Some(error) = &e.raised {
+        return Violation::new(
+            Rule::Robust1,
+            Mode::PullRaised,
+            format!("{sub}'s pull raised {error} instead of yielding an event or ending"),
+        );
+    }
     if !e.bus_closing && e.own_nested_scope_gone {
         return Violation::new(
             Rule::Scope2,

@@ -365,6 +365,9 @@ pub struct EarlyEnd {
     /// Events sent before the close still undelivered: how many, the next
     /// one, and the scope it was sent in.
     pub undelivered: Option<(usize, EventId, Option<ScopeId>)>,
+    /// The error its pull raised, if it did not end but failed (a `failed`
+    /// observation): nothing a stream may do.
+    pub raised: Option<String>,
 }
 
 /// A subscription with credit and events waiting that received nothing

@@ -50,6 +50,7 @@
 //! | `settle` | nothing | liveness: stuck and unended subscriptions (evidence), scopes and tasks (TASK-1, TASK-2) |
 //! | `received` | the cursor moves | receiver live with credit (CLOSE-1, CLOSE-3, ROBUST-1); the next event of its stream (evidence) |
 //! | `ended` | no longer live | bus closed and stream drained (CLOSE-1, SCOPE-2, evidence) |
+//! | `failed` | (never allowed) | a pull that raised: ROBUST-1 as it reads, CANCEL-1 if a sibling's drop caused it (evidence) |
 //! | `scope_closing` | the owned bus closes | asked to close, not cancelled (TASK-2, ROBUST-1) |
 //! | `scope_exited` | gone | body returned; a task group's owner: its group's tasks and scopes done (TASK-1, TASK-2) |
 //! | `scope_cancelled` | gone; the owned bus closes | cancellation requested (TASK-1, ROBUST-1) |
@@ -150,6 +151,7 @@ impl Model {
         match observation {
             Observation::Received { sub, event } => self.received(*sub, *event),
             Observation::Ended { sub } => self.ended(*sub),
+            Observation::Failed { sub, error } => self.failed(*sub, error),
             Observation::ScopeClosing { scope } => self.scope_closing(*scope),
             Observation::ScopeExited { scope } => self.scope_exited(*scope),
             Observation::ScopeCancelled { scope } => self.scope_cancelled(*scope),

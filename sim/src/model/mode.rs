@@ -86,6 +86,8 @@ pub enum Mode {
     Hang,
     /// The implementation panicked or raised.
     Panic,
+    /// A subscriber's pull raised an error instead of yielding or ending.
+    PullRaised,
     /// The implementation's process died.
     Crash,
     /// The implementation never settled.
@@ -96,7 +98,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in a stable order.
-    pub const ALL: [Mode; 40] = [
+    pub const ALL: [Mode; 41] = [
         Mode::OtherType,
         Mode::AcrossBuses,
         Mode::FromNoScope,
@@ -130,6 +132,7 @@ impl Mode {
         Mode::RanAfterCancel,
         Mode::SurvivedCancel,
         Mode::WrongTaskGroup,
+        Mode::PullRaised,
         Mode::OpRefused,
         Mode::Impossible,
         Mode::Hang,
@@ -175,6 +178,7 @@ impl Mode {
             Mode::RanAfterCancel => "ran after cancel",
             Mode::SurvivedCancel => "kept running after cancel",
             Mode::WrongTaskGroup => "nested scope acted as a task group",
+            Mode::PullRaised => "a pull raised",
             Mode::OpRefused => "op refused",
             Mode::Impossible => "impossible report",
             Mode::Hang => "hang",

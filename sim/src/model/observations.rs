@@ -210,6 +210,29 @@ impl Model {
                     ScopeState::Closing | ScopeState::Exited | ScopeState::Cancelled
                 ),
             undelivered,
+            raised: None,
+        }))
+    }
+
+    /// A subscriber's pull raised instead of yielding an event or ending:
+    /// never allowed (ROBUST-1 as it reads; diagnosis asks whether a
+    /// sibling's drop or cancellation caused it, CANCEL-1).
+    pub(super) fn failed(&mut self, sub_id: SubId, error: &str) -> Result<(), Disagreement> {
+        if !self.subs.contains_key(&sub_id) {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{sub_id}, which does not exist, failed: {error}"),
+            );
+        }
+        let sub = &self.subs[&sub_id];
+        let bus = &self.buses[sub.bus];
+        Err(Disagreement::EarlyEnd(EarlyEnd {
+            sub: sub.label(sub_id),
+            bus_closing: bus.closed || self.scopes[&bus.owner].cancel_requested,
+            own_nested_scope_gone: false,
+            undelivered: None,
+            raised: Some(error.to_owned()),
         }))
     }
 

@@ -153,103 +153,74 @@ fn still_usable(bus: &Bus) {
     }
 }
 
+/// For every [`Action`]: a bus, a subscription parked with a hooked waker
+/// (its hook runs the action when woken, `on_wake`, or when dropped), then
+/// `step`, which must make the bus call the hook (it gets the caller's
+/// waker, to drop or keep); the hook must have run, under a watchdog, and
+/// the bus must still work.
+fn each_action(what: &'static str, on_wake: bool, step: fn(&Bus, &mut Subscription<Ping>, Waker)) {
+    for action in Action::ALL {
+        watchdog(&format!("{what}, the hook doing {action:?}"), move || {
+            let bus = Bus::new();
+            let mut sub = bus.subscribe::<Ping>();
+            let (waker, ran) = Hook::waker(&bus, action, on_wake);
+            park(&mut sub, &waker);
+            step(&bus, &mut sub, waker);
+            let hook = if on_wake { "wake" } else { "drop" };
+            assert_eq!(ran.try_recv(), Ok(hook), "{what}: the hook did not run");
+            still_usable(&bus);
+        });
+    }
+}
+
 #[test]
 fn reenter_1_waker_woken_by_send_may_use_the_bus() {
-    for action in Action::ALL {
-        watchdog(
-            &format!("a wake() that does {action:?}, woken by send"),
-            move || {
-                let bus = Bus::new();
-                let mut sub = bus.subscribe::<Ping>();
-                let (waker, ran) = Hook::waker(&bus, action, true);
-                park(&mut sub, &waker);
-                bus.send(Ping(1)).ok();
-                assert_eq!(ran.try_recv(), Ok("wake"), "the send must wake the waiter");
-                still_usable(&bus);
-            },
-        );
-    }
+    each_action("a wake() woken by send", true, |bus, _, _waker| {
+        bus.send(Ping(1)).ok();
+    });
 }
 
 #[test]
 fn reenter_1_waker_woken_by_close_may_use_the_bus() {
-    for action in Action::ALL {
-        watchdog(
-            &format!("a wake() that does {action:?}, woken by close"),
-            move || {
-                let bus = Bus::new();
-                let mut sub = bus.subscribe::<Ping>();
-                let (waker, ran) = Hook::waker(&bus, action, true);
-                park(&mut sub, &waker);
-                bus.close();
-                assert_eq!(ran.try_recv(), Ok("wake"), "the close must wake the waiter");
-                still_usable(&bus);
-            },
-        );
-    }
+    each_action("a wake() woken by close", true, |bus, _, _waker| {
+        bus.close()
+    });
 }
 
 #[test]
 fn reenter_1_waker_replaced_by_a_new_poll_may_use_the_bus_in_its_drop() {
-    for action in Action::ALL {
-        watchdog(
-            &format!("a waker drop that does {action:?}, replaced by a poll"),
-            move || {
-                let bus = Bus::new();
-                let mut sub = bus.subscribe::<Ping>();
-                let (old, ran) = Hook::waker(&bus, action, false);
-                park(&mut sub, &old);
-                drop(old); // the bus now holds the last clone
-                // A poll with another waker (the task moved) replaces the old one.
-                let _ = futures::Stream::poll_next(
-                    Pin::new(&mut sub),
-                    &mut Context::from_waker(&noop_waker()),
-                );
-                assert_eq!(ran.try_recv(), Ok("drop"), "the old waker must be released");
-                still_usable(&bus);
-            },
-        );
-    }
+    each_action("a waker replaced by a poll", false, |_, sub, old| {
+        drop(old); // the bus now holds the last clone
+        // A poll with another waker (the task moved) replaces the old one.
+        let other = noop_waker();
+        let _ = futures::Stream::poll_next(Pin::new(sub), &mut Context::from_waker(&other));
+    });
 }
 
 #[test]
 fn reenter_1_waker_of_a_dropped_subscription_may_use_the_bus_in_its_drop() {
-    for action in Action::ALL {
-        watchdog(
-            &format!("a waker drop that does {action:?}, subscription dropped"),
-            move || {
-                let bus = Bus::new();
-                let mut sub = bus.subscribe::<Ping>();
-                let (waker, ran) = Hook::waker(&bus, action, false);
-                park(&mut sub, &waker);
-                drop(waker);
-                drop(sub);
-                assert_eq!(ran.try_recv(), Ok("drop"), "the waker must be released");
-                still_usable(&bus);
-            },
-        );
-    }
+    each_action(
+        "the waker of a dropped subscription",
+        false,
+        |_, sub, waker| {
+            drop(waker);
+            // Dropping the subscription vacates its waker.
+            drop(std::mem::replace(sub, Bus::new().subscribe::<Ping>()));
+        },
+    );
 }
 
 #[test]
 fn reenter_1_waker_of_an_ended_subscription_may_use_the_bus_in_its_drop() {
-    for action in Action::ALL {
-        watchdog(
-            &format!("a waker drop that does {action:?}, stream ended"),
-            move || {
-                let bus = Bus::new();
-                let mut sub = bus.subscribe::<Ping>();
-                let (waker, ran) = Hook::waker(&bus, action, false);
-                park(&mut sub, &waker);
-                drop(waker);
-                bus.close(); // wakes (a no-op for this hook), handing the waker back
-                assert!(matches!(sub.try_recv(), TryRecv::Ended));
-                drop(sub);
-                assert_eq!(ran.try_recv(), Ok("drop"), "the waker must be released");
-                still_usable(&bus);
-            },
-        );
-    }
+    each_action(
+        "the waker of an ended subscription",
+        false,
+        |bus, sub, waker| {
+            drop(waker);
+            bus.close(); // wakes (a no-op for this hook), handing the waker back
+            assert!(matches!(sub.try_recv(), TryRecv::Ended));
+        },
+    );
 }
 
 /// An event whose destructor acts on the bus it travelled on.

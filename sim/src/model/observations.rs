@@ -472,22 +472,7 @@ impl Model {
     /// A worker ran for the first time. From now on, once its group's
     /// cancellation is requested, a release must not make it run (TASK-3).
     pub(super) fn task_started(&mut self, task_id: TaskId) -> Result<(), Disagreement> {
-        let Some(task) = self.tasks.get(&task_id) else {
-            return Disagreement::certain(
-                Rule::Robust1,
-                Mode::Impossible,
-                format!("{task_id}, which does not exist, started"),
-            );
-        };
-        let owner = self.group_of(task.scope);
-        if task.state == TaskState::Cancelled || self.scopes[&owner].gone() {
-            return Disagreement::of_scope(
-                owner,
-                Rule::Task2,
-                Mode::RanAfterCancel,
-                format!("{task_id} started after its task group's owner {owner} was cancelled"),
-            );
-        }
+        let task = self.check_task_may_run(task_id, "started")?;
         if task.started || task.state.finished() {
             return Disagreement::certain(
                 Rule::Robust1,
@@ -525,6 +510,33 @@ impl Model {
         }
     }
 
+    /// The task, if it exists (ROBUST-1) and may run at all: not cancelled,
+    /// and its group's owner not gone (TASK-2). `did` says what it reported
+    /// ("started", "finished").
+    fn check_task_may_run(
+        &self,
+        task_id: TaskId,
+        did: &str,
+    ) -> Result<&super::state::Task, Disagreement> {
+        let Some(task) = self.tasks.get(&task_id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{task_id}, which does not exist, {did}"),
+            );
+        };
+        let owner = self.group_of(task.scope);
+        if task.state == TaskState::Cancelled || self.scopes[&owner].gone() {
+            return Disagreement::of_scope(
+                owner,
+                Rule::Task2,
+                Mode::RanAfterCancel,
+                format!("{task_id} {did} after its task group's owner {owner} was cancelled"),
+            );
+        }
+        Ok(task)
+    }
+
     /// A task may finish once released, once, and (cancellation being
     /// cooperative) only if it was woken before its scope's cancellation
     /// was requested (TASK-3) and not after the scope reported cancelled
@@ -534,22 +546,8 @@ impl Model {
         &self,
         task_id: TaskId,
     ) -> Result<Option<crate::op::SendSpec>, Disagreement> {
-        let Some(task) = self.tasks.get(&task_id) else {
-            return Disagreement::certain(
-                Rule::Robust1,
-                Mode::Impossible,
-                format!("{task_id}, which does not exist, finished"),
-            );
-        };
+        let task = self.check_task_may_run(task_id, "finished")?;
         let scope = self.group_of(task.scope);
-        if task.state == TaskState::Cancelled || self.scopes[&scope].gone() {
-            return Disagreement::of_scope(
-                scope,
-                Rule::Task2,
-                Mode::RanAfterCancel,
-                format!("{task_id} ran after its task group's owner {scope} was cancelled"),
-            );
-        }
         if task.released_after_cancel {
             return Disagreement::of_scope(
                 scope,

@@ -487,7 +487,6 @@ impl<F: Future> Drop for ScopeFuture<F> {
         if mutants::is(self.scope.inner.mutant, Mutant::CancelRunsWokenTasks) {
             // The bug: a "graceful" cancel lets the tasks already woken
             // finish the step they were woken for.
-            let _entered = enter(&self.scope);
             let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
             while let Poll::Ready(Some(())) = self.tasks.poll_next_unpin(&mut cx) {}
         }

@@ -320,15 +320,18 @@ impl fmt::Debug for Bus {
 /// `erased-generics` drops the generic parameters (`a::Generic` for both
 /// `a::Generic<u8>` and `a::Generic<u16>`). `None`: route by `TypeId`.
 fn mutant_key<T>(mutant: Option<Mutant>) -> Option<&'static str> {
+    let by_short_name = mutants::is(mutant, Mutant::CollidingTypeNames);
+    if !by_short_name && !mutants::is(mutant, Mutant::ErasedGenerics) {
+        // The reference: not a string in sight (this is on every send).
+        return None;
+    }
     let full = type_name::<T>();
     let params = full.find('<').unwrap_or(full.len());
-    if mutants::is(mutant, Mutant::CollidingTypeNames) {
+    if by_short_name {
         let start = full[..params].rfind("::").map_or(0, |i| i + 2);
         Some(&full[start..])
-    } else if mutants::is(mutant, Mutant::ErasedGenerics) {
-        Some(&full[..params])
     } else {
-        None
+        Some(&full[..params])
     }
 }
 

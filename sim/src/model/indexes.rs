@@ -15,6 +15,8 @@
 //! | `owed_events` | live subscriptions with credit and events waiting: stuck if still here after a settle |
 //! | `owed_end` | unended subscriptions with credit on a closed bus: unended if still here after a settle |
 //! | `received_since_settle` | subscriptions that received since the last settle |
+//! | `group_tasks` | per task group's owner: the tasks of its group neither finished nor cancelled |
+//! | `group_scopes` | per task group's owner: the scopes running as tasks of its group |
 //! | `Channel::held`, `Channel::with_credit` | per channel: its held subscriptions; its live ones with credit |
 
 use super::Model;
@@ -68,16 +70,48 @@ pub(super) struct Indexes {
     pub released_tasks: BTreeSet<TaskId>,
     pub owed_events: BTreeSet<SubId>,
     pub owed_end: BTreeSet<SubId>,
+    pub group_tasks: HashMap<ScopeId, BTreeSet<TaskId>>,
+    pub group_scopes: HashMap<ScopeId, BTreeSet<ScopeId>>,
     pub received_since_settle: BTreeSet<SubId>,
 }
 
 impl Model {
     pub(super) fn index_scope_opened(&mut self, scope: ScopeId) {
         self.index.running_scopes.insert(scope);
+        if let Some(owner) = self.group_joined_by(scope) {
+            self.index
+                .group_scopes
+                .entry(owner)
+                .or_default()
+                .insert(scope);
+            self.mark_group_used(owner);
+        }
     }
 
     pub(super) fn index_scope_gone(&mut self, scope: ScopeId) {
         self.index.running_scopes.remove(&scope);
+        if let Some(owner) = self.group_joined_by(scope)
+            && let Some(members) = self.index.group_scopes.get_mut(&owner)
+        {
+            members.remove(&scope);
+        }
+    }
+
+    /// The owner of the task group a nested scope runs in as a task (its
+    /// parent's group); `None` for a root.
+    fn group_joined_by(&self, scope: ScopeId) -> Option<ScopeId> {
+        Some(self.group_of(self.scopes.get(&scope)?.parent?))
+    }
+
+    fn mark_group_used(&mut self, owner: ScopeId) {
+        if let Some(s) = self.scopes.get_mut(&owner) {
+            s.group_used = true;
+        }
+    }
+
+    /// The owner of `task`'s task group.
+    fn task_group(&self, task: TaskId) -> Option<ScopeId> {
+        Some(self.group_of(self.tasks.get(&task)?.scope))
     }
 
     pub(super) fn index_subscribed(&mut self, sub: SubId) {
@@ -173,6 +207,14 @@ impl Model {
 
     pub(super) fn index_spawned(&mut self, task: TaskId) {
         self.index.unreleased_tasks.insert(task);
+        if let Some(owner) = self.task_group(task) {
+            self.index
+                .group_tasks
+                .entry(owner)
+                .or_default()
+                .insert(task);
+            self.mark_group_used(owner);
+        }
     }
 
     pub(super) fn index_released(&mut self, task: TaskId) {
@@ -184,6 +226,11 @@ impl Model {
     pub(super) fn index_task_over(&mut self, task: TaskId) {
         self.index.unreleased_tasks.remove(task);
         self.index.released_tasks.remove(&task);
+        if let Some(owner) = self.task_group(task)
+            && let Some(tasks) = self.index.group_tasks.get_mut(&owner)
+        {
+            tasks.remove(&task);
+        }
     }
 
     /// The settle was checked: receipts since then start over.

@@ -349,7 +349,7 @@ impl Model {
                 format!("{id} exited while {child}, a scope of its task group, was still running"),
             );
         }
-        if !tasks.is_empty() || !members.is_empty() {
+        if scope.group_used {
             self.coverage.hit(Rule::Task1);
         }
         Ok(())

@@ -91,6 +91,7 @@ impl Model {
             cancel_requested: false,
             closed_before_cancel: false,
             group,
+            group_used: false,
             children: Vec::new(),
             tasks: Vec::new(),
         };
@@ -305,30 +306,24 @@ impl Model {
         self.scopes.get(&scope).map_or(scope, |s| s.group)
     }
 
-    /// The scopes that run as tasks of `owner`'s group (nested in `owner`
-    /// or in a non-isolated scope within it); none if `owner` owns no group.
+    /// The scopes still running as tasks of `owner`'s group (nested in
+    /// `owner` or in a non-isolated scope within it); none if `owner` owns
+    /// no group. From an index: costs what is alive.
     pub(super) fn group_scopes(&self, owner: ScopeId) -> Vec<ScopeId> {
-        if !self.scopes.get(&owner).is_some_and(|s| s.owns_group(owner)) {
-            return Vec::new();
-        }
-        self.scopes
-            .iter()
-            .filter(|(_, s)| s.parent.is_some_and(|p| self.group_of(p) == owner))
-            .map(|(id, _)| *id)
-            .collect()
+        self.index
+            .group_scopes
+            .get(&owner)
+            .map_or_else(Vec::new, |s| s.iter().copied().collect())
     }
 
     /// The worker tasks of `owner`'s group (spawned in it or in a
-    /// non-isolated scope within it); none if `owner` owns no group.
+    /// non-isolated scope within it) neither finished nor cancelled; none if
+    /// `owner` owns no group. From an index: costs what is alive.
     pub(super) fn group_tasks(&self, owner: ScopeId) -> Vec<TaskId> {
-        if !self.scopes.get(&owner).is_some_and(|s| s.owns_group(owner)) {
-            return Vec::new();
-        }
-        self.tasks
-            .iter()
-            .filter(|(_, t)| self.group_of(t.scope) == owner)
-            .map(|(id, _)| *id)
-            .collect()
+        self.index
+            .group_tasks
+            .get(&owner)
+            .map_or_else(Vec::new, |t| t.iter().copied().collect())
     }
 
     /// Whether the cancellation of `task`'s group was requested.

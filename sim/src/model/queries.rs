@@ -156,13 +156,17 @@ impl Model {
 
     /// Worker tasks not yet released whose task group's cancellation was
     /// requested but has not taken effect: releasing one tests TASK-3.
+    /// Costs what is alive: the running scopes, and the unfinished tasks of
+    /// the groups whose cancellation is pending.
     pub fn tasks_being_cancelled(&self) -> Vec<TaskId> {
+        let unreleased = |t: &TaskId| self.tasks[t].state == super::state::TaskState::Waiting;
         self.index
-            .unreleased_tasks
-            .items
+            .running_scopes
             .iter()
+            .filter(|id| self.scopes[*id].cancel_requested)
+            .flat_map(|id| self.index.group_tasks.get(id).into_iter().flatten())
             .copied()
-            .filter(|t| self.task_cancel_requested(&self.tasks[t]))
+            .filter(unreleased)
             .collect()
     }
 

@@ -37,6 +37,8 @@ pub(super) struct Scope {
     /// join: itself for a root or isolated scope, else its parent's group
     /// (TASK-1, as Haiway's `isolated` docstring says).
     pub group: ScopeId,
+    /// Some task or scope ever joined the group it owns (coverage only).
+    pub group_used: bool,
     pub children: Vec<ScopeId>,
     /// Worker tasks spawned in it (they belong to its group).
     pub tasks: Vec<TaskId>,

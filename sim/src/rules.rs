@@ -84,17 +84,6 @@ pub enum Grounding {
     Extension,
 }
 
-impl Grounding {
-    /// Its name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Grounding::Promised => "promised",
-            Grounding::Derived => "derived",
-            Grounding::Extension => "extension",
-        }
-    }
-}
-
 /// Something an implementation may or may not be able to do. A rule that
 /// needs a capability the implementation lacks is "not tested", never passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -693,8 +693,41 @@ impl<T: Event> Subscription<T> {
 
     /// Waits for the next event; `None` once the subscription ended (its bus
     /// closed and everything sent before was received).
+    ///
+    /// Cancel-safe (CANCEL-2): dropping the returned future before it
+    /// completes (a timeout, a `select`) loses nothing; the next `recv`
+    /// yields the event this one would have.
     pub async fn recv(&mut self) -> Option<Arc<T>> {
+        if let Some(channel) = &self.channel
+            && mutants::is(channel.mutant, Mutant::RecvHoldsCursor)
+        {
+            return self.recv_holding_cursor().await;
+        }
         futures_util::StreamExt::next(self).await
+    }
+
+    /// Mutant `recv-holds-cursor`: the cursor lives in this future while it
+    /// waits, and is released (the events before it freed as if received)
+    /// when the future is dropped unfinished.
+    async fn recv_holding_cursor(&mut self) -> Option<Arc<T>> {
+        struct Held<T: Event>(Option<Arc<Node<T>>>, Option<Arc<Channel<T>>>);
+        impl<T: Event> Drop for Held<T> {
+            fn drop(&mut self) {
+                if let (Some(cursor), Some(channel)) = (self.0.take(), self.1.take()) {
+                    channel.release(cursor);
+                }
+            }
+        }
+        let mut held = Held(self.cursor.take(), self.channel.clone());
+        let event = std::future::poll_fn(|cx| {
+            std::mem::swap(&mut self.cursor, &mut held.0);
+            let polled = Pin::new(&mut *self).poll_next(cx);
+            std::mem::swap(&mut self.cursor, &mut held.0);
+            polled
+        })
+        .await;
+        self.cursor = held.0.take();
+        event
     }
 
     /// Whether the subscription has ended; an ended subscription holds

@@ -116,6 +116,11 @@ pub enum Mutant {
     /// as before it (Haiway 0.30 to 0.40). Breaks CLOSE-1, and only CLOSE-1:
     /// what follows from it is not counted against CLOSE-2 or CLOSE-3.
     ExitLeavesBusOpen,
+    /// `recv` keeps the subscription's cursor in its own future while it
+    /// waits (a common shape of a receive that is not cancel-safe):
+    /// abandoning a pending `recv` (a timeout, a `select`) loses the
+    /// subscription's place, and it receives nothing more. Breaks CANCEL-2.
+    RecvHoldsCursor,
 }
 
 impl Mutant {
@@ -148,6 +153,7 @@ impl Mutant {
         Mutant::NestedScopeOwnsTasks,
         Mutant::ErasedGenerics,
         Mutant::CancelRunsWokenTasks,
+        Mutant::RecvHoldsCursor,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -181,6 +187,7 @@ impl Mutant {
             Mutant::NestedScopeOwnsTasks => "nested-scope-owns-tasks",
             Mutant::ErasedGenerics => "erased-generics",
             Mutant::CancelRunsWokenTasks => "cancel-runs-woken-tasks",
+            Mutant::RecvHoldsCursor => "recv-holds-cursor",
         }
     }
 
@@ -220,6 +227,7 @@ impl Mutant {
             Mutant::NestedScopeOwnsTasks => "TASK-1",
             Mutant::ErasedGenerics => "ROUTE-2",
             Mutant::CancelRunsWokenTasks => "TASK-3",
+            Mutant::RecvHoldsCursor => "CANCEL-2",
         }
     }
 }

@@ -186,6 +186,68 @@ fn cancel_1_dropping_a_waiting_subscriber_disturbs_nobody() {
     assert!(matches!(b.poll_next_unpin(&mut cx), Poll::Ready(Some(_))));
 }
 
+/// CANCEL-2: receives abandoned by a timeout and by a `select`, on a real
+/// runtime: nothing is lost or duplicated, the subscription keeps working,
+/// and a sibling and the sender notice nothing.
+#[test]
+fn cancel_2_abandoned_receives_lose_and_disturb_nothing() {
+    abandoned_receives(Bus::new()).unwrap();
+}
+
+#[cfg(feature = "mutants")]
+#[test]
+fn cancel_2_test_catches_a_receive_that_is_not_cancel_safe() {
+    use scopebus::mutants::{Mutant, with_mutant};
+    let bus = with_mutant(Some(Mutant::RecvHoldsCursor), Bus::new);
+    assert!(abandoned_receives(bus).is_err());
+}
+
+/// Abandons receives on `bus` in every way a user does, then checks that
+/// the subscription and a sibling still get every event, once, in order.
+fn abandoned_receives(bus: Bus) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut sub = bus.subscribe::<Ping>();
+        let mut sibling = bus.subscribe::<Ping>();
+        let tick = std::time::Duration::from_millis(5);
+        let patience = std::time::Duration::from_secs(1);
+        // A timeout around a receive that finds nothing.
+        assert!(tokio::time::timeout(tick, sub.recv()).await.is_err());
+        // A select that another branch wins, with the receive pending.
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep(tick) => {}
+            _ = sub.recv() => return Err("nothing was sent, yet a receive completed".to_owned()),
+        }
+        assert_eq!(bus.send(Ping(1)).unwrap(), 2, "the sender notices nothing");
+        assert_eq!(bus.send(Ping(2)).unwrap(), 2);
+        // Abandoned with an event there: a future never polled takes nothing.
+        drop(sub.recv());
+        let mut got = Vec::new();
+        for which in [0, 0, 1, 1] {
+            let s = if which == 0 { &mut sub } else { &mut sibling };
+            match tokio::time::timeout(patience, s.recv()).await {
+                Ok(Some(p)) => got.push(p.0),
+                other => return Err(format!("expected an event, got {other:?}")),
+            }
+        }
+        if got != [1, 2, 1, 2] {
+            return Err(format!("lost, duplicated or reordered: {got:?}"));
+        }
+        // Still usable: a pending receive after the abandoned ones is woken.
+        let waiting = tokio::spawn(async move { sub.recv().await.map(|p| p.0) });
+        tokio::task::yield_now().await;
+        bus.send(Ping(3)).unwrap();
+        match tokio::time::timeout(patience, waiting).await {
+            Ok(Ok(Some(3))) => Ok(()),
+            other => Err(format!("the last receive got {other:?}")),
+        }
+    })
+}
+
 #[test]
 fn wake_1_a_waiting_subscriber_is_woken_by_send() {
     let rt = tokio::runtime::Builder::new_multi_thread()

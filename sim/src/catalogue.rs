@@ -342,17 +342,42 @@ macro_rules! with_type {
     }};
 }
 
-/// A type-erased subscription: the ids of the events it yields.
-pub type IdStream = futures::stream::BoxStream<'static, EventId>;
+/// A type-erased subscription, shared between its holder and the receive
+/// it may be waiting in: each [`ErasedSub::recv`] is a future of its own,
+/// which its holder may drop before it completes (abandoning the receive,
+/// CANCEL-2) while keeping the subscription.
+pub type SharedSub = std::sync::Arc<dyn ErasedSub>;
+
+/// A subscription to one catalogue type, its type erased.
+pub trait ErasedSub: Send + Sync {
+    /// The next event's id (`None` once the subscription ended), through the
+    /// bus's `Subscription::recv`; the future may be dropped at any time.
+    fn recv(self: std::sync::Arc<Self>) -> futures::future::BoxFuture<'static, Option<EventId>>;
+}
+
+/// [`ErasedSub`] for one type. The lock is never contended: one subscriber
+/// task receives at a time, and an abandoned receive releases it when it
+/// is dropped.
+struct Shared<T: scopebus::Event>(futures::lock::Mutex<scopebus::Subscription<T>>);
+
+impl<T: types::CatalogueEvent> ErasedSub for Shared<T> {
+    fn recv(self: std::sync::Arc<Self>) -> futures::future::BoxFuture<'static, Option<EventId>> {
+        Box::pin(async move {
+            let mut subscription = self.0.lock().await;
+            subscription.recv().await.map(|e| e.id())
+        })
+    }
+}
 
 /// Subscribes, through the ambient API, to catalogue type `ty`, erasing the
-/// subscription to a stream of event ids.
+/// subscription's type.
 ///
 /// # Errors
 /// [`ContextMissing`] when no scope is in reach.
-pub fn subscribe_ambient(ty: EventType) -> Result<IdStream, ContextMissing> {
-    use futures::StreamExt;
-    with_type!(ty, T => scopebus::subscribe::<T>().map(|s| s.map(|e| e.id()).boxed()))
+pub fn subscribe_ambient(ty: EventType) -> Result<SharedSub, ContextMissing> {
+    with_type!(ty, T => scopebus::subscribe::<T>().map(|s| {
+        std::sync::Arc::new(Shared(futures::lock::Mutex::new(s))) as SharedSub
+    }))
 }
 
 /// Sends the catalogue event `ty` carrying `id` through the ambient API.

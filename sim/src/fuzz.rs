@@ -25,7 +25,7 @@
 //! | 3 | `subscribe` | sub, scope (optional), type |
 //! | 4 | `send` | scope (optional), type |
 //! | 5 | `consume` | sub, k (1 + b % 16) |
-//! | 6, 7 | `drop_subscription`, `cancel_subscriber` | sub |
+//! | 6, 7 | `drop_subscription` (`abandon` if the tag byte has bit 4 set: 22, 54, ...), `cancel_subscriber` | sub |
 //! | 8 | `spawn` | task, scope |
 //! | 9 | `release` | task, send? (b & 1), type |
 //! | 10 | `settle` | |
@@ -100,7 +100,8 @@ fn task_ref(u: &mut Unstructured<'_>) -> TaskRef {
 }
 
 fn entry(u: &mut Unstructured<'_>) -> Entry {
-    let op = match byte(u) % 16 {
+    let tag = byte(u);
+    let op = match tag % 16 {
         0 => Op::OpenScope {
             scope: scope(u),
             parent: opt_scope(u),
@@ -122,6 +123,7 @@ fn entry(u: &mut Unstructured<'_>) -> Entry {
             sub: sub(u),
             k: 1 + u32::from(byte(u)) % 16,
         },
+        6 if tag & 16 == 16 => Op::Abandon { sub: sub(u) },
         6 => Op::DropSubscription { sub: sub(u) },
         7 => Op::CancelSubscriber { sub: sub(u) },
         8 => Op::Spawn {
@@ -327,6 +329,9 @@ impl Names {
             Op::CancelSubscriber { sub } => Op::CancelSubscriber {
                 sub: self.sub(*sub)?,
             },
+            Op::Abandon { sub } => Op::Abandon {
+                sub: self.sub(*sub)?,
+            },
             Op::Spawn { task, scope } => {
                 let task = self.task(*task)?;
                 Op::Spawn {
@@ -453,6 +458,7 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
         }
         Op::DropSubscription { sub: s } => out.extend([6, sub_byte(*s)?]),
         Op::CancelSubscriber { sub: s } => out.extend([7, sub_byte(*s)?]),
+        Op::Abandon { sub: s } => out.extend([6 | 16, sub_byte(*s)?]),
         Op::Spawn { task: t, scope: s } => out.extend([8, task_byte(*t)?, scope_byte(*s)?]),
         Op::Release { task: t, send } => out.extend([
             9,

@@ -270,6 +270,7 @@ impl<I: Implementation> Session<I> {
     /// cannot be judged on it (skipping would quietly change what it tests).
     fn check_capability(&self, entry: &Entry) -> Result<(), Failure> {
         let needs = match entry {
+            Entry::Op(Op::Abandon { .. }) => Some(Capability::Abandon),
             Entry::Op(_) => None,
             Entry::Poll(TaskRef::Any) => Some(Capability::Step),
             Entry::Poll(_) => Some(Capability::Schedule),

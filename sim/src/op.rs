@@ -121,6 +121,15 @@ pub enum Op {
         /// The subscription.
         sub: SubId,
     },
+    /// The subscriber abandons the pull it is waiting in, if any, as a
+    /// timeout (or a `select`) around the receive would, and starts a new
+    /// one at once: the pending receive is dropped or cancelled, the
+    /// subscription and the subscriber's credit are kept. Changes nothing
+    /// the model can see; needs the `abandon` capability (CANCEL-2).
+    Abandon {
+        /// The subscription.
+        sub: SubId,
+    },
     /// Spawns a worker task into `scope`; it waits for `release`.
     Spawn {
         /// The task's handle.
@@ -162,6 +171,7 @@ impl Op {
             Op::Consume { .. } => "consume",
             Op::DropSubscription { .. } => "drop_subscription",
             Op::CancelSubscriber { .. } => "cancel_subscriber",
+            Op::Abandon { .. } => "abandon",
             Op::Spawn { .. } => "spawn",
             Op::Release { .. } => "release",
             Op::Settle => "settle",
@@ -200,6 +210,7 @@ impl fmt::Display for Op {
             Op::Consume { sub, k } => write!(f, "consume {k} from {sub}"),
             Op::DropSubscription { sub } => write!(f, "drop {sub}"),
             Op::CancelSubscriber { sub } => write!(f, "cancel the subscriber of {sub}"),
+            Op::Abandon { sub } => write!(f, "abandon the pending pull of {sub}"),
             Op::Spawn { task, scope } => write!(f, "spawn {task} in {scope}"),
             Op::Release { task, send: None } => write!(f, "release {task}"),
             Op::Release {

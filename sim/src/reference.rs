@@ -7,7 +7,7 @@
 //! `scopebus::subscribe` inside `Scope::enter`, workers are `scopebus::spawn`ed
 //! tasks that call `scopebus::send` from their scope's context.
 
-use crate::catalogue::{self, EventType, IdStream, SendFailure};
+use crate::catalogue::{self, EventType, SendFailure, SharedSub};
 use crate::exec::{Executor, Polled};
 use crate::iut::{Fault, ImplInfo, Implementation, Preempted};
 use crate::op::{
@@ -15,7 +15,6 @@ use crate::op::{
     TaskRef, TypeCount,
 };
 use crate::rules::Capabilities;
-use futures::StreamExt;
 use futures::channel::oneshot;
 use scopebus::mutants::{Mutant, YieldHook, as_another_thread, set_yield_hook, with_mutant};
 use scopebus::{Scope, ScopeBuilder, TaskHandle};
@@ -61,8 +60,15 @@ struct RefScope {
     nested: Option<TaskHandle<()>>,
 }
 
+/// A receive in flight.
+type Pull = futures::future::BoxFuture<'static, Option<catalogue::EventId>>;
+
 struct SubSlot {
-    stream: Option<IdStream>,
+    /// `None` once dropped or ended.
+    stream: Option<SharedSub>,
+    /// The receive the subscriber waits in, if any (CANCEL-2: `abandon`
+    /// drops it mid-wait).
+    pull: Option<Pull>,
     credits: u64,
     waker: Option<Waker>,
 }
@@ -189,6 +195,7 @@ impl ReferenceImpl {
         };
         let slot = Arc::new(Mutex::new(SubSlot {
             stream: Some(stream),
+            pull: None,
             credits: 0,
             waker: None,
         }));
@@ -385,9 +392,18 @@ impl ReferenceImpl {
             Op::DropSubscription { sub } => {
                 // The subscriber lets go of its subscription, mid-wait or not;
                 // its task then ends at its next poll.
-                let stream = lock(self.slot(*sub)?).stream.take();
-                drop(stream);
+                let taken = lock(self.slot(*sub)?).take();
+                drop(taken);
                 self.exec.wake(TaskRef::Sub(*sub));
+                Ok(Ok(Answer::Done))
+            }
+            Op::Abandon { sub } => {
+                // The receive it waits in is dropped, as a timeout would; the
+                // subscription and the credit stay, and the subscriber's next
+                // poll starts a new receive. Not woken: it is polled when its
+                // wait would have woken it anyway (a send, a close).
+                let pull = lock(self.slot(*sub)?).pull.take();
+                drop(pull);
                 Ok(Ok(Answer::Done))
             }
             Op::CancelSubscriber { sub } => self.cancel_subscriber(*sub),
@@ -437,8 +453,8 @@ impl ReferenceImpl {
             .cancel(TaskRef::Sub(sub))
             .map_err(|m| Fault::Panicked(format!("cancelling {sub}: {m}")))?;
         if let Some(slot) = self.subs.remove(&sub) {
-            let stream = lock(&slot).stream.take();
-            drop(stream);
+            let taken = lock(&slot).take();
+            drop(taken);
         }
         Ok(Ok(Answer::Done))
     }
@@ -490,6 +506,14 @@ fn spawn_error(e: scopebus::SpawnError) -> OpError {
         scopebus::SpawnError::ContextMissing => OpError::ContextMissing,
         // An exiting scope refuses new tasks, as a closed bus refuses sends.
         scopebus::SpawnError::ScopeExited => OpError::Closed,
+    }
+}
+
+impl SubSlot {
+    /// Takes the subscription and the receive in flight, for the caller to
+    /// drop once it has let go of the slot (a drop runs the bus's code).
+    fn take(&mut self) -> (Option<SharedSub>, Option<Pull>) {
+        (self.stream.take(), self.pull.take())
     }
 }
 
@@ -652,19 +676,18 @@ impl Future for Subscriber {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut slot = lock(&self.slot);
-        if slot.stream.is_none() {
+        let Some(stream) = slot.stream.clone() else {
             // Its subscription was dropped: the task ends.
             return Poll::Ready(());
-        }
+        };
         if slot.credits == 0 {
             slot.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        let Some(stream) = slot.stream.as_mut() else {
-            return Poll::Ready(());
-        };
-        match stream.poll_next_unpin(cx) {
+        let pull = slot.pull.get_or_insert_with(|| stream.recv());
+        match pull.as_mut().poll(cx) {
             Poll::Ready(Some(event)) => {
+                slot.pull = None;
                 slot.credits -= 1;
                 push(
                     &self.log,
@@ -678,7 +701,9 @@ impl Future for Subscriber {
                 Poll::Pending
             }
             Poll::Ready(None) => {
-                slot.stream = None;
+                let taken = slot.take();
+                drop(slot);
+                drop(taken);
                 push(&self.log, Observation::Ended { sub: self.sub });
                 Poll::Ready(())
             }

@@ -114,11 +114,14 @@ pub enum Capability {
     /// a task that had started (and was waiting) from one whose first step
     /// was only scheduled (TASK-3).
     Started,
+    /// Abandoning a subscriber's pending pull (`abandon`), as a timeout or
+    /// a `select` around the receive would (CANCEL-2).
+    Abandon,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 10] = [
+    pub const ALL: [Capability; 11] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
@@ -129,6 +132,7 @@ impl Capability {
         Capability::Preempt,
         Capability::Migrate,
         Capability::Started,
+        Capability::Abandon,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -144,6 +148,7 @@ impl Capability {
             Capability::Preempt => "preempt",
             Capability::Migrate => "migrate",
             Capability::Started => "started",
+            Capability::Abandon => "abandon",
         }
     }
 }
@@ -250,6 +255,9 @@ pub enum Rule {
     Close3,
     /// CANCEL-1: dropping or cancelling a subscriber disturbs no other.
     Cancel1,
+    /// CANCEL-2: receiving is cancel-safe: abandoning a pending receive
+    /// loses, duplicates and disturbs nothing.
+    Cancel2,
     /// SEND-1: send succeeds synchronously while the bus is open.
     Send1,
     /// WAKE-1: a waiting subscriber is woken by a send; the bus settles.
@@ -268,7 +276,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in SPEC.md order.
-    pub const ALL: [Rule; 22] = [
+    pub const ALL: [Rule; 23] = [
         Rule::Route1,
         Rule::Route2,
         Rule::Vis1,
@@ -285,6 +293,7 @@ impl Rule {
         Rule::Close2,
         Rule::Close3,
         Rule::Cancel1,
+        Rule::Cancel2,
         Rule::Send1,
         Rule::Wake1,
         Rule::Task1,
@@ -315,6 +324,7 @@ impl Rule {
             Rule::Close2 => "CLOSE-2",
             Rule::Close3 => "CLOSE-3",
             Rule::Cancel1 => "CANCEL-1",
+            Rule::Cancel2 => "CANCEL-2",
             Rule::Send1 => "SEND-1",
             Rule::Wake1 => "WAKE-1",
             Rule::Task1 => "TASK-1",
@@ -340,7 +350,9 @@ impl Rule {
             Rule::Route2 | Rule::Reclaim2 | Rule::Close2 | Rule::Close3 | Rule::Task3 => {
                 Grounding::Extension
             }
-            Rule::Close1 | Rule::Wake1 | Rule::Send1 | Rule::Robust1 => Grounding::Derived,
+            Rule::Close1 | Rule::Cancel2 | Rule::Wake1 | Rule::Send1 | Rule::Robust1 => {
+                Grounding::Derived
+            }
             _ => Grounding::Promised,
         }
     }
@@ -366,6 +378,7 @@ impl Rule {
         match self {
             Rule::Reclaim1 | Rule::Reclaim2 => c.with(Capability::Stats),
             Rule::Scope3 => c.with(Capability::Isolated),
+            Rule::Cancel2 => c.with(Capability::Abandon),
             Rule::Task1 => c.with(Capability::Tasks),
             Rule::Task2 => c.with(Capability::Tasks).with(Capability::Cancel),
             Rule::Task3 => c
@@ -406,6 +419,9 @@ impl Rule {
             Rule::Close3 => "a subscribe after close neither hangs nor delivers",
             Rule::Cancel1 => {
                 "dropping or cancelling a subscriber, even mid-wait, disturbs no other subscriber or sender"
+            }
+            Rule::Cancel2 => {
+                "abandoning a pending receive (a timeout, a select, cancelling the code that awaits it) loses, duplicates and disturbs nothing"
             }
             Rule::Send1 => "send returns at once and succeeds while the bus in reach is open",
             Rule::Wake1 => {

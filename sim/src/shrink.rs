@@ -367,7 +367,8 @@ impl Known {
             Op::Send { scope, .. } => self.scope_ok(scope),
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
-            | Op::CancelSubscriber { sub } => self.subs.contains(sub),
+            | Op::CancelSubscriber { sub }
+            | Op::Abandon { sub } => self.subs.contains(sub),
             Op::Spawn { task, scope } => {
                 let ok = self.scopes.contains(scope);
                 if ok {

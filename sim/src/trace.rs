@@ -327,7 +327,8 @@ impl References {
             }
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
-            | Op::CancelSubscriber { sub } => self.need_sub(sub)?,
+            | Op::CancelSubscriber { sub }
+            | Op::Abandon { sub } => self.need_sub(sub)?,
             Op::Spawn { task, scope } => {
                 self.need_scope(scope)?;
                 if !self.tasks.insert(*task) {

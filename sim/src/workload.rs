@@ -42,11 +42,13 @@ pub enum OpKind {
     Settle,
     /// `observe`
     Observe,
+    /// `abandon`
+    Abandon,
 }
 
 impl OpKind {
     /// Every kind.
-    pub const ALL: [OpKind; 12] = [
+    pub const ALL: [OpKind; 13] = [
         OpKind::OpenScope,
         OpKind::CloseScope,
         OpKind::CancelScope,
@@ -59,6 +61,7 @@ impl OpKind {
         OpKind::Release,
         OpKind::Settle,
         OpKind::Observe,
+        OpKind::Abandon,
     ];
 
     /// Kinds every workload keeps: without them nothing is exercised.
@@ -75,6 +78,7 @@ impl OpKind {
             OpKind::CancelScope | OpKind::CancelSubscriber => Some(Capability::Cancel),
             OpKind::Spawn | OpKind::Release => Some(Capability::Tasks),
             OpKind::Observe => Some(Capability::Stats),
+            OpKind::Abandon => Some(Capability::Abandon),
             _ => None,
         }
     }
@@ -86,7 +90,7 @@ pub struct Swarm {
     /// Whether this is a crowd: one type, many subscribers, few sends.
     pub crowd: bool,
     /// Weight of each [`OpKind`] (0: switched off), indexed as `OpKind::ALL`.
-    pub weights: [u32; 12],
+    pub weights: [u32; 13],
     /// The catalogue types in play.
     pub types: Vec<EventType>,
     /// At most this many usable scopes at once.
@@ -126,8 +130,8 @@ fn pick<T: Copy>(rng: &mut impl Rng, items: &[T]) -> T {
 /// The op weights of an ordinary swarm: each kind the implementation can do
 /// is on with probability 0.7 (the core kinds always), at a random multiple
 /// of its base weight.
-fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 12] {
-    let mut weights = [0; 12];
+fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 13] {
+    let mut weights = [0; 13];
     for (i, kind) in OpKind::ALL.into_iter().enumerate() {
         let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
         let on = kind.core() || rng.random_bool(0.7);
@@ -149,16 +153,16 @@ fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 12] {
 /// closing sequence, so that the waiter list grows with no send to reset
 /// it; the closing sequence's close is then the wakeup that must reach
 /// every waiter).
-fn crowd_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 12] {
+fn crowd_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 13] {
     let send = pick(rng, &[0, 1]);
-    let mut weights = [0; 12];
+    let mut weights = [0; 13];
     for (i, kind) in OpKind::ALL.into_iter().enumerate() {
         let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
         weights[i] = match kind {
             _ if !allowed => 0,
             OpKind::Subscribe | OpKind::Consume => 12,
             OpKind::DropSubscription => 8,
-            OpKind::CancelSubscriber => 4,
+            OpKind::CancelSubscriber | OpKind::Abandon => 4,
             OpKind::Send => send,
             OpKind::OpenScope | OpKind::Settle | OpKind::Observe => 1,
             _ => 0,
@@ -262,6 +266,9 @@ impl Swarm {
             OpKind::DropSubscription | OpKind::CancelSubscriber => {
                 self.let_go(kind, pick(rng, held))
             }
+            OpKind::Abandon => Op::Abandon {
+                sub: Self::sub_to_abandon(rng, model),
+            },
             OpKind::Spawn => Op::Spawn {
                 task: ids.task(),
                 scope: pick(rng, &usable),
@@ -291,6 +298,16 @@ impl Swarm {
         pick(rng, model.waiting_tasks())
     }
 
+    /// A held subscription whose pull to abandon: one with credit (it may
+    /// be waiting in a pull: CANCEL-2's situation) when there is one.
+    fn sub_to_abandon(rng: &mut impl Rng, model: &Model) -> SubId {
+        let credited = model.credited_subs();
+        match credited.is_empty() {
+            true => pick(rng, model.held_subs()),
+            false => pick(rng, &credited),
+        }
+    }
+
     /// Draws the kind of the next op, by weight, among those that can
     /// apply now (a `settle` if none can).
     fn next_kind(&self, rng: &mut impl Rng, model: &Model) -> OpKind {
@@ -301,9 +318,10 @@ impl Swarm {
             OpKind::CloseScope => !model.closable_scopes().is_empty(),
             OpKind::CancelScope | OpKind::Spawn | OpKind::Observe => !usable.is_empty(),
             OpKind::Subscribe | OpKind::Send | OpKind::Settle => true,
-            OpKind::Consume | OpKind::DropSubscription | OpKind::CancelSubscriber => {
-                !held.is_empty()
-            }
+            OpKind::Consume
+            | OpKind::DropSubscription
+            | OpKind::CancelSubscriber
+            | OpKind::Abandon => !held.is_empty(),
             OpKind::Release => !waiting.is_empty(),
         };
         let total: u32 = OpKind::ALL

@@ -158,6 +158,12 @@ impl ReferenceStateMachine for Workload {
             options.push((
                 2,
                 pick()
+                    .prop_map(|sub| Entry::Op(Op::Abandon { sub }))
+                    .boxed(),
+            ));
+            options.push((
+                2,
+                pick()
                     .prop_map(|sub| Entry::Wake(TaskRef::Sub(sub)))
                     .boxed(),
             ));
@@ -250,7 +256,8 @@ impl ReferenceStateMachine for Workload {
                 Op::Subscribe { scope, .. } | Op::Send { scope, .. } => scope_ok(scope),
                 Op::Consume { sub, .. }
                 | Op::DropSubscription { sub }
-                | Op::CancelSubscriber { sub } => state.subs.contains(sub),
+                | Op::CancelSubscriber { sub }
+                | Op::Abandon { sub } => state.subs.contains(sub),
                 Op::Spawn { scope, .. } => state.has_scope(scope),
                 Op::Release { task, .. } => state.tasks.contains(task),
                 Op::Settle => true,
@@ -317,6 +324,7 @@ impl ReferenceStateMachine for Workload {
                 }
             }
             Op::Send { event, .. } => state.next_event = state.next_event.max(*event),
+            Op::Abandon { .. } => {}
             Op::DropSubscription { sub } | Op::CancelSubscriber { sub } => {
                 state.subs.retain(|s| s != sub)
             }

@@ -201,6 +201,11 @@ class SubRec:
     # Set when the adapter itself cancels the subscriber task: any other
     # CancelledError came from the bus and is reported, not swallowed.
     cancelling: bool = False
+    # Whether the task waits in a pull (`anext`) right now.
+    pulling: bool = False
+    # Set while `abandon` cancels the pending pull (as a timeout around it
+    # would), until the task has given the pull up.
+    abandoning: bool = False
 
 
 @dataclass
@@ -341,6 +346,7 @@ class World:
                     rec.credit.clear()
                     await rec.credit.wait()
                 try:
+                    rec.pulling = True
                     event = await anext(rec.iterator)
                 except StopAsyncIteration:
                     rec.iterator = None
@@ -349,6 +355,13 @@ class World:
                 except asyncio.CancelledError as e:
                     if rec.cancelling:
                         raise
+                    if rec.abandoning:
+                        # `abandon`: the pull is given up, as a timeout
+                        # around it would (asyncio.timeout cancels the
+                        # task, then uncancels it); the subscription is kept.
+                        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                        rec.abandoning = False
+                        continue
                     # Nobody cancelled this task: the pull itself raised (in
                     # Haiway, the future every subscription of the type
                     # shares was cancelled by another subscriber's
@@ -358,6 +371,8 @@ class World:
                 except Exception as e:  # noqa: BLE001 - reported, never swallowed
                     self.pull_failed(sub_id, rec, e)
                     return
+                finally:
+                    rec.pulling = False
                 rec.credits -= 1
                 self.observe({"kind": "received", "sub": sub_id, "event": event_id(event)})
                 del event
@@ -478,6 +493,7 @@ class World:
         if task is not None and not task.done():
             rec.cancelling = True
             task.cancel()
+            # Until it has unwound, its frame still holds the subscription.
             self.run(asyncio.wait({task}))
         rec.iterator = None
         del self.subs[sub_id]
@@ -490,6 +506,32 @@ class World:
 
     def op_cancel_subscriber(self, op: dict[str, Any]) -> dict[str, Any]:
         self.end_subscriber(op["sub"])
+        return {"ok": "done"}
+
+    def op_abandon(self, op: dict[str, Any]) -> dict[str, Any]:
+        # The subscriber gives up the pull it waits in, as
+        # `asyncio.wait_for(anext(subscription), timeout)` does when the
+        # timeout fires, and keeps the subscription.
+        # The subscriber keeps its credit and pulls again at once, as a loop
+        # that retries after a timeout would. The event loop runs as for a
+        # drop (until the task has given the pull up, or one round if it was
+        # not pulling), so that the two differ only in what they do to the
+        # subscription.
+        rec = self.sub(op["sub"])
+        task = rec.task
+        if task is None or task.done():
+            return {"ok": "done"}
+        if rec.pulling and not rec.abandoning:
+            rec.abandoning = True
+            task.cancel()
+
+            async def given_up() -> None:
+                while rec.abandoning and not task.done():
+                    await asyncio.sleep(0)
+
+            self.run(given_up())
+        else:
+            self.run(asyncio.sleep(0))
         return {"ok": "done"}
 
     def op_spawn(self, op: dict[str, Any]) -> dict[str, Any]:
@@ -585,7 +627,7 @@ def handle(world: World, request: dict[str, Any]) -> tuple[World, dict[str, Any]
             "name": "haiway",
             "language": "python",
             "version": haiway_version(),
-            "capabilities": ["isolated", "cancel", "stats", "tasks", "step", "started"],
+            "capabilities": ["isolated", "cancel", "stats", "tasks", "step", "started", "abandon"],
         }
     if kind == "reset":
         world.close()

@@ -3,7 +3,7 @@
 //! `replay`, `mutants`, the shrinker and the expectations check all go
 //! through [`Diagnosis`], so a trace is judged the same wherever it runs.
 
-use super::{Rerun, cancel, cancellation, holder, layout, lookalike};
+use super::{Rerun, abandon, cancel, cancellation, holder, layout, lookalike};
 use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
 use crate::model::Layout;
@@ -76,7 +76,7 @@ impl<'a> Diagnosis<'a> {
         run
     }
 
-    /// Steps 3 to 7 of the precedence: the first step whose replays name
+    /// Steps 3 to 8 of the precedence: the first step whose replays name
     /// another rule decides, if the failing prefix itself reproduces.
     fn root_cause(&mut self, prefix: &[Entry], failure: Failure) -> Failure {
         let (layout, rerun) = (self.layout, &mut self.rerun);
@@ -85,6 +85,7 @@ impl<'a> Diagnosis<'a> {
             lookalike::lookalikes,
             holder::holder,
             cancellation::cancellation,
+            abandon::abandons,
             cancel::drops,
         ];
         let named = steps

@@ -24,9 +24,9 @@
 //! an event sent when a drop had left nobody subscribed is DROP-1's (the
 //! drop made the situation that rule is about; without it there is none).
 
-use super::Cleared;
 use super::causal::{Shape, evidence_channel};
 use super::rerun::{Rerun, ask_instead, ask_same_schedule};
+use super::{Cleared, abandon};
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Violation};
@@ -79,7 +79,8 @@ fn earlier_drops(
             return None;
         }
         if outcome.cleared(failure) == Cleared::Yes {
-            return Some(blame_drops(failure));
+            let pull = abandon::pull_not_drop(prefix, failure, &channels, layout, rerun);
+            return Some(pull.unwrap_or_else(|| blame_drops(failure)));
         }
         // Another channel's symptom at the same point, where that channel
         // had drops of its own: take those out too, and ask again.
@@ -98,7 +99,11 @@ fn earlier_drops(
 /// subscription that was dropped, now live, say): the symptom moved, it did
 /// not go, so the drops did not cause it (a bus that wakes one waiter per
 /// send loses a wakeup whichever subscriber it picks).
-fn moved_to_a_sibling(outcome: &Rerun, shape: &Shape, channels: &[(ScopeId, EventType)]) -> bool {
+pub(super) fn moved_to_a_sibling(
+    outcome: &Rerun,
+    shape: &Shape,
+    channels: &[(ScopeId, EventType)],
+) -> bool {
     let subs = match outcome {
         Rerun::AtEnd(f) => match f.evidence.as_deref() {
             Some(Disagreement::Stuck(s)) => &s.subs,
@@ -122,23 +127,40 @@ fn during_the_drop(
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
     let outcome = ask_instead(prefix, Entry::Op(Op::Settle), layout, rerun)?;
-    matches!(outcome, Rerun::Passed).then(|| {
-        Violation::new(
-            Rule::Cancel1,
+    if !matches!(outcome, Rerun::Passed) {
+        return None;
+    }
+    // The drop abandoned its subscriber's pending receive: does abandoning
+    // that receive alone, keeping the subscription, do the same (CANCEL-2)?
+    if let Some(Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub })) =
+        prefix.last()
+        && let Some(why) = ask_instead(prefix, Entry::Op(Op::Abandon { sub: *sub }), layout, rerun)
+            .and_then(|o| abandon::abandoning_explains(&o, failure, &[*sub]))
+    {
+        return Some(Violation::new(
+            Rule::Cancel2,
             failure.mode,
             format!(
-                "{} (it showed while a subscriber of its type was dropped or cancelled; with a settle there instead, nothing fails: the drop disturbed it)",
+                "{} (it showed while a subscriber of its type was dropped or cancelled; had that subscriber only abandoned its pending receive, keeping its subscription, it {why}: the receive is not cancel-safe)",
                 failure.message
             ),
-        )
-    })
+        ));
+    }
+    Some(Violation::new(
+        Rule::Cancel1,
+        failure.mode,
+        format!(
+            "{} (it showed while a subscriber of its type was dropped or cancelled; with a settle there instead, nothing fails: the drop disturbed it)",
+            failure.message
+        ),
+    ))
 }
 
 /// How many channels' drops one question may take out.
 const MAX_CHANNELS: usize = 8;
 
 /// The channel (bus owner, route) a failure is about, if its evidence says.
-fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventType)> {
+pub(super) fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventType)> {
     let (scope, route) = failure.evidence.as_deref().and_then(evidence_channel)?;
     shape.channel(scope, route)
 }
@@ -174,7 +196,7 @@ fn without_drops(
 /// failure. Not the lifecycle of scopes and tasks, nor the layout, nor
 /// events held too long (RECLAIM's) or sent when a drop had left nobody
 /// subscribed (DROP-1's: the drop made the situation that rule is about).
-fn a_drop_can_cause(failure: &Failure) -> bool {
+pub(super) fn a_drop_can_cause(failure: &Failure) -> bool {
     match failure.evidence.as_deref() {
         Some(Disagreement::Stats(s)) => !s.holds_more(),
         Some(Disagreement::Certain(_)) => false,

@@ -287,7 +287,8 @@ impl Closure<'_> {
             }
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
-            | Op::CancelSubscriber { sub } => self.sub(sub),
+            | Op::CancelSubscriber { sub }
+            | Op::Abandon { sub } => self.sub(sub),
             Op::Spawn { task, .. } | Op::Release { task, .. } => {
                 self.subjects.tasks.contains(task)
                     || self.shape.task.get(task).is_some_and(|s| self.scope(s))

@@ -38,10 +38,18 @@
 //! 6. **Scope cancellations** ([`cancellation`]): a scope that does not
 //!    finish exiting (TASK-1) because of the cancellations of scopes nested
 //!    in it is TASK-2.
-//! 7. **Drops** ([`cancel`]): a symptom on a subscription or a sender that
+//! 7. **Abandoned receives** ([`abandon`]): a symptom on a subscription or
+//!    a sender that disappears without the `abandon`s of its channel's
+//!    subscribers (or showed during one, and not with a `settle` there
+//!    instead) is CANCEL-2.
+//! 8. **Drops** ([`cancel`]): a symptom on a subscription or a sender that
 //!    disappears without the drops and cancellations of its channel's
-//!    subscribers is CANCEL-1. Nothing else names CANCEL-1: a drop before
-//!    a symptom is circumstance, said in the message, not blamed.
+//!    subscribers is CANCEL-1, unless it shows as well when each of those
+//!    subscribers only abandons its pending receive instead (the drop
+//!    abandoned it): then the receive is not cancel-safe, CANCEL-2, and the
+//!    root cause is reported once. Nothing else names CANCEL-1 or CANCEL-2:
+//!    a drop or an abandon before a symptom is circumstance, said in the
+//!    message, not blamed.
 //!
 //! # Invariants
 //!
@@ -63,6 +71,7 @@
 //!   same path, does not keep an op only because it made the replays
 //!   inconclusive ([`crate::shrink`]).
 
+pub mod abandon;
 mod attribute;
 pub mod cancel;
 pub mod cancellation;

@@ -44,6 +44,9 @@ pub(super) struct SubExposure {
     sends_seen: SendsSeen,
     /// Drops of its siblings when last credited (CANCEL-1).
     drops_seen: usize,
+    /// Abandoned pulls on its channel, its own included, when last
+    /// credited (CANCEL-2).
+    abandons_seen: usize,
 }
 
 /// Sends per route on open buses, over the whole run.
@@ -86,6 +89,7 @@ impl Model {
                 own: start as u64,
             },
             drops_seen: channel.map_or(0, |c| c.drops.len()),
+            abandons_seen: channel.map_or(0, |c| c.abandons),
         }
     }
 
@@ -119,11 +123,11 @@ impl Model {
                 && t.family() == sub.route.family()
                 && now[route_index(*t)] > sub.exposure.route_snapshot[route_index(*t)]
         });
-        let drops = self.buses[sub.bus]
-            .channels
-            .get(&sub.route)
-            .map_or(0, |c| c.drops.len());
+        let channel = self.buses[sub.bus].channels.get(&sub.route);
+        let drops = channel.map_or(0, |c| c.drops.len());
+        let abandons = channel.map_or(0, |c| c.abandons);
         let cancel = drops > sub.exposure.drops_seen;
+        let abandoned = abandons > sub.exposure.abandons_seen;
         let sends_seen = SendsSeen {
             all: self.route_sends.all[r],
             isolated: self.route_sends.isolated[r],
@@ -133,12 +137,14 @@ impl Model {
             sub.exposure.sends_seen = sends_seen;
             sub.exposure.route_snapshot = now;
             sub.exposure.drops_seen = drops;
+            sub.exposure.abandons_seen = abandons;
         }
         let hits = [
             (foreign > foreign_isolated, Rule::Scope1),
             (foreign_isolated > 0, Rule::Scope3),
             (lookalike_sent, routing_rule),
             (cancel, Rule::Cancel1),
+            (abandoned, Rule::Cancel2),
         ];
         for (hit, rule) in hits {
             if hit {

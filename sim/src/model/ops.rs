@@ -44,6 +44,11 @@ impl Model {
                 self.drop_sub(*sub);
                 Ok(())
             }
+            Op::Abandon { sub } => {
+                expect_done(op, reply)?;
+                self.abandon(*sub);
+                Ok(())
+            }
             Op::Spawn { task, scope } => self.spawn(op, *task, *scope, reply),
             Op::Release { task, send } => {
                 expect_done(op, reply)?;
@@ -254,6 +259,20 @@ impl Model {
         channel.drops.push(now);
         if was_live && channel.log.len() > cursor {
             channel.dropped_with_backlog = true;
+        }
+    }
+
+    /// The subscriber abandons its pending pull and starts a new one: the
+    /// subscription and its credit stay as they were (CANCEL-2). An abandon
+    /// with credit (the subscriber may have been waiting in a pull) is
+    /// noted on its channel, for coverage.
+    fn abandon(&mut self, sub: SubId) {
+        let Some(s) = self.subs.get(&sub) else {
+            return;
+        };
+        if s.credits > 0 && s.state == SubState::Live {
+            let (bus, route) = (s.bus, s.route);
+            self.buses[bus].channels.entry(route).or_default().abandons += 1;
         }
     }
 

@@ -81,6 +81,16 @@ impl Model {
         &self.index.held_subs.items
     }
 
+    /// Held subscriptions with credit left (their subscriber may be waiting
+    /// in a pull), in held order. Costs what is held.
+    pub fn credited_subs(&self) -> Vec<SubId> {
+        self.held_subs()
+            .iter()
+            .copied()
+            .filter(|s| self.subs[s].credits > 0)
+            .collect()
+    }
+
     /// Whether a subscription is still held (not dropped or cancelled): its
     /// subscriber task exists.
     pub fn is_held(&self, sub: SubId) -> bool {
@@ -217,7 +227,8 @@ impl Model {
             }
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
-            | Op::CancelSubscriber { sub } => match self.is_held(*sub) {
+            | Op::CancelSubscriber { sub }
+            | Op::Abandon { sub } => match self.is_held(*sub) {
                 true => Ok(()),
                 false => Err(format!("{sub} does not exist or was dropped")),
             },

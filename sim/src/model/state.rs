@@ -84,6 +84,9 @@ pub(super) struct Channel {
     /// Logical times at which a live subscription of this route was dropped
     /// or cancelled.
     pub drops: Vec<u64>,
+    /// How many times a subscriber here abandoned a pull it may have been
+    /// waiting in (it had credit): CANCEL-2's situation.
+    pub abandons: usize,
     /// Whether some subscription was dropped while events were still waiting
     /// for it (what RECLAIM-2 is about).
     pub dropped_with_backlog: bool,

@@ -185,17 +185,9 @@ fn each_planted_bug_fails_its_own_rule_and_no_other() {
     // Haiway's docstring): its bus (SCOPE-3, found by the layout probe) and
     // its task group (TASK-1; where a cancellation shows it, TASK-2). Task
     // groups are not probed the way bus layouts are (an open gap, see
-    // SPEC.md), so the second promise is reported as it shows. KNOWN
-    // MISATTRIBUTION, open (issue 10's notes): once in a while that unprobed
-    // task group also reads as ROUTE-1 (seed 66 since the `abandon` op moved
-    // the draws: cancelling the "isolated" scope does not reach the scope
-    // nested in it; the look-alike replay, judged under the probed bus
-    // layout, then fails a scope check instead, which counts as cleared).
-    // Probing task groups fixes both; until then the test names it here
-    // rather than hiding it.
+    // SPEC.md), so the second promise is reported as it shows.
     let also_broken = |target: &Target, rule: Rule| {
-        target.slug().contains("shared-isolated")
-            && matches!(rule, Rule::Task1 | Rule::Task2 | Rule::Route1)
+        target.slug().contains("shared-isolated") && matches!(rule, Rule::Task1 | Rule::Task2)
     };
     let problems: Vec<String> = targets
         .par_iter()

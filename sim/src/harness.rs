@@ -121,6 +121,8 @@ pub struct Run {
     /// Capabilities the implementation declared but answered `not
     /// supported` for: the rules needing them are not tested.
     pub unsupported: Capabilities,
+    /// The capabilities the implementation declared.
+    pub capabilities: Capabilities,
     /// The implementation's transcript of the run, if it keeps one (an
     /// out-of-process adapter: every request and reply).
     pub transcript: Option<Vec<String>>,
@@ -623,6 +625,7 @@ impl<I: Implementation> Session<I> {
             counts: self.counts,
             fingerprint: self.hasher.finish(),
             unsupported: self.unsupported,
+            capabilities: self.capabilities,
             transcript: self.imp.transcript(),
         }
     }
@@ -640,6 +643,7 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
         Op::CancelScope { .. } | Op::CancelSubscriber { .. } => Some(Capability::Cancel),
         Op::Observe { .. } => Some(Capability::Stats),
         Op::Spawn { .. } | Op::Release { .. } => Some(Capability::Tasks),
+        Op::Abandon { .. } => Some(Capability::Abandon),
         _ => None,
     }
 }

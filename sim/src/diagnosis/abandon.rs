@@ -23,7 +23,7 @@
 //! that a receive that is not cancel-safe is reported once, as CANCEL-2.
 
 use super::Cleared;
-use super::cancel::{a_drop_can_cause, failing_channel, moved_to_a_sibling};
+use super::cancel::{a_drop_can_cause, failing_channel, moved_to_a_sibling, stand_in, taken_out};
 use super::causal::Shape;
 use super::rerun::{Rerun, ask, ask_instead, ask_same_schedule};
 use crate::catalogue::EventType;
@@ -31,7 +31,6 @@ use crate::harness::{Failure, Run};
 use crate::model::{Layout, Violation};
 use crate::op::{Entry, Op, ScopeId, SubId};
 use crate::rules::Rule;
-use crate::shrink::close_references;
 
 /// CANCEL-2, when replaying `prefix` (a failing trace up to its failing
 /// entry) without the abandoned receives of the failing channel's
@@ -47,18 +46,12 @@ pub fn abandons(
     }
     let shape = Shape::of(prefix, layout);
     let channel = failing_channel(failure, &shape)?;
-    let (last, earlier) = prefix.split_last()?;
+    let last = prefix.last()?;
     let during =
         matches!(last, Entry::Op(Op::Abandon { sub }) if shape.sub_channel(*sub) == Some(channel));
     let on_channel =
         |e: &Entry| abandoned(e).is_some_and(|sub| shape.sub_channel(sub) == Some(channel));
-    if earlier.iter().any(on_channel) {
-        let candidate = close_references(
-            earlier
-                .iter()
-                .filter(|e| !on_channel(e))
-                .chain(std::iter::once(last)),
-        );
+    if let Some(candidate) = taken_out(prefix, on_channel, stand_in(layout, rerun).as_ref()) {
         // An abandon changes nothing the model sees, but the implementation
         // may wake its subscriber differently without it, so that a
         // preempted poll finds it not runnable: asked all the same.

@@ -3,7 +3,7 @@
 //! `replay`, `mutants`, the shrinker and the expectations check all go
 //! through [`Diagnosis`], so a trace is judged the same wherever it runs.
 
-use super::{Rerun, abandon, cancel, cancellation, holder, layout, lookalike};
+use super::{Cleared, Rerun, abandon, cancel, cancellation, holder, layout, lookalike};
 use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
 use crate::model::Layout;
@@ -80,8 +80,20 @@ impl<'a> Diagnosis<'a> {
     /// another rule decides, if the failing prefix itself reproduces.
     fn root_cause(&mut self, prefix: &[Entry], failure: Failure) -> Failure {
         let (layout, rerun) = (self.layout, &mut self.rerun);
+        if let Some(v) = layout::explains(prefix, &failure, layout, rerun) {
+            return match self.reproduces(prefix, &failure) {
+                true => failure.attributed(v),
+                false => failure,
+            };
+        }
+        // The replays below are judged by a model of the implementation's
+        // layout; what they are compared with must be too.
+        let (failure, layout_reading) = match self.as_laid_out(prefix, &failure) {
+            Some(f) => (f, true),
+            None => (failure, false),
+        };
+        let (layout, rerun) = (self.layout, &mut self.rerun);
         let steps = [
-            layout::explains,
             lookalike::lookalikes,
             holder::holder,
             cancellation::cancellation,
@@ -92,9 +104,30 @@ impl<'a> Diagnosis<'a> {
             .iter()
             .find_map(|step| step(prefix, &failure, layout, rerun));
         match named {
-            Some(v) if self.reproduces(prefix, &failure) => failure.attributed(v),
+            Some(v) if layout_reading || self.reproduces(prefix, &failure) => failure.attributed(v),
             _ => failure,
         }
+    }
+
+    /// For an implementation whose layout is not the spec's (and does not
+    /// explain `failure`): the failing prefix judged by a model of its own
+    /// layout, if that fails at the same entry with another disagreement, a
+    /// check the spec's model makes later (so the spec's reading was the
+    /// layout's doing, and this is what is left once the layout is
+    /// accounted for). Only if it does so twice (a nondeterministic
+    /// implementation answers nothing). `None` otherwise: the spec's
+    /// reading stands.
+    fn as_laid_out(&mut self, prefix: &[Entry], failure: &Failure) -> Option<Failure> {
+        if self.layout == Layout::SPEC {
+            return None;
+        }
+        let mut again = || match Rerun::of(prefix, (self.rerun)(prefix, self.layout)) {
+            Rerun::AtEnd(f) if Rerun::AtEnd(f.clone()).cleared(failure) == Cleared::Yes => Some(f),
+            _ => None,
+        };
+        let first = again()?;
+        let second = again()?;
+        (first.rule == second.rule && first.message == second.message).then_some(first)
     }
 
     /// Whether replaying `prefix` fails as `failure` did, at its last

@@ -72,8 +72,9 @@ fn earlier_drops(
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
     let mut channels = vec![channel];
+    let stand_in = stand_in(layout, rerun);
     for _ in 0..MAX_CHANNELS {
-        let candidate = without_drops(prefix, shape, &channels)?;
+        let candidate = without_drops(prefix, shape, &channels, stand_in.as_ref())?;
         let outcome = ask_same_schedule(prefix, &candidate, layout, rerun)?;
         if moved_to_a_sibling(&outcome, shape, &channels) {
             return None;
@@ -174,21 +175,56 @@ fn without_drops(
     prefix: &[Entry],
     shape: &Shape,
     channels: &[(ScopeId, EventType)],
+    stand_in: Option<&Entry>,
 ) -> Option<Vec<Entry>> {
-    let is_drop = |e: &&Entry| match e {
+    let is_drop = |e: &Entry| match e {
         Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }) => shape
             .sub_channel(*sub)
             .is_some_and(|c| channels.contains(&c)),
         _ => false,
     };
+    taken_out(prefix, is_drop, stand_in)
+}
+
+/// `prefix` with the entries before its last that `take` picks taken out
+/// (or replaced by `stand_in`), and the entries that named only what they
+/// created dropped with them; `None` if `take` picks none.
+pub(super) fn taken_out(
+    prefix: &[Entry],
+    take: impl Fn(&Entry) -> bool,
+    stand_in: Option<&Entry>,
+) -> Option<Vec<Entry>> {
     let (last, earlier) = prefix.split_last()?;
-    let without = close_references(
-        earlier
-            .iter()
-            .filter(|e| !is_drop(e))
-            .chain(std::iter::once(last)),
-    );
-    (without.len() < prefix.len()).then_some(without)
+    if !earlier.iter().any(&take) {
+        return None;
+    }
+    let kept: Vec<Entry> = earlier
+        .iter()
+        .filter_map(|e| match (take(e), stand_in) {
+            (false, _) => Some(e.clone()),
+            (true, stand_in) => stand_in.cloned(),
+        })
+        .chain(std::iter::once(last.clone()))
+        .collect();
+    Some(close_references(&kept))
+}
+
+/// What stands in for a drop (or an abandon) taken out of a replay. An
+/// implementation that schedules itself (it declares `step` but not
+/// `schedule`: an asyncio event loop, say) may run its loop while it
+/// handles a drop, so that the subscriber's task unwinds; taking the drop
+/// out would take that step out too, and a close requested earlier, say,
+/// would then happen later. For it, a drop is replaced by one scheduling
+/// step of its own choice (`poll any`); for every other implementation it
+/// is simply taken out. Asked of a fresh instance (an empty replay).
+pub(super) fn stand_in(
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Entry> {
+    use crate::rules::Capability;
+    let declared = rerun(&[], layout).capabilities;
+    (declared.has(Capability::Step) && !declared.has(Capability::Schedule))
+        .then_some(Entry::Poll(crate::op::TaskRef::Any))
 }
 
 /// Whether `failure` is a symptom a drop of another subscriber can cause:

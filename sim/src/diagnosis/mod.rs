@@ -25,7 +25,11 @@
 //!    layout probe shows its buses laid out otherwise, and a model of that
 //!    layout accepts the run up to the failing entry, the failure is the
 //!    layout's (SCOPE-2 or SCOPE-3), reported once. Either way, the
-//!    replays below are judged by a model of the implementation's layout.
+//!    replays below are judged by a model of the implementation's layout,
+//!    and so is what they are compared with: if that model fails the
+//!    failing prefix at the same entry with a check the spec's model makes
+//!    later (twice), that failure is what is left once the layout is
+//!    accounted for, and it is the one attributed.
 //! 4. **Look-alike types** ([`lookalike`]): a symptom on a channel that
 //!    disappears when its look-alike types on that bus are renamed to
 //!    unrelated types is ROUTE-1 (a bus that merges types explains every

@@ -440,6 +440,31 @@ fn lost_wakeups_read_as_wake_1_even_after_a_drop() {
     assert_eq!(probed(found, None), Rule::Fanout1);
 }
 
+/// CANCEL-2: an abandon changes nothing the model expects (the
+/// subscription and its credit stay); what an abandoned receive breaks
+/// reads first as the symptom's own rule (diagnosis's replay without the
+/// abandons names CANCEL-2: the `recv-holds-cursor` mutant), and a
+/// subscription that received as it should after an abandon counts.
+#[test]
+fn cancel_2_an_abandon_changes_nothing_the_model_expects() {
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).subscribe(2, 1, Login);
+    w.ok(Op::Abandon { sub: sub(1) }).send(1, Login, 1);
+    // Still owed the event, and its credit: nothing to receive is stuck.
+    let found = w.settle().expect_err("sub#1 and sub#2 are owed event#1");
+    assert_eq!(probed(found, Some(false)), Rule::Fanout1);
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).subscribe(2, 1, Login);
+    w.ok(Op::Abandon { sub: sub(1) }).send(1, Login, 1);
+    let before = w.0.coverage().get(Rule::Cancel2);
+    w.got(1, 1).expect("received after its abandon");
+    w.got(2, 1).expect("a sibling received too");
+    assert_eq!(w.0.coverage().get(Rule::Cancel2), before + 2);
+    w.settle().expect("nothing owed");
+    // Received twice after an abandon: a duplicate, read as FIFO-1.
+    assert_eq!(rule(w.got(1, 1)), Rule::Fifo1);
+}
+
 #[test]
 fn send_1_send_succeeds_while_open() {
     let mut w = World::new();

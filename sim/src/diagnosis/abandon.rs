@@ -23,7 +23,7 @@
 //! that a receive that is not cancel-safe is reported once, as CANCEL-2.
 
 use super::Cleared;
-use super::cancel::{a_drop_can_cause, failing_channel, moved_to_a_sibling, stand_in, taken_out};
+use super::cancel::{moved_to_a_sibling, on_a_channel, stand_in, taken_out};
 use super::causal::Shape;
 use super::rerun::{Rerun, ask, ask_instead, ask_same_schedule};
 use crate::catalogue::EventType;
@@ -41,11 +41,7 @@ pub fn abandons(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
-    if failure.fault || !a_drop_can_cause(failure) {
-        return None;
-    }
-    let shape = Shape::of(prefix, layout);
-    let channel = failing_channel(failure, &shape)?;
+    let (shape, channel) = on_a_channel(prefix, failure, layout)?;
     let last = prefix.last()?;
     let during =
         matches!(last, Entry::Op(Op::Abandon { sub }) if shape.sub_channel(*sub) == Some(channel));

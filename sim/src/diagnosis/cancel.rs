@@ -43,11 +43,7 @@ pub fn drops(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
-    if failure.fault || !a_drop_can_cause(failure) {
-        return None;
-    }
-    let shape = Shape::of(prefix, layout);
-    let channel = failing_channel(failure, &shape)?;
+    let (shape, channel) = on_a_channel(prefix, failure, layout)?;
     let during_a_drop = matches!(
         prefix.last(),
         Some(Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }))
@@ -157,11 +153,27 @@ fn during_the_drop(
     ))
 }
 
+/// The shape of `prefix` and the channel `failure` is about, if it is a
+/// symptom on a channel that a drop or an abandon of a sibling can cause
+/// (see [`a_drop_can_cause`]).
+pub(super) fn on_a_channel(
+    prefix: &[Entry],
+    failure: &Failure,
+    layout: Layout,
+) -> Option<(Shape, (ScopeId, EventType))> {
+    if failure.fault || !a_drop_can_cause(failure) {
+        return None;
+    }
+    let shape = Shape::of(prefix, layout);
+    let channel = failing_channel(failure, &shape)?;
+    Some((shape, channel))
+}
+
 /// How many channels' drops one question may take out.
 const MAX_CHANNELS: usize = 8;
 
 /// The channel (bus owner, route) a failure is about, if its evidence says.
-pub(super) fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventType)> {
+fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventType)> {
     let (scope, route) = failure.evidence.as_deref().and_then(evidence_channel)?;
     shape.channel(scope, route)
 }
@@ -232,7 +244,7 @@ pub(super) fn stand_in(
 /// failure. Not the lifecycle of scopes and tasks, nor the layout, nor
 /// events held too long (RECLAIM's) or sent when a drop had left nobody
 /// subscribed (DROP-1's: the drop made the situation that rule is about).
-pub(super) fn a_drop_can_cause(failure: &Failure) -> bool {
+fn a_drop_can_cause(failure: &Failure) -> bool {
     match failure.evidence.as_deref() {
         Some(Disagreement::Stats(s)) => !s.holds_more(),
         Some(Disagreement::Certain(_)) => false,

@@ -45,35 +45,47 @@ pub fn abandons(
     let last = prefix.last()?;
     let during =
         matches!(last, Entry::Op(Op::Abandon { sub }) if shape.sub_channel(*sub) == Some(channel));
+    earlier_abandons(prefix, failure, &shape, channel, layout, rerun).or_else(|| {
+        during
+            .then(|| ask_instead(prefix, Entry::Op(Op::Settle), layout, rerun))
+            .flatten()
+            .filter(|outcome| matches!(outcome, Rerun::Passed))
+            .map(|_| {
+                blame(
+                    failure,
+                    "it showed while a receive of its type was abandoned; with a settle there instead, nothing fails",
+                )
+            })
+    })
+}
+
+/// CANCEL-2, when replaying without the abandons of `channel`'s
+/// subscribers before the failing entry clears `failure`.
+fn earlier_abandons(
+    prefix: &[Entry],
+    failure: &Failure,
+    shape: &Shape,
+    channel: (ScopeId, EventType),
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Violation> {
     let on_channel =
         |e: &Entry| abandoned(e).is_some_and(|sub| shape.sub_channel(sub) == Some(channel));
-    if let Some(candidate) = taken_out(prefix, on_channel, stand_in(layout, rerun).as_ref()) {
-        // An abandon changes nothing the model sees, but the implementation
-        // may wake its subscriber differently without it, so that a
-        // preempted poll finds it not runnable: asked all the same.
-        let outcome = ask_same_schedule(prefix, &candidate, layout, rerun)
-            .or_else(|| ask(prefix, &candidate, layout, rerun))?;
-        if moved_to_a_sibling(&outcome, &shape, &[channel]) {
-            return None;
-        }
-        if outcome.cleared(failure) == Cleared::Yes {
-            return Some(blame(
-                failure,
-                "without the abandoned receives of its type earlier in the trace this does not happen: they disturbed it",
-            ));
-        }
+    let candidate = taken_out(prefix, on_channel, stand_in(layout, rerun).as_ref())?;
+    // An abandon changes nothing the model sees, but the implementation
+    // may wake its subscriber differently without it, so that a preempted
+    // poll finds it not runnable: asked all the same.
+    let outcome = ask_same_schedule(prefix, &candidate, layout, rerun)
+        .or_else(|| ask(prefix, &candidate, layout, rerun))?;
+    if moved_to_a_sibling(&outcome, shape, &[channel]) {
         return None;
     }
-    during
-        .then(|| ask_instead(prefix, Entry::Op(Op::Settle), layout, rerun))
-        .flatten()
-        .filter(|outcome| matches!(outcome, Rerun::Passed))
-        .map(|_| {
-            blame(
-                failure,
-                "it showed while a receive of its type was abandoned; with a settle there instead, nothing fails",
-            )
-        })
+    (outcome.cleared(failure) == Cleared::Yes).then(|| {
+        blame(
+            failure,
+            "without the abandoned receives of its type earlier in the trace this does not happen: they disturbed it",
+        )
+    })
 }
 
 /// Asked by [`super::cancel::drops`] once it has found that the drops and

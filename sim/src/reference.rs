@@ -675,8 +675,9 @@ impl Future for Subscriber {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut slot = lock(&self.slot);
-        let Some(stream) = slot.stream.clone() else {
+        let mut guard = lock(&self.slot);
+        let slot = &mut *guard;
+        let Some(stream) = slot.stream.as_ref() else {
             // Its subscription was dropped: the task ends.
             return Poll::Ready(());
         };
@@ -684,7 +685,8 @@ impl Future for Subscriber {
             slot.waker = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        let pull = slot.pull.get_or_insert_with(|| stream.recv());
+        // A new receive is the only time the subscription is cloned.
+        let pull = slot.pull.get_or_insert_with(|| stream.clone().recv());
         match pull.as_mut().poll(cx) {
             Poll::Ready(Some(event)) => {
                 slot.pull = None;
@@ -702,7 +704,7 @@ impl Future for Subscriber {
             }
             Poll::Ready(None) => {
                 let taken = slot.take();
-                drop(slot);
+                drop(guard);
                 drop(taken);
                 push(&self.log, Observation::Ended { sub: self.sub });
                 Poll::Ready(())

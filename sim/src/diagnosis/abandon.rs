@@ -71,7 +71,7 @@ fn earlier_abandons(
 ) -> Option<Violation> {
     let on_channel =
         |e: &Entry| abandoned(e).is_some_and(|sub| shape.sub_channel(sub) == Some(channel));
-    let candidate = taken_out(prefix, on_channel, stand_in(layout, rerun).as_ref())?;
+    let candidate = taken_out(prefix, on_channel, || stand_in(layout, rerun))?;
     // An abandon changes nothing the model sees, but the implementation
     // may wake its subscriber differently without it, so that a preempted
     // poll finds it not runnable: asked all the same.

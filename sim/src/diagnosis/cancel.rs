@@ -68,9 +68,12 @@ fn earlier_drops(
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
     let mut channels = vec![channel];
-    let stand_in = stand_in(layout, rerun);
+    // Asked of a fresh instance, so only once there is a drop to take out.
+    let mut asked: Option<Option<Entry>> = None;
     for _ in 0..MAX_CHANNELS {
-        let candidate = without_drops(prefix, shape, &channels, stand_in.as_ref())?;
+        let candidate = without_drops(prefix, shape, &channels, || {
+            asked.get_or_insert_with(|| stand_in(layout, rerun)).clone()
+        })?;
         let outcome = ask_same_schedule(prefix, &candidate, layout, rerun)?;
         if moved_to_a_sibling(&outcome, shape, &channels) {
             return None;
@@ -187,7 +190,7 @@ fn without_drops(
     prefix: &[Entry],
     shape: &Shape,
     channels: &[(ScopeId, EventType)],
-    stand_in: Option<&Entry>,
+    stand_in: impl FnOnce() -> Option<Entry>,
 ) -> Option<Vec<Entry>> {
     let is_drop = |e: &Entry| match e {
         Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }) => shape
@@ -199,17 +202,20 @@ fn without_drops(
 }
 
 /// `prefix` with the entries before its last that `take` picks taken out
-/// (or replaced by `stand_in`), and the entries that named only what they
-/// created dropped with them; `None` if `take` picks none.
+/// (or replaced by what `stand_in` gives, asked only if `take` picks
+/// some), and the entries that named only what they created dropped with
+/// them; `None` if `take` picks none.
 pub(super) fn taken_out(
     prefix: &[Entry],
     take: impl Fn(&Entry) -> bool,
-    stand_in: Option<&Entry>,
+    stand_in: impl FnOnce() -> Option<Entry>,
 ) -> Option<Vec<Entry>> {
     let (last, earlier) = prefix.split_last()?;
     if !earlier.iter().any(&take) {
         return None;
     }
+    let stand_in = stand_in();
+    let stand_in = stand_in.as_ref();
     let kept: Vec<Entry> = earlier
         .iter()
         .filter_map(|e| match (take(e), stand_in) {

@@ -121,6 +121,11 @@ pub enum Mutant {
     /// abandoning a pending `recv` (a timeout, a `select`) loses the
     /// subscription's place, and it receives nothing more. Breaks CANCEL-2.
     RecvHoldsCursor,
+    /// A scope's exit first waits for its tasks, and closes the bus it owns
+    /// only then (a natural order for "clean up the tasks, then the bus"),
+    /// so a processor that reads the scope's bus until it closes keeps the
+    /// scope open for ever. Breaks PROC-1.
+    CloseAfterTasks,
 }
 
 impl Mutant {
@@ -154,6 +159,7 @@ impl Mutant {
         Mutant::ErasedGenerics,
         Mutant::CancelRunsWokenTasks,
         Mutant::RecvHoldsCursor,
+        Mutant::CloseAfterTasks,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -188,6 +194,7 @@ impl Mutant {
             Mutant::ErasedGenerics => "erased-generics",
             Mutant::CancelRunsWokenTasks => "cancel-runs-woken-tasks",
             Mutant::RecvHoldsCursor => "recv-holds-cursor",
+            Mutant::CloseAfterTasks => "close-after-tasks",
         }
     }
 
@@ -228,6 +235,7 @@ impl Mutant {
             Mutant::ErasedGenerics => "ROUTE-2",
             Mutant::CancelRunsWokenTasks => "TASK-3",
             Mutant::RecvHoldsCursor => "CANCEL-2",
+            Mutant::CloseAfterTasks => "PROC-1",
         }
     }
 }

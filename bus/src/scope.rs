@@ -24,7 +24,9 @@
 //! the shared bus ends when that bus closes, with the owner, instead of
 //! holding the nested scope open for ever.
 //!
-//! At exit a scope first closes the bus it owns (CLOSE-1), then, if it owns a
+//! At exit a scope first closes the bus it owns (CLOSE-1; first, so that the
+//! processors among its tasks, which read that bus until it closes, end:
+//! PROC-1), then, if it owns a
 //! task group, waits for its tasks (TASK-1); a scope that is dropped early
 //! (cancelled) or whose body panics (failed) closes its bus and cancels the
 //! tasks of the group it owns (TASK-2).
@@ -427,7 +429,10 @@ impl<F: Future> Future for ScopeFuture<F> {
             this.output = Some(output);
             // CLOSE-1: exit starts by closing the bus the scope owns, so that
             // subscribers drain what was sent and end.
-            if this.scope.inner.owns_bus && !this.scope.leaves_bus_open() {
+            if this.scope.inner.owns_bus
+                && !this.scope.leaves_bus_open()
+                && !mutants::is(this.scope.inner.mutant, Mutant::CloseAfterTasks)
+            {
                 this.scope.inner.bus.close();
             }
         }
@@ -460,6 +465,11 @@ impl<F: Future> Future for ScopeFuture<F> {
                 drop(abandoned);
                 this.tasks.clear();
                 this.done = true;
+                if this.scope.inner.owns_bus
+                    && mutants::is(this.scope.inner.mutant, Mutant::CloseAfterTasks)
+                {
+                    this.scope.inner.bus.close();
+                }
                 if let Some(output) = this.output.take() {
                     return Poll::Ready(output);
                 }

@@ -22,7 +22,7 @@
 //! |---|---|---|
 //! | 0 | `open_scope` | scope, parent (optional), isolated (b & 1) |
 //! | 1, 2 | `close_scope`, `cancel_scope` | scope |
-//! | 3 | `subscribe` | sub, scope (optional), type |
+//! | 3 | `subscribe` (`spawn_processor` if the tag byte has bit 4 set: 19, 51, ..., its scope not optional) | sub, scope (optional), type |
 //! | 4 | `send` | scope (optional), type |
 //! | 5 | `consume` | sub, k (1 + b % 16) |
 //! | 6, 7 | `drop_subscription` (`abandon` if the tag byte has bit 4 set: 22, 54, ...), `cancel_subscriber` | sub |
@@ -109,6 +109,11 @@ fn entry(u: &mut Unstructured<'_>) -> Entry {
         },
         1 => Op::CloseScope { scope: scope(u) },
         2 => Op::CancelScope { scope: scope(u) },
+        3 if tag & 16 == 16 => Op::SpawnProcessor {
+            sub: sub(u),
+            scope: scope(u),
+            ty: ty(u),
+        },
         3 => Op::Subscribe {
             sub: sub(u),
             scope: opt_scope(u),
@@ -314,6 +319,11 @@ impl Names {
                 scope: self.opt_scope(*scope)?,
                 ty: *ty,
             },
+            Op::SpawnProcessor { sub, scope, ty } => Op::SpawnProcessor {
+                sub: self.sub(*sub)?,
+                scope: self.scope(*scope)?,
+                ty: *ty,
+            },
             Op::Send { scope, ty, event } => Op::Send {
                 scope: self.opt_scope(*scope)?,
                 ty: *ty,
@@ -447,6 +457,11 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
             scope: sc,
             ty: t,
         } => out.extend([3, sub_byte(*s)?, opt_scope_byte(*sc)?, ty_byte(*t)]),
+        Op::SpawnProcessor {
+            sub: s,
+            scope: sc,
+            ty: t,
+        } => out.extend([3 | 16, sub_byte(*s)?, scope_byte(*sc)?, ty_byte(*t)]),
         Op::Send {
             scope: s, ty: t, ..
         } => out.extend([4, opt_scope_byte(*s)?, ty_byte(*t)]),

@@ -273,6 +273,7 @@ impl<I: Implementation> Session<I> {
     fn check_capability(&self, entry: &Entry) -> Result<(), Failure> {
         let needs = match entry {
             Entry::Op(Op::Abandon { .. }) => Some(Capability::Abandon),
+            Entry::Op(Op::SpawnProcessor { .. }) => Some(Capability::Processors),
             Entry::Op(_) => None,
             Entry::Poll(TaskRef::Any) => Some(Capability::Step),
             Entry::Poll(_) => Some(Capability::Schedule),
@@ -644,6 +645,7 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
         Op::Observe { .. } => Some(Capability::Stats),
         Op::Spawn { .. } | Op::Release { .. } => Some(Capability::Tasks),
         Op::Abandon { .. } => Some(Capability::Abandon),
+        Op::SpawnProcessor { .. } => Some(Capability::Processors),
         _ => None,
     }
 }

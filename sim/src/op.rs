@@ -130,6 +130,21 @@ pub enum Op {
         /// The subscription.
         sub: SubId,
     },
+    /// The seed's background processor: in `scope`, subscribes to `ty`
+    /// (the subscription exists from this op on, VIS-1), and spawns into
+    /// the scope's task group a task that pulls it with unlimited credit,
+    /// reporting each event received, until its stream ends; the task then
+    /// finishes. `cancel_subscriber` cancels the task; `consume`, `drop`
+    /// and `abandon` do not apply. Needs the `processors` capability
+    /// (PROC-1).
+    SpawnProcessor {
+        /// The processor's subscription (and task) handle.
+        sub: SubId,
+        /// The scope it subscribes and is spawned in.
+        scope: ScopeId,
+        /// The catalogue type.
+        ty: EventType,
+    },
     /// Spawns a worker task into `scope`; it waits for `release`.
     Spawn {
         /// The task's handle.
@@ -172,6 +187,7 @@ impl Op {
             Op::DropSubscription { .. } => "drop_subscription",
             Op::CancelSubscriber { .. } => "cancel_subscriber",
             Op::Abandon { .. } => "abandon",
+            Op::SpawnProcessor { .. } => "spawn_processor",
             Op::Spawn { .. } => "spawn",
             Op::Release { .. } => "release",
             Op::Settle => "settle",
@@ -211,6 +227,9 @@ impl fmt::Display for Op {
             Op::DropSubscription { sub } => write!(f, "drop {sub}"),
             Op::CancelSubscriber { sub } => write!(f, "cancel the subscriber of {sub}"),
             Op::Abandon { sub } => write!(f, "abandon the pending pull of {sub}"),
+            Op::SpawnProcessor { sub, scope, ty } => {
+                write!(f, "{sub} = spawn a processor of {ty} in {scope}")
+            }
             Op::Spawn { task, scope } => write!(f, "spawn {task} in {scope}"),
             Op::Release { task, send: None } => write!(f, "release {task}"),
             Op::Release {

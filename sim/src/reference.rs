@@ -51,6 +51,8 @@ pub struct ReferenceImpl {
     scopes: BTreeMap<ScopeId, RefScope>,
     subs: BTreeMap<SubId, Arc<Mutex<SubSlot>>>,
     workers: BTreeMap<TaskId, oneshot::Sender<Option<SendSpec>>>,
+    /// The tasks of the processors (PROC-1), to cancel them.
+    processors: BTreeMap<SubId, TaskHandle<()>>,
 }
 
 struct RefScope {
@@ -85,6 +87,7 @@ impl ReferenceImpl {
             scopes: BTreeMap::new(),
             subs: BTreeMap::new(),
             workers: BTreeMap::new(),
+            processors: BTreeMap::new(),
         }
     }
 
@@ -209,6 +212,43 @@ impl ReferenceImpl {
             },
         );
         Ok(Ok(Answer::Done))
+    }
+
+    /// The seed's background processor, as a user writes it: the
+    /// subscription is made in the scope, then a task spawned into the
+    /// scope pulls it until it ends (a [`Subscriber`] with unlimited
+    /// credit, which lets go of the subscription when the task is dropped).
+    fn spawn_processor(
+        &mut self,
+        sub: SubId,
+        scope: ScopeId,
+        ty: EventType,
+    ) -> Result<Reply, Fault> {
+        let handle = self.scope(scope)?.handle.clone();
+        let stream = match handle.enter(|| catalogue::subscribe_ambient(ty)) {
+            Ok(stream) => stream,
+            Err(scopebus::ContextMissing) => return Ok(Err(OpError::ContextMissing)),
+        };
+        let slot = Arc::new(Mutex::new(SubSlot {
+            stream: Some(stream),
+            pull: None,
+            credits: u64::MAX,
+            waker: None,
+        }));
+        let processor = Processor(Subscriber {
+            sub,
+            slot: slot.clone(),
+            log: self.log.clone(),
+        });
+        match handle.enter(|| scopebus::spawn(processor)) {
+            Ok(task) => {
+                self.subs.insert(sub, slot);
+                self.processors.insert(sub, task);
+                Ok(Ok(Answer::Done))
+            }
+            // The refused task was dropped, and its subscription with it.
+            Err(e) => Ok(Err(spawn_error(e))),
+        }
     }
 
     fn send(&mut self, scope: Option<ScopeId>, ty: EventType, event: u64) -> Result<Reply, Fault> {
@@ -366,7 +406,9 @@ impl ReferenceImpl {
             Op::OpenScope { scope, .. } if self.scopes.contains_key(scope) => Err(Fault::Protocol(
                 format!("{scope} already exists in this run"),
             )),
-            Op::Subscribe { sub, .. } if self.subs.contains_key(sub) => {
+            Op::Subscribe { sub, .. } | Op::SpawnProcessor { sub, .. }
+                if self.subs.contains_key(sub) =>
+            {
                 Err(Fault::Protocol(format!("{sub} already exists in this run")))
             }
             Op::Spawn { task, .. } if self.workers.contains_key(task) => Err(Fault::Protocol(
@@ -380,6 +422,7 @@ impl ReferenceImpl {
             Op::CloseScope { scope } => self.close_scope(*scope),
             Op::CancelScope { scope } => self.cancel_scope(*scope),
             Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty),
+            Op::SpawnProcessor { sub, scope, ty } => self.spawn_processor(*sub, *scope, *ty),
             Op::Send { scope, ty, event } => self.send(*scope, *ty, *event),
             Op::Consume { sub, k } => {
                 let mut slot = lock(self.slot(*sub)?);
@@ -449,9 +492,15 @@ impl ReferenceImpl {
     /// The task is dropped wherever it waits; the subscription it owned
     /// goes with it.
     fn cancel_subscriber(&mut self, sub: SubId) -> Result<Reply, Fault> {
-        self.exec
-            .cancel(TaskRef::Sub(sub))
-            .map_err(|m| Fault::Panicked(format!("cancelling {sub}: {m}")))?;
+        if let Some(task) = self.processors.remove(&sub) {
+            // A processor's task: dropped, unpolled, when its scope next
+            // runs; its subscription is let go of now (below).
+            task.cancel();
+        } else {
+            self.exec
+                .cancel(TaskRef::Sub(sub))
+                .map_err(|m| Fault::Panicked(format!("cancelling {sub}: {m}")))?;
+        }
         if let Some(slot) = self.subs.remove(&sub) {
             let taken = lock(&slot).take();
             drop(taken);
@@ -636,11 +685,13 @@ impl Drop for ReferenceImpl {
         let subs = std::mem::take(&mut self.subs);
         let scopes = std::mem::take(&mut self.scopes);
         let workers = std::mem::take(&mut self.workers);
+        let processors = std::mem::take(&mut self.processors);
         let _ = catch_unwind(AssertUnwindSafe(|| {
             with_mutant(mutant, move || {
                 drop(subs);
                 drop(scopes);
                 drop(workers);
+                drop(processors);
                 exec.clear();
             })
         }));
@@ -711,5 +762,27 @@ impl Future for Subscriber {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// A processor's task (PROC-1): a [`Subscriber`] that runs in a scope's
+/// task group. Dropped (its group cancelled, or the task cancelled), it
+/// lets go of its subscription at once, as a cancelled task's does.
+struct Processor(Subscriber);
+
+impl Future for Processor {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl Drop for Processor {
+    fn drop(&mut self) {
+        // Taken under the slot's lock, dropped after it (a drop runs the
+        // bus's code).
+        let taken = lock(&self.0.slot).take();
+        drop(taken);
     }
 }

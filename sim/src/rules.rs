@@ -117,11 +117,15 @@ pub enum Capability {
     /// Abandoning a subscriber's pending pull (`abandon`), as a timeout or
     /// a `select` around the receive would (CANCEL-2).
     Abandon,
+    /// Processors: subscriptions pulled by a task of a scope's task group
+    /// until they end (`spawn_processor`), the seed's background pattern
+    /// (PROC-1).
+    Processors,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 11] = [
+    pub const ALL: [Capability; 12] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
@@ -133,6 +137,7 @@ impl Capability {
         Capability::Migrate,
         Capability::Started,
         Capability::Abandon,
+        Capability::Processors,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -149,6 +154,7 @@ impl Capability {
             Capability::Migrate => "migrate",
             Capability::Started => "started",
             Capability::Abandon => "abandon",
+            Capability::Processors => "processors",
         }
     }
 }
@@ -270,13 +276,17 @@ pub enum Rule {
     /// TASK-3: cancellation is cooperative, and prompt: a started task woken
     /// after the cancellation was requested does not run.
     Task3,
+    /// PROC-1: a scope closes the bus it owns before it waits for its
+    /// tasks, so processors that read until their bus closes end, and the
+    /// scope exits without an explicit cancel.
+    Proc1,
     /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
     Robust1,
 }
 
 impl Rule {
     /// Every rule, in SPEC.md order.
-    pub const ALL: [Rule; 23] = [
+    pub const ALL: [Rule; 24] = [
         Rule::Route1,
         Rule::Route2,
         Rule::Vis1,
@@ -299,6 +309,7 @@ impl Rule {
         Rule::Task1,
         Rule::Task2,
         Rule::Task3,
+        Rule::Proc1,
         Rule::Robust1,
     ];
 
@@ -330,6 +341,7 @@ impl Rule {
             Rule::Task1 => "TASK-1",
             Rule::Task2 => "TASK-2",
             Rule::Task3 => "TASK-3",
+            Rule::Proc1 => "PROC-1",
             Rule::Robust1 => "ROBUST-1",
         }
     }
@@ -350,9 +362,12 @@ impl Rule {
             Rule::Route2 | Rule::Reclaim2 | Rule::Close2 | Rule::Close3 | Rule::Task3 => {
                 Grounding::Extension
             }
-            Rule::Close1 | Rule::Cancel2 | Rule::Wake1 | Rule::Send1 | Rule::Robust1 => {
-                Grounding::Derived
-            }
+            Rule::Close1
+            | Rule::Cancel2
+            | Rule::Wake1
+            | Rule::Send1
+            | Rule::Proc1
+            | Rule::Robust1 => Grounding::Derived,
             _ => Grounding::Promised,
         }
     }
@@ -379,7 +394,7 @@ impl Rule {
             Rule::Reclaim1 | Rule::Reclaim2 => c.with(Capability::Stats),
             Rule::Scope3 => c.with(Capability::Isolated),
             Rule::Cancel2 => c.with(Capability::Abandon),
-            Rule::Task1 => c.with(Capability::Tasks),
+            Rule::Task1 | Rule::Proc1 => c.with(Capability::Tasks),
             Rule::Task2 => c.with(Capability::Tasks).with(Capability::Cancel),
             Rule::Task3 => c
                 .with(Capability::Tasks)
@@ -433,6 +448,9 @@ impl Rule {
             Rule::Task2 => "a cancelled root or isolated scope cancels the tasks of its task group",
             Rule::Task3 => {
                 "a started task woken after its group's cancellation was requested does not run"
+            }
+            Rule::Proc1 => {
+                "a scope's bus closes when its body returns, before the scope waits for its tasks, so processors reading it end and the scope exits"
             }
             Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
         }

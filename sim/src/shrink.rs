@@ -357,6 +357,13 @@ impl Known {
             Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
                 self.scopes.contains(scope)
             }
+            Op::SpawnProcessor { sub, scope, .. } => {
+                let ok = self.scopes.contains(scope);
+                if ok {
+                    self.subs.insert(*sub);
+                }
+                ok
+            }
             Op::Subscribe { sub, scope, .. } => {
                 let ok = self.scope_ok(scope);
                 if ok {

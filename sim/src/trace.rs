@@ -311,6 +311,12 @@ impl References {
             Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
                 self.need_scope(scope)?;
             }
+            Op::SpawnProcessor { sub, scope, .. } => {
+                self.need_scope(scope)?;
+                if !self.subs.insert(*sub) {
+                    return Err(format!("{sub} is created twice"));
+                }
+            }
             Op::Subscribe { sub, scope, .. } => {
                 if let Some(s) = scope {
                     self.need_scope(s)?;

@@ -44,11 +44,13 @@ pub enum OpKind {
     Observe,
     /// `abandon`
     Abandon,
+    /// `spawn_processor`.
+    SpawnProcessor,
 }
 
 impl OpKind {
     /// Every kind.
-    pub const ALL: [OpKind; 13] = [
+    pub const ALL: [OpKind; 14] = [
         OpKind::OpenScope,
         OpKind::CloseScope,
         OpKind::CancelScope,
@@ -62,6 +64,7 @@ impl OpKind {
         OpKind::Settle,
         OpKind::Observe,
         OpKind::Abandon,
+        OpKind::SpawnProcessor,
     ];
 
     /// Kinds every workload keeps: without them nothing is exercised.
@@ -79,6 +82,7 @@ impl OpKind {
             OpKind::Spawn | OpKind::Release => Some(Capability::Tasks),
             OpKind::Observe => Some(Capability::Stats),
             OpKind::Abandon => Some(Capability::Abandon),
+            OpKind::SpawnProcessor => Some(Capability::Processors),
             _ => None,
         }
     }
@@ -90,7 +94,7 @@ pub struct Swarm {
     /// Whether this is a crowd: one type, many subscribers, few sends.
     pub crowd: bool,
     /// Weight of each [`OpKind`] (0: switched off), indexed as `OpKind::ALL`.
-    pub weights: [u32; 13],
+    pub weights: [u32; 14],
     /// The catalogue types in play.
     pub types: Vec<EventType>,
     /// At most this many usable scopes at once.
@@ -130,8 +134,8 @@ fn pick<T: Copy>(rng: &mut impl Rng, items: &[T]) -> T {
 /// The op weights of an ordinary swarm: each kind the implementation can do
 /// is on with probability 0.7 (the core kinds always), at a random multiple
 /// of its base weight.
-fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 13] {
-    let mut weights = [0; 13];
+fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 14] {
+    let mut weights = [0; 14];
     for (i, kind) in OpKind::ALL.into_iter().enumerate() {
         let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
         let on = kind.core() || rng.random_bool(0.7);
@@ -153,9 +157,9 @@ fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 13] {
 /// closing sequence, so that the waiter list grows with no send to reset
 /// it; the closing sequence's close is then the wakeup that must reach
 /// every waiter).
-fn crowd_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 13] {
+fn crowd_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 14] {
     let send = pick(rng, &[0, 1]);
-    let mut weights = [0; 13];
+    let mut weights = [0; 14];
     for (i, kind) in OpKind::ALL.into_iter().enumerate() {
         let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
         weights[i] = match kind {
@@ -263,9 +267,13 @@ impl Swarm {
                 sub: pick(rng, held),
                 k: rng.random_range(1..=self.max_k),
             },
-            OpKind::DropSubscription | OpKind::CancelSubscriber => {
-                self.let_go(kind, pick(rng, held))
-            }
+            OpKind::CancelSubscriber => self.to_cancel(rng, model),
+            OpKind::DropSubscription => self.let_go(kind, pick(rng, held)),
+            OpKind::SpawnProcessor => Op::SpawnProcessor {
+                sub: ids.sub(),
+                scope: pick(rng, &usable),
+                ty: pick(rng, &self.types),
+            },
             OpKind::Abandon => Op::Abandon {
                 sub: Self::sub_to_abandon(rng, model),
             },
@@ -318,10 +326,9 @@ impl Swarm {
             OpKind::CloseScope => !model.closable_scopes().is_empty(),
             OpKind::CancelScope | OpKind::Spawn | OpKind::Observe => !usable.is_empty(),
             OpKind::Subscribe | OpKind::Send | OpKind::Settle => true,
-            OpKind::Consume
-            | OpKind::DropSubscription
-            | OpKind::CancelSubscriber
-            | OpKind::Abandon => !held.is_empty(),
+            OpKind::Consume | OpKind::DropSubscription | OpKind::Abandon => !held.is_empty(),
+            OpKind::CancelSubscriber => !held.is_empty() || model.has_running_processors(),
+            OpKind::SpawnProcessor => !usable.is_empty(),
             OpKind::Release => !waiting.is_empty(),
         };
         let total: u32 = OpKind::ALL
@@ -358,6 +365,21 @@ impl Swarm {
             parent,
             isolated: parent.is_some() && rng_bool(rng, self.isolated_p),
         }
+    }
+
+    /// A subscriber or processor to cancel: a processor a third of the time
+    /// when there is one (the seed's `order_processor.cancel()`).
+    fn to_cancel(&self, rng: &mut impl Rng, model: &Model) -> Op {
+        let held = model.held_subs();
+        if held.is_empty() || (model.has_running_processors() && rng.random_bool(1.0 / 3.0)) {
+            let processors = model.running_processors();
+            if !processors.is_empty() {
+                return Op::CancelSubscriber {
+                    sub: pick(rng, &processors),
+                };
+            }
+        }
+        self.let_go(OpKind::CancelSubscriber, pick(rng, held))
     }
 
     /// A drop or cancel of `sub`; in a crowd, its first subscribers are

@@ -280,6 +280,10 @@ impl Closure<'_> {
             Op::Subscribe { sub, scope, ty } => {
                 self.sub(sub) || self.in_channel(*scope, ty.route()) || self.typed_bus(*scope)
             }
+            Op::SpawnProcessor { sub, scope, ty } => {
+                let scope = Some(*scope);
+                self.sub(sub) || self.in_channel(scope, ty.route()) || self.typed_bus(scope)
+            }
             Op::Send { scope, ty, event } => {
                 self.subjects.events.contains(event)
                     || self.in_channel(*scope, ty.route())

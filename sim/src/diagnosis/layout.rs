@@ -11,7 +11,8 @@
 //!
 //! 1. [`probe`]: one small trace, run once per implementation, tells which
 //!    [`Layout`] it uses: the spec's, or one of [`Layout::ALL`] (the spec's
-//!    is assumed if none fits).
+//!    is assumed if none fits); a second, for an implementation with tasks,
+//!    whether its buses close only after their scope's tasks (PROC-1).
 //! 2. [`explains`]: if the implementation's layout is not the spec's, a
 //!    failing trace is rerun with models of the layout's parts that differ,
 //!    one part at a time (which scopes own a bus, then whether buses
@@ -30,9 +31,9 @@
 use super::Rerun;
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
-use crate::model::{Layout, Mode, Violation};
-use crate::op::{Entry, Op, ScopeId, SubId};
-use crate::rules::Rule;
+use crate::model::{Closing, Layout, Mode, Violation};
+use crate::op::{Entry, Op, ScopeId, SubId, TaskId};
+use crate::rules::{Capability, Rule};
 
 /// The layout probe: a root with an isolated and a nested scope, a
 /// subscription and a send in each, then a settle (each way of owning buses
@@ -86,15 +87,58 @@ pub fn probe_trace() -> Vec<Entry> {
     entries
 }
 
+/// The second probe, for an implementation with tasks whose buses close
+/// at exit: a root with a subscription that has credit left and a worker
+/// that waits, closed, then a settle (the subscription ends if the bus
+/// closed when the body returned, PROC-1); then the worker released and
+/// a settle (it ends now if the bus closed only after the worker).
+pub fn after_tasks_probe_trace() -> Vec<Entry> {
+    let (scope, sub, task) = (ScopeId(1), SubId(1), TaskId(1));
+    vec![
+        Entry::Op(Op::OpenScope {
+            scope,
+            parent: None,
+            isolated: false,
+        }),
+        Entry::Op(Op::Subscribe {
+            sub,
+            scope: Some(scope),
+            ty: EventType::Login,
+        }),
+        Entry::Op(Op::Consume { sub, k: 1 }),
+        Entry::Op(Op::Spawn { task, scope }),
+        Entry::Op(Op::CloseScope { scope }),
+        Entry::Op(Op::Settle),
+        Entry::Op(Op::Release { task, send: None }),
+        Entry::Op(Op::Settle),
+    ]
+}
+
 /// Which layout the implementation uses: the first of [`Layout::ALL`]
-/// whose model accepts the [`probe_trace`] run on it. The spec's if none
-/// does (the layout is then not what fails).
+/// whose model accepts the [`probe_trace`] run on it (the spec's if none
+/// does: the layout is then not what fails); then, if that layout closes
+/// its buses at exit and the implementation has tasks, whether they close
+/// only after the scope's tasks ([`after_tasks_probe_trace`]: the spec's
+/// model fails it and one with [`Closing::AfterTasks`] accepts it).
 pub fn probe(rerun: &mut dyn FnMut(&[Entry], Layout) -> Run) -> Layout {
     let trace = probe_trace();
-    Layout::ALL
+    let found = Layout::ALL
         .into_iter()
         .find(|layout| rerun(&trace, *layout).failure.is_none())
-        .unwrap_or(Layout::SPEC)
+        .unwrap_or(Layout::SPEC);
+    if !found.closes_when_body_returns() {
+        return found;
+    }
+    let trace = after_tasks_probe_trace();
+    let as_found = rerun(&trace, found);
+    if as_found.failure.is_none() || !as_found.capabilities.has(Capability::Tasks) {
+        return found;
+    }
+    let after_tasks = Layout::of(found.owners, Closing::AfterTasks);
+    match rerun(&trace, after_tasks).failure {
+        None => after_tasks,
+        Some(_) => found,
+    }
 }
 
 /// If the implementation's `layout` is not the spec's and a model of one
@@ -116,6 +160,7 @@ pub fn explains(
         .find(|(part, _)| Rerun::of(prefix, rerun(prefix, *part)) == Rerun::Passed)?;
     let mode = match rule {
         Rule::Close1 => Mode::NeverCloses,
+        Rule::Proc1 => Mode::ClosesAfterTasks,
         _ => Mode::Layout,
     };
     Some(Violation::new(

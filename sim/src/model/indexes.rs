@@ -7,7 +7,7 @@
 //!
 //! | index | holds |
 //! |---|---|
-//! | `held_subs` | subscriptions not dropped (in draw order) |
+//! | `held_subs` | subscriptions not dropped (in draw order), processors' excepted |
 //! | `unended_subs` | subscriptions whose stream has not ended: live, or born ended and not yet pulled to its end |
 //! | `running_scopes` | scopes that have neither exited nor been cancelled |
 //! | `unreleased_tasks` | tasks spawned, neither released nor cancelled (in draw order) |
@@ -17,6 +17,7 @@
 //! | `received_since_settle` | subscriptions that received since the last settle |
 //! | `group_tasks` | per task group's owner: the tasks of its group neither finished nor cancelled |
 //! | `group_scopes` | per task group's owner: the scopes running as tasks of its group |
+//! | `group_processors` | per task group's owner: the processors of its group whose task has not finished |
 //! | `Channel::held`, `Channel::with_credit` | per channel: its held subscriptions; its live ones with credit |
 
 use super::Model;
@@ -72,6 +73,7 @@ pub(super) struct Indexes {
     pub owed_end: BTreeSet<SubId>,
     pub group_tasks: HashMap<ScopeId, BTreeSet<TaskId>>,
     pub group_scopes: HashMap<ScopeId, BTreeSet<ScopeId>>,
+    pub group_processors: HashMap<ScopeId, BTreeSet<SubId>>,
     pub received_since_settle: BTreeSet<SubId>,
 }
 
@@ -214,6 +216,31 @@ impl Model {
                 .or_default()
                 .insert(task);
             self.mark_group_used(owner);
+        }
+    }
+
+    /// The processor `sub` joined its scope's task group.
+    pub(super) fn index_processor_spawned(&mut self, sub: SubId) {
+        let owner = self.group_of(self.subs[&sub].scope);
+        self.index
+            .group_processors
+            .entry(owner)
+            .or_default()
+            .insert(sub);
+        self.mark_group_used(owner);
+        // Not the workload's to give credit to, drop or abandon.
+        self.index.held_subs.remove(sub);
+    }
+
+    /// `sub`, if a processor, finished its task: its stream ended, or it
+    /// was cancelled.
+    pub(super) fn index_processor_over(&mut self, sub: SubId) {
+        let Some(s) = self.subs.get(&sub).filter(|s| s.processor) else {
+            return;
+        };
+        let owner = self.group_of(s.scope);
+        if let Some(members) = self.index.group_processors.get_mut(&owner) {
+            members.remove(&sub);
         }
     }
 

@@ -67,7 +67,8 @@ impl Model {
                 }
                 ScopeState::Closing => {
                     let tasks = self.group_tasks(*id);
-                    let tasks_done = tasks.iter().all(|t| self.tasks[t].state.finished());
+                    let tasks_done = tasks.iter().all(|t| self.tasks[t].state.finished())
+                        && self.group_processors(*id).is_empty();
                     let members = self.group_scopes(*id);
                     let children_done = members.iter().all(|c| self.scopes[c].gone());
                     if tasks_done && children_done {

@@ -53,6 +53,8 @@ pub enum Mode {
     Layout,
     /// Buses that never close.
     NeverCloses,
+    /// Buses that close only once their scope's tasks are done (PROC-1).
+    ClosesAfterTasks,
     /// An event held that nothing needs.
     HeldTooLong,
     /// An event freed that a live subscription needs.
@@ -98,7 +100,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in a stable order.
-    pub const ALL: [Mode; 41] = [
+    pub const ALL: [Mode; 42] = [
         Mode::OtherType,
         Mode::AcrossBuses,
         Mode::FromNoScope,
@@ -120,6 +122,7 @@ impl Mode {
         Mode::BusOutsideScopes,
         Mode::Layout,
         Mode::NeverCloses,
+        Mode::ClosesAfterTasks,
         Mode::HeldTooLong,
         Mode::FreedTooSoon,
         Mode::Miscounted,
@@ -166,6 +169,7 @@ impl Mode {
             Mode::BusOutsideScopes => "no ContextMissing outside scopes",
             Mode::Layout => "buses laid out otherwise",
             Mode::NeverCloses => "buses never close",
+            Mode::ClosesAfterTasks => "bus closes only after the scope's tasks",
             Mode::HeldTooLong => "held too long",
             Mode::FreedTooSoon => "freed too soon",
             Mode::Miscounted => "subscriptions miscounted",

@@ -166,6 +166,7 @@ impl Model {
                 self.check_live_end(sub_id)?;
                 // CLOSE-1: drained, then ended, once the bus closed.
                 self.coverage.hit(Rule::Close1);
+                self.note_closed_before_tasks(sub_id);
             }
             SubState::Ended | SubState::Dropped => {
                 return Disagreement::certain(
@@ -177,10 +178,32 @@ impl Model {
         }
         self.note_undisturbed(sub_id);
         self.index_finished(sub_id);
+        self.index_processor_over(sub_id);
         if let Some(sub) = self.subs.get_mut(&sub_id) {
             sub.state = SubState::Ended;
         }
         Ok(())
+    }
+
+    /// PROC-1: `sub` ended because its bus closed when its owner's body
+    /// returned, while the owner was still waiting for tasks of its group
+    /// (`sub`'s own processor among them, or any other): the bus closed
+    /// before the wait, as the processor pattern needs.
+    fn note_closed_before_tasks(&mut self, sub_id: SubId) {
+        let sub = &self.subs[&sub_id];
+        let owner = self.buses[sub.bus].owner;
+        let scope = &self.scopes[&owner];
+        if scope.state != ScopeState::Closing || scope.cancel_requested {
+            return;
+        }
+        let group = self.group_of(owner);
+        let waiting = sub.processor
+            || !self.group_tasks(group).is_empty()
+            || !self.group_processors(group).is_empty()
+            || self.group_scopes(group).iter().any(|c| !self.scopes[c].gone());
+        if waiting {
+            self.coverage.hit(Rule::Proc1);
+        }
     }
 
     /// A live subscription may end only once its bus has closed (or is
@@ -263,7 +286,10 @@ impl Model {
         if let Some(s) = self.scopes.get_mut(&id) {
             s.state = ScopeState::Closing;
         }
-        if owns {
+        // PROC-1: the bus closes when the body returns, before the scope
+        // waits for its tasks (unless diagnosis asks what a bus that closes
+        // only after them would do).
+        if owns && self.layout.closes_when_body_returns() {
             self.close_bus(bus);
         }
         Ok(())
@@ -301,9 +327,11 @@ impl Model {
         }
         if cancelled_meanwhile {
             self.cancel_unfinished_tasks(id);
-            if owns {
-                self.close_bus(bus);
-            }
+        }
+        if owns {
+            // Closed already when the body returned, unless the layout
+            // closes buses only after their scope's tasks.
+            self.close_bus(bus);
         }
         if let Some(s) = self.scopes.get_mut(&id) {
             s.state = ScopeState::Exited;
@@ -324,6 +352,17 @@ impl Model {
                 self.coverage.hit(Rule::Task1);
             }
             return Ok(());
+        }
+        if let Some(processor) = self.group_processors(id).first() {
+            let spawned_in = self.subs[processor].scope;
+            return Disagreement::of_scope(
+                id,
+                Rule::Task1,
+                Mode::ExitedEarly,
+                format!(
+                    "{id} exited while the processor {processor}, spawned in {spawned_in}, had not finished"
+                ),
+            );
         }
         let tasks = self.group_tasks(id);
         if let Some(task) = tasks.iter().find(|t| !self.tasks[t].state.finished()) {
@@ -356,9 +395,14 @@ impl Model {
     }
 
     /// The unfinished tasks of the group `id` owns (if it owns one) are
-    /// cancelled; returns whether there were any.
+    /// cancelled, processors included (their subscriptions are dropped);
+    /// returns whether there were any.
     fn cancel_unfinished_tasks(&mut self, id: ScopeId) -> bool {
-        let mut any = false;
+        let processors = self.group_processors(id);
+        let mut any = !processors.is_empty();
+        for p in processors {
+            self.drop_sub(p);
+        }
         for task in self.group_tasks(id) {
             if let Some(t) = self.tasks.get_mut(&task)
                 && matches!(t.state, TaskState::Waiting | TaskState::Released(_))

@@ -30,6 +30,9 @@ impl Model {
                 Ok(())
             }
             Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty, reply),
+            Op::SpawnProcessor { sub, scope, ty } => {
+                self.spawn_processor(*sub, *scope, *ty, reply)
+            }
             Op::Send { scope, ty, event } => self.send_op(*scope, *ty, *event, reply),
             Op::Consume { sub, k } => {
                 expect_done(op, reply)?;
@@ -137,6 +140,11 @@ impl Model {
                     ScopeState::CloseRequested | ScopeState::Closing
                 );
                 stack.extend(members);
+                // Its processors may be cancelled at any moment now: none
+                // is owed events or its end any more (TASK-2).
+                for p in self.group_processors(s) {
+                    self.index_finished(p);
+                }
             }
         }
     }
@@ -212,10 +220,37 @@ impl Model {
                 },
                 last_progress: self.now,
                 born_on_closed_bus: closed,
+                processor: false,
                 exposure,
             },
         );
         self.index_subscribed(sub);
+    }
+
+    /// A processor: a subscription made in `scope`, as `subscribe` makes
+    /// one, pulled with unlimited credit by a task of the scope's task
+    /// group, which its group's owner waits for at exit (TASK-1) and cancels
+    /// with itself (TASK-2). An exiting group may refuse it, as any task.
+    fn spawn_processor(
+        &mut self,
+        sub: SubId,
+        scope: ScopeId,
+        ty: EventType,
+        reply: &Reply,
+    ) -> Result<(), Disagreement> {
+        if reply == &Err(OpError::Closed) && self.exiting(self.group_of(scope)) {
+            self.failed_subs.insert(sub);
+            return Ok(());
+        }
+        self.subscribe(sub, Some(scope), ty, reply)?;
+        let Some(s) = self.subs.get_mut(&sub) else {
+            return Ok(());
+        };
+        s.processor = true;
+        s.credits = PROCESSOR_CREDIT;
+        self.index_credited(sub);
+        self.index_processor_spawned(sub);
+        Ok(())
     }
 
     /// MISSING-1: with no bus in reach, `what` must fail with
@@ -243,7 +278,7 @@ impl Model {
     /// A subscription is dropped, or its subscriber cancelled: it stops
     /// being live at once (RECLAIM-2), and it must disturb no other
     /// (CANCEL-1).
-    fn drop_sub(&mut self, sub: SubId) {
+    pub(super) fn drop_sub(&mut self, sub: SubId) {
         let now = self.now;
         let Some(s) = self.subs.get_mut(&sub) else {
             return;
@@ -252,6 +287,7 @@ impl Model {
         s.state = SubState::Dropped;
         let (bus, route, cursor) = (s.bus, s.route, s.cursor());
         self.index_dropped(sub);
+        self.index_processor_over(sub);
         // Any drop counts for CANCEL-1 (a subscription made after close that
         // an implementation keeps live is dropped mid-wait all the same);
         // only a live one can leave events behind for RECLAIM-2.
@@ -345,6 +381,16 @@ impl Model {
             .map_or_else(Vec::new, |t| t.iter().copied().collect())
     }
 
+    /// The processors of `owner`'s group whose task has not finished (their
+    /// stream has not ended, they were not cancelled); none if `owner` owns
+    /// no group. From an index: costs what is alive.
+    pub(super) fn group_processors(&self, owner: ScopeId) -> Vec<SubId> {
+        self.index
+            .group_processors
+            .get(&owner)
+            .map_or_else(Vec::new, |t| t.iter().copied().collect())
+    }
+
     /// Whether the cancellation of `task`'s group was requested.
     pub(super) fn task_cancel_requested(&self, task: &super::state::Task) -> bool {
         self.scopes[&self.group_of(task.scope)].cancel_requested
@@ -358,6 +404,9 @@ impl Model {
             .is_some_and(|s| s.state == ScopeState::Closing)
     }
 }
+
+/// A processor's credit: more than any run sends.
+pub(super) const PROCESSOR_CREDIT: u64 = 1 << 40;
 
 /// ROBUST-1: an op that must succeed was answered otherwise.
 fn expect_done(op: &Op, reply: &Reply) -> Result<(), Disagreement> {

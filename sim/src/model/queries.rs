@@ -81,6 +81,25 @@ impl Model {
         &self.index.held_subs.items
     }
 
+    /// Whether some processor's task has not finished.
+    pub fn has_running_processors(&self) -> bool {
+        self.index.group_processors.values().any(|s| !s.is_empty())
+    }
+
+    /// The processors whose task has not finished, in id order: the ones
+    /// `cancel_subscriber` may name besides [`held_subs`](Model::held_subs).
+    pub fn running_processors(&self) -> Vec<SubId> {
+        let mut all: Vec<SubId> = self
+            .index
+            .group_processors
+            .values()
+            .flatten()
+            .copied()
+            .collect();
+        all.sort();
+        all
+    }
+
     /// Held subscriptions with credit left (their subscriber may be waiting
     /// in a pull), in held order. Costs what is held.
     pub fn credited_subs(&self) -> Vec<SubId> {
@@ -221,9 +240,22 @@ impl Model {
                 }
                 scope.map_or(Ok(()), |s| self.check_usable(s))
             }
+            Op::SpawnProcessor { sub, scope, .. } => {
+                if self.subs.contains_key(sub) || self.failed_subs.contains(sub) {
+                    return Err(format!("{sub} already exists"));
+                }
+                self.check_usable(*scope)
+            }
             Op::Send { scope, event, .. } => {
                 self.check_fresh(*event)?;
                 scope.map_or(Ok(()), |s| self.check_usable(s))
+            }
+            Op::Consume { sub, .. } | Op::DropSubscription { sub } | Op::Abandon { sub }
+                if self.subs.get(sub).is_some_and(|s| s.processor) =>
+            {
+                Err(format!(
+                    "{sub} is a processor's: only `cancel_subscriber` applies to it"
+                ))
             }
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }

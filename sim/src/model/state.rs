@@ -142,6 +142,9 @@ pub(super) struct Subscription {
     /// Subscribed after its bus closed (CLOSE-3); stays set once it ends
     /// or is dropped.
     pub born_on_closed_bus: bool,
+    /// Pulled by a processor, a task of its scope's task group, with
+    /// unlimited credit (`spawn_processor`, PROC-1).
+    pub processor: bool,
     /// What its receipts have exercised so far (coverage only).
     pub exposure: super::coverage::SubExposure,
 }

@@ -610,6 +610,14 @@ impl Implementation for ReferenceImpl {
     }
 
     fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        if let TaskRef::Sub(sub) = task
+            && self.processors.contains_key(&sub)
+        {
+            // A processor runs inside its scope's task: wake it where its
+            // last poll left its waker (a spurious wakeup of that task).
+            let waker = self.subs.get(&sub).and_then(|s| lock(s).waker.clone());
+            return Ok(waker.map(Waker::wake).is_some());
+        }
         Ok(self.exec.wake(task))
     }
 
@@ -774,6 +782,9 @@ impl Future for Processor {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Its credit never runs out, so the slot's waker is free to keep
+        // the task's, for a spurious wakeup (`wake`).
+        lock(&self.0.slot).waker = Some(cx.waker().clone());
         Pin::new(&mut self.0).poll(cx)
     }
 }

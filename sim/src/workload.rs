@@ -264,7 +264,7 @@ impl Swarm {
                 event: ids.event(),
             },
             OpKind::Consume => Op::Consume {
-                sub: pick(rng, held),
+                sub: Self::sub_to_credit(rng, model),
                 k: rng.random_range(1..=self.max_k),
             },
             OpKind::CancelSubscriber => self.to_cancel(rng, model),
@@ -306,6 +306,25 @@ impl Swarm {
         pick(rng, model.waiting_tasks())
     }
 
+    /// A held subscription to give credit: half the time, when there is
+    /// one, one whose bus is about to close (its subscriber then wakes to
+    /// pull while the owner's body is about to return: the race of CLOSE-1
+    /// and WAKE-1, which uniform draws reach rarely).
+    fn sub_to_credit(rng: &mut impl Rng, model: &Model) -> SubId {
+        let held = model.held_subs();
+        if rng.random_bool(0.5) {
+            let closing: Vec<SubId> = held
+                .iter()
+                .copied()
+                .filter(|s| model.bus_about_to_close(*s))
+                .collect();
+            if !closing.is_empty() {
+                return pick(rng, &closing);
+            }
+        }
+        pick(rng, held)
+    }
+
     /// A held subscription whose pull to abandon: one with credit (it may
     /// be waiting in a pull: CANCEL-2's situation) when there is one.
     fn sub_to_abandon(rng: &mut impl Rng, model: &Model) -> SubId {
@@ -317,8 +336,17 @@ impl Swarm {
     }
 
     /// Draws the kind of the next op, by weight, among those that can
-    /// apply now (a `settle` if none can).
+    /// apply now (a `settle` if none can); half the time a `release` while
+    /// a cancellation has not yet reached the tasks it cancels (the window
+    /// of TASK-3, which closes at the next poll of the scope).
     fn next_kind(&self, rng: &mut impl Rng, model: &Model) -> OpKind {
+        let release = self.weights[OpKind::ALL
+            .iter()
+            .position(|k| *k == OpKind::Release)
+            .unwrap_or(0)];
+        if release > 0 && !model.tasks_being_cancelled().is_empty() && rng.random_bool(0.5) {
+            return OpKind::Release;
+        }
         let (usable, held) = (model.usable_scopes(), model.held_subs());
         let waiting = model.waiting_tasks();
         let applicable = |kind: OpKind| match kind {
@@ -422,7 +450,8 @@ impl Swarm {
     }
 
     /// For a subscriber's poll: a send to its scope and type, or a poll of a
-    /// runnable scope task (its own root's, mostly).
+    /// runnable scope task (its own root's, mostly; almost always when its
+    /// bus is about to close, the race of CLOSE-1 and WAKE-1).
     fn interject_in_sub(
         rng: &mut impl Rng,
         sub: SubId,
@@ -443,10 +472,15 @@ impl Swarm {
                 event: ids.event(),
             }))
         };
+        let send_p = if model.bus_about_to_close(sub) {
+            0.1
+        } else {
+            0.5
+        };
         match (send, scopes.is_empty()) {
             (None, true) => None,
             (Some(target), true) => send_op(target, ids),
-            (Some(target), false) if rng.random_bool(0.5) => send_op(target, ids),
+            (Some(target), false) if rng.random_bool(send_p) => send_op(target, ids),
             (_, false) => {
                 let own = model
                     .root_of_sub(sub)

@@ -3,7 +3,7 @@
 //! `replay`, `mutants`, the shrinker and the expectations check all go
 //! through [`Diagnosis`], so a trace is judged the same wherever it runs.
 
-use super::{Cleared, Rerun, abandon, cancel, cancellation, holder, layout, lookalike};
+use super::{Cleared, Rerun, abandon, cancel, cancellation, holder, layout, lookalike, processor};
 use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
 use crate::model::Layout;
@@ -96,6 +96,7 @@ impl<'a> Diagnosis<'a> {
         let steps = [
             lookalike::lookalikes,
             holder::holder,
+            processor::taken_down,
             cancellation::cancellation,
             abandon::abandons,
             cancel::drops,

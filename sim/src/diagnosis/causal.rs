@@ -60,7 +60,8 @@ impl Shape {
                     sub,
                     scope: Some(scope),
                     ty,
-                } => {
+                }
+                | Op::SpawnProcessor { sub, scope, ty } => {
                     shape.sub.insert(*sub, (*scope, ty.route()));
                 }
                 Op::Send { scope, ty, event } => {

@@ -158,7 +158,9 @@ fn without_subs(prefix: &[Entry], subs: &[SubId]) -> Vec<Entry> {
     close_references(
         prefix
             .iter()
-            .filter(|e| !matches!(e, Entry::Op(Op::Subscribe { sub, .. }) if subs.contains(sub))),
+            .filter(|e| {
+                !matches!(e, Entry::Op(Op::Subscribe { sub, .. } | Op::SpawnProcessor { sub, .. }) if subs.contains(sub))
+            }),
     )
 }
 

@@ -81,6 +81,10 @@ fn renamed(
                 *ty = *renames.get(&ty.route())?;
                 Some(op)
             }
+            Op::SpawnProcessor { scope, ty, .. } if on_bus(&Some(*scope)) => {
+                *ty = *renames.get(&ty.route())?;
+                Some(op)
+            }
             Op::Release {
                 task,
                 send: Some(spec),
@@ -120,6 +124,7 @@ fn removed(
         Op::Subscribe { scope, ty, .. } | Op::Send { scope, ty, .. } => {
             lookalike(ty) && on_bus(scope)
         }
+        Op::SpawnProcessor { scope, ty, .. } => lookalike(ty) && on_bus(&Some(*scope)),
         _ => false,
     };
     let without: Vec<Entry> = prefix
@@ -145,7 +150,12 @@ fn removed(
             .filter(|e| {
                 !matches!(
                     e,
-                    Entry::Op(Op::Subscribe { .. } | Op::Send { .. } | Op::Consume { .. })
+                    Entry::Op(
+                        Op::Subscribe { .. }
+                            | Op::SpawnProcessor { .. }
+                            | Op::Send { .. }
+                            | Op::Consume { .. }
+                    )
                 )
             })
             .count()
@@ -171,6 +181,9 @@ fn renames(
                 _,
                 Interjection::Op(Op::Subscribe { ty, scope, .. } | Op::Send { ty, scope, .. }),
             ) if on_bus(scope) => Some(ty.route()),
+            Entry::Op(Op::SpawnProcessor { ty, scope, .. }) if on_bus(&Some(*scope)) => {
+                Some(ty.route())
+            }
             Entry::Op(Op::Release {
                 task,
                 send: Some(spec),

@@ -24,7 +24,8 @@
 //! 3. **Layout, root cause first** ([`layout`]): if the implementation's
 //!    layout probe shows its buses laid out otherwise, and a model of that
 //!    layout accepts the run up to the failing entry, the failure is the
-//!    layout's (SCOPE-2 or SCOPE-3), reported once. Either way, the
+//!    layout's (SCOPE-2, SCOPE-3, CLOSE-1 if buses never close, PROC-1 if
+//!    they close only after their scope's tasks), reported once. Either way, the
 //!    replays below are judged by a model of the implementation's layout,
 //!    and so is what they are compared with: if that model fails the
 //!    failing prefix at the same entry with a check the spec's model makes
@@ -39,9 +40,12 @@
 //!    made after close (CLOSE-3), without subscriptions made after the
 //!    event (VIS-1), without the sends stored with no subscriber (DROP-1),
 //!    or without dropped subscriptions (RECLAIM-2).
-//! 6. **Scope cancellations** ([`cancellation`]): a scope that does not
+//! 6. **Scope cancellations**: a symptom that disappears without the
+//!    cancellations of nested, non-isolated scopes that processors were
+//!    spawned in is TASK-1 (the processors went down with the nested scope,
+//!    not with their group's owner: [`processor`]); a scope that does not
 //!    finish exiting (TASK-1) because of the cancellations of scopes nested
-//!    in it is TASK-2.
+//!    in it is TASK-2 ([`cancellation`]).
 //! 7. **Abandoned receives** ([`abandon`]): a symptom on a subscription or
 //!    a sender that disappears without the `abandon`s of its channel's
 //!    subscribers (or showed during one, and not with a `settle` there
@@ -86,6 +90,7 @@ pub mod layout;
 pub mod liveness;
 pub mod lookalike;
 pub mod misdelivery;
+pub mod processor;
 mod rerun;
 pub mod send;
 pub mod stats;

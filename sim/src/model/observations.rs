@@ -49,6 +49,9 @@ impl Model {
                     format!("{sub_id} received event#{event} after its stream ended"),
                 );
             }
+            SubState::Dropped if sub.cancelled_with_group => {
+                return self.processor_ran_after_cancel(sub_id, &format!("received event#{event}"));
+            }
             SubState::Dropped => {
                 return Disagreement::certain(
                     Rule::Robust1,
@@ -67,6 +70,20 @@ impl Model {
             );
         }
         Ok(())
+    }
+
+    /// TASK-2: the processor `sub_id`, cancelled with its task group, still
+    /// ran (`did` says what it reported).
+    fn processor_ran_after_cancel(&self, sub_id: SubId, did: &str) -> Result<(), Disagreement> {
+        let owner = self.group_of(self.subs[&sub_id].scope);
+        Disagreement::of_scope(
+            owner,
+            Rule::Task2,
+            Mode::RanAfterCancel,
+            format!(
+                "the processor {sub_id} {did} after its task group's owner {owner} was cancelled"
+            ),
+        )
     }
 
     /// The facts about a wrong receipt: `got` arrived at `sub` where the
@@ -168,6 +185,9 @@ impl Model {
                 self.coverage.hit(Rule::Close1);
                 self.note_closed_before_tasks(sub_id);
             }
+            SubState::Dropped if sub.cancelled_with_group => {
+                return self.processor_ran_after_cancel(sub_id, "reported its end");
+            }
             SubState::Ended | SubState::Dropped => {
                 return Disagreement::certain(
                     Rule::Robust1,
@@ -200,7 +220,10 @@ impl Model {
         let waiting = sub.processor
             || !self.group_tasks(group).is_empty()
             || !self.group_processors(group).is_empty()
-            || self.group_scopes(group).iter().any(|c| !self.scopes[c].gone());
+            || self
+                .group_scopes(group)
+                .iter()
+                .any(|c| !self.scopes[c].gone());
         if waiting {
             self.coverage.hit(Rule::Proc1);
         }
@@ -402,6 +425,9 @@ impl Model {
         let mut any = !processors.is_empty();
         for p in processors {
             self.drop_sub(p);
+            if let Some(s) = self.subs.get_mut(&p) {
+                s.cancelled_with_group = true;
+            }
         }
         for task in self.group_tasks(id) {
             if let Some(t) = self.tasks.get_mut(&task)

@@ -30,9 +30,7 @@ impl Model {
                 Ok(())
             }
             Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty, reply),
-            Op::SpawnProcessor { sub, scope, ty } => {
-                self.spawn_processor(*sub, *scope, *ty, reply)
-            }
+            Op::SpawnProcessor { sub, scope, ty } => self.spawn_processor(*sub, *scope, *ty, reply),
             Op::Send { scope, ty, event } => self.send_op(*scope, *ty, *event, reply),
             Op::Consume { sub, k } => {
                 expect_done(op, reply)?;
@@ -221,6 +219,7 @@ impl Model {
                 last_progress: self.now,
                 born_on_closed_bus: closed,
                 processor: false,
+                cancelled_with_group: false,
                 exposure,
             },
         );

@@ -147,6 +147,16 @@ impl Model {
         at
     }
 
+    /// Whether the bus `sub` reads is about to close: its owner was asked
+    /// to close and its body has not returned yet (its next poll closes the
+    /// bus: the moment to poll it in the middle of `sub`'s registration).
+    pub fn bus_about_to_close(&self, sub: SubId) -> bool {
+        self.subs.get(&sub).is_some_and(|s| {
+            let owner = &self.scopes[&self.buses[s.bus].owner];
+            owner.state == ScopeState::CloseRequested && !owner.cancel_requested
+        })
+    }
+
     /// The root scope whose task runs the scope `sub` was created in.
     pub fn root_of_sub(&self, sub: SubId) -> Option<ScopeId> {
         self.subs.get(&sub).map(|s| self.root_of(s.scope))

@@ -145,6 +145,9 @@ pub(super) struct Subscription {
     /// Pulled by a processor, a task of its scope's task group, with
     /// unlimited credit (`spawn_processor`, PROC-1).
     pub processor: bool,
+    /// A processor cancelled with its task group (its owner reported
+    /// cancelled): anything it reports after that is TASK-2's.
+    pub cancelled_with_group: bool,
     /// What its receipts have exercised so far (coverage only).
     pub exposure: super::coverage::SubExposure,
 }

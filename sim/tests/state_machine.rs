@@ -125,6 +125,18 @@ impl ReferenceStateMachine for Workload {
             ));
             options.push((
                 1,
+                (pick(), ty())
+                    .prop_map(move |(scope, ty)| {
+                        Entry::Op(Op::SpawnProcessor {
+                            sub: SubId(sub),
+                            scope,
+                            ty,
+                        })
+                    })
+                    .boxed(),
+            ));
+            options.push((
+                1,
                 pick()
                     .prop_map(move |scope| {
                         Entry::Op(Op::Spawn {
@@ -254,6 +266,7 @@ impl ReferenceStateMachine for Workload {
                     state.has_scope(scope)
                 }
                 Op::Subscribe { scope, .. } | Op::Send { scope, .. } => scope_ok(scope),
+                Op::SpawnProcessor { scope, .. } => state.has_scope(scope),
                 Op::Consume { sub, .. }
                 | Op::DropSubscription { sub }
                 | Op::CancelSubscriber { sub }
@@ -323,6 +336,8 @@ impl ReferenceStateMachine for Workload {
                     state.all_subs.push(*sub);
                 }
             }
+            // A processor's subscription takes no consume, drop or abandon.
+            Op::SpawnProcessor { sub, .. } => state.next_sub = state.next_sub.max(sub.0),
             Op::Send { event, .. } => state.next_event = state.next_event.max(*event),
             Op::Abandon { .. } => {}
             Op::DropSubscription { sub } | Op::CancelSubscriber { sub } => {

@@ -3,7 +3,9 @@
 //! `replay`, `mutants`, the shrinker and the expectations check all go
 //! through [`Diagnosis`], so a trace is judged the same wherever it runs.
 
-use super::{Cleared, Rerun, abandon, cancel, cancellation, holder, layout, lookalike, processor};
+use super::{
+    Cleared, Rerun, abandon, cancel, cancellation, holder, layout, lookalike, processor, promptness,
+};
 use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
 use crate::model::Layout;
@@ -98,6 +100,7 @@ impl<'a> Diagnosis<'a> {
             holder::holder,
             processor::taken_down,
             cancellation::cancellation,
+            promptness::promptness,
             abandon::abandons,
             cancel::drops,
         ];

@@ -45,7 +45,10 @@
 //!    spawned in is TASK-1 (the processors went down with the nested scope,
 //!    not with their group's owner: [`processor`]); a scope that does not
 //!    finish exiting (TASK-1) because of the cancellations of scopes nested
-//!    in it is TASK-2 ([`cancellation`]).
+//!    in it is TASK-2 ([`cancellation`]); a started task that ran though
+//!    released after its group's cancellation was requested (TASK-3), and
+//!    still runs when the cancellation is given a settle to take effect
+//!    first, is TASK-2 ([`promptness`]).
 //! 7. **Abandoned receives** ([`abandon`]): a symptom on a subscription or
 //!    a sender that disappears without the `abandon`s of its channel's
 //!    subscribers (or showed during one, and not with a `settle` there
@@ -91,6 +94,7 @@ pub mod liveness;
 pub mod lookalike;
 pub mod misdelivery;
 pub mod processor;
+pub mod promptness;
 mod rerun;
 pub mod send;
 pub mod stats;

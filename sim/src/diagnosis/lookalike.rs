@@ -13,10 +13,13 @@
 //! Invariant: the counterfactual differs from the failing prefix in the
 //! look-alikes only, and never in a drop or cancellation of a subscriber
 //! (a failure those cause is CANCEL-1's, and must not be blamed on
-//! ROUTE-1). Renaming keeps every op; when the trace leaves too few
-//! unrelated types to rename to, the look-alikes' subscriptions and sends
-//! are taken out instead, but only if none of those subscriptions was
-//! dropped or cancelled; else nothing is asked.
+//! ROUTE-1). Renaming keeps every op. A look-alike is renamed to an
+//! unrelated route the bus does not use if there is one left, else to one
+//! it does use (shared among look-alikes if need be): that merges the
+//! look-alike's traffic into an unrelated channel, which cannot change
+//! what a bus that keeps types apart does on the failing channel. (Taking
+//! the look-alikes' subscriptions and sends out instead, which refuses to
+//! take out a drop, remains for a catalogue with no unrelated route.)
 
 use super::Cleared;
 use super::causal::{Shape, evidence_channel};
@@ -164,9 +167,9 @@ fn removed(
 }
 
 /// Each look-alike route of `route` used on the failing bus (`on_bus`),
-/// mapped to a distinct catalogue route of another family that is never
-/// used on that bus; `None` if there is no look-alike or too few unused
-/// routes to go round.
+/// mapped to a catalogue route of another family: distinct ones the bus
+/// never uses while they last, then ones it uses; `None` if there is no
+/// look-alike, or no route of another family.
 fn renames(
     entries: &[Entry],
     route: EventType,
@@ -198,12 +201,26 @@ fn renames(
         .collect();
     lookalikes.sort();
     lookalikes.dedup();
-    let mut free = EventType::ALL
+    // Unrelated routes the bus does not use first; when too few are left,
+    // routes of other families it does use, shared if need be: merging a
+    // look-alike's traffic into an unrelated channel (or two look-alikes
+    // into one) changes nothing on the failing channel of a bus that keeps
+    // types apart, and its drops stay in the trace, renamed.
+    let other = |ty: &EventType| ty.route() == *ty && ty.family() != route.family();
+    let unused = EventType::ALL
         .into_iter()
-        .filter(|ty| ty.route() == *ty && ty.family() != route.family() && !used.contains(ty));
+        .filter(|ty| other(ty) && !used.contains(ty));
+    let in_use = EventType::ALL
+        .into_iter()
+        .filter(|ty| other(ty) && used.contains(ty));
+    let targets: Vec<EventType> = unused.chain(in_use).collect();
+    if targets.is_empty() {
+        return None;
+    }
     let renames: BTreeMap<_, _> = lookalikes
         .iter()
-        .map(|ty| free.next().map(|to| (*ty, to)))
-        .collect::<Option<_>>()?;
+        .enumerate()
+        .map(|(i, ty)| (*ty, targets[i % targets.len()]))
+        .collect();
     (!renames.is_empty()).then_some(renames)
 }

@@ -30,7 +30,7 @@ use super::{Cleared, abandon};
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Violation};
-use crate::op::{Entry, Op, ScopeId, SubId};
+use crate::op::{Entry, Op, ScopeId};
 use crate::rules::Rule;
 use crate::shrink::close_references;
 
@@ -78,9 +78,7 @@ fn earlier_drops(
         if moved_to_a_sibling(&outcome, shape, &channels) {
             return None;
         }
-        if outcome.cleared(failure) == Cleared::Yes
-            && !only_postponed(prefix, &candidate, failure, layout, rerun)
-        {
+        if outcome.cleared(failure) == Cleared::Yes {
             let pull = abandon::pull_not_drop(prefix, failure, &channels, layout, rerun);
             return Some(pull.unwrap_or_else(|| blame_drops(failure)));
         }
@@ -94,39 +92,6 @@ fn earlier_drops(
         channels.push(next);
     }
     None
-}
-
-/// Whether `candidate` took out the cancellation of a processor and, run on
-/// to a settle, still fails as `failure` did. A processor runs inside its
-/// scope's task, so taking out its cancellation changes what every poll of
-/// that task does, and a symptom can show after the failing point instead
-/// of at it: postponed, not cleared.
-fn only_postponed(
-    prefix: &[Entry],
-    candidate: &[Entry],
-    failure: &Failure,
-    layout: Layout,
-    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
-) -> bool {
-    let processors: Vec<SubId> = prefix
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Op(Op::SpawnProcessor { sub, .. }) => Some(*sub),
-            _ => None,
-        })
-        .collect();
-    let took_out_a_processor = prefix.iter().any(|e| {
-        matches!(e, Entry::Op(Op::CancelSubscriber { sub }) if processors.contains(sub))
-            && !candidate.contains(e)
-    });
-    if !took_out_a_processor {
-        return false;
-    }
-    let mut longer = candidate.to_vec();
-    longer.push(Entry::Op(Op::Settle));
-    rerun(&longer, layout)
-        .failure
-        .is_some_and(|f| f.rule == failure.rule && f.mode == failure.mode)
 }
 
 /// Whether the rerun without the drops still has a subscription of the

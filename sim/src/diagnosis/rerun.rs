@@ -12,7 +12,7 @@
 
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Mode, Violation};
-use crate::op::Entry;
+use crate::op::{Entry, Op};
 
 /// How a counterfactual rerun of a failing prefix ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +23,12 @@ pub enum Rerun {
     AtEnd(Failure),
     /// A failure before it.
     Before(Failure),
+    /// No failure up to the last entry, but one after it, once the rerun
+    /// was given a settle: a trace with processors (which run inside their
+    /// scope's task, so that what one poll of that task does depends on
+    /// how many of them are woken) can move a symptom past the failing
+    /// point without clearing it.
+    Postponed(Failure),
 }
 
 /// Whether a rerun shows a failure again.
@@ -46,7 +52,32 @@ pub fn ask(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Rerun> {
-    asks(prefix, candidate).then(|| Rerun::of(candidate, rerun(candidate, layout)))
+    asks(prefix, candidate).then(|| {
+        let outcome = Rerun::of(candidate, rerun(candidate, layout));
+        postponed(candidate, outcome, layout, rerun)
+    })
+}
+
+/// `outcome`, or, if it passed and `candidate` has processors, what the
+/// same rerun followed by a settle shows ([`Rerun::Postponed`]).
+fn postponed(
+    candidate: &[Entry],
+    outcome: Rerun,
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Rerun {
+    let processors = candidate
+        .iter()
+        .any(|e| matches!(e, Entry::Op(Op::SpawnProcessor { .. })));
+    if outcome != Rerun::Passed || !processors {
+        return outcome;
+    }
+    let mut longer = candidate.to_vec();
+    longer.push(Entry::Op(Op::Settle));
+    match rerun(&longer, layout).failure {
+        Some(f) => Rerun::Postponed(f),
+        None => Rerun::Passed,
+    }
 }
 
 /// Whether `candidate` asks something of `prefix`: something was taken out,
@@ -70,7 +101,8 @@ pub fn ask_same_schedule(
     if !asks(prefix, candidate) {
         return None;
     }
-    same_schedule(candidate, rerun(candidate, layout))
+    let outcome = same_schedule(candidate, rerun(candidate, layout))?;
+    Some(postponed(candidate, outcome, layout, rerun))
 }
 
 /// Replays `prefix` with its last entry replaced by `instead` (the failing
@@ -88,7 +120,8 @@ pub fn ask_instead(
     if candidate == prefix {
         return None;
     }
-    same_schedule(&candidate, rerun(&candidate, layout))
+    let outcome = same_schedule(&candidate, rerun(&candidate, layout))?;
+    Some(postponed(&candidate, outcome, layout, rerun))
 }
 
 /// How `run`, a replay of `candidate`, ended; `None` if it skipped a
@@ -122,6 +155,7 @@ impl Rerun {
         match self {
             Rerun::Passed => Cleared::Yes,
             Rerun::Before(_) => Cleared::Unknown,
+            Rerun::Postponed(f) => postponed_again(original, f),
             Rerun::AtEnd(f) => match (original.evidence.as_deref(), f.evidence.as_deref()) {
                 (Some(a), Some(b)) => same_point(a, b),
                 _ => match f.rule == original.rule && f.message == original.message {
@@ -130,6 +164,26 @@ impl Rerun {
                 },
             },
         }
+    }
+}
+
+/// Whether a failure found only after the failing point (`later`) is
+/// `original` again. Only a receipt or an end can be moved past the point
+/// (a settle's checks and an `observe`'s are made where they are asked
+/// for): the same subscription's, with the same event, is not cleared; any
+/// other failure later leaves it unknown. For the other failures, a
+/// rerun that passed the failing point cleared them.
+fn postponed_again(original: &Failure, later: &Failure) -> Cleared {
+    use Disagreement as D;
+    let same = match (original.evidence.as_deref(), later.evidence.as_deref()) {
+        (Some(D::Misdelivery(x)), Some(D::Misdelivery(y))) => x.sub == y.sub && x.got == y.got,
+        (Some(D::EarlyEnd(x)), Some(D::EarlyEnd(y))) => x.sub == y.sub,
+        (Some(D::Misdelivery(_) | D::EarlyEnd(_)), _) => return Cleared::Unknown,
+        _ => return Cleared::Yes,
+    };
+    match same {
+        true => Cleared::No,
+        false => Cleared::Unknown,
     }
 }
 

@@ -134,8 +134,9 @@ pub enum Op {
     /// (the subscription exists from this op on, VIS-1), and spawns into
     /// the scope's task group a task that pulls it with unlimited credit,
     /// reporting each event received, until its stream ends; the task then
-    /// finishes. `cancel_subscriber` cancels the task; `consume`, `drop`
-    /// and `abandon` do not apply. Needs the `processors` capability
+    /// finishes. `cancel_subscriber` cancels the task, `abandon` gives up
+    /// its pending pull (a timeout around the processor's receive);
+    /// `consume` and `drop_subscription` do not apply. Needs the `processors` capability
     /// (PROC-1).
     SpawnProcessor {
         /// The processor's subscription (and task) handle.

@@ -328,7 +328,8 @@ impl Swarm {
     /// A held subscription whose pull to abandon: one with credit (it may
     /// be waiting in a pull: CANCEL-2's situation) when there is one.
     fn sub_to_abandon(rng: &mut impl Rng, model: &Model) -> SubId {
-        let credited = model.credited_subs();
+        let mut credited = model.credited_subs();
+        credited.extend(model.running_processors());
         match credited.is_empty() {
             true => pick(rng, model.held_subs()),
             false => pick(rng, &credited),

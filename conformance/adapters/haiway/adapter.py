@@ -10,8 +10,10 @@ Determinism: one asyncio event loop per run (``reset``), and the loop runs only
 while a request is being handled, never while waiting for the next line, so
 the same sequence of requests always gives the same replies.
 
-Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step``, ``stats`` and
-``started`` (each worker reports ``task_started`` when it first runs).
+Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step``, ``stats``,
+``started`` (each worker reports ``task_started`` when it first runs),
+``abandon`` and ``processors`` (subscriptions read by tasks ``ctx.spawn``ed
+into the scope's task group).
 Retained events are measured exactly with finalizers on the event objects:
 an event the adapter sent and no longer references is alive only if Haiway
 still holds it. Events are counted against the bus they were really sent on:
@@ -206,6 +208,9 @@ class SubRec:
     # Set while `abandon` cancels the pending pull (as a timeout around it
     # would), until the task has given the pull up.
     abandoning: bool = False
+    # A processor: pulled by a task spawned into its scope's task group
+    # (`spawn_processor`), with unlimited credit.
+    processor: bool = False
 
 
 @dataclass
@@ -362,6 +367,10 @@ class World:
                         asyncio.current_task().uncancel()  # type: ignore[union-attr]
                         rec.abandoning = False
                         continue
+                    if rec.processor and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                        # A processor's task cancelled with its scope's task
+                        # group: expected.
+                        raise
                     # Nobody cancelled this task: the pull itself raised (in
                     # Haiway, the future every subscription of the type
                     # shares was cancelled by another subscriber's
@@ -379,6 +388,10 @@ class World:
                 # Yield between events, like a processor awaiting its work.
                 await asyncio.sleep(0)
         except asyncio.CancelledError:
+            if rec.processor:
+                # Cancelled with its task group: the task lets go of its
+                # subscription, as the user's `async for` frame would.
+                rec.iterator = None
             raise
         except BaseException as e:  # noqa: BLE001
             self.faults.append(f"the subscriber of sub#{sub_id} failed: {exception_name(e)}: {e}")
@@ -474,6 +487,30 @@ class World:
         rec = SubRec(iterator=iterator)
         self.subs[sub_id] = rec
         rec.task = self.now(self.loop.create_task, self.subscriber(sub_id), context=contextvars.Context())
+        return {"ok": "done"}
+
+    def op_spawn_processor(self, op: dict[str, Any]) -> dict[str, Any]:
+        # The seed's background processor: the scope subscribes, then spawns
+        # (`ctx.spawn`, into its task group) a task that reads the
+        # subscription until it ends. (The seed's own example subscribes
+        # inside the task; subscribing first fixes which events it sees,
+        # VIS-1, whatever the task's first step.)
+        sub_id, scope, name = op["sub"], op["scope"], op["ty"]
+        context = self.scope(scope).context
+        try:
+            iterator = self.now(context.run, ctx.subscribe, CATALOGUE[name])  # type: ignore[union-attr]
+        except Exception as e:  # noqa: BLE001
+            return {"error": error_of(e)}
+        rec = SubRec(iterator=iterator, credits=PROCESSOR_CREDIT, processor=True)
+        self.subs[sub_id] = rec
+        body = self.subscriber(sub_id)
+        try:
+            rec.task = self.now(context.run, ctx.spawn, body)  # type: ignore[union-attr]
+        except Exception as e:  # noqa: BLE001
+            body.close()
+            rec.iterator = None
+            del self.subs[sub_id]
+            return {"error": error_of(e)}
         return {"ok": "done"}
 
     def op_send(self, op: dict[str, Any]) -> dict[str, Any]:
@@ -599,6 +636,9 @@ class World:
 
 SETTLE_LIMIT = 100_000
 
+# A processor's credit: more than any run sends.
+PROCESSOR_CREDIT = 1 << 40
+
 
 # ----- the session ----------------------------------------------------------------
 
@@ -627,7 +667,16 @@ def handle(world: World, request: dict[str, Any]) -> tuple[World, dict[str, Any]
             "name": "haiway",
             "language": "python",
             "version": haiway_version(),
-            "capabilities": ["isolated", "cancel", "stats", "tasks", "step", "started", "abandon"],
+            "capabilities": [
+                "isolated",
+                "cancel",
+                "stats",
+                "tasks",
+                "step",
+                "started",
+                "abandon",
+                "processors",
+            ],
         }
     if kind == "reset":
         world.close()

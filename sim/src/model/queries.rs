@@ -260,11 +260,11 @@ impl Model {
                 self.check_fresh(*event)?;
                 scope.map_or(Ok(()), |s| self.check_usable(s))
             }
-            Op::Consume { sub, .. } | Op::DropSubscription { sub } | Op::Abandon { sub }
+            Op::Consume { sub, .. } | Op::DropSubscription { sub }
                 if self.subs.get(sub).is_some_and(|s| s.processor) =>
             {
                 Err(format!(
-                    "{sub} is a processor's: only `cancel_subscriber` applies to it"
+                    "{sub} is a processor's: only `cancel_subscriber` and `abandon` apply to it"
                 ))
             }
             Op::Consume { sub, .. }

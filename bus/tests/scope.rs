@@ -103,6 +103,62 @@ fn close_1_and_task_1_exit_closes_the_bus_then_waits_for_tasks() {
     );
 }
 
+/// PROC-1, the seed's pattern whole: two processors spawned into a root
+/// read its bus until it closes, nobody cancels them, and the scope exits
+/// once they have drained what was sent: its body returning closed the bus
+/// before the scope waited for them.
+#[test]
+fn proc_1_processors_end_when_the_body_returns_and_the_scope_exits() {
+    assert_eq!(processors_at_exit(|run| run()), Ok(6));
+}
+
+/// The same pattern on a bus whose scope waits for its tasks before it
+/// closes the bus: the scope never exits.
+#[cfg(feature = "mutants")]
+#[test]
+fn proc_1_test_catches_a_scope_that_closes_its_bus_after_its_tasks() {
+    use scopebus::mutants::{Mutant, with_mutant};
+    let planted = |run: Pattern| with_mutant(Some(Mutant::CloseAfterTasks), run);
+    assert!(processors_at_exit(planted).is_err());
+}
+
+/// The processor pattern, run by [`processors_at_exit`].
+type Pattern = Box<dyn FnOnce() -> usize>;
+
+/// Runs the processor pattern on a thread, through `harness` (which may
+/// plant a mutant around it): how many events the processors received, or
+/// why it did not exit within 2 s.
+fn processors_at_exit(harness: fn(Pattern) -> usize) -> Result<usize, String> {
+    let (done, outcome) = std::sync::mpsc::channel();
+    // Detached if it hangs: the test process ends without it.
+    std::thread::spawn(move || {
+        let run = move || {
+            let received = Arc::new(AtomicUsize::new(0));
+            let counted = received.clone();
+            block_on(scope(async move {
+                for _ in 0..2 {
+                    let mut ticks = subscribe::<Tick>().unwrap();
+                    let seen = counted.clone();
+                    spawn(async move {
+                        while ticks.next().await.is_some() {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        }
+                    })
+                    .unwrap();
+                }
+                for i in 0..3 {
+                    send(Tick(i)).unwrap();
+                }
+            }));
+            received.load(Ordering::SeqCst)
+        };
+        let _ = done.send(harness(Box::new(run)));
+    });
+    outcome
+        .recv_timeout(Duration::from_secs(2))
+        .map_err(|_| "the scope did not exit within 2 s: its processors never ended".to_owned())
+}
+
 #[test]
 fn close_2_a_task_sending_during_exit_gets_closed() {
     block_on(scope(async {

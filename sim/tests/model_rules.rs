@@ -707,3 +707,50 @@ fn validity_rejects_dangling_handles() {
     };
     assert!(w.0.validate(&again).is_err(), "event ids are unique");
 }
+
+/// PROC-1: a processor (a subscription read by a task of its scope's task
+/// group) drains what was sent and ends when its scope's body returns, and
+/// then the scope exits; that counts. Its scope may not exit before it has
+/// ended (TASK-1), and once its group is cancelled it may not run (TASK-2).
+/// A bus that closes only after the scope's tasks is the closes-after-tasks
+/// layout: judged by that layout's model, the processor that never ends is
+/// what it predicts (diagnosis then names PROC-1).
+#[test]
+fn proc_1_processors_end_at_the_close_and_let_their_scope_exit() {
+    let processor = |scope: u32| Op::SpawnProcessor {
+        sub: sub(1),
+        scope: s(scope),
+        ty: Login,
+    };
+    let mut w = World::new();
+    w.root(1).ok(processor(1)).send(1, Login, 1).close(1);
+    let before = w.0.coverage().get(Rule::Proc1);
+    w.got(1, 1).expect("drains what was sent before the close");
+    w.seen(Observation::Ended { sub: sub(1) });
+    assert_eq!(w.0.coverage().get(Rule::Proc1), before + 1);
+    w.seen(Observation::ScopeExited { scope: s(1) });
+    w.settle().expect("nothing owed");
+    // The scope exited while its processor still ran.
+    let mut w = World::new();
+    w.root(1).ok(processor(1)).close(1);
+    let r = w.see(Observation::ScopeExited { scope: s(1) });
+    assert_eq!(rule(r), Rule::Task1);
+    // A processor that never ends once its bus closed.
+    let mut w = World::new();
+    w.root(1).ok(processor(1)).close(1);
+    assert!(matches!(w.settle(), Err(Disagreement::Unended(_))));
+    // Cancelled with its group, it still received.
+    let mut w = World::new();
+    w.root(1).ok(processor(1)).send(1, Login, 1);
+    w.ok(Op::CancelScope { scope: s(1) })
+        .seen(Observation::ScopeCancelled { scope: s(1) });
+    assert_eq!(rule(w.got(1, 1)), Rule::Task2);
+    // The closes-after-tasks layout: the bus is still open at settle.
+    let layout = scopebus_sim::model::Layout::of(
+        scopebus_sim::model::Owners::Spec,
+        scopebus_sim::model::Closing::AfterTasks,
+    );
+    let mut w = World(Model::with_layout(layout));
+    w.root(1).ok(processor(1)).close(1);
+    w.settle().expect("that layout's bus has not closed");
+}

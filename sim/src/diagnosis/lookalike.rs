@@ -14,19 +14,22 @@
 //! look-alikes only, and never in a drop or cancellation of a subscriber
 //! (a failure those cause is CANCEL-1's, and must not be blamed on
 //! ROUTE-1). Renaming keeps every op. A look-alike is renamed to an
-//! unrelated route the bus does not use if there is one left, else to one
-//! it does use (shared among look-alikes if need be): that merges the
-//! look-alike's traffic into an unrelated channel, which cannot change
-//! what a bus that keeps types apart does on the failing channel. (Taking
-//! the look-alikes' subscriptions and sends out instead, which refuses to
-//! take out a drop, remains for a catalogue with no unrelated route.)
+//! unrelated route the bus does not use if there is one left, else, for a
+//! failure a settle or an `observe` finds, to one it does use (shared among
+//! look-alikes if need be): that merges the look-alike's traffic into an
+//! unrelated channel, which cannot change what a bus that keeps types
+//! apart holds for the failing channel once everything has run (a receipt
+//! at one point in time could move with the schedule). Otherwise the
+//! look-alikes' subscriptions and sends are taken out instead, but only if
+//! none of those subscriptions was dropped or cancelled; else nothing is
+//! asked.
 
 use super::Cleared;
 use super::causal::{Shape, evidence_channel};
 use super::rerun::ask;
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
-use crate::model::{Layout, Mode, Violation};
+use crate::model::{Disagreement, Layout, Mode, Violation};
 use crate::op::{Entry, Interjection, Op, ScopeId, TaskId};
 use crate::rules::Rule;
 use crate::shrink::close_references;
@@ -52,7 +55,15 @@ pub fn lookalikes(
             .is_some_and(|(b, _)| b == bus)
     };
     let task_on_bus = |t: &TaskId| on_bus(&shape.task_scope(*t));
-    let candidate = match renames(prefix, route, &on_bus, &task_on_bus) {
+    // Renaming onto routes the bus uses adds traffic to their channels,
+    // which moves the schedule of a processor's scope task: asked only of
+    // what a settle or an `observe` checks, not of a receipt or an end at
+    // one point in time.
+    let at_rest = matches!(
+        failure.evidence.as_deref(),
+        Some(Disagreement::Stuck(_) | Disagreement::Unended(_) | Disagreement::Stats(_))
+    );
+    let candidate = match renames(prefix, route, &on_bus, &task_on_bus, at_rest) {
         Some(renames) => renamed(prefix, &renames, &on_bus, &task_on_bus),
         None => removed(prefix, route, &on_bus, &task_on_bus)?,
     };
@@ -114,8 +125,9 @@ fn renamed(
 /// look-alikes of `route` (a poll they were interjected into stays);
 /// `None` if that would take out anything else: a drop or cancellation of
 /// a subscriber, or a scheduling choice (a poll, wake or move of a
-/// look-alike's subscriber: without it, everything else would run at
-/// other times).
+/// look-alike's subscriber, or a look-alike processor, which runs inside
+/// its scope's task: without it, everything else would run at other
+/// times).
 fn removed(
     prefix: &[Entry],
     route: EventType,
@@ -130,6 +142,14 @@ fn removed(
         Op::SpawnProcessor { scope, ty, .. } => lookalike(ty) && on_bus(&Some(*scope)),
         _ => false,
     };
+    // A processor runs inside its scope's task: without it, that task's
+    // polls (and what is interjected at their yield points) run otherwise.
+    let a_processor = prefix
+        .iter()
+        .any(|e| matches!(e, Entry::Op(op @ Op::SpawnProcessor { .. }) if is_lookalike(op)));
+    if a_processor {
+        return None;
+    }
     let without: Vec<Entry> = prefix
         .iter()
         .filter_map(|e| match e {
@@ -168,13 +188,14 @@ fn removed(
 
 /// Each look-alike route of `route` used on the failing bus (`on_bus`),
 /// mapped to a catalogue route of another family: distinct ones the bus
-/// never uses while they last, then ones it uses; `None` if there is no
-/// look-alike, or no route of another family.
+/// never uses while they last, then (if `onto_used`) ones it uses; `None`
+/// if there is no look-alike, or too few routes to go round.
 fn renames(
     entries: &[Entry],
     route: EventType,
     on_bus: &dyn Fn(&Option<ScopeId>) -> bool,
     task_on_bus: &dyn Fn(&TaskId) -> bool,
+    onto_used: bool,
 ) -> Option<BTreeMap<EventType, EventType>> {
     let used: Vec<EventType> = entries
         .iter()
@@ -212,9 +233,10 @@ fn renames(
         .filter(|ty| other(ty) && !used.contains(ty));
     let in_use = EventType::ALL
         .into_iter()
-        .filter(|ty| other(ty) && used.contains(ty));
+        .filter(|ty| onto_used && other(ty) && used.contains(ty));
+    let unused_count = unused.clone().count();
     let targets: Vec<EventType> = unused.chain(in_use).collect();
-    if targets.is_empty() {
+    if targets.is_empty() || (!onto_used && unused_count < lookalikes.len()) {
         return None;
     }
     let renames: BTreeMap<_, _> = lookalikes

@@ -7,10 +7,13 @@
 //! implementation whose nested scopes keep their tasks to themselves
 //! cancels the processor with the scope, and nothing reports it: the model
 //! sees a live processor that stops receiving (read as FANOUT-1 or WAKE-1),
-//! never ends (CLOSE-1), or an owner that exits without it. So a failure
-//! whose prefix cancels such a scope after a processor was spawned in it is
-//! replayed without those cancellations: if it then goes, the
-//! cancellations took the processors, and it is TASK-1's.
+//! never ends (CLOSE-1), or an owner that exits without it. So such a
+//! failure (one of those processors stuck or never ended, an owner that
+//! exited early, or counts that miss a subscription), whose prefix
+//! cancels a nested scope after a processor was spawned in it, is
+//! replayed without those cancellations: if it then goes, the cancellations took the processors, and it is TASK-1's. (Other
+//! failures are not asked: taking a cancellation out changes what the
+//! scope's task runs, and with it when a receipt shows.)
 //!
 //! Invariant: asked only when the prefix has such a cancellation; the
 //! counterfactual removes nothing else (ops that name the nested scope
@@ -20,10 +23,10 @@
 use super::Cleared;
 use super::rerun::ask;
 use crate::harness::{Failure, Run};
-use crate::model::{Layout, Mode, Violation};
-use crate::op::{Entry, Op, ScopeId};
+use crate::model::{Disagreement, Layout, Mode, Violation};
+use crate::op::{Entry, Op, ScopeId, SubId};
 use crate::rules::Rule;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// TASK-1, when replaying without the cancellations of nested,
 /// non-isolated scopes that processors were spawned in clears the failure;
@@ -34,8 +37,19 @@ pub fn taken_down(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
-    let cancels = cancelled_processor_scopes(prefix);
-    if cancels.is_empty() {
+    let (cancels, processors) = cancelled_processor_scopes(prefix);
+    // A processor that went down shows as one stuck or never ended, as an
+    // owner that exited without it, or in its bus's counts: asked only
+    // then.
+    let about_one = match failure.evidence.as_deref() {
+        Some(Disagreement::Stuck(s)) => processors.contains(&s.sub.sub),
+        Some(Disagreement::Unended(u)) => processors.contains(&u.sub.sub),
+        Some(Disagreement::Certain(v)) => v.rule == Rule::Task1 && v.mode == Mode::ExitedEarly,
+        // The counts of a bus a processor was taken down from.
+        Some(Disagreement::Stats(_)) => true,
+        _ => false,
+    };
+    if cancels.is_empty() || !about_one {
         return None;
     }
     let candidate: Vec<Entry> = prefix
@@ -60,10 +74,10 @@ pub fn taken_down(
 }
 
 /// The nested, non-isolated scopes of `prefix` cancelled after a processor
-/// was spawned in them.
-fn cancelled_processor_scopes(prefix: &[Entry]) -> BTreeSet<ScopeId> {
+/// was spawned in them, and those processors.
+fn cancelled_processor_scopes(prefix: &[Entry]) -> (BTreeSet<ScopeId>, BTreeSet<SubId>) {
     let mut nested = BTreeSet::new();
-    let mut with_processors = BTreeSet::new();
+    let mut with_processors: BTreeMap<ScopeId, Vec<SubId>> = BTreeMap::new();
     let mut cancelled = BTreeSet::new();
     for entry in prefix {
         match entry {
@@ -74,14 +88,18 @@ fn cancelled_processor_scopes(prefix: &[Entry]) -> BTreeSet<ScopeId> {
             }) => {
                 nested.insert(*scope);
             }
-            Entry::Op(Op::SpawnProcessor { scope, .. }) if nested.contains(scope) => {
-                with_processors.insert(*scope);
+            Entry::Op(Op::SpawnProcessor { sub, scope, .. }) if nested.contains(scope) => {
+                with_processors.entry(*scope).or_default().push(*sub);
             }
-            Entry::Op(Op::CancelScope { scope }) if with_processors.contains(scope) => {
+            Entry::Op(Op::CancelScope { scope }) if with_processors.contains_key(scope) => {
                 cancelled.insert(*scope);
             }
             _ => {}
         }
     }
-    cancelled
+    let processors = cancelled
+        .iter()
+        .flat_map(|s| with_processors[s].iter().copied())
+        .collect();
+    (cancelled, processors)
 }

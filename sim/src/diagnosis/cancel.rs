@@ -6,7 +6,11 @@
 //! the failing channel's subscribers (its route, on its bus as the
 //! implementation lays buses out): a drop elsewhere is no sibling's, and
 //! taking it out would only change when a self-scheduling implementation
-//! gets to run.
+//! gets to run. A processor's cancellation is never taken out: a processor
+//! runs inside its scope's task, so without the cancellation that task
+//! would poll something else, and everything on the bus would run at other
+//! times (a lost wakeup, which depends on when, could go for that reason
+//! alone).
 //!
 //! - a symptom on a subscription or a sender that then disappears (the same
 //!   subscription no longer stuck at that settle, the same receipt no
@@ -30,9 +34,10 @@ use super::{Cleared, abandon};
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Violation};
-use crate::op::{Entry, Op, ScopeId};
+use crate::op::{Entry, Op, ScopeId, SubId};
 use crate::rules::Rule;
 use crate::shrink::close_references;
+use std::collections::BTreeSet;
 
 /// CANCEL-1, when replaying `prefix` (a failing trace up to its failing
 /// entry) without the drops and cancellations of the failing channel's
@@ -182,7 +187,7 @@ fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventTy
 }
 
 /// `prefix` without the drops and cancels of subscribers of `channels`
-/// before its last entry (the failing one stays, drop or not: a symptom
+/// (processors' cancellations excepted) before its last entry (the failing one stays, drop or not: a symptom
 /// cannot be asked about without the point it showed at; a drop that is
 /// that point is asked about by [`during_the_drop`]); `None` if there are
 /// none.
@@ -192,10 +197,23 @@ fn without_drops(
     channels: &[(ScopeId, EventType)],
     stand_in: impl FnOnce() -> Option<Entry>,
 ) -> Option<Vec<Entry>> {
+    // A processor runs inside its scope's task: taking its cancellation out
+    // would change what that task polls, and with it when everything else
+    // on the bus runs. It stays.
+    let processors: BTreeSet<SubId> = prefix
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Op(Op::SpawnProcessor { sub, .. }) => Some(*sub),
+            _ => None,
+        })
+        .collect();
     let is_drop = |e: &Entry| match e {
-        Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }) => shape
-            .sub_channel(*sub)
-            .is_some_and(|c| channels.contains(&c)),
+        Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }) => {
+            !processors.contains(sub)
+                && shape
+                    .sub_channel(*sub)
+                    .is_some_and(|c| channels.contains(&c))
+        }
         _ => false,
     };
     taken_out(prefix, is_drop, stand_in)

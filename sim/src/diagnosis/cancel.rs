@@ -6,11 +6,12 @@
 //! the failing channel's subscribers (its route, on its bus as the
 //! implementation lays buses out): a drop elsewhere is no sibling's, and
 //! taking it out would only change when a self-scheduling implementation
-//! gets to run. A processor's cancellation is never taken out: a processor
-//! runs inside its scope's task, so without the cancellation that task
-//! would poll something else, and everything on the bus would run at other
-//! times (a lost wakeup, which depends on when, could go for that reason
-//! alone).
+//! gets to run. A processor's cancellation is taken out only for a refused
+//! send (which the bus answers at once): a processor runs inside its
+//! scope's task, so without the cancellation that task would poll
+//! something else, and everything on the bus would run at other times (a
+//! lost wakeup or a receipt, which depend on when, could go for that
+//! reason alone).
 //!
 //! - a symptom on a subscription or a sender that then disappears (the same
 //!   subscription no longer stuck at that settle, the same receipt no
@@ -76,7 +77,7 @@ fn earlier_drops(
     // Asked of a fresh instance, so only once there is a drop to take out.
     let mut asked: Option<Option<Entry>> = None;
     for _ in 0..MAX_CHANNELS {
-        let candidate = without_drops(prefix, shape, &channels, || {
+        let candidate = without_drops(prefix, failure, shape, &channels, || {
             asked.get_or_insert_with(|| stand_in(layout, rerun)).clone()
         })?;
         let outcome = ask_same_schedule(prefix, &candidate, layout, rerun)?;
@@ -187,19 +188,26 @@ fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventTy
 }
 
 /// `prefix` without the drops and cancels of subscribers of `channels`
-/// (processors' cancellations excepted) before its last entry (the failing one stays, drop or not: a symptom
+/// (processors' cancellations excepted, but for a refused send) before its
+/// last entry (the failing one stays, drop or not: a symptom
 /// cannot be asked about without the point it showed at; a drop that is
 /// that point is asked about by [`during_the_drop`]); `None` if there are
 /// none.
 fn without_drops(
     prefix: &[Entry],
+    failure: &Failure,
     shape: &Shape,
     channels: &[(ScopeId, EventType)],
     stand_in: impl FnOnce() -> Option<Entry>,
 ) -> Option<Vec<Entry>> {
+    let refused_send = matches!(
+        failure.evidence.as_deref(),
+        Some(Disagreement::SendRefused(_))
+    );
     // A processor runs inside its scope's task: taking its cancellation out
     // would change what that task polls, and with it when everything else
-    // on the bus runs. It stays.
+    // on the bus runs. It stays, unless the symptom is a refused send,
+    // which the bus answers at once, whenever the processor is polled.
     let processors: BTreeSet<SubId> = prefix
         .iter()
         .filter_map(|e| match e {
@@ -209,7 +217,7 @@ fn without_drops(
         .collect();
     let is_drop = |e: &Entry| match e {
         Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }) => {
-            !processors.contains(sub)
+            (refused_send || !processors.contains(sub))
                 && shape
                     .sub_channel(*sub)
                     .is_some_and(|c| channels.contains(&c))

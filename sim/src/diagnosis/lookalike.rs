@@ -15,9 +15,9 @@
 //! (a failure those cause is CANCEL-1's, and must not be blamed on
 //! ROUTE-1). Renaming keeps every op. A look-alike is renamed to an
 //! unrelated route the bus does not use if there is one left, else, for a
-//! failure a settle or an `observe` finds on a bus no processor reads, to
-//! one it does use (shared among
-//! look-alikes if need be): that merges the look-alike's traffic into an
+//! failure a settle or an `observe` finds (but a lost wakeup on a bus a
+//! processor reads), to one it does use (shared among look-alikes if need
+//! be): that merges the look-alike's traffic into an
 //! unrelated channel, which cannot change what a bus that keeps types
 //! apart holds for the failing channel once everything has run (a receipt
 //! at one point in time could move with the schedule). Otherwise the
@@ -60,16 +60,17 @@ pub fn lookalikes(
     // which moves the schedule of a processor's scope task: asked only of
     // what a settle or an `observe` checks, not of a receipt or an end at
     // one point in time.
-    // Nor where a processor reads the bus: merged traffic changes what its
-    // scope's task does on every poll.
+    // Nor a lost wakeup where a processor reads the bus: merged traffic
+    // changes what its scope's task does on every poll, and with it when a
+    // wakeup is due (an event never delivered stays undelivered).
     let processor_on_bus = prefix
         .iter()
         .any(|e| matches!(e, Entry::Op(Op::SpawnProcessor { scope, .. }) if on_bus(&Some(*scope))));
-    let at_rest = !processor_on_bus
-        && matches!(
-            failure.evidence.as_deref(),
-            Some(Disagreement::Stuck(_) | Disagreement::Unended(_) | Disagreement::Stats(_))
-        );
+    let at_rest = match failure.evidence.as_deref() {
+        Some(Disagreement::Stuck(s)) => !(processor_on_bus && s.woken == Some(true)),
+        Some(Disagreement::Unended(_) | Disagreement::Stats(_)) => true,
+        _ => false,
+    };
     let candidate = match renames(prefix, route, &on_bus, &task_on_bus, at_rest) {
         Some(renames) => renamed(prefix, &renames, &on_bus, &task_on_bus),
         None => removed(prefix, route, &on_bus, &task_on_bus)?,

@@ -9,6 +9,7 @@ use scopebus_conformance::rules::Rule;
 use scopebus_conformance::runner::{Campaign, Report, RuleResult, Seeds, run};
 use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
+use scopebus_sim::op::{Entry, TaskRef};
 use scopebus_sim::shrink::Budget;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -160,6 +161,28 @@ fn a_crash_is_a_robust_1_failure_with_exit_status_and_stderr() {
     let text = std::fs::read_to_string(transcript).expect("readable");
     assert!(text.contains("\"type\":\"hello\""), "{text}");
     assert!(!report.success());
+}
+
+#[test]
+fn a_crash_in_a_poll_the_runner_chose_is_in_the_trace_and_reproduces() {
+    let report = judged("crash-on-poll");
+    assert!(report.unjudgeable.is_none());
+    let robust = report
+        .rules
+        .iter()
+        .find(|r| r.rule == Rule::Robust1)
+        .expect("ROBUST-1");
+    let failure = robust.failure().expect("ROBUST-1 failed");
+    assert!(failure.fault);
+    assert!(failure.message.contains("\"poll\""), "{}", failure.message);
+    // The poll the adapter died in ends the trace, so the trace replays to
+    // the same crash: a deterministic adapter is not reported as flaky.
+    assert!(
+        matches!(failure.entries.last(), Some(Entry::Poll(TaskRef::Sub(_)))),
+        "{:?}",
+        failure.entries.last()
+    );
+    assert!(!failure.reproduction.flaky(), "{:?}", failure.reproduction);
 }
 
 #[test]

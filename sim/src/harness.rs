@@ -258,11 +258,17 @@ impl<I: Implementation> Session<I> {
             Entry::Poll(task) => self.step_poll(entry, *task, listed.as_deref()),
             Entry::Preempt(task, with) => self.step_preempt(entry, *task, with, listed.as_deref()),
             Entry::Migrate(task) => {
-                let moved = self.imp.migrate(*task).map_err(|f| self.fault(entry, f))?;
+                let moved = match self.imp.migrate(*task) {
+                    Ok(moved) => moved,
+                    Err(f) => return Err(self.fault_while(entry, f)),
+                };
                 self.step_moved(entry, *task, moved, |c| &mut c.migrations)
             }
             Entry::Wake(task) => {
-                let woke = self.imp.wake(*task).map_err(|f| self.fault(entry, f))?;
+                let woke = match self.imp.wake(*task) {
+                    Ok(woke) => woke,
+                    Err(f) => return Err(self.fault_while(entry, f)),
+                };
                 self.step_moved(entry, *task, woke, |c| &mut c.wakes)
             }
         }
@@ -343,7 +349,10 @@ impl<I: Implementation> Session<I> {
         task: TaskRef,
         listed: Option<&[TaskRef]>,
     ) -> Result<bool, Failure> {
-        let ran = self.imp.poll(task).map_err(|f| self.fault(entry, f))?;
+        let ran = match self.imp.poll(task) {
+            Ok(ran) => ran,
+            Err(f) => return Err(self.fault_while(entry, f)),
+        };
         if !ran {
             self.check_idle_poll(entry, task, listed)?;
             self.counts.skipped += 1;
@@ -391,10 +400,10 @@ impl<I: Implementation> Session<I> {
             self.counts.skipped += 1;
             return Ok(false);
         }
-        let preempted = self
-            .imp
-            .poll_preempted(task, with)
-            .map_err(|f| self.fault(entry, f))?;
+        let preempted = match self.imp.poll_preempted(task, with) {
+            Ok(preempted) => preempted,
+            Err(f) => return Err(self.fault_while(entry, f)),
+        };
         let Some(preempted) = preempted else {
             self.check_idle_poll(entry, task, listed)?;
             self.counts.skipped += 1;
@@ -547,6 +556,14 @@ impl<I: Implementation> Session<I> {
     }
 
     /// The implementation broke during `entry`.
+    /// A fault while carrying out a scheduling entry, which is recorded only
+    /// once it has run: it is recorded now, so that the trace ends with the
+    /// entry the implementation failed on and replays to the same fault.
+    fn fault_while(&mut self, entry: &Entry, fault: Fault) -> Failure {
+        self.record(entry);
+        self.fault(entry, fault)
+    }
+
     fn fault(&self, entry: &Entry, fault: Fault) -> Failure {
         let violation = diagnosis::fault::fault(&fault, entry, &self.model);
         Failure {

@@ -51,8 +51,9 @@ pub struct ReferenceImpl {
     scopes: BTreeMap<ScopeId, RefScope>,
     subs: BTreeMap<SubId, Arc<Mutex<SubSlot>>>,
     workers: BTreeMap<TaskId, oneshot::Sender<Option<SendSpec>>>,
-    /// The tasks of the processors (PROC-1), to cancel them.
-    processors: BTreeMap<SubId, TaskHandle<()>>,
+    /// The tasks of the processors (PROC-1), to cancel them, and the root
+    /// scope whose executor task polls each (to wake or move it).
+    processors: BTreeMap<SubId, (TaskHandle<()>, ScopeId)>,
 }
 
 struct RefScope {
@@ -60,6 +61,8 @@ struct RefScope {
     close: Option<oneshot::Sender<()>>,
     /// How to cancel it: drop the root task, or cancel its task in the parent.
     nested: Option<TaskHandle<()>>,
+    /// The root scope whose executor task runs it (itself, for a root).
+    root: ScopeId,
 }
 
 /// A receive in flight.
@@ -150,12 +153,16 @@ impl ReferenceImpl {
                         handle,
                         close: Some(close),
                         nested: None,
+                        root: id,
                     },
                 );
                 Ok(Ok(Answer::Done))
             }
             Some(parent) => {
-                let parent = self.scope(parent)?.handle.clone();
+                let (parent, root) = {
+                    let parent = self.scope(parent)?;
+                    (parent.handle.clone(), parent.root)
+                };
                 let spawned = parent.enter(|| {
                     let future = builder.run(body);
                     let handle = future.scope().clone();
@@ -169,6 +176,7 @@ impl ReferenceImpl {
                                 handle,
                                 close: Some(close),
                                 nested: Some(task),
+                                root,
                             },
                         );
                         Ok(Ok(Answer::Done))
@@ -224,7 +232,10 @@ impl ReferenceImpl {
         scope: ScopeId,
         ty: EventType,
     ) -> Result<Reply, Fault> {
-        let handle = self.scope(scope)?.handle.clone();
+        let (handle, root) = {
+            let scope = self.scope(scope)?;
+            (scope.handle.clone(), scope.root)
+        };
         let stream = match handle.enter(|| catalogue::subscribe_ambient(ty)) {
             Ok(stream) => stream,
             Err(scopebus::ContextMissing) => return Ok(Err(OpError::ContextMissing)),
@@ -243,7 +254,7 @@ impl ReferenceImpl {
         match handle.enter(|| scopebus::spawn(processor)) {
             Ok(task) => {
                 self.subs.insert(sub, slot);
-                self.processors.insert(sub, task);
+                self.processors.insert(sub, (task, root));
                 Ok(Ok(Answer::Done))
             }
             // The refused task was dropped, and its subscription with it.
@@ -492,7 +503,7 @@ impl ReferenceImpl {
     /// The task is dropped wherever it waits; the subscription it owned
     /// goes with it.
     fn cancel_subscriber(&mut self, sub: SubId) -> Result<Reply, Fault> {
-        if let Some(task) = self.processors.remove(&sub) {
+        if let Some((task, _)) = self.processors.remove(&sub) {
             // A processor's task: dropped, unpolled, when its scope next
             // runs; its subscription is let go of now (below).
             task.cancel();
@@ -614,9 +625,16 @@ impl Implementation for ReferenceImpl {
             && self.processors.contains_key(&sub)
         {
             // A processor runs inside its scope's task: wake it where its
-            // last poll left its waker (a spurious wakeup of that task).
+            // last poll left its waker (a spurious wakeup of that task), or,
+            // not yet polled, wake the root task that will poll it.
             let waker = self.subs.get(&sub).and_then(|s| lock(s).waker.clone());
-            return Ok(waker.map(Waker::wake).is_some());
+            return Ok(match waker {
+                Some(waker) => {
+                    waker.wake();
+                    true
+                }
+                None => self.exec.wake(TaskRef::Scope(self.processors[&sub].1)),
+            });
         }
         Ok(self.exec.wake(task))
     }
@@ -680,6 +698,14 @@ impl Implementation for ReferenceImpl {
     }
 
     fn migrate(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        // A processor runs inside its root scope's task: that task moves.
+        let task = match task {
+            TaskRef::Sub(sub) => self
+                .processors
+                .get(&sub)
+                .map_or(task, |(_, root)| TaskRef::Scope(*root)),
+            other => other,
+        };
         Ok(task != TaskRef::Any && self.exec.migrate(task))
     }
 }

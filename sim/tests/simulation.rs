@@ -243,3 +243,30 @@ fn entries_serialize_as_documented() {
     let again: Vec<Entry> = serde_json::from_str(&text).unwrap();
     assert_eq!(again, entries);
 }
+
+/// A spurious wakeup or a move of a processor the reference has not polled
+/// yet (it runs inside its root scope's task, so that task is woken or
+/// moved) is carried out, not a protocol error.
+#[test]
+fn a_processor_can_be_woken_and_moved_before_its_first_poll() {
+    for scheduling in [r#"{"wake":"sub#1"}"#, r#"{"migrate":"sub#1"}"#] {
+        let text = format!(
+            r#"{{"format":"scopebus-trace","version":1,"implementation":"reference","entries":[
+            {{"op":"open_scope","scope":1}},
+            {{"op":"spawn_processor","sub":1,"scope":1,"ty":"alpha.Ping"}},
+            {scheduling},
+            {{"op":"send","scope":1,"ty":"alpha.Ping","event":1}},
+            {{"op":"settle"}},
+            {{"op":"close_scope","scope":1}},
+            {{"op":"settle"}}]}}"#
+        );
+        let file = TraceFile::parse(&text, Path::new("t.json")).unwrap();
+        let run = replay(&mut ReferenceImpl::new(None), &file.entries);
+        assert!(run.failure.is_none(), "{scheduling}: {:?}", run.failure);
+        assert_eq!(
+            run.trace.len(),
+            file.entries.len(),
+            "{scheduling} was skipped"
+        );
+    }
+}

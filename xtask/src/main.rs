@@ -523,7 +523,7 @@ fn explain_replay(
     println!("FAILED {f}");
     if let Some(first) = replayed.first_reading.as_ref().filter(|r| r.rule != f.rule) {
         println!(
-            "diagnosis: the first disagreement reads as {} ({}); the replays diagnosis made name {} (the message says why)",
+            "diagnosis: the first disagreement reads as {} ({}); replaying it with parts taken out names {} (the message says why)",
             first.rule, first.mode, f.rule
         );
     }

@@ -193,6 +193,12 @@ impl Broken {
                 eprintln!("boom: simulated crash in the adapter");
                 std::process::exit(3);
             }
+            // Crashes in a poll of a subscriber the runner chose, after it
+            // ran (its observations are lost with it).
+            "crash-on-poll" if line.contains("\"type\":\"poll\"") && line.contains("\"sub#") => {
+                eprintln!("boom: simulated crash in a poll");
+                std::process::exit(3);
+            }
             "hang" if is_op => hang(),
             _ => text,
         }

@@ -47,7 +47,8 @@ pub fn early_end(e: &EarlyEnd) -> Violation {
         Rule::Close1,
         Mode::EndedEarly,
         format!(
-            "{sub} ended with {count} events sent before the close still undelivered (next: event#{next}){hint}"
+            "{sub} ended with {count} event{} sent before the close still undelivered (next: event#{next}){hint}",
+            if count == 1 { "" } else { "s" }
         ),
     )
 }
@@ -61,9 +62,15 @@ pub fn early_end(e: &EarlyEnd) -> Violation {
 /// ([`super::cancel`]) makes it CANCEL-1.
 pub fn stuck(s: &Stuck) -> Violation {
     let plural = if s.waiting == 1 { "" } else { "s" };
+    // A processor pulls without a limit: its credit is a large number that
+    // only counts down.
+    let credit = match s.credits > crate::model::PROCESSOR_CREDIT / 2 {
+        true => "is a processor (no credit limit) with".to_owned(),
+        false => format!("has credit {} and", s.credits),
+    };
     let who = format!(
-        "{} has credit {} and {} event{plural} waiting (next: event#{}), but received nothing more after the implementation settled",
-        s.sub, s.credits, s.waiting, s.next
+        "{} {credit} {} event{plural} waiting (next: event#{}), but received nothing more after the implementation settled",
+        s.sub, s.waiting, s.next
     );
     let make = |rule, mode, why: &str| Violation::new(rule, mode, format!("{who}: {why}"));
     let dropped = match s.sibling_dropped {

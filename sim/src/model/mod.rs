@@ -76,6 +76,7 @@ pub use disagreement::{
 };
 pub use layout::{Closing, Layout, Owners};
 pub use mode::Mode;
+pub(crate) use ops::PROCESSOR_CREDIT;
 pub use queries::MAX_NESTING;
 
 use crate::catalogue::{EventId, EventType};

@@ -192,7 +192,9 @@ impl Model {
                 return Disagreement::certain(
                     Rule::Robust1,
                     Mode::Impossible,
-                    format!("{sub_id} reported its end twice, or after it was dropped or cancelled (a cancelled subscriber reports nothing more)"),
+                    format!(
+                        "{sub_id} reported its end twice, or after it was dropped or cancelled (a cancelled subscriber reports nothing more)"
+                    ),
                 );
             }
         }

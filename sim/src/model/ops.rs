@@ -405,7 +405,7 @@ impl Model {
 }
 
 /// A processor's credit: more than any run sends.
-pub(super) const PROCESSOR_CREDIT: u64 = 1 << 40;
+pub(crate) const PROCESSOR_CREDIT: u64 = 1 << 40;
 
 /// ROBUST-1: an op that must succeed was answered otherwise.
 fn expect_done(op: &Op, reply: &Reply) -> Result<(), Disagreement> {

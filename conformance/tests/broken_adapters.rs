@@ -6,7 +6,7 @@
 mod support;
 
 use scopebus_conformance::rules::Rule;
-use scopebus_conformance::runner::{Campaign, Report, RuleResult, Seeds, run};
+use scopebus_conformance::runner::{Campaign, Report, RuleFailure, RuleResult, Seeds, run};
 use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
 use scopebus_sim::op::{Entry, TaskRef};
@@ -38,6 +38,19 @@ fn campaign(mode: &str, timeout: Duration) -> Campaign {
 
 fn judged(mode: &str) -> Report {
     run(&campaign(mode, Duration::from_secs(5))).unwrap_or_else(|e| panic!("{mode}: {e}"))
+}
+
+/// The ROBUST-1 failure of a judged report, which must be a fault.
+fn robust_fault(report: &Report) -> &RuleFailure {
+    assert!(report.unjudgeable.is_none());
+    let robust = report
+        .rules
+        .iter()
+        .find(|r| r.rule == Rule::Robust1)
+        .expect("ROBUST-1");
+    let failure = robust.failure().expect("ROBUST-1 failed");
+    assert!(failure.fault);
+    failure
 }
 
 /// The rules that failed, with their failures.
@@ -137,14 +150,7 @@ fn logs_on_stdout_cannot_be_judged() {
 #[test]
 fn a_crash_is_a_robust_1_failure_with_exit_status_and_stderr() {
     let report = judged("crash");
-    assert!(report.unjudgeable.is_none());
-    let robust = report
-        .rules
-        .iter()
-        .find(|r| r.rule == Rule::Robust1)
-        .expect("ROBUST-1");
-    let failure = robust.failure().expect("ROBUST-1 failed");
-    assert!(failure.fault);
+    let failure = robust_fault(&report);
     assert!(
         failure.message.contains("exit status: 3"),
         "{}",
@@ -166,14 +172,7 @@ fn a_crash_is_a_robust_1_failure_with_exit_status_and_stderr() {
 #[test]
 fn a_crash_in_a_poll_the_runner_chose_is_in_the_trace_and_reproduces() {
     let report = judged("crash-on-poll");
-    assert!(report.unjudgeable.is_none());
-    let robust = report
-        .rules
-        .iter()
-        .find(|r| r.rule == Rule::Robust1)
-        .expect("ROBUST-1");
-    let failure = robust.failure().expect("ROBUST-1 failed");
-    assert!(failure.fault);
+    let failure = robust_fault(&report);
     assert!(failure.message.contains("\"poll\""), "{}", failure.message);
     // The poll the adapter died in ends the trace, so the trace replays to
     // the same crash: a deterministic adapter is not reported as flaky.

@@ -189,10 +189,9 @@ fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventTy
 
 /// `prefix` without the drops and cancels of subscribers of `channels`
 /// (processors' cancellations excepted, but for a refused send) before its
-/// last entry (the failing one stays, drop or not: a symptom
-/// cannot be asked about without the point it showed at; a drop that is
-/// that point is asked about by [`during_the_drop`]); `None` if there are
-/// none.
+/// last entry (the failing one stays, drop or not: a symptom cannot be
+/// asked about without the point it showed at; a drop that is that point
+/// is asked about by [`during_the_drop`]); `None` if there are none.
 fn without_drops(
     prefix: &[Entry],
     failure: &Failure,

@@ -17,9 +17,8 @@
 //! unrelated route the bus does not use if there is one left, else, for a
 //! failure a settle or an `observe` finds (but a lost wakeup on a bus a
 //! processor reads), to one it does use (shared among look-alikes if need
-//! be): that merges the look-alike's traffic into an
-//! unrelated channel, which cannot change what a bus that keeps types
-//! apart holds for the failing channel once everything has run (a receipt
+//! be): that merges the look-alike's traffic into an unrelated channel,
+//! which cannot change what a bus that keeps types apart holds for the failing channel once everything has run (a receipt
 //! at one point in time could move with the schedule). Otherwise the
 //! look-alikes' subscriptions and sends are taken out instead, but only if
 //! none of those subscriptions was dropped or cancelled; else nothing is
@@ -59,10 +58,9 @@ pub fn lookalikes(
     // Renaming onto routes the bus uses adds traffic to their channels,
     // which moves the schedule of a processor's scope task: asked only of
     // what a settle or an `observe` checks, not of a receipt or an end at
-    // one point in time.
-    // Nor a lost wakeup where a processor reads the bus: merged traffic
-    // changes what its scope's task does on every poll, and with it when a
-    // wakeup is due (an event never delivered stays undelivered).
+    // one point in time; and not of a lost wakeup on a bus a processor
+    // reads, since when a wakeup is due moves with that schedule (an event
+    // never delivered stays undelivered).
     let processor_on_bus = prefix
         .iter()
         .any(|e| matches!(e, Entry::Op(Op::SpawnProcessor { scope, .. }) if on_bus(&Some(*scope))));

@@ -11,7 +11,8 @@
 //! failure (one of those processors stuck or never ended, an owner that
 //! exited early, or counts that miss a subscription), whose prefix
 //! cancels a nested scope after a processor was spawned in it, is
-//! replayed without those cancellations: if it then goes, the cancellations took the processors, and it is TASK-1's. (Other
+//! replayed without those cancellations: if it then goes, the
+//! cancellations took the processors, and it is TASK-1's. (Other
 //! failures are not asked: taking a cancellation out changes what the
 //! scope's task runs, and with it when a receipt shows.)
 //!

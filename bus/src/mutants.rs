@@ -126,6 +126,12 @@ pub enum Mutant {
     /// so a processor that reads the scope's bus until it closes keeps the
     /// scope open for ever. Breaks PROC-1.
     CloseAfterTasks,
+    /// A scope whose body panics treats the panic as a return ("finish
+    /// what was started, then report"): it closes its bus, waits for its
+    /// tasks, and only then re-raises the body's panic, so a failed scope
+    /// hangs on its healthy long-running tasks instead of cancelling them.
+    /// Breaks FAIL-1.
+    FailureWaitsForTasks,
 }
 
 impl Mutant {
@@ -160,6 +166,7 @@ impl Mutant {
         Mutant::CancelRunsWokenTasks,
         Mutant::RecvHoldsCursor,
         Mutant::CloseAfterTasks,
+        Mutant::FailureWaitsForTasks,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -195,6 +202,7 @@ impl Mutant {
             Mutant::CancelRunsWokenTasks => "cancel-runs-woken-tasks",
             Mutant::RecvHoldsCursor => "recv-holds-cursor",
             Mutant::CloseAfterTasks => "close-after-tasks",
+            Mutant::FailureWaitsForTasks => "failure-waits-for-tasks",
         }
     }
 
@@ -236,6 +244,7 @@ impl Mutant {
             Mutant::CancelRunsWokenTasks => "TASK-3",
             Mutant::RecvHoldsCursor => "CANCEL-2",
             Mutant::CloseAfterTasks => "PROC-1",
+            Mutant::FailureWaitsForTasks => "FAIL-1",
         }
     }
 }

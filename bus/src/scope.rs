@@ -369,6 +369,8 @@ impl ScopeBuilder {
             output: None,
             tasks: FuturesUnordered::new(),
             done: false,
+            #[cfg(feature = "mutants")]
+            deferred_panic: None,
         }
     }
 }
@@ -387,6 +389,10 @@ pub struct ScopeFuture<F: Future> {
     output: Option<F::Output>,
     tasks: FuturesUnordered<Task>,
     done: bool,
+    /// Mutant `FailureWaitsForTasks` only: the body's panic, re-raised once
+    /// the tasks are done.
+    #[cfg(feature = "mutants")]
+    deferred_panic: Option<Box<dyn std::any::Any + Send>>,
 }
 
 // No field is ever pinned in place: the body is boxed, the output is moved
@@ -397,6 +403,43 @@ impl<F: Future> ScopeFuture<F> {
     /// The scope this future runs, available before the first poll.
     pub fn scope(&self) -> &Scope {
         &self.scope
+    }
+
+    /// Polls the body (which must be there). A panic unwinds through the
+    /// scope, which the caller then drops (FAIL-1: its bus closes, its
+    /// tasks are cancelled), except under mutant `FailureWaitsForTasks`.
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let body = self.body.as_mut().expect("poll_body with the body gone");
+        #[cfg(feature = "mutants")]
+        if mutants::is(self.scope.inner.mutant, Mutant::FailureWaitsForTasks) {
+            // The bug: the panic is held back, and treated as a return.
+            let polled =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.as_mut().poll(cx)));
+            return polled.unwrap_or_else(|panic| {
+                self.body = None;
+                self.deferred_panic = Some(panic);
+                if self.scope.inner.owns_bus {
+                    self.scope.inner.bus.close();
+                }
+                Poll::Pending
+            });
+        }
+        body.as_mut().poll(cx)
+    }
+
+    /// Mutant `FailureWaitsForTasks` only: once no task is left, the body's
+    /// held-back panic goes on unwinding.
+    #[cfg(feature = "mutants")]
+    fn reraise_deferred_panic(&mut self) {
+        if self.deferred_panic.is_some()
+            && self.tasks.is_empty()
+            && self.scope.inner.lock_incoming().tasks.is_empty()
+        {
+            self.done = true;
+            if let Some(panic) = self.deferred_panic.take() {
+                std::panic::resume_unwind(panic);
+            }
+        }
     }
 
     /// Moves tasks spawned since the last look into the running set; returns
@@ -422,8 +465,8 @@ impl<F: Future> Future for ScopeFuture<F> {
         this.scope.inner.waker.register(cx.waker());
         let _entered = enter(&this.scope);
 
-        if let Some(body) = this.body.as_mut()
-            && let Poll::Ready(output) = body.as_mut().poll(cx)
+        if this.body.is_some()
+            && let Poll::Ready(output) = this.poll_body(cx)
         {
             this.body = None;
             this.output = Some(output);
@@ -448,6 +491,8 @@ impl<F: Future> Future for ScopeFuture<F> {
             }
         }
 
+        #[cfg(feature = "mutants")]
+        this.reraise_deferred_panic();
         if this.output.is_some() {
             mutants::yield_point(YieldPoint::BeforeExitCheck);
             let skip_tasks = mutants::is(this.scope.inner.mutant, Mutant::ExitSkipsTasks);

@@ -386,6 +386,17 @@ pub enum WireObservation {
         /// The scope.
         scope: ScopeId,
     },
+    /// A root scope whose body was made to fail is gone, raising `error`
+    /// (`fail_scope`, FAIL-1).
+    ScopeFailed {
+        /// The scope.
+        scope: ScopeId,
+        /// What the scope raised.
+        error: WireError,
+        /// Whether that is the body's own error (itself, or alone inside an
+        /// exception group).
+        own: bool,
+    },
     /// A subscriber's pull raised an error it did not cause (optional).
     Failed {
         /// The subscription.
@@ -449,6 +460,11 @@ impl From<&WireObservation> for Observation {
             WireObservation::ScopeCancelled { scope } => {
                 Observation::ScopeCancelled { scope: *scope }
             }
+            WireObservation::ScopeFailed { scope, error, own } => Observation::ScopeFailed {
+                scope: *scope,
+                error: error.to_string(),
+                own: *own,
+            },
             WireObservation::TaskStarted { task } => Observation::TaskStarted { task: *task },
             WireObservation::Failed { sub, error } => Observation::Failed {
                 sub: *sub,
@@ -483,6 +499,11 @@ impl From<&Observation> for WireObservation {
             Observation::ScopeCancelled { scope } => {
                 WireObservation::ScopeCancelled { scope: *scope }
             }
+            Observation::ScopeFailed { scope, error, own } => WireObservation::ScopeFailed {
+                scope: *scope,
+                error: WireError::new(ErrorCode::Internal, error.clone()),
+                own: *own,
+            },
             Observation::TaskStarted { task } => WireObservation::TaskStarted { task: *task },
             Observation::Failed { sub, error } => WireObservation::Failed {
                 sub: *sub,

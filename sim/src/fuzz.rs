@@ -21,7 +21,7 @@
 //! | tag (byte % 16) | entry | field bytes |
 //! |---|---|---|
 //! | 0 | `open_scope` | scope, parent (optional), isolated (b & 1) |
-//! | 1, 2 | `close_scope`, `cancel_scope` | scope |
+//! | 1, 2 | `close_scope`, `cancel_scope` (`fail_scope` if the tag byte has bit 4 set: 18, 50, ...) | scope |
 //! | 3 | `subscribe` (`spawn_processor` if the tag byte has bit 4 set: 19, 51, ..., its scope not optional) | sub, scope (optional), type |
 //! | 4 | `send` | scope (optional), type |
 //! | 5 | `consume` | sub, k (1 + b % 16) |
@@ -108,6 +108,7 @@ fn entry(u: &mut Unstructured<'_>) -> Entry {
             isolated: byte(u) & 1 == 1,
         },
         1 => Op::CloseScope { scope: scope(u) },
+        2 if tag & 16 == 16 => Op::FailScope { scope: scope(u) },
         2 => Op::CancelScope { scope: scope(u) },
         3 if tag & 16 == 16 => Op::SpawnProcessor {
             sub: sub(u),
@@ -314,6 +315,9 @@ impl Names {
             Op::CancelScope { scope } => Op::CancelScope {
                 scope: self.scope(*scope)?,
             },
+            Op::FailScope { scope } => Op::FailScope {
+                scope: self.scope(*scope)?,
+            },
             Op::Subscribe { sub, scope, ty } => Op::Subscribe {
                 sub: self.sub(*sub)?,
                 scope: self.opt_scope(*scope)?,
@@ -452,6 +456,7 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
         ]),
         Op::CloseScope { scope: s } => out.extend([1, scope_byte(*s)?]),
         Op::CancelScope { scope: s } => out.extend([2, scope_byte(*s)?]),
+        Op::FailScope { scope: s } => out.extend([2 | 16, scope_byte(*s)?]),
         Op::Subscribe {
             sub: s,
             scope: sc,

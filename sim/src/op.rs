@@ -81,6 +81,17 @@ pub enum Op {
         /// The scope.
         scope: ScopeId,
     },
+    /// The body of root scope `scope` fails: at its next step it raises an
+    /// error (Rust: panics) instead of returning. The scope cancels the
+    /// tasks of its group, closes its bus and re-raises the body's error,
+    /// reported as `scope_failed`. Only a scope that is open (neither asked
+    /// to close nor cancelled) and is a root may fail: where a nested
+    /// scope's error goes (its parent's task group, a handle) is the
+    /// implementation's choice. Needs the `failures` capability (FAIL-1).
+    FailScope {
+        /// The scope.
+        scope: ScopeId,
+    },
     /// Subscribes, in `scope` (or outside every scope), to `ty`; a subscriber
     /// task is created to own the subscription. It pulls only when given
     /// credit by `consume`.
@@ -182,6 +193,7 @@ impl Op {
             Op::OpenScope { .. } => "open_scope",
             Op::CloseScope { .. } => "close_scope",
             Op::CancelScope { .. } => "cancel_scope",
+            Op::FailScope { .. } => "fail_scope",
             Op::Subscribe { .. } => "subscribe",
             Op::Send { .. } => "send",
             Op::Consume { .. } => "consume",
@@ -220,6 +232,7 @@ impl fmt::Display for Op {
             ),
             Op::CloseScope { scope } => write!(f, "close {scope}"),
             Op::CancelScope { scope } => write!(f, "cancel {scope}"),
+            Op::FailScope { scope } => write!(f, "make {scope}'s body fail"),
             Op::Subscribe { sub, scope, ty } => {
                 write!(f, "{sub} = subscribe {ty} in {}", at(scope))
             }
@@ -639,6 +652,17 @@ pub enum Observation {
         /// The scope.
         scope: ScopeId,
     },
+    /// The scope's body failed (`fail_scope`) and the scope is gone,
+    /// raising an error: its tasks are cancelled, its bus is closed.
+    ScopeFailed {
+        /// The scope.
+        scope: ScopeId,
+        /// What the scope raised, for humans: `exception: message`.
+        error: String,
+        /// Whether that is the body's own error (itself, or alone inside an
+        /// exception group), not another error or a cancellation.
+        own: bool,
+    },
     /// A worker task ran for the first time (optional: an implementation
     /// that reports it is held to TASK-2's cooperative cancellation for its
     /// later steps).
@@ -666,6 +690,16 @@ impl fmt::Display for Observation {
             Observation::ScopeClosing { scope } => write!(f, "{scope} began closing"),
             Observation::ScopeExited { scope } => write!(f, "{scope} exited"),
             Observation::ScopeCancelled { scope } => write!(f, "{scope} was cancelled"),
+            Observation::ScopeFailed {
+                scope,
+                error,
+                own: true,
+            } => write!(f, "{scope} failed with its body's error ({error})"),
+            Observation::ScopeFailed {
+                scope,
+                error,
+                own: false,
+            } => write!(f, "{scope} failed with {error}, not its body's error"),
             Observation::TaskStarted { task } => write!(f, "{task} started"),
             Observation::TaskDone { task, sent: None } => write!(f, "{task} finished"),
             Observation::TaskDone {

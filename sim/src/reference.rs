@@ -15,6 +15,7 @@ use crate::op::{
     TaskRef, TypeCount,
 };
 use crate::rules::Capabilities;
+use futures::FutureExt;
 use futures::channel::oneshot;
 use scopebus::mutants::{Mutant, YieldHook, as_another_thread, set_yield_hook, with_mutant};
 use scopebus::{Scope, ScopeBuilder, TaskHandle};
@@ -58,7 +59,8 @@ pub struct ReferenceImpl {
 
 struct RefScope {
     handle: Scope,
-    close: Option<oneshot::Sender<()>>,
+    /// How the body is told to return (`false`) or fail (`true`).
+    close: Option<oneshot::Sender<bool>>,
     /// How to cancel it: drop the root task, or cancel its task in the parent.
     nested: Option<TaskHandle<()>>,
     /// The root scope whose executor task runs it (itself, for a root).
@@ -120,11 +122,16 @@ impl ReferenceImpl {
         parent: Option<ScopeId>,
         isolated: bool,
     ) -> Result<Reply, Fault> {
-        let (close, closed) = oneshot::channel::<()>();
+        let (close, closed) = oneshot::channel::<bool>();
         let log = self.log.clone();
         let body = async move {
-            // The body runs until the workload closes the scope.
-            let _ = closed.await;
+            // The body runs until the workload closes the scope, or makes it
+            // fail (FAIL-1): a Rust body fails by panicking. Unwound without
+            // the panic hook, so that a failure the workload asked for
+            // prints nothing.
+            if closed.await == Ok(true) {
+                std::panic::resume_unwind(Box::new(BodyFailure(id)));
+            }
             push(&log, Observation::ScopeClosing { scope: id });
         };
         let builder = ScopeBuilder::new(id.to_string()).isolated(isolated);
@@ -137,9 +144,20 @@ impl ReferenceImpl {
             };
             async move {
                 let mut guard = guard;
-                future.await;
+                // The scope future is dropped (its bus closed, its tasks
+                // cancelled) before the failure is reported.
+                let outcome = AssertUnwindSafe(future).catch_unwind().await;
                 guard.exited = true;
-                push(&guard.log, Observation::ScopeExited { scope: id });
+                match outcome {
+                    Ok(()) => push(&guard.log, Observation::ScopeExited { scope: id }),
+                    Err(panic) => match panic.downcast::<BodyFailure>() {
+                        Ok(failure) => push(&guard.log, failure.observation(true)),
+                        Err(other) => {
+                            guard.exited = false;
+                            std::panic::resume_unwind(other)
+                        }
+                    },
+                }
             }
         };
         match parent {
@@ -432,6 +450,7 @@ impl ReferenceImpl {
             } => self.open_scope(*scope, *parent, *isolated),
             Op::CloseScope { scope } => self.close_scope(*scope),
             Op::CancelScope { scope } => self.cancel_scope(*scope),
+            Op::FailScope { scope } => self.fail_scope(*scope),
             Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty),
             Op::SpawnProcessor { sub, scope, ty } => self.spawn_processor(*sub, *scope, *ty),
             Op::Send { scope, ty, event } => self.send(*scope, *ty, *event),
@@ -484,9 +503,33 @@ impl ReferenceImpl {
             .ok_or_else(|| Fault::Protocol(format!("{scope} is not a scope of this run")))?;
         if let Some(close) = entry.close.take() {
             // The body may be gone already (scope cancelled): fine.
-            let _ = close.send(());
+            let _ = close.send(false);
         }
         Ok(Ok(Answer::Done))
+    }
+
+    /// The body is told to fail, and its root task polled at once, so that
+    /// it fails at this op, as a cancellation drops it at its op.
+    fn fail_scope(&mut self, scope: ScopeId) -> Result<Reply, Fault> {
+        let entry = self
+            .scopes
+            .get_mut(&scope)
+            .ok_or_else(|| Fault::Protocol(format!("{scope} is not a scope of this run")))?;
+        if entry.nested.is_some() {
+            return Err(Fault::Protocol(format!(
+                "{scope} is nested: only a root scope's body is made to fail"
+            )));
+        }
+        let Some(close) = entry.close.take() else {
+            return Err(Fault::Protocol(format!("{scope} is not open")));
+        };
+        let _ = close.send(true);
+        match self.exec.poll(TaskRef::Scope(scope)) {
+            Polled::Panicked(message) => {
+                Err(Fault::Panicked(format!("failing {scope}: {message}")))
+            }
+            _ => Ok(Ok(Answer::Done)),
+        }
     }
 
     fn cancel_scope(&mut self, scope: ScopeId) -> Result<Reply, Fault> {
@@ -730,6 +773,19 @@ impl Drop for ReferenceImpl {
             })
         }));
         scopebus::mutants::reset_thread();
+    }
+}
+
+/// The panic a scope's body unwinds with when the workload makes it fail.
+struct BodyFailure(ScopeId);
+
+impl BodyFailure {
+    fn observation(&self, own: bool) -> Observation {
+        Observation::ScopeFailed {
+            scope: self.0,
+            error: format!("BodyFailure: {}'s body failed", self.0),
+            own,
+        }
     }
 }
 

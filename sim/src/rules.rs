@@ -121,11 +121,14 @@ pub enum Capability {
     /// until they end (`spawn_processor`), the seed's background pattern
     /// (PROC-1).
     Processors,
+    /// Making a root scope's body fail (`fail_scope`), as an exception
+    /// raised in it would (FAIL-1).
+    Failures,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
@@ -138,6 +141,7 @@ impl Capability {
         Capability::Started,
         Capability::Abandon,
         Capability::Processors,
+        Capability::Failures,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -155,6 +159,7 @@ impl Capability {
             Capability::Started => "started",
             Capability::Abandon => "abandon",
             Capability::Processors => "processors",
+            Capability::Failures => "failures",
         }
     }
 }
@@ -280,13 +285,16 @@ pub enum Rule {
     /// tasks, so processors that read until their bus closes end, and the
     /// scope exits without an explicit cancel.
     Proc1,
+    /// FAIL-1: a root scope whose body fails cancels the tasks of its
+    /// group, closes its bus and raises the body's error.
+    Fail1,
     /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
     Robust1,
 }
 
 impl Rule {
     /// Every rule, in SPEC.md order.
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 25] = [
         Rule::Route1,
         Rule::Route2,
         Rule::Vis1,
@@ -310,6 +318,7 @@ impl Rule {
         Rule::Task2,
         Rule::Task3,
         Rule::Proc1,
+        Rule::Fail1,
         Rule::Robust1,
     ];
 
@@ -342,6 +351,7 @@ impl Rule {
             Rule::Task2 => "TASK-2",
             Rule::Task3 => "TASK-3",
             Rule::Proc1 => "PROC-1",
+            Rule::Fail1 => "FAIL-1",
             Rule::Robust1 => "ROBUST-1",
         }
     }
@@ -396,6 +406,7 @@ impl Rule {
             Rule::Cancel2 => c.with(Capability::Abandon),
             Rule::Task1 | Rule::Proc1 => c.with(Capability::Tasks),
             Rule::Task2 => c.with(Capability::Tasks).with(Capability::Cancel),
+            Rule::Fail1 => c.with(Capability::Tasks).with(Capability::Failures),
             Rule::Task3 => c
                 .with(Capability::Tasks)
                 .with(Capability::Cancel)
@@ -451,6 +462,9 @@ impl Rule {
             }
             Rule::Proc1 => {
                 "a scope's bus closes when its body returns, before the scope waits for its tasks, so processors reading it end and the scope exits"
+            }
+            Rule::Fail1 => {
+                "a root scope whose body fails cancels its tasks, closes its bus and raises the body's error, not a cancellation"
             }
             Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
         }

@@ -354,9 +354,10 @@ impl Known {
                 }
                 ok
             }
-            Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
-                self.scopes.contains(scope)
-            }
+            Op::CloseScope { scope }
+            | Op::CancelScope { scope }
+            | Op::FailScope { scope }
+            | Op::Observe { scope } => self.scopes.contains(scope),
             Op::SpawnProcessor { sub, scope, .. } => {
                 let ok = self.scopes.contains(scope);
                 if ok {

@@ -308,7 +308,10 @@ impl References {
     fn admit_op(&mut self, op: &Op) -> Result<(), String> {
         match op {
             Op::OpenScope { scope, parent, .. } => self.admit_scope(*scope, *parent)?,
-            Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
+            Op::CloseScope { scope }
+            | Op::CancelScope { scope }
+            | Op::FailScope { scope }
+            | Op::Observe { scope } => {
                 self.need_scope(scope)?;
             }
             Op::SpawnProcessor { sub, scope, .. } => {

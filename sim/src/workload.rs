@@ -46,11 +46,13 @@ pub enum OpKind {
     Abandon,
     /// `spawn_processor`.
     SpawnProcessor,
+    /// `fail_scope`.
+    FailScope,
 }
 
 impl OpKind {
     /// Every kind.
-    pub const ALL: [OpKind; 14] = [
+    pub const ALL: [OpKind; 15] = [
         OpKind::OpenScope,
         OpKind::CloseScope,
         OpKind::CancelScope,
@@ -65,6 +67,7 @@ impl OpKind {
         OpKind::Observe,
         OpKind::Abandon,
         OpKind::SpawnProcessor,
+        OpKind::FailScope,
     ];
 
     /// Kinds every workload keeps: without them nothing is exercised.
@@ -83,6 +86,7 @@ impl OpKind {
             OpKind::Observe => Some(Capability::Stats),
             OpKind::Abandon => Some(Capability::Abandon),
             OpKind::SpawnProcessor => Some(Capability::Processors),
+            OpKind::FailScope => Some(Capability::Failures),
             _ => None,
         }
     }
@@ -94,7 +98,7 @@ pub struct Swarm {
     /// Whether this is a crowd: one type, many subscribers, few sends.
     pub crowd: bool,
     /// Weight of each [`OpKind`] (0: switched off), indexed as `OpKind::ALL`.
-    pub weights: [u32; 14],
+    pub weights: [u32; OpKind::ALL.len()],
     /// The catalogue types in play.
     pub types: Vec<EventType>,
     /// At most this many usable scopes at once.
@@ -134,8 +138,8 @@ fn pick<T: Copy>(rng: &mut impl Rng, items: &[T]) -> T {
 /// The op weights of an ordinary swarm: each kind the implementation can do
 /// is on with probability 0.7 (the core kinds always), at a random multiple
 /// of its base weight.
-fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 14] {
-    let mut weights = [0; 14];
+fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; OpKind::ALL.len()] {
+    let mut weights = [0; OpKind::ALL.len()];
     for (i, kind) in OpKind::ALL.into_iter().enumerate() {
         let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
         let on = kind.core() || rng.random_bool(0.7);
@@ -143,7 +147,7 @@ fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 14] {
             let base = match kind {
                 OpKind::Send | OpKind::Consume => 6,
                 OpKind::Subscribe => 4,
-                OpKind::Settle | OpKind::Observe => 1,
+                OpKind::Settle | OpKind::Observe | OpKind::FailScope => 1,
                 _ => 2,
             };
             weights[i] = base * rng.random_range(1..=4);
@@ -157,9 +161,9 @@ fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 14] {
 /// closing sequence, so that the waiter list grows with no send to reset
 /// it; the closing sequence's close is then the wakeup that must reach
 /// every waiter).
-fn crowd_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; 14] {
+fn crowd_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; OpKind::ALL.len()] {
     let send = pick(rng, &[0, 1]);
-    let mut weights = [0; 14];
+    let mut weights = [0; OpKind::ALL.len()];
     for (i, kind) in OpKind::ALL.into_iter().enumerate() {
         let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
         weights[i] = match kind {
@@ -252,6 +256,9 @@ impl Swarm {
             },
             OpKind::CancelScope => Op::CancelScope {
                 scope: pick(rng, &usable),
+            },
+            OpKind::FailScope => Op::FailScope {
+                scope: pick(rng, &model.failable_scopes()),
             },
             OpKind::Subscribe => Op::Subscribe {
                 sub: ids.sub(),
@@ -358,6 +365,7 @@ impl Swarm {
             OpKind::Consume | OpKind::DropSubscription | OpKind::Abandon => !held.is_empty(),
             OpKind::CancelSubscriber => !held.is_empty() || model.has_running_processors(),
             OpKind::SpawnProcessor => !usable.is_empty(),
+            OpKind::FailScope => !model.failable_scopes().is_empty(),
             OpKind::Release => !waiting.is_empty(),
         };
         let total: u32 = OpKind::ALL

@@ -4,7 +4,8 @@
 //! through [`Diagnosis`], so a trace is judged the same wherever it runs.
 
 use super::{
-    Cleared, Rerun, abandon, cancel, cancellation, holder, layout, lookalike, processor, promptness,
+    Cleared, Rerun, abandon, cancel, cancellation, failure, holder, layout, lookalike, processor,
+    promptness,
 };
 use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
@@ -98,6 +99,7 @@ impl<'a> Diagnosis<'a> {
         let steps = [
             lookalike::lookalikes,
             holder::holder,
+            failure::failures,
             processor::taken_down,
             cancellation::cancellation,
             promptness::promptness,

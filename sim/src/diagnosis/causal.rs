@@ -275,9 +275,10 @@ impl Closure<'_> {
             Op::OpenScope { scope, parent, .. } => {
                 self.scope(scope) || parent.is_some_and(|p| self.scopes.contains(&p))
             }
-            Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
-                self.scope(scope)
-            }
+            Op::CloseScope { scope }
+            | Op::CancelScope { scope }
+            | Op::FailScope { scope }
+            | Op::Observe { scope } => self.scope(scope),
             Op::Subscribe { sub, scope, ty } => {
                 self.sub(sub) || self.in_channel(*scope, ty.route()) || self.typed_bus(*scope)
             }

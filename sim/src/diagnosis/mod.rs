@@ -40,7 +40,10 @@
 //!    made after close (CLOSE-3), without subscriptions made after the
 //!    event (VIS-1), without the sends stored with no subscriber (DROP-1),
 //!    or without dropped subscriptions (RECLAIM-2).
-//! 6. **Scope cancellations**: a symptom that disappears without the
+//! 6. **Failed bodies, then scope cancellations**: a symptom that
+//!    disappears when each `fail_scope` is a `cancel_scope` instead is
+//!    FAIL-1 (cancellation works, the failure path does not: [`failure`]);
+//!    a symptom that disappears without the
 //!    cancellations of nested, non-isolated scopes that processors were
 //!    spawned in is TASK-1 (the processors went down with the nested scope,
 //!    not with their group's owner: [`processor`]); a scope that does not
@@ -87,6 +90,7 @@ mod attribute;
 pub mod cancel;
 pub mod cancellation;
 pub mod causal;
+pub mod failure;
 pub mod fault;
 pub mod holder;
 pub mod layout;

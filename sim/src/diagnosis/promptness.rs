@@ -33,7 +33,7 @@ pub fn promptness(
     let mut candidate = Vec::with_capacity(prefix.len() + 4);
     for entry in prefix {
         match entry {
-            Entry::Op(Op::CancelScope { .. }) => cancelled = true,
+            Entry::Op(Op::CancelScope { .. } | Op::FailScope { .. }) => cancelled = true,
             Entry::Op(Op::Release { .. }) if cancelled => candidate.push(Entry::Op(Op::Settle)),
             _ => {}
         }

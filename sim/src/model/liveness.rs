@@ -45,6 +45,14 @@ impl Model {
     fn check_scopes_settled(&self) -> Result<(), Disagreement> {
         for id in &self.index.running_scopes {
             let scope = &self.scopes[id];
+            if scope.failed && !scope.gone() {
+                return Disagreement::of_scope(
+                    *id,
+                    Rule::Task2,
+                    Mode::SurvivedCancel,
+                    format!("{id}'s body failed, but the scope is still running"),
+                );
+            }
             if scope.cancel_requested {
                 if !scope.gone() {
                     return Disagreement::of_scope(

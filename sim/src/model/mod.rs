@@ -156,6 +156,9 @@ impl Model {
             Observation::ScopeClosing { scope } => self.scope_closing(*scope),
             Observation::ScopeExited { scope } => self.scope_exited(*scope),
             Observation::ScopeCancelled { scope } => self.scope_cancelled(*scope),
+            Observation::ScopeFailed { scope, error, own } => {
+                self.scope_failed(*scope, error, *own)
+            }
             Observation::TaskStarted { task } => self.task_started(*task),
             Observation::TaskDone { task, sent } => self.task_done(*task, sent.clone()),
         }

@@ -80,6 +80,9 @@ pub enum Mode {
     /// A task or scope was waited for, or cancelled, by a nested scope that
     /// shares its task group, as if that scope owned one.
     WrongTaskGroup,
+    /// A scope whose body failed did not raise its body's error: it exited
+    /// normally, reported a cancellation, or raised something else.
+    ErrorLost,
     /// An op that must succeed failed.
     OpRefused,
     /// A reply or report that no valid run can give.
@@ -100,7 +103,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in a stable order.
-    pub const ALL: [Mode; 42] = [
+    pub const ALL: [Mode; 43] = [
         Mode::OtherType,
         Mode::AcrossBuses,
         Mode::FromNoScope,
@@ -135,6 +138,7 @@ impl Mode {
         Mode::RanAfterCancel,
         Mode::SurvivedCancel,
         Mode::WrongTaskGroup,
+        Mode::ErrorLost,
         Mode::PullRaised,
         Mode::OpRefused,
         Mode::Impossible,
@@ -182,6 +186,7 @@ impl Mode {
             Mode::RanAfterCancel => "ran after cancel",
             Mode::SurvivedCancel => "kept running after cancel",
             Mode::WrongTaskGroup => "nested scope acted as a task group",
+            Mode::ErrorLost => "body's error not raised",
             Mode::PullRaised => "a pull raised",
             Mode::OpRefused => "op refused",
             Mode::Impossible => "impossible report",

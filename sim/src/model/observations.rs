@@ -292,6 +292,14 @@ impl Model {
                 format!("{id}, which does not exist, began closing"),
             );
         };
+        if scope.failed {
+            return Disagreement::of_scope(
+                id,
+                Rule::Fail1,
+                Mode::ErrorLost,
+                format!("{id}'s body failed, yet it went on and returned"),
+            );
+        }
         if scope.cancel_requested && !scope.closed_before_cancel {
             return Disagreement::of_scope(
                 id,
@@ -328,6 +336,14 @@ impl Model {
                 format!("{id}, which does not exist, exited"),
             );
         };
+        if scope.failed {
+            return Disagreement::of_scope(
+                id,
+                Rule::Fail1,
+                Mode::ErrorLost,
+                format!("{id}'s body failed, yet it exited normally: the error was swallowed"),
+            );
+        }
         if scope.cancel_requested && !scope.closed_before_cancel {
             return Disagreement::of_scope(
                 id,
@@ -449,6 +465,45 @@ impl Model {
         any
     }
 
+    /// FAIL-1: a scope whose body was made to fail is gone, raising `error`
+    /// (its body's own if `own`).
+    pub(super) fn scope_failed(
+        &mut self,
+        id: ScopeId,
+        error: &str,
+        own: bool,
+    ) -> Result<(), Disagreement> {
+        let Some(scope) = self.scopes.get(&id) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("{id}, which does not exist, failed"),
+            );
+        };
+        if !scope.failed || scope.gone() {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!(
+                    "{id} failed with {error}, though its body was not made to fail (or it was gone already)"
+                ),
+            );
+        }
+        if !own {
+            return Disagreement::of_scope(
+                id,
+                Rule::Fail1,
+                Mode::ErrorLost,
+                format!(
+                    "{id}'s body failed, but the scope raised {error} instead of the body's error"
+                ),
+            );
+        }
+        self.coverage.hit(Rule::Fail1);
+        self.end_cancelled_scope(id);
+        Ok(())
+    }
+
     pub(super) fn scope_cancelled(&mut self, id: ScopeId) -> Result<(), Disagreement> {
         let Some(scope) = self.scopes.get(&id) else {
             return Disagreement::certain(
@@ -457,6 +512,16 @@ impl Model {
                 format!("{id}, which does not exist, was cancelled"),
             );
         };
+        if scope.failed && !scope.gone() {
+            return Disagreement::of_scope(
+                id,
+                Rule::Fail1,
+                Mode::ErrorLost,
+                format!(
+                    "{id}'s body failed, yet it reported a cancellation: the error was turned into one"
+                ),
+            );
+        }
         if !scope.cancel_requested || scope.gone() {
             // A nested scope that shares its task group, cancelled, took
             // this scope (a task of the group) with it, as if it owned the
@@ -496,7 +561,14 @@ impl Model {
                 format!("{id} reported a cancellation nobody asked for"),
             );
         }
-        let (bus, owns) = (scope.bus, scope.owns_bus);
+        self.end_cancelled_scope(id);
+        Ok(())
+    }
+
+    /// A cancelled (or failed) scope is gone: its unfinished tasks are
+    /// cancelled, the bus it owns closed.
+    fn end_cancelled_scope(&mut self, id: ScopeId) {
+        let (bus, owns) = (self.scopes[&id].bus, self.scopes[&id].owns_bus);
         if self.cancel_unfinished_tasks(id) {
             // TASK-2: the cancellation reached tasks still running.
             self.coverage.hit(Rule::Task2);
@@ -508,7 +580,6 @@ impl Model {
         if owns {
             self.close_bus(bus);
         }
-        Ok(())
     }
 
     /// The nearest enclosing scope of `id` that owns no task group and whose

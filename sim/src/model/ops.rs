@@ -29,6 +29,17 @@ impl Model {
                 self.request_cancel(*scope);
                 Ok(())
             }
+            Op::FailScope { scope } => {
+                expect_done(op, reply)?;
+                // FAIL-1: the seed's "unless the scope itself is cancelled,
+                // fails": a failing body takes its group down as a
+                // cancellation would, and its error goes up.
+                self.request_cancel(*scope);
+                if let Some(s) = self.scopes.get_mut(scope) {
+                    s.failed = true;
+                }
+                Ok(())
+            }
             Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty, reply),
             Op::SpawnProcessor { sub, scope, ty } => self.spawn_processor(*sub, *scope, *ty, reply),
             Op::Send { scope, ty, event } => self.send_op(*scope, *ty, *event, reply),
@@ -95,6 +106,7 @@ impl Model {
             owns_bus: false,
             state: ScopeState::Open,
             cancel_requested: false,
+            failed: false,
             closed_before_cancel: false,
             group,
             group_used: false,

@@ -62,6 +62,14 @@ impl Model {
             .collect()
     }
 
+    /// Root scopes whose body may be made to fail (`fail_scope`): open,
+    /// neither asked to close nor cancelled.
+    pub fn failable_scopes(&self) -> Vec<ScopeId> {
+        let mut open = self.closable_scopes();
+        open.retain(|id| self.scopes[id].parent.is_none());
+        open
+    }
+
     /// Root scopes that are still usable.
     pub fn usable_roots(&self) -> usize {
         self.index
@@ -239,6 +247,14 @@ impl Model {
                 parent.map_or(Ok(()), |p| self.check_usable(p))
             }
             Op::CloseScope { scope } => match self.scopes.get(scope) {
+                Some(s) if s.state == ScopeState::Open && !s.cancel_requested => Ok(()),
+                Some(_) => Err(format!("{scope} is not open")),
+                None => Err(format!("{scope} does not exist")),
+            },
+            Op::FailScope { scope } => match self.scopes.get(scope) {
+                Some(s) if s.parent.is_some() => Err(format!(
+                    "{scope} is nested: only a root scope's body is made to fail"
+                )),
                 Some(s) if s.state == ScopeState::Open && !s.cancel_requested => Ok(()),
                 Some(_) => Err(format!("{scope} is not open")),
                 None => Err(format!("{scope} does not exist")),

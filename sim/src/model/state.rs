@@ -30,6 +30,9 @@ pub(super) struct Scope {
     pub owns_bus: bool,
     pub state: ScopeState,
     pub cancel_requested: bool,
+    /// Its body was made to fail (`fail_scope`, FAIL-1): its cancellation
+    /// was requested by the failure, and it must report `scope_failed`.
+    pub failed: bool,
     /// Its close was requested before its cancellation: its body, already
     /// woken, may still return, and it may finish exiting.
     pub closed_before_cancel: bool,

@@ -123,6 +123,20 @@ impl ReferenceStateMachine for Workload {
                     .prop_map(|scope| Entry::Op(Op::Observe { scope }))
                     .boxed(),
             ));
+            let open_roots: Vec<ScopeId> = state
+                .scopes
+                .iter()
+                .filter(|(_, parent)| parent.is_none())
+                .map(|(s, _)| *s)
+                .collect();
+            if !open_roots.is_empty() {
+                options.push((
+                    1,
+                    select(open_roots)
+                        .prop_map(|scope| Entry::Op(Op::FailScope { scope }))
+                        .boxed(),
+                ));
+            }
             options.push((
                 1,
                 (pick(), ty())
@@ -265,6 +279,7 @@ impl ReferenceStateMachine for Workload {
                 Op::CloseScope { scope } | Op::CancelScope { scope } | Op::Observe { scope } => {
                     state.has_scope(scope)
                 }
+                Op::FailScope { scope } => state.scopes.contains(&(*scope, None)),
                 Op::Subscribe { scope, .. } | Op::Send { scope, .. } => scope_ok(scope),
                 Op::SpawnProcessor { scope, .. } => state.has_scope(scope),
                 Op::Consume { sub, .. }
@@ -316,7 +331,7 @@ impl ReferenceStateMachine for Workload {
                 }
             }
             Op::CloseScope { scope } => state.scopes.retain(|(s, _)| s != scope),
-            Op::CancelScope { scope } => {
+            Op::CancelScope { scope } | Op::FailScope { scope } => {
                 // The scope and everything nested in it.
                 let mut gone = vec![*scope];
                 while let Some(child) = state

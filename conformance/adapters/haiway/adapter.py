@@ -12,8 +12,9 @@ the same sequence of requests always gives the same replies.
 
 Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step``, ``stats``,
 ``started`` (each worker reports ``task_started`` when it first runs),
-``abandon`` and ``processors`` (subscriptions read by tasks ``ctx.spawn``ed
-into the scope's task group).
+``abandon``, ``processors`` (subscriptions read by tasks ``ctx.spawn``ed
+into the scope's task group) and ``failures`` (a root scope's body raises
+``BodyFailure``; the scope is reported ``scope_failed`` with what it raised).
 Retained events are measured exactly with finalizers on the event objects:
 an event the adapter sent and no longer references is alive only if Haiway
 still holds it. Events are counted against the bus they were really sent on:
@@ -181,6 +182,19 @@ def error_of(e: BaseException) -> dict[str, Any]:
     return {"code": code, "message": str(e), "exception": exception_name(e)}
 
 
+class BodyFailure(Exception):
+    """What a scope's body raises when the workload makes it fail (`fail_scope`)."""
+
+
+def is_own_error(raised: BaseException, failure: BaseException | None) -> bool:
+    """Whether `raised` is the body's error itself, or it alone in an exception group."""
+    if raised is failure:
+        return True
+    if isinstance(raised, BaseExceptionGroup) and len(raised.exceptions) == 1:
+        return is_own_error(raised.exceptions[0], failure)
+    return False
+
+
 # ----- the world of one run ----------------------------------------------------
 
 
@@ -192,6 +206,9 @@ class ScopeRec:
     task: asyncio.Task | None = None
     context: contextvars.Context | None = None
     closing: asyncio.Event | None = None
+    # `fail_scope`: the body raises `failure` when it next runs.
+    failing: bool = False
+    failure: BaseException | None = None
 
 
 @dataclass
@@ -333,12 +350,24 @@ class World:
             async with ctx.scope(f"scope{sid}", isolated=rec.isolated):
                 ready.set_result(contextvars.copy_context())
                 await rec.closing.wait()
+                if rec.failing:
+                    rec.failure = BodyFailure(f"scope#{sid}'s body failed")
+                    raise rec.failure
                 self.observe({"kind": "scope_closing", "scope": sid})
             self.observe({"kind": "scope_exited", "scope": sid})
         except asyncio.CancelledError:
             self.observe({"kind": "scope_cancelled", "scope": sid})
             raise
         except BaseException as e:  # noqa: BLE001
+            if rec.failing:
+                # FAIL-1: what the scope raised, said as it is.
+                self.observe({
+                    "kind": "scope_failed",
+                    "scope": sid,
+                    "error": {"code": "internal", "message": str(e), "exception": exception_name(e)},
+                    "own": is_own_error(e, rec.failure),
+                })
+                return
             if not ready.done():
                 ready.set_exception(e)
             self.faults.append(f"scope#{sid} failed: {exception_name(e)}: {e}")
@@ -474,6 +503,15 @@ class World:
         rec = self.scope(op["scope"])
         if rec.task is not None:
             self.now(rec.task.cancel)
+        return {"ok": "done"}
+
+    def op_fail_scope(self, op: dict[str, Any]) -> dict[str, Any]:
+        # The root scope's body raises `BodyFailure` when it next runs.
+        rec = self.scope(op["scope"])
+        if rec.parent is not None or rec.closing is None or rec.closing.is_set():
+            raise AdapterError("malformed", f"scope#{op['scope']} is not an open root scope")
+        rec.failing = True
+        self.now(rec.closing.set)
         return {"ok": "done"}
 
     def op_subscribe(self, op: dict[str, Any]) -> dict[str, Any]:
@@ -676,6 +714,7 @@ def handle(world: World, request: dict[str, Any]) -> tuple[World, dict[str, Any]
                 "started",
                 "abandon",
                 "processors",
+                "failures",
             ],
         }
     if kind == "reset":

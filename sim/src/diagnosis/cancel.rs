@@ -7,7 +7,8 @@
 //! implementation lays buses out): a drop elsewhere is no sibling's, and
 //! taking it out would only change when a self-scheduling implementation
 //! gets to run. A processor's cancellation is taken out only for a refused
-//! send (which the bus answers at once): a processor runs inside its
+//! send (which the bus answers at once), a stream unended at a settle, or
+//! a pull that raised: a processor runs inside its
 //! scope's task, so without the cancellation that task would poll
 //! something else, and everything on the bus would run at other times (a
 //! lost wakeup or a receipt, which depend on when, could go for that
@@ -188,7 +189,8 @@ fn failing_channel(failure: &Failure, shape: &Shape) -> Option<(ScopeId, EventTy
 }
 
 /// `prefix` without the drops and cancels of subscribers of `channels`
-/// (processors' cancellations excepted, but for a refused send) before its
+/// (processors' cancellations excepted, but for symptoms that do not depend
+/// on when things run) before its
 /// last entry (the failing one stays, drop or not: a symptom cannot be
 /// asked about without the point it showed at; a drop that is that point
 /// is asked about by [`during_the_drop`]); `None` if there are none.
@@ -199,14 +201,17 @@ fn without_drops(
     channels: &[(ScopeId, EventType)],
     stand_in: impl FnOnce() -> Option<Entry>,
 ) -> Option<Vec<Entry>> {
-    let refused_send = matches!(
-        failure.evidence.as_deref(),
-        Some(Disagreement::SendRefused(_))
-    );
+    let timeless = match failure.evidence.as_deref() {
+        Some(Disagreement::SendRefused(_) | Disagreement::Unended(_)) => true,
+        Some(Disagreement::EarlyEnd(e)) => e.raised.is_some(),
+        _ => false,
+    };
     // A processor runs inside its scope's task: taking its cancellation out
     // would change what that task polls, and with it when everything else
-    // on the bus runs. It stays, unless the symptom is a refused send,
-    // which the bus answers at once, whenever the processor is polled.
+    // on the bus runs. It stays, unless the symptom does not depend on
+    // when things run: a refused send (the bus answers at once, whenever
+    // the processor is polled), a stream that never ends however long the
+    // bus is let run (at a settle), a pull that raises.
     let processors: BTreeSet<SubId> = prefix
         .iter()
         .filter_map(|e| match e {
@@ -216,7 +221,7 @@ fn without_drops(
         .collect();
     let is_drop = |e: &Entry| match e {
         Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }) => {
-            (refused_send || !processors.contains(sub))
+            (timeless || !processors.contains(sub))
                 && shape
                     .sub_channel(*sub)
                     .is_some_and(|c| channels.contains(&c))

@@ -218,31 +218,88 @@ fn task_handles_cancel_and_report() {
     }));
 }
 
+/// FAIL-1: a root scope whose body panics, while a processor reads its
+/// bus and a healthy long-running task waits, cancels both (the processor
+/// never sees the end of its stream), closes its bus, and the body's own
+/// panic comes out of the scope.
 #[test]
-fn a_panicking_body_cancels_the_scope() {
-    let finished = Arc::new(AtomicBool::new(false));
-    let flag = finished.clone();
-    let bus = Arc::new(std::sync::Mutex::new(None));
-    let slot = bus.clone();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        block_on(scope(async move {
-            *slot.lock().unwrap() = Some(current_bus().unwrap());
-            spawn(async move {
-                futures::future::pending::<()>().await;
-                flag.store(true, Ordering::SeqCst);
-            })
-            .unwrap();
-            futures::future::ready(()).await;
-            panic!("the body failed");
-        }))
-    }));
-    assert!(result.is_err());
-    assert!(bus.lock().unwrap().as_ref().unwrap().is_closed());
-    assert!(!finished.load(Ordering::SeqCst));
+fn fail_1_a_panicking_body_cancels_its_tasks_closes_its_bus_and_raises() {
+    let failed = failing_body(|run| run()).expect("the failed scope is gone");
+    assert_eq!(failed.panic.as_deref(), Some("the body failed"));
+    assert!(failed.bus_closed);
     assert!(
-        Scope::current().is_none(),
-        "the ambient context was restored"
+        !failed.processor_ended,
+        "the processor was cancelled, not let run to its end"
     );
+}
+
+/// The same on a scope that holds its body's panic back until its tasks
+/// are done: the scope never fails, it waits on its long-running task for
+/// ever.
+#[cfg(feature = "mutants")]
+#[test]
+fn fail_1_test_catches_a_failed_scope_that_waits_for_its_tasks() {
+    use scopebus::mutants::{Mutant, with_mutant};
+    let planted = |run: FailingBody| with_mutant(Some(Mutant::FailureWaitsForTasks), run);
+    assert!(failing_body(planted).is_err());
+}
+
+/// What [`failing_body`] saw.
+struct Failed {
+    /// The panic message that came out of the scope, if a string.
+    panic: Option<String>,
+    bus_closed: bool,
+    processor_ended: bool,
+}
+
+type FailingBody = Box<dyn FnOnce() -> Failed>;
+
+/// Runs, on a thread and through `harness` (which may plant a mutant), a
+/// root scope with a processor of its bus and a long-running task, whose
+/// body panics; or why the scope did not fail within 2 s.
+fn failing_body(harness: fn(FailingBody) -> Failed) -> Result<Failed, String> {
+    let (done, outcome) = std::sync::mpsc::channel();
+    // Detached if it hangs: the test process ends without it.
+    std::thread::spawn(move || {
+        let run = move || {
+            let ended = Arc::new(AtomicBool::new(false));
+            let flag = ended.clone();
+            let bus = Arc::new(std::sync::Mutex::new(None));
+            let slot = bus.clone();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                block_on(scope(async move {
+                    *slot.lock().unwrap() = Some(current_bus().unwrap());
+                    let mut ticks = subscribe::<Tick>().unwrap();
+                    spawn(async move {
+                        while ticks.next().await.is_some() {}
+                        flag.store(true, Ordering::SeqCst);
+                    })
+                    .unwrap();
+                    // A healthy long-running task that reads no bus.
+                    spawn(futures::future::pending::<()>()).unwrap();
+                    futures::future::ready(()).await;
+                    std::panic::panic_any("the body failed".to_owned());
+                }))
+            }));
+            assert!(
+                Scope::current().is_none(),
+                "the ambient context was restored"
+            );
+            let bus_closed = bus.lock().unwrap().as_ref().unwrap().is_closed();
+            Failed {
+                panic: result
+                    .err()
+                    .and_then(|p| p.downcast::<String>().ok())
+                    .map(|s| *s),
+                bus_closed,
+                processor_ended: ended.load(Ordering::SeqCst),
+            }
+        };
+        let _ = done.send(harness(Box::new(run)));
+    });
+    outcome
+        .recv_timeout(Duration::from_secs(2))
+        .map_err(|_| "the scope did not fail within 2 s: it waited for its tasks".to_owned())
 }
 
 #[test]

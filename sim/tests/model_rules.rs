@@ -754,3 +754,64 @@ fn proc_1_processors_end_at_the_close_and_let_their_scope_exit() {
     w.root(1).ok(processor(1)).close(1);
     w.settle().expect("that layout's bus has not closed");
 }
+
+/// FAIL-1: a root scope whose body was made to fail reports `scope_failed`
+/// with its body's own error; then its tasks are cancelled (nothing of
+/// them runs), its bus is closed (subscriptions drain, then end), and that
+/// counts. Exiting normally, reporting a cancellation, raising another
+/// error or a body that returns are FAIL-1's; a failed scope still
+/// running at a settle reads first as a cancellation not taken (TASK-2),
+/// which diagnosis renames FAIL-1 when a cancellation instead would go.
+#[test]
+fn fail_1_a_failed_body_cancels_closes_and_raises_its_own_error() {
+    let failed = |own: bool| Observation::ScopeFailed {
+        scope: s(1),
+        error: "BodyFailure: scope#1's body failed".to_owned(),
+        own,
+    };
+    let fail = Op::FailScope { scope: s(1) };
+    let spawn = Op::Spawn {
+        task: TaskId(1),
+        scope: s(1),
+    };
+    let done = Observation::TaskDone {
+        task: TaskId(1),
+        sent: None,
+    };
+    // As it should: the subscription drains and ends, the task is gone.
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).send(1, Login, 1);
+    w.ok(spawn.clone()).ok(fail.clone());
+    let before = w.0.coverage().get(Rule::Fail1);
+    w.seen(failed(true));
+    assert_eq!(w.0.coverage().get(Rule::Fail1), before + 1);
+    w.got(1, 1)
+        .expect("drains what was sent before the failure");
+    w.seen(Observation::Ended { sub: sub(1) });
+    assert_eq!(rule(w.see(done.clone())), Rule::Task2, "cancelled with it");
+    // Swallowed, turned into a cancellation, replaced, or the body returned.
+    for wrong in [
+        Observation::ScopeExited { scope: s(1) },
+        Observation::ScopeCancelled { scope: s(1) },
+        failed(false),
+        Observation::ScopeClosing { scope: s(1) },
+    ] {
+        let mut w = World::new();
+        w.root(1).ok(fail.clone());
+        assert_eq!(rule(w.see(wrong.clone())), Rule::Fail1, "{wrong}");
+    }
+    // A failure nobody caused.
+    let mut w = World::new();
+    w.root(1);
+    assert_eq!(rule(w.see(failed(true))), Rule::Robust1);
+    // Still running at a settle.
+    let mut w = World::new();
+    w.root(1).ok(spawn).ok(fail);
+    assert_eq!(settled_rule(w.settle()), Rule::Task2);
+    // Only an open root scope may fail.
+    let mut w = World::new();
+    w.root(1).nested(2, 1, true);
+    assert!(w.0.validate(&Op::FailScope { scope: s(2) }).is_err());
+    w.close(1);
+    assert!(w.0.validate(&Op::FailScope { scope: s(1) }).is_err());
+}

@@ -7,8 +7,9 @@
 //! implementation lays buses out): a drop elsewhere is no sibling's, and
 //! taking it out would only change when a self-scheduling implementation
 //! gets to run. A processor's cancellation is taken out only for a refused
-//! send (which the bus answers at once), a stream unended at a settle, or
-//! a pull that raised: a processor runs inside its
+//! send (which the bus answers at once), a stream stuck or unended at a
+//! settle in a trace with no preempted poll, or a pull that raised: a
+//! processor runs inside its
 //! scope's task, so without the cancellation that task would poll
 //! something else, and everything on the bus would run at other times (a
 //! lost wakeup or a receipt, which depend on when, could go for that
@@ -201,8 +202,10 @@ fn without_drops(
     channels: &[(ScopeId, EventType)],
     stand_in: impl FnOnce() -> Option<Entry>,
 ) -> Option<Vec<Entry>> {
+    let preempted = prefix.iter().any(|e| matches!(e, Entry::Preempt(..)));
     let timeless = match failure.evidence.as_deref() {
-        Some(Disagreement::SendRefused(_) | Disagreement::Unended(_)) => true,
+        Some(Disagreement::SendRefused(_)) => true,
+        Some(Disagreement::Unended(_) | Disagreement::Stuck(_)) => !preempted,
         Some(Disagreement::EarlyEnd(e)) => e.raised.is_some(),
         _ => false,
     };
@@ -210,8 +213,10 @@ fn without_drops(
     // would change what that task polls, and with it when everything else
     // on the bus runs. It stays, unless the symptom does not depend on
     // when things run: a refused send (the bus answers at once, whenever
-    // the processor is polled), a stream that never ends however long the
-    // bus is let run (at a settle), a pull that raises.
+    // the processor is polled), a stream stuck or unended however long the
+    // bus is let run (at a settle; unless a poll was preempted: what runs
+    // at a yield point depends on what that task polls), a pull that
+    // raises.
     let processors: BTreeSet<SubId> = prefix
         .iter()
         .filter_map(|e| match e {

@@ -879,6 +879,12 @@ impl<T: Event> Drop for Subscription<T> {
             return;
         };
         let mut state = channel.lock();
+        if std::thread::panicking() && mutants::is(channel.mutant, Mutant::DropWhilePanickingLeaks)
+        {
+            // The bug: no release during an unwind; the cursor stays parked.
+            state.graveyard.extend(self.cursor.take());
+            return;
+        }
         state.subscriptions = state.subscriptions.saturating_sub(1);
         let (own, cleared) = if mutants::is(channel.mutant, Mutant::DropClearsWaiters) {
             self.wait = None;

@@ -132,6 +132,12 @@ pub enum Mutant {
     /// hangs on its healthy long-running tasks instead of cancelling them.
     /// Breaks FAIL-1.
     FailureWaitsForTasks,
+    /// A subscription dropped while its thread unwinds from a panic skips
+    /// its release (a guard against panicking again inside a destructor
+    /// during an unwind, a common pattern): a subscriber task that fails
+    /// stays counted, and keeps every later event of its type retained.
+    /// Breaks FAIL-2.
+    DropWhilePanickingLeaks,
 }
 
 impl Mutant {
@@ -167,6 +173,7 @@ impl Mutant {
         Mutant::RecvHoldsCursor,
         Mutant::CloseAfterTasks,
         Mutant::FailureWaitsForTasks,
+        Mutant::DropWhilePanickingLeaks,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -203,6 +210,7 @@ impl Mutant {
             Mutant::RecvHoldsCursor => "recv-holds-cursor",
             Mutant::CloseAfterTasks => "close-after-tasks",
             Mutant::FailureWaitsForTasks => "failure-waits-for-tasks",
+            Mutant::DropWhilePanickingLeaks => "drop-while-panicking-leaks",
         }
     }
 
@@ -245,6 +253,7 @@ impl Mutant {
             Mutant::RecvHoldsCursor => "CANCEL-2",
             Mutant::CloseAfterTasks => "PROC-1",
             Mutant::FailureWaitsForTasks => "FAIL-1",
+            Mutant::DropWhilePanickingLeaks => "FAIL-2",
         }
     }
 }

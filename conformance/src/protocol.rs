@@ -404,6 +404,15 @@ pub enum WireObservation {
         /// What was raised.
         error: WireError,
     },
+    /// A subscriber made to fail has unwound; its cleanup's send, if any,
+    /// and the send's outcome (`fail_subscriber`, FAIL-2).
+    SubscriberFailed {
+        /// The subscription.
+        sub: SubId,
+        /// Its cleanup's send and the send's outcome.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent: Option<WireSent>,
+    },
     /// A worker ran for the first time (optional).
     TaskStarted {
         /// The task.
@@ -447,6 +456,23 @@ fn wire_error(e: &OpError) -> WireError {
     }
 }
 
+/// A send's event and outcome, as the harness keeps it.
+fn from_wire_sent(s: &WireSent) -> (EventId, Result<(), OpError>) {
+    let result = match &s.error {
+        None => Ok(()),
+        Some(e) => Err(op_error(e)),
+    };
+    (s.event, result)
+}
+
+/// A send's event and outcome, as the wire carries it.
+fn to_wire_sent((event, result): &(EventId, Result<(), OpError>)) -> WireSent {
+    WireSent {
+        event: *event,
+        error: result.as_ref().err().map(wire_error),
+    }
+}
+
 impl From<&WireObservation> for Observation {
     fn from(o: &WireObservation) -> Observation {
         match o {
@@ -465,6 +491,10 @@ impl From<&WireObservation> for Observation {
                 error: error.to_string(),
                 own: *own,
             },
+            WireObservation::SubscriberFailed { sub, sent } => Observation::SubscriberFailed {
+                sub: *sub,
+                sent: sent.as_ref().map(from_wire_sent),
+            },
             WireObservation::TaskStarted { task } => Observation::TaskStarted { task: *task },
             WireObservation::Failed { sub, error } => Observation::Failed {
                 sub: *sub,
@@ -472,15 +502,7 @@ impl From<&WireObservation> for Observation {
             },
             WireObservation::TaskDone { task, sent } => Observation::TaskDone {
                 task: *task,
-                sent: sent.as_ref().map(|s| {
-                    (
-                        s.event,
-                        match &s.error {
-                            None => Ok(()),
-                            Some(e) => Err(op_error(e)),
-                        },
-                    )
-                }),
+                sent: sent.as_ref().map(from_wire_sent),
             },
         }
     }
@@ -504,6 +526,10 @@ impl From<&Observation> for WireObservation {
                 error: WireError::new(ErrorCode::Internal, error.clone()),
                 own: *own,
             },
+            Observation::SubscriberFailed { sub, sent } => WireObservation::SubscriberFailed {
+                sub: *sub,
+                sent: sent.as_ref().map(to_wire_sent),
+            },
             Observation::TaskStarted { task } => WireObservation::TaskStarted { task: *task },
             Observation::Failed { sub, error } => WireObservation::Failed {
                 sub: *sub,
@@ -511,10 +537,7 @@ impl From<&Observation> for WireObservation {
             },
             Observation::TaskDone { task, sent } => WireObservation::TaskDone {
                 task: *task,
-                sent: sent.as_ref().map(|(event, result)| WireSent {
-                    event: *event,
-                    error: result.as_ref().err().map(wire_error),
-                }),
+                sent: sent.as_ref().map(to_wire_sent),
             },
         }
     }

@@ -25,7 +25,7 @@
 //! | 3 | `subscribe` (`spawn_processor` if the tag byte has bit 4 set: 19, 51, ..., its scope not optional) | sub, scope (optional), type |
 //! | 4 | `send` | scope (optional), type |
 //! | 5 | `consume` | sub, k (1 + b % 16) |
-//! | 6, 7 | `drop_subscription` (`abandon` if the tag byte has bit 4 set: 22, 54, ...), `cancel_subscriber` | sub |
+//! | 6, 7 | `drop_subscription` (`abandon` if the tag byte has bit 4 set: 22, 54, ...), `cancel_subscriber` (`fail_subscriber` if bit 4 is set: 23, 55, ...: sub, send? (b & 1), type) | sub |
 //! | 8 | `spawn` | task, scope |
 //! | 9 | `release` | task, send? (b & 1), type |
 //! | 10 | `settle` | |
@@ -131,6 +131,15 @@ fn entry(u: &mut Unstructured<'_>) -> Entry {
         },
         6 if tag & 16 == 16 => Op::Abandon { sub: sub(u) },
         6 => Op::DropSubscription { sub: sub(u) },
+        7 if tag & 16 == 16 => {
+            let sub = sub(u);
+            let send = byte(u) & 1 == 1;
+            let ty = ty(u);
+            Op::FailSubscriber {
+                sub,
+                send: send.then_some(SendSpec { ty, event: 0 }),
+            }
+        }
         7 => Op::CancelSubscriber { sub: sub(u) },
         8 => Op::Spawn {
             task: task(u),
@@ -211,6 +220,16 @@ pub fn normalize(entries: &[Entry]) -> Vec<Entry> {
                 send: Some(spec),
             } => Op::Release {
                 task: *task,
+                send: Some(SendSpec {
+                    ty: spec.ty,
+                    event: fresh(),
+                }),
+            },
+            Op::FailSubscriber {
+                sub,
+                send: Some(spec),
+            } => Op::FailSubscriber {
+                sub: *sub,
                 send: Some(SendSpec {
                     ty: spec.ty,
                     event: fresh(),
@@ -346,6 +365,10 @@ impl Names {
             Op::Abandon { sub } => Op::Abandon {
                 sub: self.sub(*sub)?,
             },
+            Op::FailSubscriber { sub, send } => Op::FailSubscriber {
+                sub: self.sub(*sub)?,
+                send: *send,
+            },
             Op::Spawn { task, scope } => {
                 let task = self.task(*task)?;
                 Op::Spawn {
@@ -479,6 +502,12 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
         Op::DropSubscription { sub: s } => out.extend([6, sub_byte(*s)?]),
         Op::CancelSubscriber { sub: s } => out.extend([7, sub_byte(*s)?]),
         Op::Abandon { sub: s } => out.extend([6 | 16, sub_byte(*s)?]),
+        Op::FailSubscriber { sub: s, send } => out.extend([
+            7 | 16,
+            sub_byte(*s)?,
+            u8::from(send.is_some()),
+            send.map_or(0, |s| ty_byte(s.ty)),
+        ]),
         Op::Spawn { task: t, scope: s } => out.extend([8, task_byte(*t)?, scope_byte(*s)?]),
         Op::Release { task: t, send } => out.extend([
             9,

@@ -280,7 +280,9 @@ impl<I: Implementation> Session<I> {
         let needs = match entry {
             Entry::Op(Op::Abandon { .. }) => Some(Capability::Abandon),
             Entry::Op(Op::SpawnProcessor { .. }) => Some(Capability::Processors),
-            Entry::Op(Op::FailScope { .. }) => Some(Capability::Failures),
+            Entry::Op(Op::FailScope { .. } | Op::FailSubscriber { .. }) => {
+                Some(Capability::Failures)
+            }
             Entry::Op(_) => None,
             Entry::Poll(TaskRef::Any) => Some(Capability::Step),
             Entry::Poll(_) => Some(Capability::Schedule),
@@ -664,7 +666,7 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
         Op::Spawn { .. } | Op::Release { .. } => Some(Capability::Tasks),
         Op::Abandon { .. } => Some(Capability::Abandon),
         Op::SpawnProcessor { .. } => Some(Capability::Processors),
-        Op::FailScope { .. } => Some(Capability::Failures),
+        Op::FailScope { .. } | Op::FailSubscriber { .. } => Some(Capability::Failures),
         _ => None,
     }
 }

@@ -132,6 +132,21 @@ pub enum Op {
         /// The subscription.
         sub: SubId,
     },
+    /// The subscriber task fails: it raises an error (Rust: panics) where
+    /// it is, even mid-wait; while the error unwinds, its cleanup (a
+    /// `finally`, a `Drop` guard) lets go of the subscription and sends
+    /// `send`, if any, from the subscription's scope, and the task reports
+    /// `subscriber_failed` with that send's outcome; complete when the
+    /// reply is sent, like `cancel_subscriber`. Only a subscriber task
+    /// (not a processor), and `send` only while its scope is usable. Needs
+    /// the `failures` capability (FAIL-2).
+    FailSubscriber {
+        /// The subscription.
+        sub: SubId,
+        /// What its cleanup sends.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        send: Option<SendSpec>,
+    },
     /// The subscriber abandons the pull it is waiting in, if any, as a
     /// timeout (or a `select`) around the receive would, and starts a new
     /// one at once: the pending receive is dropped or cancelled, the
@@ -200,6 +215,7 @@ impl Op {
             Op::DropSubscription { .. } => "drop_subscription",
             Op::CancelSubscriber { .. } => "cancel_subscriber",
             Op::Abandon { .. } => "abandon",
+            Op::FailSubscriber { .. } => "fail_subscriber",
             Op::SpawnProcessor { .. } => "spawn_processor",
             Op::Spawn { .. } => "spawn",
             Op::Release { .. } => "release",
@@ -241,6 +257,14 @@ impl fmt::Display for Op {
             Op::DropSubscription { sub } => write!(f, "drop {sub}"),
             Op::CancelSubscriber { sub } => write!(f, "cancel the subscriber of {sub}"),
             Op::Abandon { sub } => write!(f, "abandon the pending pull of {sub}"),
+            Op::FailSubscriber { sub, send: None } => {
+                write!(f, "make the subscriber of {sub} fail")
+            }
+            Op::FailSubscriber { sub, send: Some(s) } => write!(
+                f,
+                "make the subscriber of {sub} fail; its cleanup sends {} event#{}",
+                s.ty, s.event
+            ),
             Op::SpawnProcessor { sub, scope, ty } => {
                 write!(f, "{sub} = spawn a processor of {ty} in {scope}")
             }
@@ -663,6 +687,16 @@ pub enum Observation {
         /// exception group), not another error or a cancellation.
         own: bool,
     },
+    /// A subscriber task made to fail (`fail_subscriber`) has unwound: its
+    /// subscription is let go of, and its cleanup sent its event, if it
+    /// had one, with this outcome (FAIL-2).
+    SubscriberFailed {
+        /// The subscription.
+        sub: SubId,
+        /// The event its cleanup sent and the send's outcome.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent: Option<(EventId, Result<(), OpError>)>,
+    },
     /// A worker task ran for the first time (optional: an implementation
     /// that reports it is held to TASK-2's cooperative cancellation for its
     /// later steps).
@@ -700,6 +734,23 @@ impl fmt::Display for Observation {
                 error,
                 own: false,
             } => write!(f, "{scope} failed with {error}, not its body's error"),
+            Observation::SubscriberFailed { sub, sent: None } => {
+                write!(f, "the subscriber of {sub} failed")
+            }
+            Observation::SubscriberFailed {
+                sub,
+                sent: Some((event, Ok(()))),
+            } => write!(
+                f,
+                "the subscriber of {sub} failed; its cleanup sent event#{event}"
+            ),
+            Observation::SubscriberFailed {
+                sub,
+                sent: Some((event, Err(e))),
+            } => write!(
+                f,
+                "the subscriber of {sub} failed; its cleanup failed to send event#{event} ({e})"
+            ),
             Observation::TaskStarted { task } => write!(f, "{task} started"),
             Observation::TaskDone { task, sent: None } => write!(f, "{task} finished"),
             Observation::TaskDone {

@@ -78,6 +78,9 @@ struct SubSlot {
     pull: Option<Pull>,
     credits: u64,
     waker: Option<Waker>,
+    /// The scope it was subscribed in (where a failing subscriber's
+    /// cleanup sends, FAIL-2).
+    scope: Option<ScopeId>,
 }
 
 impl ReferenceImpl {
@@ -227,6 +230,7 @@ impl ReferenceImpl {
             pull: None,
             credits: 0,
             waker: None,
+            scope,
         }));
         self.subs.insert(sub, slot.clone());
         self.exec.spawn(
@@ -263,6 +267,7 @@ impl ReferenceImpl {
             pull: None,
             credits: u64::MAX,
             waker: None,
+            scope: Some(scope),
         }));
         let processor = Processor(Subscriber {
             sub,
@@ -480,6 +485,7 @@ impl ReferenceImpl {
                 Ok(Ok(Answer::Done))
             }
             Op::CancelSubscriber { sub } => self.cancel_subscriber(*sub),
+            Op::FailSubscriber { sub, send } => self.fail_subscriber(*sub, *send),
             Op::Spawn { task, scope } => self.spawn_worker(*task, *scope),
             Op::Release { task, send } => {
                 let release = self.workers.remove(task).ok_or_else(|| {
@@ -540,6 +546,56 @@ impl ReferenceImpl {
         self.exec
             .cancel(TaskRef::Scope(scope))
             .map_err(|m| Fault::Panicked(format!("dropping {scope}: {m}")))?;
+        Ok(Ok(Answer::Done))
+    }
+
+    /// FAIL-2: the subscriber task panics where it is. Its task is dropped
+    /// (as the executor drops a task whose poll panicked), and the panic
+    /// unwinds through what it held: first its subscription and the
+    /// receive in flight, then its cleanup guard, which sends `send` from
+    /// the subscription's scope. The panic stops here, as a task handle
+    /// nobody awaits would keep it; `subscriber_failed` reports the
+    /// cleanup send's outcome.
+    fn fail_subscriber(&mut self, sub: SubId, send: Option<SendSpec>) -> Result<Reply, Fault> {
+        if self.processors.contains_key(&sub) {
+            return Err(Fault::Protocol(format!(
+                "{sub} is a processor: `fail_subscriber` names subscriber tasks only"
+            )));
+        }
+        let slot = self.slot(sub)?.clone();
+        self.subs.remove(&sub);
+        self.exec
+            .cancel(TaskRef::Sub(sub))
+            .map_err(|m| Fault::Panicked(format!("dropping the task of {sub}: {m}")))?;
+        let (held, scope) = {
+            let mut slot = lock(&slot);
+            (slot.take(), slot.scope)
+        };
+        let handle = match scope {
+            Some(s) => Some(self.scope(s)?.handle.clone()),
+            None => None,
+        };
+        let sent = Rc::new(RefCell::new(None));
+        let cleanup = CleanupSend {
+            send,
+            scope: handle,
+            sent: sent.clone(),
+        };
+        let unwound = catch_unwind(AssertUnwindSafe(move || {
+            let _cleanup = cleanup;
+            let _held = held;
+            std::panic::resume_unwind(Box::new(SubscriberFailure))
+        }));
+        match unwound {
+            Err(panic) if panic.is::<SubscriberFailure>() => {}
+            Err(other) => std::panic::resume_unwind(other),
+            Ok(()) => unreachable!("the subscriber's failure unwinds"),
+        }
+        let sent = sent.borrow_mut().take();
+        let sent = send
+            .zip(sent)
+            .map(|(spec, reply)| (spec.event, reply.map(|_| ())));
+        push(&self.log, Observation::SubscriberFailed { sub, sent });
         Ok(Ok(Answer::Done))
     }
 
@@ -773,6 +829,28 @@ impl Drop for ReferenceImpl {
             })
         }));
         scopebus::mutants::reset_thread();
+    }
+}
+
+/// The panic a subscriber task unwinds with when the workload makes it
+/// fail (FAIL-2).
+struct SubscriberFailure;
+
+/// A failing subscriber's cleanup: on drop (during the unwind), sends its
+/// event from the subscription's scope and keeps the outcome.
+struct CleanupSend {
+    send: Option<SendSpec>,
+    scope: Option<Scope>,
+    sent: Rc<RefCell<Option<Reply>>>,
+}
+
+impl Drop for CleanupSend {
+    fn drop(&mut self) {
+        let (Some(spec), Some(scope)) = (self.send, self.scope.as_ref()) else {
+            return;
+        };
+        let sent = scope.enter(|| catalogue::send_ambient(spec.ty, spec.event));
+        *self.sent.borrow_mut() = Some(sent.map(|()| Answer::Done).map_err(op_error));
     }
 }
 

@@ -121,8 +121,9 @@ pub enum Capability {
     /// until they end (`spawn_processor`), the seed's background pattern
     /// (PROC-1).
     Processors,
-    /// Making a root scope's body fail (`fail_scope`), as an exception
-    /// raised in it would (FAIL-1).
+    /// Making a root scope's body fail (`fail_scope`, FAIL-1) and a
+    /// subscriber task fail (`fail_subscriber`, FAIL-2), as an exception
+    /// raised in them would.
     Failures,
 }
 
@@ -288,13 +289,16 @@ pub enum Rule {
     /// FAIL-1: a root scope whose body fails cancels the tasks of its
     /// group, closes its bus and raises the body's error.
     Fail1,
+    /// FAIL-2: a subscriber task that fails disturbs nothing, and a send
+    /// from its cleanup behaves as any send.
+    Fail2,
     /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
     Robust1,
 }
 
 impl Rule {
     /// Every rule, in SPEC.md order.
-    pub const ALL: [Rule; 25] = [
+    pub const ALL: [Rule; 26] = [
         Rule::Route1,
         Rule::Route2,
         Rule::Vis1,
@@ -319,6 +323,7 @@ impl Rule {
         Rule::Task3,
         Rule::Proc1,
         Rule::Fail1,
+        Rule::Fail2,
         Rule::Robust1,
     ];
 
@@ -352,6 +357,7 @@ impl Rule {
             Rule::Task3 => "TASK-3",
             Rule::Proc1 => "PROC-1",
             Rule::Fail1 => "FAIL-1",
+            Rule::Fail2 => "FAIL-2",
             Rule::Robust1 => "ROBUST-1",
         }
     }
@@ -377,6 +383,7 @@ impl Rule {
             | Rule::Wake1
             | Rule::Send1
             | Rule::Proc1
+            | Rule::Fail2
             | Rule::Robust1 => Grounding::Derived,
             _ => Grounding::Promised,
         }
@@ -407,6 +414,7 @@ impl Rule {
             Rule::Task1 | Rule::Proc1 => c.with(Capability::Tasks),
             Rule::Task2 => c.with(Capability::Tasks).with(Capability::Cancel),
             Rule::Fail1 => c.with(Capability::Tasks).with(Capability::Failures),
+            Rule::Fail2 => c.with(Capability::Failures),
             Rule::Task3 => c
                 .with(Capability::Tasks)
                 .with(Capability::Cancel)
@@ -465,6 +473,9 @@ impl Rule {
             }
             Rule::Fail1 => {
                 "a root scope whose body fails cancels its tasks, closes its bus and raises the body's error, not a cancellation"
+            }
+            Rule::Fail2 => {
+                "a subscriber task that fails lets go of its subscription and disturbs no other; a send from its cleanup behaves as any send"
             }
             Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
         }

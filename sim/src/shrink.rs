@@ -376,7 +376,8 @@ impl Known {
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
             | Op::CancelSubscriber { sub }
-            | Op::Abandon { sub } => self.subs.contains(sub),
+            | Op::Abandon { sub }
+            | Op::FailSubscriber { sub, .. } => self.subs.contains(sub),
             Op::Spawn { task, scope } => {
                 let ok = self.scopes.contains(scope);
                 if ok {

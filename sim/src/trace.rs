@@ -338,6 +338,12 @@ impl References {
             | Op::DropSubscription { sub }
             | Op::CancelSubscriber { sub }
             | Op::Abandon { sub } => self.need_sub(sub)?,
+            Op::FailSubscriber { sub, send } => {
+                self.need_sub(sub)?;
+                if let Some(s) = send {
+                    self.fresh_event(s.event)?;
+                }
+            }
             Op::Spawn { task, scope } => {
                 self.need_scope(scope)?;
                 if !self.tasks.insert(*task) {

@@ -48,11 +48,13 @@ pub enum OpKind {
     SpawnProcessor,
     /// `fail_scope`.
     FailScope,
+    /// `fail_subscriber`.
+    FailSubscriber,
 }
 
 impl OpKind {
     /// Every kind.
-    pub const ALL: [OpKind; 15] = [
+    pub const ALL: [OpKind; 16] = [
         OpKind::OpenScope,
         OpKind::CloseScope,
         OpKind::CancelScope,
@@ -68,6 +70,7 @@ impl OpKind {
         OpKind::Abandon,
         OpKind::SpawnProcessor,
         OpKind::FailScope,
+        OpKind::FailSubscriber,
     ];
 
     /// Kinds every workload keeps: without them nothing is exercised.
@@ -86,7 +89,7 @@ impl OpKind {
             OpKind::Observe => Some(Capability::Stats),
             OpKind::Abandon => Some(Capability::Abandon),
             OpKind::SpawnProcessor => Some(Capability::Processors),
-            OpKind::FailScope => Some(Capability::Failures),
+            OpKind::FailScope | OpKind::FailSubscriber => Some(Capability::Failures),
             _ => None,
         }
     }
@@ -147,7 +150,7 @@ fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; OpKind:
             let base = match kind {
                 OpKind::Send | OpKind::Consume => 6,
                 OpKind::Subscribe => 4,
-                OpKind::Settle | OpKind::Observe | OpKind::FailScope => 1,
+                OpKind::Settle | OpKind::Observe | OpKind::FailScope | OpKind::FailSubscriber => 1,
                 _ => 2,
             };
             weights[i] = base * rng.random_range(1..=4);
@@ -260,6 +263,15 @@ impl Swarm {
             OpKind::FailScope => Op::FailScope {
                 scope: pick(rng, &model.failable_scopes()),
             },
+            OpKind::FailSubscriber => {
+                let sub = pick(rng, held);
+                let send =
+                    (model.sub_scope_usable(sub) && rng.random_bool(0.6)).then(|| SendSpec {
+                        ty: pick(rng, &self.types),
+                        event: ids.event(),
+                    });
+                Op::FailSubscriber { sub, send }
+            }
             OpKind::Subscribe => Op::Subscribe {
                 sub: ids.sub(),
                 scope: maybe_outside(rng),
@@ -362,7 +374,10 @@ impl Swarm {
             OpKind::CloseScope => !model.closable_scopes().is_empty(),
             OpKind::CancelScope | OpKind::Spawn | OpKind::Observe => !usable.is_empty(),
             OpKind::Subscribe | OpKind::Send | OpKind::Settle => true,
-            OpKind::Consume | OpKind::DropSubscription | OpKind::Abandon => !held.is_empty(),
+            OpKind::Consume
+            | OpKind::DropSubscription
+            | OpKind::Abandon
+            | OpKind::FailSubscriber => !held.is_empty(),
             OpKind::CancelSubscriber => !held.is_empty() || model.has_running_processors(),
             OpKind::SpawnProcessor => !usable.is_empty(),
             OpKind::FailScope => !model.failable_scopes().is_empty(),

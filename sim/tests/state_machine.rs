@@ -188,6 +188,17 @@ impl ReferenceStateMachine for Workload {
                     .boxed(),
             ));
             options.push((
+                1,
+                (pick(), proptest::option::of(ty()))
+                    .prop_map(move |(sub, send)| {
+                        Entry::Op(Op::FailSubscriber {
+                            sub,
+                            send: send.map(|ty| SendSpec { ty, event }),
+                        })
+                    })
+                    .boxed(),
+            ));
+            options.push((
                 2,
                 pick()
                     .prop_map(|sub| Entry::Wake(TaskRef::Sub(sub)))
@@ -285,7 +296,8 @@ impl ReferenceStateMachine for Workload {
                 Op::Consume { sub, .. }
                 | Op::DropSubscription { sub }
                 | Op::CancelSubscriber { sub }
-                | Op::Abandon { sub } => state.subs.contains(sub),
+                | Op::Abandon { sub }
+                | Op::FailSubscriber { sub, .. } => state.subs.contains(sub),
                 Op::Spawn { scope, .. } => state.has_scope(scope),
                 Op::Release { task, .. } => state.tasks.contains(task),
                 Op::Settle => true,
@@ -357,6 +369,12 @@ impl ReferenceStateMachine for Workload {
             Op::Abandon { .. } => {}
             Op::DropSubscription { sub } | Op::CancelSubscriber { sub } => {
                 state.subs.retain(|s| s != sub)
+            }
+            Op::FailSubscriber { sub, send } => {
+                state.subs.retain(|s| s != sub);
+                if let Some(s) = send {
+                    state.next_event = state.next_event.max(s.event);
+                }
             }
             Op::Spawn { task, .. } => {
                 state.next_task = state.next_task.max(task.0);

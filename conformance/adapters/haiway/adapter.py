@@ -14,7 +14,9 @@ Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step``, ``stats``,
 ``started`` (each worker reports ``task_started`` when it first runs),
 ``abandon``, ``processors`` (subscriptions read by tasks ``ctx.spawn``ed
 into the scope's task group) and ``failures`` (a root scope's body raises
-``BodyFailure``; the scope is reported ``scope_failed`` with what it raised).
+``BodyFailure``, and the scope is reported ``scope_failed`` with what it
+raised; a subscriber task raises ``SubscriberFailure`` where it waits, and its
+``finally`` lets go of the subscription and sends the cleanup's event).
 Retained events are measured exactly with finalizers on the event objects:
 an event the adapter sent and no longer references is alive only if Haiway
 still holds it. Events are counted against the bus they were really sent on:
@@ -186,6 +188,10 @@ class BodyFailure(Exception):
     """What a scope's body raises when the workload makes it fail (`fail_scope`)."""
 
 
+class SubscriberFailure(Exception):
+    """What a subscriber task raises when the workload makes it fail (`fail_subscriber`)."""
+
+
 def is_own_error(raised: BaseException, failure: BaseException | None) -> bool:
     """Whether `raised` is the body's error itself, or it alone in an exception group."""
     if raised is failure:
@@ -228,6 +234,12 @@ class SubRec:
     # A processor: pulled by a task spawned into its scope's task group
     # (`spawn_processor`), with unlimited credit.
     processor: bool = False
+    # The scope it was subscribed in (a failing subscriber's cleanup sends
+    # there).
+    scope: int | None = None
+    # `fail_subscriber`: what its cleanup sends (`{}`: nothing), until the
+    # cleanup has run.
+    failing: dict[str, Any] | None = None
 
 
 @dataclass
@@ -417,6 +429,8 @@ class World:
                 # Yield between events, like a processor awaiting its work.
                 await asyncio.sleep(0)
         except asyncio.CancelledError:
+            if rec.failing is not None:
+                self.fail_here(sub_id, rec)
             if rec.processor:
                 # Cancelled with its task group: the task lets go of its
                 # subscription, as the user's `async for` frame would.
@@ -424,6 +438,29 @@ class World:
             raise
         except BaseException as e:  # noqa: BLE001
             self.faults.append(f"the subscriber of sub#{sub_id} failed: {exception_name(e)}: {e}")
+
+    def fail_here(self, sub_id: int, rec: SubRec) -> None:
+        """FAIL-2: the subscriber raises where it waits; its cleanup (a
+        `finally`, as a user's would be) lets go of the subscription, then
+        sends its event from the subscription's scope."""
+        try:
+            raise SubscriberFailure(f"the subscriber of sub#{sub_id} failed")
+        finally:
+            self.cleanup(sub_id, rec)
+
+    def cleanup(self, sub_id: int, rec: SubRec) -> None:
+        """A failing subscriber's cleanup: the subscription is let go of,
+        then its event (if any) is sent; reported as `subscriber_failed`
+        with the send's outcome, in order with everything else."""
+        rec.iterator = None
+        spec = rec.failing
+        observation: dict[str, Any] = {"kind": "subscriber_failed", "sub": sub_id}
+        if spec:
+            context = self.context_of(rec.scope)
+            error = context.run(self.send, rec.scope, spec["ty"], spec["event"])
+            observation["sent"] = {"event": spec["event"], "error": error}
+        rec.failing = None
+        self.observe(observation)
 
     def pull_failed(self, sub_id: int, rec: SubRec, e: BaseException) -> None:
         """Reports that `sub_id`'s pull raised `e`; its task then ends."""
@@ -522,7 +559,7 @@ class World:
             raise
         except Exception as e:  # noqa: BLE001
             return {"error": error_of(e)}
-        rec = SubRec(iterator=iterator)
+        rec = SubRec(iterator=iterator, scope=scope)
         self.subs[sub_id] = rec
         rec.task = self.now(self.loop.create_task, self.subscriber(sub_id), context=contextvars.Context())
         return {"ok": "done"}
@@ -581,6 +618,32 @@ class World:
 
     def op_cancel_subscriber(self, op: dict[str, Any]) -> dict[str, Any]:
         self.end_subscriber(op["sub"])
+        return {"ok": "done"}
+
+    def op_fail_subscriber(self, op: dict[str, Any]) -> dict[str, Any]:
+        sub_id = op["sub"]
+        rec = self.sub(sub_id)
+        if rec.processor:
+            raise AdapterError("malformed", f"sub#{sub_id} is a processor")
+        rec.failing = op.get("send") or {}
+        task = rec.task
+        if task is not None and not task.done():
+            # The task raises where it waits: cancelled, it turns the
+            # cancellation into its own error, and unwinds through its
+            # cleanup (`fail_here`). Complete when the reply is sent.
+            rec.cancelling = True
+            task.cancel()
+            self.run(asyncio.wait({task}))
+            # A task cancelled before it first ran never reaches its
+            # handler (asyncio throws into the unstarted coroutine).
+            raised = None if task.cancelled() else task.exception()
+            if raised is not None and not isinstance(raised, SubscriberFailure):
+                self.faults.append(f"the subscriber of sub#{sub_id} did not fail as asked: {raised!r}")
+        if rec.failing is not None:
+            # Its task had not started, or had ended already (its stream
+            # ended, or a pull raised): the cleanup runs on its own.
+            self.now(self.cleanup, sub_id, rec)
+        del self.subs[sub_id]
         return {"ok": "done"}
 
     def op_abandon(self, op: dict[str, Any]) -> dict[str, Any]:

@@ -108,10 +108,13 @@ pub fn pull_not_drop(
     let replaced: Vec<Entry> = earlier
         .iter()
         .map(|e| match e {
-            Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub })
-                if shape
-                    .sub_channel(*sub)
-                    .is_some_and(|c| channels.contains(&c)) =>
+            Entry::Op(
+                Op::DropSubscription { sub }
+                | Op::CancelSubscriber { sub }
+                | Op::FailSubscriber { sub, .. },
+            ) if shape
+                .sub_channel(*sub)
+                .is_some_and(|c| channels.contains(&c)) =>
             {
                 abandoners.push(*sub);
                 Entry::Op(Op::Abandon { sub: *sub })

@@ -98,8 +98,9 @@ impl<'a> Diagnosis<'a> {
         let (layout, rerun) = (self.layout, &mut self.rerun);
         let steps = [
             lookalike::lookalikes,
-            holder::holder,
             failure::failures,
+            failure::subscriber_failures,
+            holder::holder,
             processor::taken_down,
             cancellation::cancellation,
             promptness::promptness,

@@ -54,8 +54,11 @@ pub fn drops(
     let (shape, channel) = on_a_channel(prefix, failure, layout)?;
     let during_a_drop = matches!(
         prefix.last(),
-        Some(Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }))
-            if shape.sub_channel(*sub) == Some(channel)
+        Some(Entry::Op(
+            Op::DropSubscription { sub }
+                | Op::CancelSubscriber { sub }
+                | Op::FailSubscriber { sub, .. }
+        )) if shape.sub_channel(*sub) == Some(channel)
     );
     earlier_drops(prefix, failure, &shape, channel, layout, rerun).or_else(|| {
         during_a_drop
@@ -140,8 +143,11 @@ fn during_the_drop(
     }
     // The drop abandoned its subscriber's pending receive: does abandoning
     // that receive alone, keeping the subscription, do the same (CANCEL-2)?
-    if let Some(Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub })) =
-        prefix.last()
+    if let Some(Entry::Op(
+        Op::DropSubscription { sub }
+        | Op::CancelSubscriber { sub }
+        | Op::FailSubscriber { sub, .. },
+    )) = prefix.last()
         && let Some(why) = ask_instead(prefix, Entry::Op(Op::Abandon { sub: *sub }), layout, rerun)
             .and_then(|o| abandon::abandoning_explains(&o, failure, &[*sub]))
     {
@@ -225,7 +231,11 @@ fn without_drops(
         })
         .collect();
     let is_drop = |e: &Entry| match e {
-        Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub }) => {
+        Entry::Op(
+            Op::DropSubscription { sub }
+            | Op::CancelSubscriber { sub }
+            | Op::FailSubscriber { sub, .. },
+        ) => {
             (timeless || !processors.contains(sub))
                 && shape
                     .sub_channel(*sub)

@@ -295,6 +295,9 @@ impl Closure<'_> {
             | Op::DropSubscription { sub }
             | Op::CancelSubscriber { sub }
             | Op::Abandon { sub } => self.sub(sub),
+            Op::FailSubscriber { sub, send } => {
+                self.sub(sub) || send.is_some_and(|s| self.subjects.events.contains(&s.event))
+            }
             Op::Spawn { task, .. } | Op::Release { task, .. } => {
                 self.subjects.tasks.contains(task)
                     || self.shape.task.get(task).is_some_and(|s| self.scope(s))

@@ -1,5 +1,5 @@
-//! FAIL-1 before the cancellation rules: a failed body handled otherwise
-//! than a cancellation.
+//! FAIL-1 and FAIL-2 before the cancellation rules: a failure handled
+//! otherwise than the cancellation or drop it stands for.
 //!
 //! The seed puts the two side by side: scope exit "does not automatically
 //! cancel healthy long-running processors unless the scope itself is
@@ -13,15 +13,27 @@
 //! failure path does not: FAIL-1, reported once. If it stays, the root
 //! cause is the cancellation's, and the first reading stands.
 //!
-//! Invariant: the counterfactual swaps ops one for one and takes nothing
-//! out; it is asked only of traces with a failed body, and never of a
-//! failure already FAIL-1's (the model's own check of the report).
+//! A failed subscriber (`fail_subscriber`) is, to the bus, a drop of its
+//! subscription followed by its cleanup's send. The failing prefix is
+//! replayed with each such failure turned into that `drop_subscription`
+//! and `send`: if the failure then goes, the bus treats a subscription let
+//! go of during an unwind (or a send from a cleanup) otherwise than a
+//! plain drop (or send): FAIL-2. If it stays, the drop path is the cause,
+//! and the drops step (CANCEL-1) asks about it. When the failing entry is
+//! the failure itself (what its unwinding did showed at once), the swapped
+//! trace ends with that drop and send, and passing them and a settle after
+//! them is the answer.
+//!
+//! Invariant: the counterfactuals swap ops for what they stand for and
+//! take nothing out; each is asked only of traces with such a failure, and
+//! never of a failure already that rule's (the model's own checks).
 
 use super::Cleared;
+use super::Rerun;
 use super::rerun::ask;
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Violation};
-use crate::op::{Entry, Op};
+use crate::op::{Entry, Op, ScopeId, SubId};
 use crate::rules::Rule;
 
 /// FAIL-1, when replaying `prefix` with each failed body cancelled instead
@@ -68,5 +80,66 @@ pub fn failures(
     Some(match scope {
         Some(s) => violation.about(s),
         None => violation,
+    })
+}
+
+/// FAIL-2, when replaying `prefix` with each failed subscriber's failure
+/// turned into a drop of its subscription and its cleanup's send clears
+/// `failure`; `None` otherwise.
+pub fn subscriber_failures(
+    prefix: &[Entry],
+    failure: &Failure,
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Violation> {
+    if failure.rule == Rule::Fail2 {
+        return None;
+    }
+    let mut swapped = false;
+    let mut candidate = Vec::with_capacity(prefix.len() + 4);
+    for entry in prefix {
+        let Entry::Op(Op::FailSubscriber { sub, send }) = entry else {
+            candidate.push(entry.clone());
+            continue;
+        };
+        swapped = true;
+        candidate.push(Entry::Op(Op::DropSubscription { sub: *sub }));
+        if let Some(s) = send {
+            candidate.push(Entry::Op(Op::Send {
+                scope: scope_of(prefix, *sub),
+                ty: s.ty,
+                event: s.event,
+            }));
+        }
+    }
+    if !swapped {
+        return None;
+    }
+    let at_the_failure = matches!(prefix.last(), Some(Entry::Op(Op::FailSubscriber { .. })));
+    let cleared = if at_the_failure {
+        // What the failure's unwinding made happen may show only once the
+        // implementation runs on: the swapped trace must pass a settle too.
+        candidate.push(Entry::Op(Op::Settle));
+        Rerun::of(&candidate, rerun(&candidate, layout)) == Rerun::Passed
+    } else {
+        ask(prefix, &candidate, layout, rerun)?.cleared(failure) == Cleared::Yes
+    };
+    cleared.then(|| {
+        Violation::new(
+            Rule::Fail2,
+            failure.mode,
+            format!(
+                "{} (with each failing subscriber's subscription dropped and its cleanup's send sent instead, this does not happen: the bus treats a subscriber that fails otherwise than the drop and the send it stands for)",
+                failure.message
+            ),
+        )
+    })
+}
+
+/// The scope `sub` was subscribed in (its failure's cleanup sends there).
+fn scope_of(prefix: &[Entry], sub: SubId) -> Option<ScopeId> {
+    prefix.iter().find_map(|e| match e {
+        Entry::Op(Op::Subscribe { sub: s, scope, .. }) if *s == sub => *scope,
+        _ => None,
     })
 }

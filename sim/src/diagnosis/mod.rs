@@ -35,15 +35,18 @@
 //!    disappears when its look-alike types on that bus are renamed to
 //!    unrelated types is ROUTE-1 (a bus that merges types explains every
 //!    holder below, so it is asked first).
-//! 5. **Holders** ([`holder`]): events held that nothing should need are
+//! 5. **Failures** ([`failure`]): a symptom that disappears when each
+//!    `fail_scope` is a `cancel_scope` instead is FAIL-1 (cancellation
+//!    works, the failure path does not), and one that disappears when each
+//!    `fail_subscriber` is the drop and the send it stands for is FAIL-2
+//!    (asked before the holders: a subscription that a failure leaves
+//!    holding events would be blamed on the drop it stands for).
+//! 6. **Holders** ([`holder`]): events held that nothing should need are
 //!    blamed on what holds them, asked by replaying without subscriptions
 //!    made after close (CLOSE-3), without subscriptions made after the
 //!    event (VIS-1), without the sends stored with no subscriber (DROP-1),
-//!    or without dropped subscriptions (RECLAIM-2).
-//! 6. **Failed bodies, then scope cancellations**: a symptom that
-//!    disappears when each `fail_scope` is a `cancel_scope` instead is
-//!    FAIL-1 (cancellation works, the failure path does not: [`failure`]);
-//!    a symptom that disappears without the
+//!    or without dropped subscriptions (RECLAIM-2). Then **scope
+//!    cancellations**: a symptom that disappears without the
 //!    cancellations of nested, non-isolated scopes that processors were
 //!    spawned in is TASK-1 (the processors went down with the nested scope,
 //!    not with their group's owner: [`processor`]); a scope that does not

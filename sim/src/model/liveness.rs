@@ -27,6 +27,15 @@ impl Model {
         }
         self.check_scopes_settled()?;
         self.check_tasks_settled()?;
+        if let Some(sub) = self.failing_subs.keys().next() {
+            return Disagreement::certain(
+                Rule::Fail2,
+                Mode::CleanupNeverRan,
+                format!(
+                    "the subscriber of {sub} was made to fail, but never reported that it unwound (its cleanup never ran)"
+                ),
+            );
+        }
         // WAKE-1: subscriptions that received since the last settle, and
         // are still live, were woken as they should be.
         for id in self.index_settled() {

@@ -95,6 +95,10 @@ pub struct Model {
     /// Subscriptions whose `subscribe` failed (as it should, e.g. outside
     /// every scope): no later op may name them.
     failed_subs: BTreeSet<SubId>,
+    /// Subscribers made to fail (`fail_subscriber`) whose unwinding has not
+    /// been reported yet: the scope their cleanup sends from, and what it
+    /// sends (FAIL-2).
+    failing_subs: BTreeMap<SubId, (ScopeId, Option<crate::op::SendSpec>)>,
     tasks: BTreeMap<TaskId, Task>,
     events: BTreeMap<EventId, Event>,
     /// Logical clock: one tick per op, observation and settle check.
@@ -158,6 +162,9 @@ impl Model {
             Observation::ScopeCancelled { scope } => self.scope_cancelled(*scope),
             Observation::ScopeFailed { scope, error, own } => {
                 self.scope_failed(*scope, error, *own)
+            }
+            Observation::SubscriberFailed { sub, sent } => {
+                self.subscriber_failed(*sub, sent.clone())
             }
             Observation::TaskStarted { task } => self.task_started(*task),
             Observation::TaskDone { task, sent } => self.task_done(*task, sent.clone()),

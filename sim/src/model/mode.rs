@@ -83,6 +83,8 @@ pub enum Mode {
     /// A scope whose body failed did not raise its body's error: it exited
     /// normally, reported a cancellation, or raised something else.
     ErrorLost,
+    /// A failing subscriber's cleanup never ran.
+    CleanupNeverRan,
     /// An op that must succeed failed.
     OpRefused,
     /// A reply or report that no valid run can give.
@@ -103,7 +105,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in a stable order.
-    pub const ALL: [Mode; 43] = [
+    pub const ALL: [Mode; 44] = [
         Mode::OtherType,
         Mode::AcrossBuses,
         Mode::FromNoScope,
@@ -139,6 +141,7 @@ impl Mode {
         Mode::SurvivedCancel,
         Mode::WrongTaskGroup,
         Mode::ErrorLost,
+        Mode::CleanupNeverRan,
         Mode::PullRaised,
         Mode::OpRefused,
         Mode::Impossible,
@@ -187,6 +190,7 @@ impl Mode {
             Mode::SurvivedCancel => "kept running after cancel",
             Mode::WrongTaskGroup => "nested scope acted as a task group",
             Mode::ErrorLost => "body's error not raised",
+            Mode::CleanupNeverRan => "cleanup never ran",
             Mode::PullRaised => "a pull raised",
             Mode::OpRefused => "op refused",
             Mode::Impossible => "impossible report",

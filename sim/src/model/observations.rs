@@ -653,6 +653,40 @@ impl Model {
         }
     }
 
+    /// FAIL-2: a subscriber made to fail has unwound; its cleanup's send,
+    /// if it had one, is judged as any send from the subscription's scope.
+    pub(super) fn subscriber_failed(
+        &mut self,
+        sub: SubId,
+        sent: Option<(EventId, Result<(), OpError>)>,
+    ) -> Result<(), Disagreement> {
+        let Some((scope, spec)) = self.failing_subs.remove(&sub) else {
+            return Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!("the subscriber of {sub} reported a failure nobody caused (or twice)"),
+            );
+        };
+        self.coverage.hit(Rule::Fail2);
+        match (spec, sent) {
+            (None, None) => Ok(()),
+            (Some(spec), Some((event, result))) if spec.event == event => self.send_in(
+                scope,
+                spec.ty,
+                event,
+                result,
+                &format!("the cleanup of {sub}'s failed subscriber"),
+            ),
+            (spec, sent) => Disagreement::certain(
+                Rule::Robust1,
+                Mode::Impossible,
+                format!(
+                    "the cleanup of {sub}'s failed subscriber was to send {spec:?} but reported {sent:?}"
+                ),
+            ),
+        }
+    }
+
     /// The task, if it exists (ROBUST-1) and may run at all: not cancelled,
     /// and its group's owner not gone (TASK-2). `did` says what it reported
     /// ("started", "finished").

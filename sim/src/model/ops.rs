@@ -56,6 +56,7 @@ impl Model {
                 self.drop_sub(*sub);
                 Ok(())
             }
+            Op::FailSubscriber { sub, send } => self.fail_subscriber(*sub, *send, reply),
             Op::Abandon { sub } => {
                 expect_done(op, reply)?;
                 self.abandon(*sub);
@@ -307,6 +308,24 @@ impl Model {
         if was_live && channel.log.len() > cursor {
             channel.dropped_with_backlog = true;
         }
+    }
+
+    /// FAIL-2: the subscriber's task fails: from now on it is owed
+    /// nothing, as after a drop; its cleanup's send, if any, is judged when
+    /// the task reports `subscriber_failed` (it happens as the task unwinds,
+    /// in order with what else the implementation reports).
+    fn fail_subscriber(
+        &mut self,
+        sub: SubId,
+        send: Option<SendSpec>,
+        reply: &Reply,
+    ) -> Result<(), Disagreement> {
+        expect_done(&Op::FailSubscriber { sub, send }, reply)?;
+        if let Some(scope) = self.subs.get(&sub).map(|s| s.scope) {
+            self.failing_subs.insert(sub, (scope, send));
+        }
+        self.drop_sub(sub);
+        Ok(())
     }
 
     /// The subscriber abandons its pending pull and starts a new one: the

@@ -70,6 +70,14 @@ impl Model {
         open
     }
 
+    /// Whether `sub`'s scope may still be named by ops (a failing
+    /// subscriber's cleanup sends there).
+    pub fn sub_scope_usable(&self, sub: SubId) -> bool {
+        self.subs
+            .get(&sub)
+            .is_some_and(|s| self.check_usable(s.scope).is_ok())
+    }
+
     /// Root scopes that are still usable.
     pub fn usable_roots(&self) -> usize {
         self.index
@@ -276,7 +284,9 @@ impl Model {
                 self.check_fresh(*event)?;
                 scope.map_or(Ok(()), |s| self.check_usable(s))
             }
-            Op::Consume { sub, .. } | Op::DropSubscription { sub }
+            Op::Consume { sub, .. }
+            | Op::DropSubscription { sub }
+            | Op::FailSubscriber { sub, .. }
                 if self.subs.get(sub).is_some_and(|s| s.processor) =>
             {
                 Err(format!(
@@ -290,6 +300,18 @@ impl Model {
                 true => Ok(()),
                 false => Err(format!("{sub} does not exist or was dropped")),
             },
+            Op::FailSubscriber { sub, send } => {
+                if !self.is_held(*sub) {
+                    return Err(format!("{sub} does not exist or was dropped"));
+                }
+                match send {
+                    None => Ok(()),
+                    Some(s) => {
+                        self.check_fresh(s.event)?;
+                        self.check_usable(self.subs[sub].scope)
+                    }
+                }
+            }
             Op::Spawn { task, scope } => {
                 if self.tasks.contains_key(task) {
                     return Err(format!("{task} already exists"));

@@ -248,6 +248,79 @@ fn abandoned_receives(bus: Bus) -> Result<(), String> {
     })
 }
 
+/// FAIL-2: a subscriber task that panics while it waits lets go of its
+/// subscription as its panic unwinds (it is no longer counted and holds
+/// nothing), a send from its cleanup (a `Drop` guard) goes through, and a
+/// sibling notices nothing.
+#[test]
+fn fail_2_a_panicking_subscriber_lets_go_and_its_cleanup_sends() {
+    failed_subscriber(Bus::new()).unwrap();
+}
+
+#[cfg(feature = "mutants")]
+#[test]
+fn fail_2_test_catches_a_subscription_kept_during_an_unwind() {
+    use scopebus::mutants::{Mutant, with_mutant};
+    let bus = with_mutant(Some(Mutant::DropWhilePanickingLeaks), Bus::new);
+    assert!(failed_subscriber(bus).is_err());
+}
+
+/// A subscriber of `bus` that panics mid-wait, with a cleanup that sends;
+/// then checks the counts, what is retained and what the sibling gets.
+fn failed_subscriber(bus: Bus) -> Result<(), String> {
+    /// Sends from its `Drop`, during the unwind, and keeps what the send
+    /// said (a destructor must not panic while one unwinds).
+    struct Cleanup(
+        Bus,
+        Arc<std::sync::Mutex<Option<(bool, Result<usize, u32>)>>>,
+    );
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let sent = self.0.send(Ping(2)).map_err(|c| c.into_inner().0);
+            *self.1.lock().unwrap() = Some((std::thread::panicking(), sent));
+        }
+    }
+    let mut sibling = bus.subscribe::<Ping>();
+    let failing = bus.subscribe::<Ping>();
+    let outcome = Arc::new(std::sync::Mutex::new(None));
+    let cleanup = Cleanup(bus.clone(), outcome.clone());
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _cleanup = cleanup;
+        let mut failing = failing;
+        let mut cx = Context::from_waker(noop_waker_ref());
+        assert!(failing.poll_next_unpin(&mut cx).is_pending(), "waits");
+        // Unwinds without the panic hook: nothing is printed.
+        std::panic::resume_unwind(Box::new("the subscriber failed"));
+    }));
+    if unwound.is_ok() {
+        return Err("the subscriber did not fail".to_owned());
+    }
+    let cleanup_sent = outcome.lock().unwrap().take();
+    if cleanup_sent != Some((true, Ok(1))) {
+        return Err(format!(
+            "the cleanup's send, during the unwind, reached {cleanup_sent:?}; expected the sibling alone"
+        ));
+    }
+    let stats = bus.stats_of::<Ping>();
+    if stats.subscriptions != 1 || stats.retained != 1 {
+        return Err(format!(
+            "after the failure: {} live subscriptions and {} retained, expected 1 and 1",
+            stats.subscriptions, stats.retained
+        ));
+    }
+    bus.send(Ping(3)).map_err(|_| "the bus closed".to_owned())?;
+    let got: Vec<u32> = drain(&mut sibling).iter().map(|p| p.0).collect();
+    if got != [2, 3] {
+        return Err(format!("the sibling got {got:?}, expected [2, 3]"));
+    }
+    match bus.stats_of::<Ping>().retained {
+        0 => Ok(()),
+        n => Err(format!(
+            "{n} events retained once the sibling read them all"
+        )),
+    }
+}
+
 #[test]
 fn wake_1_a_waiting_subscriber_is_woken_by_send() {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -815,3 +815,68 @@ fn fail_1_a_failed_body_cancels_closes_and_raises_its_own_error() {
     w.close(1);
     assert!(w.0.validate(&Op::FailScope { scope: s(1) }).is_err());
 }
+
+/// FAIL-2: a subscriber made to fail is owed nothing from the op on (as
+/// after a drop); when it reports `subscriber_failed`, its cleanup's send
+/// is judged as any send from its scope, and that counts. A failure never
+/// reported by a settle, a report nobody caused, or one with another send
+/// than asked are failures.
+#[test]
+fn fail_2_a_failed_subscriber_is_let_go_of_and_its_cleanup_sends() {
+    let fail = |send: Option<SendSpec>| Op::FailSubscriber { sub: sub(1), send };
+    let cleanup = SendSpec {
+        ty: Login,
+        event: 7,
+    };
+    let failed = |sent: Option<(u64, Result<(), OpError>)>| Observation::SubscriberFailed {
+        sub: sub(1),
+        sent,
+    };
+    // As it should: the sibling gets the cleanup's event; the failed one
+    // is owed nothing, even what was sent before it failed.
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).subscribe(2, 1, Login);
+    w.send(1, Login, 1).ok(fail(Some(cleanup)));
+    let before = w.0.coverage().get(Rule::Fail2);
+    w.seen(failed(Some((7, Ok(())))));
+    assert_eq!(w.0.coverage().get(Rule::Fail2), before + 1);
+    w.got(2, 1).expect("the sibling gets what was sent before");
+    w.got(2, 7).expect("and the cleanup's event");
+    assert_eq!(
+        rule(w.got(1, 1)),
+        Rule::Robust1,
+        "the failed one gets nothing"
+    );
+    // The cleanup's send refused while the bus is open.
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).ok(fail(Some(cleanup)));
+    assert_eq!(
+        rule(w.see(failed(Some((7, Err(OpError::Closed)))))),
+        Rule::Send1
+    );
+    // Never reported.
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).ok(fail(None));
+    assert_eq!(settled_rule(w.settle()), Rule::Fail2);
+    // Reported with nobody having caused it, or with another send.
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login);
+    assert_eq!(rule(w.see(failed(None))), Rule::Robust1);
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login).ok(fail(None));
+    assert_eq!(rule(w.see(failed(Some((7, Ok(())))))), Rule::Robust1);
+    // Processors are not made to fail this way.
+    let mut w = World::new();
+    w.root(1).ok(Op::SpawnProcessor {
+        sub: sub(3),
+        scope: s(1),
+        ty: Login,
+    });
+    assert!(
+        w.0.validate(&Op::FailSubscriber {
+            sub: sub(3),
+            send: None
+        })
+        .is_err()
+    );
+}

@@ -19,10 +19,12 @@
 //! and `send`: if the failure then goes, the bus treats a subscription let
 //! go of during an unwind (or a send from a cleanup) otherwise than a
 //! plain drop (or send): FAIL-2. If it stays, the drop path is the cause,
-//! and the drops step (CANCEL-1) asks about it. When the failing entry is
-//! the failure itself (what its unwinding did showed at once), the swapped
-//! trace ends with that drop and send, and passing them and a settle after
-//! them is the answer.
+//! and the drops step (CANCEL-1) asks about it. The swap sends the
+//! cleanup's event at another moment than the unwinding did, so it is
+//! asked only of symptoms at rest (statistics, a stream stuck or unended
+//! at a settle). When the failing entry is the failure itself, the
+//! swapped trace ends with that drop and send, and passing them and a
+//! settle after them is the answer.
 //!
 //! Invariant: the counterfactuals swap ops for what they stand for and
 //! take nothing out; each is asked only of traces with such a failure, and
@@ -92,7 +94,7 @@ pub fn subscriber_failures(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
-    if failure.rule == Rule::Fail2 {
+    if failure.rule == Rule::Fail2 || !at_rest(prefix, failure) {
         return None;
     }
     let mut swapped = false;
@@ -134,6 +136,22 @@ pub fn subscriber_failures(
             ),
         )
     })
+}
+
+/// Whether `failure` is a symptom that does not depend on when things
+/// run: statistics at an `observe`, a stream stuck or unended at a settle
+/// (with no preempted poll in the trace). The swap sends the cleanup's
+/// event at another moment than the unwinding did (an implementation that
+/// runs its event loop during an op runs other tasks around it), so a
+/// symptom of timing (a receipt, a pull that raised after a sibling was
+/// cancelled mid-pull) could go for that reason alone.
+fn at_rest(prefix: &[Entry], failure: &Failure) -> bool {
+    let preempted = prefix.iter().any(|e| matches!(e, Entry::Preempt(..)));
+    match failure.evidence.as_deref() {
+        Some(Disagreement::Stats(_)) => true,
+        Some(Disagreement::Stuck(_) | Disagreement::Unended(_)) => !preempted,
+        _ => false,
+    }
 }
 
 /// The scope `sub` was subscribed in (its failure's cleanup sends there).

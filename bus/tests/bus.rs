@@ -270,10 +270,9 @@ fn fail_2_test_catches_a_subscription_kept_during_an_unwind() {
 fn failed_subscriber(bus: Bus) -> Result<(), String> {
     /// Sends from its `Drop`, during the unwind, and keeps what the send
     /// said (a destructor must not panic while one unwinds).
-    struct Cleanup(
-        Bus,
-        Arc<std::sync::Mutex<Option<(bool, Result<usize, u32>)>>>,
-    );
+    /// Whether the send ran during an unwind, and what it said.
+    type Outcome = Arc<std::sync::Mutex<Option<(bool, Result<usize, u32>)>>>;
+    struct Cleanup(Bus, Outcome);
     impl Drop for Cleanup {
         fn drop(&mut self) {
             let sent = self.0.send(Ping(2)).map_err(|c| c.into_inner().0);

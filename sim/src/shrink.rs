@@ -264,6 +264,12 @@ fn simplify(entry: &Entry) -> Option<Entry> {
             task: *task,
             send: None,
         })),
+        Entry::Op(Op::FailSubscriber { sub, send: Some(_) }) => {
+            Some(Entry::Op(Op::FailSubscriber {
+                sub: *sub,
+                send: None,
+            }))
+        }
         Entry::Op(Op::OpenScope {
             scope,
             parent: Some(parent),

@@ -107,7 +107,7 @@ pub fn pull_not_drop(
     let mut abandoners = Vec::new();
     let replaced: Vec<Entry> = earlier
         .iter()
-        .map(|e| match e {
+        .flat_map(|e| match e {
             Entry::Op(
                 Op::DropSubscription { sub }
                 | Op::CancelSubscriber { sub }
@@ -117,9 +117,12 @@ pub fn pull_not_drop(
                 .is_some_and(|c| channels.contains(&c)) =>
             {
                 abandoners.push(*sub);
-                Entry::Op(Op::Abandon { sub: *sub })
+                // A failed subscriber's cleanup still sends.
+                std::iter::once(Entry::Op(Op::Abandon { sub: *sub }))
+                    .chain(super::failure::cleanup_send(prefix, e))
+                    .collect()
             }
-            other => other.clone(),
+            other => vec![other.clone()],
         })
         .chain(std::iter::once(last.clone()))
         .collect();

@@ -37,7 +37,7 @@ use super::{Cleared, abandon};
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Violation};
-use crate::op::{Entry, Op, ScopeId, SubId};
+use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskRef};
 use crate::rules::Rule;
 use crate::shrink::close_references;
 use std::collections::BTreeSet;
@@ -208,7 +208,7 @@ fn without_drops(
     channels: &[(ScopeId, EventType)],
     stand_in: impl FnOnce() -> Option<Entry>,
 ) -> Option<Vec<Entry>> {
-    let preempted = prefix.iter().any(|e| matches!(e, Entry::Preempt(..)));
+    let preempted = preempts_channels(prefix, shape, channels);
     let timeless = match failure.evidence.as_deref() {
         Some(Disagreement::SendRefused(_)) => true,
         Some(Disagreement::Unended(_) | Disagreement::Stuck(_)) => !preempted,
@@ -220,9 +220,9 @@ fn without_drops(
     // on the bus runs. It stays, unless the symptom does not depend on
     // when things run: a refused send (the bus answers at once, whenever
     // the processor is polled), a stream stuck or unended however long the
-    // bus is let run (at a settle; unless a poll was preempted: what runs
-    // at a yield point depends on what that task polls), a pull that
-    // raises.
+    // bus is let run (at a settle; unless a poll on these channels was
+    // preempted: what runs at a yield point depends on what that task
+    // polls), a pull that raises.
     let processors: BTreeSet<SubId> = prefix
         .iter()
         .filter_map(|e| match e {
@@ -246,6 +246,42 @@ fn without_drops(
     taken_out(prefix, is_drop, stand_in)
 }
 
+/// Whether a poll of `prefix` was preempted on one of `channels`: a send on
+/// them interjected, or a poll of a subscriber of them (or of the root
+/// scope task a processor of them runs in) preempted or interjected.
+fn preempts_channels(prefix: &[Entry], shape: &Shape, channels: &[(ScopeId, EventType)]) -> bool {
+    let on = |c: Option<(ScopeId, EventType)>| c.is_some_and(|c| channels.contains(&c));
+    let roots: BTreeSet<ScopeId> = prefix
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Op(Op::SpawnProcessor { scope, ty, .. })
+                if on(shape.channel(*scope, ty.route())) =>
+            {
+                shape.ancestors(*scope).last().copied()
+            }
+            _ => None,
+        })
+        .collect();
+    let task_on = |t: &TaskRef| match t {
+        TaskRef::Sub(s) => on(shape.sub_channel(*s)),
+        TaskRef::Scope(s) => roots.contains(s),
+        TaskRef::Any => true,
+    };
+    prefix.iter().any(|e| match e {
+        Entry::Preempt(task, with) => {
+            task_on(task)
+                || match with {
+                    Interjection::Op(Op::Send {
+                        scope: Some(s), ty, ..
+                    }) => on(shape.channel(*s, ty.route())),
+                    Interjection::Op(_) => false,
+                    Interjection::Poll(other) => task_on(other),
+                }
+        }
+        _ => false,
+    })
+}
+
 /// `prefix` with the entries before its last that `take` picks taken out
 /// (or replaced by what `stand_in` gives, asked only if `take` picks
 /// some), and the entries that named only what they created dropped with
@@ -263,9 +299,14 @@ pub(super) fn taken_out(
     let stand_in = stand_in.as_ref();
     let kept: Vec<Entry> = earlier
         .iter()
-        .filter_map(|e| match (take(e), stand_in) {
-            (false, _) => Some(e.clone()),
-            (true, stand_in) => stand_in.cloned(),
+        .flat_map(|e| match (take(e), stand_in) {
+            (false, _) => vec![e.clone()],
+            // A failed subscriber taken out keeps its cleanup's send.
+            (true, stand_in) => stand_in
+                .cloned()
+                .into_iter()
+                .chain(super::failure::cleanup_send(prefix, e))
+                .collect(),
         })
         .chain(std::iter::once(last.clone()))
         .collect();

@@ -77,6 +77,13 @@ impl Shape {
                     let scope = shape.task.get(task).copied();
                     shape.event.insert(spec.event, (scope, spec.ty.route()));
                 }
+                Op::FailSubscriber {
+                    sub,
+                    send: Some(spec),
+                } => {
+                    let scope = shape.sub.get(sub).map(|(scope, _)| *scope);
+                    shape.event.insert(spec.event, (scope, spec.ty.route()));
+                }
                 _ => {}
             }
         }
@@ -86,6 +93,11 @@ impl Shape {
     /// The channel (bus owner, route) of `route` in `scope`.
     pub(crate) fn channel(&self, scope: ScopeId, route: EventType) -> Option<(ScopeId, EventType)> {
         Some((*self.bus.get(&scope)?, route))
+    }
+
+    /// The scope a subscription was made in.
+    pub(crate) fn sub_scope(&self, sub: SubId) -> Option<ScopeId> {
+        self.sub.get(&sub).map(|(scope, _)| *scope)
     }
 
     /// The scope a task was spawned in.
@@ -104,7 +116,7 @@ impl Shape {
         self.ancestors(scope).contains(&outer)
     }
 
-    fn ancestors(&self, scope: ScopeId) -> Vec<ScopeId> {
+    pub(crate) fn ancestors(&self, scope: ScopeId) -> Vec<ScopeId> {
         let mut up = vec![scope];
         while let Some(Some(p)) = self.parent.get(up.last().unwrap_or(&scope)) {
             if up.contains(p) {

@@ -154,6 +154,21 @@ fn at_rest(prefix: &[Entry], failure: &Failure) -> bool {
     }
 }
 
+/// The send a failed subscriber's cleanup stands for, if `entry` is such a
+/// failure with one: what a counterfactual that takes the failure out (a
+/// drop, an abandon, the subscription itself) keeps, since it asks about
+/// the failure, not about the send.
+pub(super) fn cleanup_send(prefix: &[Entry], entry: &Entry) -> Option<Entry> {
+    let Entry::Op(Op::FailSubscriber { sub, send: Some(s) }) = entry else {
+        return None;
+    };
+    Some(Entry::Op(Op::Send {
+        scope: scope_of(prefix, *sub),
+        ty: s.ty,
+        event: s.event,
+    }))
+}
+
 /// The scope `sub` was subscribed in (its failure's cleanup sends there).
 fn scope_of(prefix: &[Entry], sub: SubId) -> Option<ScopeId> {
     prefix.iter().find_map(|e| match e {

@@ -155,17 +155,25 @@ fn dropped_verdict(failure: &Failure, suspects: &[SubId], without: Rerun) -> Opt
 /// `prefix` without the `subscribe` of each of `subs`, and everything that
 /// names them.
 fn without_subs(prefix: &[Entry], subs: &[SubId]) -> Vec<Entry> {
-    close_references(
-        prefix
-            .iter()
-            .filter(|e| {
-                !matches!(e, Entry::Op(Op::Subscribe { sub, .. } | Op::SpawnProcessor { sub, .. }) if subs.contains(sub))
-            }),
-    )
+    // A failure of one of them goes with it, but its cleanup's send stays.
+    let kept: Vec<Entry> = prefix
+        .iter()
+        .filter(|e| {
+            !matches!(e, Entry::Op(Op::Subscribe { sub, .. } | Op::SpawnProcessor { sub, .. }) if subs.contains(sub))
+        })
+        .map(|e| match e {
+            Entry::Op(Op::FailSubscriber { sub, .. }) if subs.contains(sub) => {
+                super::failure::cleanup_send(prefix, e).unwrap_or_else(|| e.clone())
+            }
+            other => other.clone(),
+        })
+        .collect();
+    close_references(&kept)
 }
 
 /// `prefix` without the sends of `events` (a poll they were interjected
-/// into stays; a worker that was to send one sends nothing).
+/// into stays; a worker, or a failing subscriber's cleanup, that was to
+/// send one sends nothing).
 fn without_sends(prefix: &[Entry], events: &[u64]) -> Vec<Entry> {
     prefix
         .iter()
@@ -181,6 +189,13 @@ fn without_sends(prefix: &[Entry], events: &[u64]) -> Vec<Entry> {
                 send: Some(spec),
             }) if events.contains(&spec.event) => Some(Entry::Op(Op::Release {
                 task: *task,
+                send: None,
+            })),
+            Entry::Op(Op::FailSubscriber {
+                sub,
+                send: Some(spec),
+            }) if events.contains(&spec.event) => Some(Entry::Op(Op::FailSubscriber {
+                sub: *sub,
                 send: None,
             })),
             other => Some(other.clone()),

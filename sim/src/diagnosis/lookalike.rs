@@ -30,7 +30,7 @@ use super::rerun::ask;
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Mode, Violation};
-use crate::op::{Entry, Interjection, Op, ScopeId, TaskId};
+use crate::op::{Entry, Interjection, Op, ScopeId, SubId, TaskId};
 use crate::rules::Rule;
 use crate::shrink::close_references;
 use std::collections::BTreeMap;
@@ -55,6 +55,7 @@ pub fn lookalikes(
             .is_some_and(|(b, _)| b == bus)
     };
     let task_on_bus = |t: &TaskId| on_bus(&shape.task_scope(*t));
+    let sub_on_bus = |s: &SubId| on_bus(&shape.sub_scope(*s));
     // Renaming onto routes the bus uses adds traffic to their channels,
     // which moves the schedule of a processor's scope task: asked only of
     // what a settle or an `observe` checks, not of a receipt or an end at
@@ -69,9 +70,9 @@ pub fn lookalikes(
         Some(Disagreement::Unended(_) | Disagreement::Stats(_)) => true,
         _ => false,
     };
-    let candidate = match renames(prefix, route, &on_bus, &task_on_bus, at_rest) {
-        Some(renames) => renamed(prefix, &renames, &on_bus, &task_on_bus),
-        None => removed(prefix, route, &on_bus, &task_on_bus)?,
+    let candidate = match renames(prefix, route, &on_bus, &task_on_bus, &sub_on_bus, at_rest) {
+        Some(renames) => renamed(prefix, &renames, &on_bus, &task_on_bus, &sub_on_bus),
+        None => removed(prefix, route, &on_bus, &task_on_bus, &sub_on_bus)?,
     };
     let outcome = ask(prefix, &candidate, layout, rerun)?;
     (outcome.cleared(failure) == Cleared::Yes).then(|| {
@@ -93,6 +94,7 @@ fn renamed(
     renames: &BTreeMap<EventType, EventType>,
     on_bus: &dyn Fn(&Option<ScopeId>) -> bool,
     task_on_bus: &dyn Fn(&TaskId) -> bool,
+    sub_on_bus: &dyn Fn(&SubId) -> bool,
 ) -> Vec<Entry> {
     let rename = |op: &Op| -> Option<Op> {
         let mut op = op.clone();
@@ -109,6 +111,13 @@ fn renamed(
                 task,
                 send: Some(spec),
             } if task_on_bus(task) => {
+                spec.ty = *renames.get(&spec.ty.route())?;
+                Some(op)
+            }
+            Op::FailSubscriber {
+                sub,
+                send: Some(spec),
+            } if sub_on_bus(sub) => {
                 spec.ty = *renames.get(&spec.ty.route())?;
                 Some(op)
             }
@@ -139,6 +148,7 @@ fn removed(
     route: EventType,
     on_bus: &dyn Fn(&Option<ScopeId>) -> bool,
     task_on_bus: &dyn Fn(&TaskId) -> bool,
+    sub_on_bus: &dyn Fn(&SubId) -> bool,
 ) -> Option<Vec<Entry>> {
     let lookalike = |ty: &EventType| ty.route() != route && ty.family() == route.family();
     let is_lookalike = |op: &Op| match op {
@@ -166,6 +176,14 @@ fn removed(
                 send: Some(spec),
             }) if lookalike(&spec.ty) && task_on_bus(task) => Some(Entry::Op(Op::Release {
                 task: *task,
+                send: None,
+            })),
+            // A failing subscriber's look-alike cleanup send goes too.
+            Entry::Op(Op::FailSubscriber {
+                sub,
+                send: Some(spec),
+            }) if lookalike(&spec.ty) && sub_on_bus(sub) => Some(Entry::Op(Op::FailSubscriber {
+                sub: *sub,
                 send: None,
             })),
             Entry::Preempt(t, Interjection::Op(op)) if is_lookalike(op) => Some(Entry::Poll(*t)),
@@ -201,6 +219,7 @@ fn renames(
     route: EventType,
     on_bus: &dyn Fn(&Option<ScopeId>) -> bool,
     task_on_bus: &dyn Fn(&TaskId) -> bool,
+    sub_on_bus: &dyn Fn(&SubId) -> bool,
     onto_used: bool,
 ) -> Option<BTreeMap<EventType, EventType>> {
     let used: Vec<EventType> = entries
@@ -218,6 +237,10 @@ fn renames(
                 task,
                 send: Some(spec),
             }) if task_on_bus(task) => Some(spec.ty.route()),
+            Entry::Op(Op::FailSubscriber {
+                sub,
+                send: Some(spec),
+            }) if sub_on_bus(sub) => Some(spec.ty.route()),
             _ => None,
         })
         .collect();

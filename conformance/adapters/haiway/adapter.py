@@ -440,18 +440,19 @@ class World:
             self.faults.append(f"the subscriber of sub#{sub_id} failed: {exception_name(e)}: {e}")
 
     def fail_here(self, sub_id: int, rec: SubRec) -> None:
-        """FAIL-2: the subscriber raises where it waits; its cleanup (a
-        `finally`, as a user's would be) lets go of the subscription, then
-        sends its event from the subscription's scope."""
+        """FAIL-2: the subscriber raises where it waits; as the error
+        unwinds, the task lets go of its subscription (`finally`)."""
         try:
             raise SubscriberFailure(f"the subscriber of sub#{sub_id} failed")
         finally:
-            self.cleanup(sub_id, rec)
+            rec.iterator = None
 
     def cleanup(self, sub_id: int, rec: SubRec) -> None:
-        """A failing subscriber's cleanup: the subscription is let go of,
-        then its event (if any) is sent; reported as `subscriber_failed`
-        with the send's outcome, in order with everything else."""
+        """A failed subscriber's cleanup, once its task has unwound: its
+        event (if any) is sent from the subscription's scope; reported as
+        `subscriber_failed` with the send's outcome. Sent from the op, with
+        the event loop stopped, as a `send` op right after a
+        `drop_subscription` would be: the suite compares the two."""
         rec.iterator = None
         spec = rec.failing
         observation: dict[str, Any] = {"kind": "subscriber_failed", "sub": sub_id}
@@ -629,8 +630,9 @@ class World:
         task = rec.task
         if task is not None and not task.done():
             # The task raises where it waits: cancelled, it turns the
-            # cancellation into its own error, and unwinds through its
-            # cleanup (`fail_here`). Complete when the reply is sent.
+            # cancellation into its own error, and unwinds, letting go of
+            # its subscription (`fail_here`). Complete when the reply is
+            # sent.
             rec.cancelling = True
             task.cancel()
             self.run(asyncio.wait({task}))
@@ -639,10 +641,9 @@ class World:
             raised = None if task.cancelled() else task.exception()
             if raised is not None and not isinstance(raised, SubscriberFailure):
                 self.faults.append(f"the subscriber of sub#{sub_id} did not fail as asked: {raised!r}")
-        if rec.failing is not None:
-            # Its task had not started, or had ended already (its stream
-            # ended, or a pull raised): the cleanup runs on its own.
-            self.now(self.cleanup, sub_id, rec)
+        # Its task has unwound (or had not started, or had ended already:
+        # its stream ended, or a pull raised); now its cleanup sends.
+        self.now(self.cleanup, sub_id, rec)
         del self.subs[sub_id]
         return {"ok": "done"}
 

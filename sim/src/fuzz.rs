@@ -99,6 +99,14 @@ fn task_ref(u: &mut Unstructured<'_>) -> TaskRef {
     }
 }
 
+/// An optional send (a worker's, a failing subscriber's cleanup's): a
+/// presence byte (b & 1), then its type; the event id is numbered later.
+fn send_spec(u: &mut Unstructured<'_>) -> Option<SendSpec> {
+    let send = byte(u) & 1 == 1;
+    let ty = ty(u);
+    send.then_some(SendSpec { ty, event: 0 })
+}
+
 fn entry(u: &mut Unstructured<'_>) -> Entry {
     let tag = byte(u);
     let op = match tag % 16 {
@@ -131,29 +139,19 @@ fn entry(u: &mut Unstructured<'_>) -> Entry {
         },
         6 if tag & 16 == 16 => Op::Abandon { sub: sub(u) },
         6 => Op::DropSubscription { sub: sub(u) },
-        7 if tag & 16 == 16 => {
-            let sub = sub(u);
-            let send = byte(u) & 1 == 1;
-            let ty = ty(u);
-            Op::FailSubscriber {
-                sub,
-                send: send.then_some(SendSpec { ty, event: 0 }),
-            }
-        }
+        7 if tag & 16 == 16 => Op::FailSubscriber {
+            sub: sub(u),
+            send: send_spec(u),
+        },
         7 => Op::CancelSubscriber { sub: sub(u) },
         8 => Op::Spawn {
             task: task(u),
             scope: scope(u),
         },
-        9 => {
-            let task = task(u);
-            let send = byte(u) & 1 == 1;
-            let ty = ty(u);
-            Op::Release {
-                task,
-                send: send.then_some(SendSpec { ty, event: 0 }),
-            }
-        }
+        9 => Op::Release {
+            task: task(u),
+            send: send_spec(u),
+        },
         10 => Op::Settle,
         11 => Op::Observe { scope: scope(u) },
         12 => return Entry::Poll(task_ref(u)),

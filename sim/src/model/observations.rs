@@ -52,6 +52,9 @@ impl Model {
             SubState::Dropped if sub.cancelled_with_group => {
                 return self.processor_ran_after_cancel(sub_id, &format!("received event#{event}"));
             }
+            SubState::Dropped if sub.failed => {
+                return failed_subscriber_went_on(sub_id, &format!("received event#{event}"));
+            }
             SubState::Dropped => {
                 return Disagreement::certain(
                     Rule::Robust1,
@@ -169,6 +172,9 @@ impl Model {
                 format!("{sub_id}, which does not exist, ended"),
             );
         };
+        if sub.failed {
+            return failed_subscriber_went_on(sub_id, "reported its end");
+        }
         if sub.credits == 0 {
             return Disagreement::certain(
                 Rule::Robust1,
@@ -495,7 +501,7 @@ impl Model {
                 Rule::Fail1,
                 Mode::ErrorLost,
                 format!(
-                    "{id}'s body failed, but the scope raised {error} instead of the body's error"
+                    "{id}'s body failed, but what the scope raised ({error}) is reported as not the body's own error (`own: false`): another error, or the body's wrapped with others"
                 ),
             );
         }
@@ -648,7 +654,11 @@ impl Model {
             (spec, sent) => Disagreement::certain(
                 Rule::Robust1,
                 Mode::Impossible,
-                format!("{task_id} was to send {spec:?} but reported {sent:?}"),
+                format!(
+                    "{task_id} was to send {} but reported {}",
+                    show_spec(spec),
+                    show_sent(&sent)
+                ),
             ),
         }
     }
@@ -681,7 +691,9 @@ impl Model {
                 Rule::Robust1,
                 Mode::Impossible,
                 format!(
-                    "the cleanup of {sub}'s failed subscriber was to send {spec:?} but reported {sent:?}"
+                    "the cleanup of {sub}'s failed subscriber was to send {} but reported {}",
+                    show_spec(spec),
+                    show_sent(&sent)
                 ),
             ),
         }
@@ -757,5 +769,32 @@ impl Model {
         }
         self.buses[bus].closed = true;
         self.index_bus_closed(bus);
+    }
+}
+
+/// The subscriber task of `sub_id`, made to fail (`fail_subscriber`), still
+/// reported something (`did`): a failed task reports nothing more.
+fn failed_subscriber_went_on(sub_id: SubId, did: &str) -> Result<(), Disagreement> {
+    Disagreement::certain(
+        Rule::Robust1,
+        Mode::Impossible,
+        format!(
+            "the subscriber of {sub_id} was made to fail (`fail_subscriber`), so it reports nothing more, yet it {did}"
+        ),
+    )
+}
+
+/// A send an op asked for, for messages: `Login event#4`, or `nothing`.
+fn show_spec(spec: Option<crate::op::SendSpec>) -> String {
+    spec.map_or_else(|| "nothing".to_owned(), |s| format!("{} event#{}", s.ty, s.event))
+}
+
+/// A send a task reported, for messages: `sending event#4 (ok)`, or
+/// `no send`.
+fn show_sent(sent: &Option<(EventId, Result<(), OpError>)>) -> String {
+    match sent {
+        None => "no send".to_owned(),
+        Some((event, Ok(()))) => format!("sending event#{event} (ok)"),
+        Some((event, Err(e))) => format!("sending event#{event} ({e})"),
     }
 }

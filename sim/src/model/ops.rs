@@ -233,6 +233,7 @@ impl Model {
                 born_on_closed_bus: closed,
                 processor: false,
                 cancelled_with_group: false,
+                failed: false,
                 exposure,
             },
         );
@@ -321,8 +322,9 @@ impl Model {
         reply: &Reply,
     ) -> Result<(), Disagreement> {
         expect_done(&Op::FailSubscriber { sub, send }, reply)?;
-        if let Some(scope) = self.subs.get(&sub).map(|s| s.scope) {
-            self.failing_subs.insert(sub, (scope, send));
+        if let Some(s) = self.subs.get_mut(&sub) {
+            s.failed = true;
+            self.failing_subs.insert(sub, (s.scope, send));
         }
         self.drop_sub(sub);
         Ok(())

@@ -151,6 +151,9 @@ pub(super) struct Subscription {
     /// A processor cancelled with its task group (its owner reported
     /// cancelled): anything it reports after that is TASK-2's.
     pub cancelled_with_group: bool,
+    /// Its subscriber was made to fail (`fail_subscriber`, FAIL-2): it
+    /// reports nothing more.
+    pub failed: bool,
     /// What its receipts have exercised so far (coverage only).
     pub exposure: super::coverage::SubExposure,
 }

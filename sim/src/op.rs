@@ -45,6 +45,7 @@ handle!(
 
 /// An event a worker task sends when it is released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SendSpec {
     /// The catalogue type.
     pub ty: EventType,

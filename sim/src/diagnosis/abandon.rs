@@ -47,7 +47,7 @@ pub fn abandons(
         matches!(last, Entry::Op(Op::Abandon { sub }) if shape.sub_channel(*sub) == Some(channel));
     earlier_abandons(prefix, failure, &shape, channel, layout, rerun).or_else(|| {
         during
-            .then(|| ask_instead(prefix, Entry::Op(Op::Settle), layout, rerun))
+            .then(|| ask_instead(prefix, &[Entry::Op(Op::Settle)], layout, rerun))
             .flatten()
             .filter(|outcome| matches!(outcome, Rerun::Passed))
             .map(|_| {

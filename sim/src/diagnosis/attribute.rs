@@ -11,6 +11,8 @@ use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
 use crate::model::Layout;
 use crate::op::Entry;
+use crate::op::Op;
+use crate::rules::Capability;
 
 /// Reruns entries on a fresh instance of the implementation under test,
 /// judged by a model with the given layout.
@@ -74,7 +76,14 @@ impl<'a> Diagnosis<'a> {
             return run;
         }
         let prefix = &run.trace[..(failure.entry + 1).min(run.trace.len())];
-        let failure = self.root_cause(prefix, failure);
+        // Failures the implementation answered `not_supported` did nothing:
+        // the counterfactuals replay without them (swapping them for the
+        // cancellation, drop or send they stand for would add what was not).
+        let failure = if run.unsupported.has(Capability::Failures) {
+            self.root_cause(&without_failures(prefix), failure)
+        } else {
+            self.root_cause(prefix, failure)
+        };
         run.failure = Some(failure);
         run
     }
@@ -147,4 +156,23 @@ impl<'a> Diagnosis<'a> {
             matches!(Rerun::of(prefix, run), Rerun::AtEnd(f) if f.rule == failure.rule)
         })
     }
+}
+
+/// `prefix` without its `fail_scope`s and `fail_subscriber`s before the
+/// last entry: for an implementation that answered them `not_supported`.
+fn without_failures(prefix: &[Entry]) -> Vec<Entry> {
+    let Some((last, earlier)) = prefix.split_last() else {
+        return Vec::new();
+    };
+    earlier
+        .iter()
+        .filter(|e| {
+            !matches!(
+                e,
+                Entry::Op(Op::FailScope { .. } | Op::FailSubscriber { .. })
+            )
+        })
+        .chain(std::iter::once(last))
+        .cloned()
+        .collect()
 }

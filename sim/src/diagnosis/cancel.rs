@@ -90,6 +90,11 @@ fn earlier_drops(
             return None;
         }
         if outcome.cleared(failure) == Cleared::Yes {
+            // Among them a failed subscriber whose failure, as a plain drop
+            // and send, would not do it: the failure path's, FAIL-2.
+            if let Some(v) = super::failure::swapped_clears(prefix, failure, layout, rerun) {
+                return Some(v);
+            }
             let pull = abandon::pull_not_drop(prefix, failure, &channels, layout, rerun);
             return Some(pull.unwrap_or_else(|| blame_drops(failure)));
         }
@@ -131,13 +136,28 @@ pub(super) fn moved_to_a_sibling(
 /// cancelled (a send of a task that ran then, say): replayed with a
 /// `settle` in the drop's place, which runs the same tasks at the same
 /// point; if nothing then fails there, the drop disturbed them: CANCEL-1.
+/// A failed subscriber's place keeps its cleanup's send, just before the
+/// stand-in (what is asked about is the failure's drop, not that send).
 fn during_the_drop(
     prefix: &[Entry],
     failure: &Failure,
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
-    let outcome = ask_instead(prefix, Entry::Op(Op::Settle), layout, rerun)?;
+    let cleanup: Vec<Entry> = prefix
+        .last()
+        .and_then(|last| super::failure::cleanup_send(prefix, last))
+        .into_iter()
+        .collect();
+    // The cleanup's send first: the stand-in stays the failing point.
+    let instead = |stand_in: Entry| -> Vec<Entry> {
+        cleanup
+            .iter()
+            .cloned()
+            .chain(std::iter::once(stand_in))
+            .collect()
+    };
+    let outcome = ask_instead(prefix, &instead(Entry::Op(Op::Settle)), layout, rerun)?;
     if !matches!(outcome, Rerun::Passed) {
         return None;
     }
@@ -148,8 +168,13 @@ fn during_the_drop(
         | Op::CancelSubscriber { sub }
         | Op::FailSubscriber { sub, .. },
     )) = prefix.last()
-        && let Some(why) = ask_instead(prefix, Entry::Op(Op::Abandon { sub: *sub }), layout, rerun)
-            .and_then(|o| abandon::abandoning_explains(&o, failure, &[*sub]))
+        && let Some(why) = ask_instead(
+            prefix,
+            &instead(Entry::Op(Op::Abandon { sub: *sub })),
+            layout,
+            rerun,
+        )
+        .and_then(|o| abandon::abandoning_explains(&o, failure, &[*sub]))
     {
         return Some(Violation::new(
             Rule::Cancel2,

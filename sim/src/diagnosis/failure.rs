@@ -19,12 +19,14 @@
 //! and `send`: if the failure then goes, the bus treats a subscription let
 //! go of during an unwind (or a send from a cleanup) otherwise than a
 //! plain drop (or send): FAIL-2. If it stays, the drop path is the cause,
-//! and the drops step (CANCEL-1) asks about it. The swap sends the
-//! cleanup's event at another moment than the unwinding did, so it is
-//! asked only of symptoms at rest (statistics, a stream stuck or unended
-//! at a settle). When the failing entry is the failure itself, the
-//! swapped trace ends with that drop and send, and passing them and a
-//! settle after them is the answer.
+//! and the drops step (CANCEL-1) asks about it (and asks the same swap
+//! again before it blames a drop that is a failure). The swap is honest
+//! only if the implementation runs the cleanup's send when a `send` right
+//! after the drop would run (PROTOCOL.md asks adapters to), and only if
+//! every swapped-in op is valid where it lands (a send in a scope that
+//! exited during the drop is not: no answer). When the failing entry is
+//! the failure itself, the swapped trace ends with that drop and send, and
+//! passing them and a settle after them is the answer.
 //!
 //! Invariant: the counterfactuals swap ops for what they stand for and
 //! take nothing out; each is asked only of traces with such a failure, and
@@ -32,7 +34,7 @@
 
 use super::Cleared;
 use super::Rerun;
-use super::rerun::ask;
+use super::rerun::{ask, ask_all_valid};
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Violation};
 use crate::op::{Entry, Op, ScopeId, SubId};
@@ -94,7 +96,20 @@ pub fn subscriber_failures(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
-    if failure.rule == Rule::Fail2 || !at_rest(prefix, failure) {
+    swapped_clears(prefix, failure, layout, rerun)
+}
+
+/// FAIL-2, when `prefix` with each failed subscriber turned into the drop
+/// and send it stands for clears `failure`, whatever the symptom: for the
+/// drops step, which has found that taking the drops (failures included)
+/// out clears it, and asks whether a plain drop would have done it.
+pub(super) fn swapped_clears(
+    prefix: &[Entry],
+    failure: &Failure,
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Violation> {
+    if failure.rule == Rule::Fail2 {
         return None;
     }
     let mut swapped = false;
@@ -122,9 +137,10 @@ pub fn subscriber_failures(
         // What the failure's unwinding made happen may show only once the
         // implementation runs on: the swapped trace must pass a settle too.
         candidate.push(Entry::Op(Op::Settle));
-        Rerun::of(&candidate, rerun(&candidate, layout)) == Rerun::Passed
+        let run = rerun(&candidate, layout);
+        run.counts.skipped == 0 && Rerun::of(&candidate, run) == Rerun::Passed
     } else {
-        ask(prefix, &candidate, layout, rerun)?.cleared(failure) == Cleared::Yes
+        ask_all_valid(prefix, &candidate, layout, rerun)?.cleared(failure) == Cleared::Yes
     };
     cleared.then(|| {
         Violation::new(
@@ -136,22 +152,6 @@ pub fn subscriber_failures(
             ),
         )
     })
-}
-
-/// Whether `failure` is a symptom that does not depend on when things
-/// run: statistics at an `observe`, a stream stuck or unended at a settle
-/// (with no preempted poll in the trace). The swap sends the cleanup's
-/// event at another moment than the unwinding did (an implementation that
-/// runs its event loop during an op runs other tasks around it), so a
-/// symptom of timing (a receipt, a pull that raised after a sibling was
-/// cancelled mid-pull) could go for that reason alone.
-fn at_rest(prefix: &[Entry], failure: &Failure) -> bool {
-    let preempted = prefix.iter().any(|e| matches!(e, Entry::Preempt(..)));
-    match failure.evidence.as_deref() {
-        Some(Disagreement::Stats(_)) => true,
-        Some(Disagreement::Stuck(_) | Disagreement::Unended(_)) => !preempted,
-        _ => false,
-    }
 }
 
 /// The send a failed subscriber's cleanup stands for, if `entry` is such a

@@ -58,6 +58,27 @@ pub fn ask(
     })
 }
 
+/// [`ask`], and `None` too if the replay skipped an entry of `candidate`
+/// (one that was not valid when its turn came): for candidates whose
+/// swapped-in ops may be invalid where the ops they stand for were not (a
+/// send in a scope that exited during the drop before it).
+pub fn ask_all_valid(
+    prefix: &[Entry],
+    candidate: &[Entry],
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Rerun> {
+    if !asks(prefix, candidate) {
+        return None;
+    }
+    let run = rerun(candidate, layout);
+    if run.counts.skipped > 0 {
+        return None;
+    }
+    let outcome = Rerun::of(candidate, run);
+    Some(postponed(candidate, outcome, layout, rerun))
+}
+
 /// `outcome`, or, if it passed and `candidate` has processors, what the
 /// same rerun followed by a settle shows ([`Rerun::Postponed`]).
 fn postponed(
@@ -105,18 +126,18 @@ pub fn ask_same_schedule(
     Some(postponed(candidate, outcome, layout, rerun))
 }
 
-/// Replays `prefix` with its last entry replaced by `instead` (the failing
-/// entry's point kept, what ran there changed): how it ended; `None` as
-/// for [`ask_same_schedule`].
+/// Replays `prefix` with its last entry replaced by the entries `instead`
+/// (the failing entry's point kept, what ran there changed): how it ended;
+/// `None` as for [`ask_same_schedule`].
 pub fn ask_instead(
     prefix: &[Entry],
-    instead: Entry,
+    instead: &[Entry],
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Rerun> {
     let (_, head) = prefix.split_last()?;
     let mut candidate = head.to_vec();
-    candidate.push(instead);
+    candidate.extend_from_slice(instead);
     if candidate == prefix {
         return None;
     }

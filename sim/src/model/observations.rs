@@ -16,6 +16,21 @@ impl Model {
         let log = &self.buses[sub.bus].channels[&sub.route].log;
         let expected = log.get(sub.cursor()).copied();
         if expected != Some(event) {
+            // FAIL-2: a failing subscriber's cleanup event, received before
+            // that subscriber reported its failure (and with it the send).
+            if let Some((failed, _)) = self
+                .failing_subs
+                .iter()
+                .find(|(_, (_, spec))| spec.is_some_and(|s| s.event == event))
+            {
+                return Disagreement::certain(
+                    Rule::Fail2,
+                    Mode::CleanupNeverRan,
+                    format!(
+                        "{sub_id} received event#{event}, the cleanup send of {failed}'s failed subscriber, before that subscriber reported its failure (`subscriber_failed`, which says the send happened)"
+                    ),
+                );
+            }
             return Err(Disagreement::Misdelivery(
                 self.misdelivery(sub_id, event, expected),
             ));
@@ -280,6 +295,9 @@ impl Model {
             );
         }
         let sub = &self.subs[&sub_id];
+        if sub.failed {
+            return failed_subscriber_went_on(sub_id, &format!("reported a failed pull ({error})"));
+        }
         let bus = &self.buses[sub.bus];
         Err(Disagreement::EarlyEnd(EarlyEnd {
             sub: sub.label(sub_id),
@@ -786,7 +804,10 @@ fn failed_subscriber_went_on(sub_id: SubId, did: &str) -> Result<(), Disagreemen
 
 /// A send an op asked for, for messages: `Login event#4`, or `nothing`.
 fn show_spec(spec: Option<crate::op::SendSpec>) -> String {
-    spec.map_or_else(|| "nothing".to_owned(), |s| format!("{} event#{}", s.ty, s.event))
+    spec.map_or_else(
+        || "nothing".to_owned(),
+        |s| format!("{} event#{}", s.ty, s.event),
+    )
 }
 
 /// A send a task reported, for messages: `sending event#4 (ok)`, or

@@ -136,8 +136,10 @@ pub(super) fn moved_to_a_sibling(
 /// cancelled (a send of a task that ran then, say): replayed with a
 /// `settle` in the drop's place, which runs the same tasks at the same
 /// point; if nothing then fails there, the drop disturbed them: CANCEL-1.
-/// A failed subscriber's place keeps its cleanup's send, just before the
-/// stand-in (what is asked about is the failure's drop, not that send).
+/// A failed subscriber's place keeps its cleanup's send after the settle
+/// (what is asked about is the failure's drop, not that send); the
+/// abandon is asked alone (a symptom at the drop itself), then with the
+/// send after it (a refused send), then before it.
 fn during_the_drop(
     prefix: &[Entry],
     failure: &Failure,
@@ -149,15 +151,14 @@ fn during_the_drop(
         .and_then(|last| super::failure::cleanup_send(prefix, last))
         .into_iter()
         .collect();
-    // The cleanup's send first: the stand-in stays the failing point.
-    let instead = |stand_in: Entry| -> Vec<Entry> {
-        cleanup
-            .iter()
-            .cloned()
-            .chain(std::iter::once(stand_in))
+    // The stand-in with the cleanup's send after it, where the failure's
+    // send came.
+    let then_send = |stand_in: Entry| -> Vec<Entry> {
+        std::iter::once(stand_in)
+            .chain(cleanup.iter().cloned())
             .collect()
     };
-    let outcome = ask_instead(prefix, &instead(Entry::Op(Op::Settle)), layout, rerun)?;
+    let outcome = ask_instead(prefix, &then_send(Entry::Op(Op::Settle)), layout, rerun)?;
     if !matches!(outcome, Rerun::Passed) {
         return None;
     }
@@ -168,13 +169,12 @@ fn during_the_drop(
         | Op::CancelSubscriber { sub }
         | Op::FailSubscriber { sub, .. },
     )) = prefix.last()
-        && let Some(why) = ask_instead(
-            prefix,
-            &instead(Entry::Op(Op::Abandon { sub: *sub })),
-            layout,
-            rerun,
-        )
-        .and_then(|o| abandon::abandoning_explains(&o, failure, &[*sub]))
+        && let Some(why) = abandon_variants(*sub, &cleanup)
+            .into_iter()
+            .find_map(|instead| {
+                ask_instead(prefix, &instead, layout, rerun)
+                    .and_then(|o| abandon::abandoning_explains(&o, failure, &[*sub]))
+            })
     {
         return Some(Violation::new(
             Rule::Cancel2,
@@ -269,6 +269,29 @@ fn without_drops(
         _ => false,
     };
     taken_out(prefix, is_drop, stand_in)
+}
+
+/// What may stand in for the drop of `sub` (its last entry) to ask whether
+/// only the receive it abandoned did it: the abandon alone, and, for a
+/// failed subscriber, with its cleanup's send after it and before it.
+fn abandon_variants(sub: SubId, cleanup: &[Entry]) -> Vec<Vec<Entry>> {
+    let abandon = Entry::Op(Op::Abandon { sub });
+    let mut variants = vec![vec![abandon.clone()]];
+    if !cleanup.is_empty() {
+        variants.push(
+            std::iter::once(abandon.clone())
+                .chain(cleanup.iter().cloned())
+                .collect(),
+        );
+        variants.push(
+            cleanup
+                .iter()
+                .cloned()
+                .chain(std::iter::once(abandon))
+                .collect(),
+        );
+    }
+    variants
 }
 
 /// Whether a poll of `prefix` was preempted on one of `channels`: a send on

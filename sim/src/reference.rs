@@ -126,43 +126,10 @@ impl ReferenceImpl {
         isolated: bool,
     ) -> Result<Reply, Fault> {
         let (close, closed) = oneshot::channel::<bool>();
-        let log = self.log.clone();
-        let body = async move {
-            // The body runs until the workload closes the scope, or makes it
-            // fail (FAIL-1): a Rust body fails by panicking. Unwound without
-            // the panic hook, so that a failure the workload asked for
-            // prints nothing.
-            if closed.await == Ok(true) {
-                std::panic::resume_unwind(Box::new(BodyFailure(id)));
-            }
-            push(&log, Observation::ScopeClosing { scope: id });
-        };
+        let body = scope_body(id, self.log.clone(), closed);
         let builder = ScopeBuilder::new(id.to_string()).isolated(isolated);
         let log = self.log.clone();
-        let wrap = move |future: scopebus::ScopeFuture<_>| {
-            let guard = ExitGuard {
-                scope: id,
-                log,
-                exited: false,
-            };
-            async move {
-                let mut guard = guard;
-                // The scope future is dropped (its bus closed, its tasks
-                // cancelled) before the failure is reported.
-                let outcome = AssertUnwindSafe(future).catch_unwind().await;
-                guard.exited = true;
-                match outcome {
-                    Ok(()) => push(&guard.log, Observation::ScopeExited { scope: id }),
-                    Err(panic) => match panic.downcast::<BodyFailure>() {
-                        Ok(failure) => push(&guard.log, failure.observation(true)),
-                        Err(other) => {
-                            guard.exited = false;
-                            std::panic::resume_unwind(other)
-                        }
-                    },
-                }
-            }
-        };
+        let wrap = move |future| reported(id, log, future);
         match parent {
             None => {
                 let future = builder.run(body);
@@ -829,6 +796,49 @@ impl Drop for ReferenceImpl {
             })
         }));
         scopebus::mutants::reset_thread();
+    }
+}
+
+/// A scope's body in the reference's runs: it waits until the workload
+/// closes the scope (then reports `scope_closing` and returns), or makes it
+/// fail (FAIL-1): a Rust body fails by panicking, unwound without the
+/// panic hook, so that a failure the workload asked for prints nothing.
+async fn scope_body(id: ScopeId, log: Log, closed: oneshot::Receiver<bool>) {
+    if closed.await == Ok(true) {
+        std::panic::resume_unwind(Box::new(BodyFailure(id)));
+    }
+    push(&log, Observation::ScopeClosing { scope: id });
+}
+
+/// Runs a scope future and reports how it ended: `scope_exited`,
+/// `scope_failed` for its body's failure (after the scope future was
+/// dropped: its bus closed, its tasks cancelled), or, if it is dropped
+/// unfinished, even before its first poll, `scope_cancelled` (the
+/// [`ExitGuard`] is made at once). Any other panic goes on.
+fn reported<B: Future<Output = ()>>(
+    id: ScopeId,
+    log: Log,
+    future: scopebus::ScopeFuture<B>,
+) -> impl Future<Output = ()> {
+    let guard = ExitGuard {
+        scope: id,
+        log,
+        exited: false,
+    };
+    async move {
+        let mut guard = guard;
+        let outcome = AssertUnwindSafe(future).catch_unwind().await;
+        guard.exited = true;
+        match outcome {
+            Ok(()) => push(&guard.log, Observation::ScopeExited { scope: id }),
+            Err(panic) => match panic.downcast::<BodyFailure>() {
+                Ok(failure) => push(&guard.log, failure.observation(true)),
+                Err(other) => {
+                    guard.exited = false;
+                    std::panic::resume_unwind(other)
+                }
+            },
+        }
     }
 }
 

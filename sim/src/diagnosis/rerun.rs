@@ -52,10 +52,7 @@ pub fn ask(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Rerun> {
-    asks(prefix, candidate).then(|| {
-        let outcome = Rerun::of(candidate, rerun(candidate, layout));
-        postponed(candidate, outcome, layout, rerun)
-    })
+    asked(prefix, candidate, false, layout, rerun)
 }
 
 /// [`ask`], and `None` too if the replay skipped an entry of `candidate`
@@ -68,11 +65,23 @@ pub fn ask_all_valid(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Rerun> {
+    asked(prefix, candidate, true, layout, rerun)
+}
+
+/// [`ask`] and [`ask_all_valid`]: `all_valid` makes a replay that skipped
+/// an entry answer nothing.
+fn asked(
+    prefix: &[Entry],
+    candidate: &[Entry],
+    all_valid: bool,
+    layout: Layout,
+    rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
+) -> Option<Rerun> {
     if !asks(prefix, candidate) {
         return None;
     }
     let run = rerun(candidate, layout);
-    if run.counts.skipped > 0 {
+    if all_valid && run.counts.skipped > 0 {
         return None;
     }
     let outcome = Rerun::of(candidate, run);

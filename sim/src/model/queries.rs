@@ -70,6 +70,38 @@ impl Model {
         open
     }
 
+    /// `fail_scope`: an open root scope (not asked to close, not cancelled).
+    fn check_failable(&self, scope: ScopeId) -> Result<(), String> {
+        match self.scopes.get(&scope) {
+            Some(s) if s.parent.is_some() => Err(format!(
+                "{scope} is nested: only a root scope's body is made to fail"
+            )),
+            Some(s) if s.state == ScopeState::Open && !s.cancel_requested => Ok(()),
+            Some(_) => Err(format!("{scope} is not open")),
+            None => Err(format!("{scope} does not exist")),
+        }
+    }
+
+    /// `fail_subscriber`: a held subscription (processors are refused
+    /// before this), and a cleanup send only with a fresh event while its
+    /// scope is usable.
+    fn check_failable_sub(
+        &self,
+        sub: SubId,
+        send: Option<crate::op::SendSpec>,
+    ) -> Result<(), String> {
+        if !self.is_held(sub) {
+            return Err(format!("{sub} does not exist or was dropped"));
+        }
+        match send {
+            None => Ok(()),
+            Some(s) => {
+                self.check_fresh(s.event)?;
+                self.check_usable(self.subs[&sub].scope)
+            }
+        }
+    }
+
     /// Whether `sub`'s scope may still be named by ops (a failing
     /// subscriber's cleanup sends there).
     pub fn sub_scope_usable(&self, sub: SubId) -> bool {
@@ -259,14 +291,7 @@ impl Model {
                 Some(_) => Err(format!("{scope} is not open")),
                 None => Err(format!("{scope} does not exist")),
             },
-            Op::FailScope { scope } => match self.scopes.get(scope) {
-                Some(s) if s.parent.is_some() => Err(format!(
-                    "{scope} is nested: only a root scope's body is made to fail"
-                )),
-                Some(s) if s.state == ScopeState::Open && !s.cancel_requested => Ok(()),
-                Some(_) => Err(format!("{scope} is not open")),
-                None => Err(format!("{scope} does not exist")),
-            },
+            Op::FailScope { scope } => self.check_failable(*scope),
             Op::CancelScope { scope } | Op::Observe { scope } => self.check_usable(*scope),
             Op::Subscribe { sub, scope, .. } => {
                 if self.subs.contains_key(sub) || self.failed_subs.contains(sub) {
@@ -300,18 +325,7 @@ impl Model {
                 true => Ok(()),
                 false => Err(format!("{sub} does not exist or was dropped")),
             },
-            Op::FailSubscriber { sub, send } => {
-                if !self.is_held(*sub) {
-                    return Err(format!("{sub} does not exist or was dropped"));
-                }
-                match send {
-                    None => Ok(()),
-                    Some(s) => {
-                        self.check_fresh(s.event)?;
-                        self.check_usable(self.subs[sub].scope)
-                    }
-                }
-            }
+            Op::FailSubscriber { sub, send } => self.check_failable_sub(*sub, *send),
             Op::Spawn { task, scope } => {
                 if self.tasks.contains_key(task) {
                     return Err(format!("{task} already exists"));

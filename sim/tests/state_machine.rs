@@ -11,7 +11,9 @@
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
-use proptest::test_runner::{Config, FileFailurePersistence, TestError, TestRunner};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestError, TestRng, TestRunner,
+};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
 use scopebus::mutants::Mutant;
 use scopebus_sim::catalogue::EventType;
@@ -440,7 +442,10 @@ fn hunt(mutant: Mutant) -> Option<usize> {
         failure_persistence: None,
         ..Config::default()
     };
-    let mut runner = TestRunner::new(config);
+    // A fixed seed: whether the hunt succeeds must not depend on the run
+    // (a race mutant such as recheck-skipped is rare in 512 random cases).
+    let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
+    let mut runner = TestRunner::new_with_rng(config, rng);
     let result = runner.run(&Workload::sequential_strategy(1..160), |(_, entries, _)| {
         let mut session = Session::new(ReferenceImpl::new(Some(mutant)));
         for entry in &entries {

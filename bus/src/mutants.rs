@@ -138,6 +138,11 @@ pub enum Mutant {
     /// stays counted, and keeps every later event of its type retained.
     /// Breaks FAIL-2.
     DropWhilePanickingLeaks,
+    /// Entering a scope that has exited (or was cancelled) installs
+    /// nothing: code holding its handle, a captured context, finds no bus
+    /// in reach (`ContextMissing`) instead of the bus the scope had.
+    /// Breaks EXIT-1.
+    ExitedScopeForgetsBus,
 }
 
 impl Mutant {
@@ -174,6 +179,7 @@ impl Mutant {
         Mutant::CloseAfterTasks,
         Mutant::FailureWaitsForTasks,
         Mutant::DropWhilePanickingLeaks,
+        Mutant::ExitedScopeForgetsBus,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -211,6 +217,7 @@ impl Mutant {
             Mutant::CloseAfterTasks => "close-after-tasks",
             Mutant::FailureWaitsForTasks => "failure-waits-for-tasks",
             Mutant::DropWhilePanickingLeaks => "drop-while-panicking-leaks",
+            Mutant::ExitedScopeForgetsBus => "exited-scope-forgets-bus",
         }
     }
 
@@ -254,6 +261,7 @@ impl Mutant {
             Mutant::CloseAfterTasks => "PROC-1",
             Mutant::FailureWaitsForTasks => "FAIL-1",
             Mutant::DropWhilePanickingLeaks => "FAIL-2",
+            Mutant::ExitedScopeForgetsBus => "EXIT-1",
         }
     }
 }

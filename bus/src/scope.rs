@@ -243,8 +243,17 @@ pub(crate) fn without_ambient<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Installs `scope` as the thread's ambient context until the guard drops.
+/// Installs `scope` as the thread's ambient context until the guard drops
+/// (also a scope that has exited: its handle keeps its bus, EXIT-1).
 fn enter(scope: &Scope) -> EnterGuard {
+    if mutants::is(scope.inner.mutant, Mutant::ExitedScopeForgetsBus)
+        && !scope.inner.lock_incoming().open
+    {
+        return EnterGuard {
+            previous: None,
+            leak: false,
+        };
+    }
     let previous = CURRENT
         .try_with(|c| c.replace(Some(scope.clone())))
         .ok()

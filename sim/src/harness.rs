@@ -302,8 +302,18 @@ impl<I: Implementation> Session<I> {
         }
     }
 
+    /// Whether `op` may run now: valid in the model, and not acting on an
+    /// exited scope unless the implementation can (`exited_scopes`; an op
+    /// it cannot run is skipped, as an invalid one, so that a trace made
+    /// for another implementation still replays).
+    fn runnable_op(&self, op: &Op) -> bool {
+        self.model.validate(op).is_ok()
+            && (self.capabilities.has(Capability::ExitedScopes)
+                || !self.model.acts_on_exited_scope(op))
+    }
+
     fn step_op(&mut self, entry: &Entry, op: &Op) -> Result<bool, Failure> {
-        if self.model.validate(op).is_err() {
+        if !self.runnable_op(op) {
             self.counts.skipped += 1;
             return Ok(false);
         }
@@ -329,7 +339,8 @@ impl<I: Implementation> Session<I> {
     /// its capability are not tested (never passed), and the op changes
     /// nothing in the model. An op every workload needs cannot be judged.
     fn not_supported(&mut self, entry: &Entry, op: &Op, why: &str) -> Result<bool, Failure> {
-        match capability_of(op) {
+        let exited = self.model.acts_on_exited_scope(op);
+        match capability_of(op).or(exited.then_some(Capability::ExitedScopes)) {
             Some(capability) => {
                 self.unsupported = self.unsupported.with(capability);
                 self.check_observations(entry)?;
@@ -393,9 +404,7 @@ impl<I: Implementation> Session<I> {
         listed: Option<&[TaskRef]>,
     ) -> Result<bool, Failure> {
         let valid = match with {
-            Interjection::Op(op @ (Op::Send { .. } | Op::Spawn { .. })) => {
-                self.model.validate(op).is_ok()
-            }
+            Interjection::Op(op @ (Op::Send { .. } | Op::Spawn { .. })) => self.runnable_op(op),
             Interjection::Op(_) => false,
             Interjection::Poll(other) => *other != task && *other != TaskRef::Any,
         };

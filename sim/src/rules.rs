@@ -125,11 +125,15 @@ pub enum Capability {
     /// subscriber task fail (`fail_subscriber`, FAIL-2), as an exception
     /// raised in them would.
     Failures,
+    /// Acting through the handle of a scope that has exited or been
+    /// cancelled (`send` and `subscribe` naming it), as code holding a
+    /// captured context does (EXIT-1).
+    ExitedScopes,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 13] = [
+    pub const ALL: [Capability; 14] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
@@ -143,6 +147,7 @@ impl Capability {
         Capability::Abandon,
         Capability::Processors,
         Capability::Failures,
+        Capability::ExitedScopes,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -161,6 +166,7 @@ impl Capability {
             Capability::Abandon => "abandon",
             Capability::Processors => "processors",
             Capability::Failures => "failures",
+            Capability::ExitedScopes => "exited_scopes",
         }
     }
 }
@@ -292,13 +298,17 @@ pub enum Rule {
     /// FAIL-2: a subscriber task that fails disturbs nothing, and a send
     /// from its cleanup behaves as any send.
     Fail2,
+    /// EXIT-1: a handle that outlives its scope keeps the scope's bus: send
+    /// and subscribe through it act on that bus, open or closed, without
+    /// `ContextMissing`, another error or a hang.
+    Exit1,
     /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
     Robust1,
 }
 
 impl Rule {
     /// Every rule, in SPEC.md order.
-    pub const ALL: [Rule; 26] = [
+    pub const ALL: [Rule; 27] = [
         Rule::Route1,
         Rule::Route2,
         Rule::Vis1,
@@ -324,6 +334,7 @@ impl Rule {
         Rule::Proc1,
         Rule::Fail1,
         Rule::Fail2,
+        Rule::Exit1,
         Rule::Robust1,
     ];
 
@@ -358,6 +369,7 @@ impl Rule {
             Rule::Proc1 => "PROC-1",
             Rule::Fail1 => "FAIL-1",
             Rule::Fail2 => "FAIL-2",
+            Rule::Exit1 => "EXIT-1",
             Rule::Robust1 => "ROBUST-1",
         }
     }
@@ -384,6 +396,7 @@ impl Rule {
             | Rule::Send1
             | Rule::Proc1
             | Rule::Fail2
+            | Rule::Exit1
             | Rule::Robust1 => Grounding::Derived,
             _ => Grounding::Promised,
         }
@@ -415,6 +428,7 @@ impl Rule {
             Rule::Task2 => c.with(Capability::Tasks).with(Capability::Cancel),
             Rule::Fail1 => c.with(Capability::Tasks).with(Capability::Failures),
             Rule::Fail2 => c.with(Capability::Failures),
+            Rule::Exit1 => c.with(Capability::ExitedScopes),
             Rule::Task3 => c
                 .with(Capability::Tasks)
                 .with(Capability::Cancel)
@@ -476,6 +490,9 @@ impl Rule {
             }
             Rule::Fail2 => {
                 "a subscriber task that fails lets go of its subscription and disturbs no other; a send from its cleanup behaves as any send"
+            }
+            Rule::Exit1 => {
+                "send and subscribe through an exited scope's handle act on the bus it had, open or closed, with no ContextMissing, other error or hang"
             }
             Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
         }

@@ -112,6 +112,9 @@ pub struct Swarm {
     pub isolated_p: f64,
     /// Probability that a subscribe or send happens outside every scope.
     pub outside_p: f64,
+    /// Probability that a subscribe or send goes through the handle of a
+    /// scope that has exited or been cancelled, if there is one (EXIT-1).
+    pub exited_p: f64,
     /// Largest credit a `consume` gives.
     pub max_k: u32,
     /// Largest number of scheduling steps after an op.
@@ -235,6 +238,7 @@ impl Swarm {
             wake_p: with(Capability::Wake, &[0.0, 0.1, 0.3]),
             preempt_p: with(Capability::Preempt, &[0.0, 0.2, 0.5]),
             migrate_p: with(Capability::Migrate, &[0.0, 0.05, 0.2]),
+            exited_p: with(Capability::ExitedScopes, &[0.0, 0.05, 0.2]),
             scheduler,
             capabilities,
         }
@@ -246,6 +250,12 @@ impl Swarm {
         let usable = model.usable_scopes();
         let held = model.held_subs();
         let maybe_outside = |rng: &mut _| -> Option<ScopeId> {
+            if rng_bool(rng, self.exited_p) {
+                let exited = model.exited_scopes();
+                if !exited.is_empty() {
+                    return Some(pick(rng, &exited));
+                }
+            }
             if usable.is_empty() || rng_bool(rng, self.outside_p) {
                 None
             } else {
@@ -580,7 +590,7 @@ impl fmt::Display for Swarm {
         let types: Vec<&str> = self.types.iter().map(|t| t.name()).collect();
         write!(
             f,
-            "{}ops [{}], types [{}], scopes<={}, k<={}, steps<={}, wake p={}, preempt p={}, migrate p={}, {}",
+            "{}ops [{}], types [{}], scopes<={}, k<={}, steps<={}, wake p={}, preempt p={}, migrate p={}, exited p={}, {}",
             if self.crowd { "crowd: " } else { "" },
             kinds.join(" "),
             types.join(", "),
@@ -590,6 +600,7 @@ impl fmt::Display for Swarm {
             self.wake_p,
             self.preempt_p,
             self.migrate_p,
+            self.exited_p,
             self.scheduler.describe()
         )
     }

@@ -6,8 +6,9 @@ use crate::model::{EarlyEnd, Mode, Stuck, Unended, Violation};
 use crate::rules::Rule;
 
 /// Names the rule a stream that ended too soon breaks: ROBUST-1 if its pull
-/// raised an error (a `failed` observation); SCOPE-2 if it ended
-/// when its own nested scope closed while the bus it shares stayed open (it
+/// raised an error (a `failed` observation); EXIT-1 if it ended while its
+/// bus is open, made through the handle of a scope that had exited; SCOPE-2
+/// if it ended when its own nested scope closed while the bus it shares stayed open (it
 /// seems to have had a bus of its own); CLOSE-1 otherwise (ended on an open
 /// bus, or with events sent before the close undelivered).
 pub fn early_end(e: &EarlyEnd) -> Violation {
@@ -17,6 +18,16 @@ pub fn early_end(e: &EarlyEnd) -> Violation {
             Rule::Robust1,
             Mode::PullRaised,
             format!("{sub}'s pull raised {error} instead of yielding an event or ending"),
+        );
+    }
+    if !e.bus_closing && e.through_exited {
+        return Violation::new(
+            Rule::Exit1,
+            Mode::ExitedHandle,
+            format!(
+                "{sub} ended while its bus is open: it was subscribed through the handle of {}, which had exited, and seems to have been given a closed bus",
+                sub.scope
+            ),
         );
     }
     if !e.bus_closing && e.own_nested_scope_gone {

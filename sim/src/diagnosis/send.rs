@@ -7,8 +7,11 @@ use crate::rules::Rule;
 
 /// Names the rule a refused send breaks, from its facts alone. On a closed
 /// bus (where only success or `Closed` are allowed): CLOSE-2. On an open
-/// bus: `Closed` from a scope that could be confusing its bus with a closed
-/// one breaks the scope's layout rule; else SEND-1. A subscriber of its type
+/// bus: any error through the handle of a scope that has exited is EXIT-1
+/// (the handle lost the bus it had; the layout step overrules this when the
+/// implementation's buses are laid out otherwise); `Closed` from a scope
+/// that could be confusing its bus with a closed one breaks the scope's
+/// layout rule; else SEND-1. A subscriber of its type
 /// dropped or cancelled before is said, not blamed: only the replay without
 /// the drops ([`super::cancel`]) makes it CANCEL-1.
 pub fn send_refused(s: &SendRefused) -> Violation {
@@ -24,6 +27,15 @@ pub fn send_refused(s: &SendRefused) -> Violation {
             Mode::SendAfterCloseFailed,
             format!(
                 "{what} after its bus closed failed with {error}{dropped}; expected success or Closed"
+            ),
+        );
+    }
+    if s.through_exited {
+        return Violation::new(
+            Rule::Exit1,
+            Mode::ExitedHandle,
+            format!(
+                "{what}, which has exited, failed with {error}, but the bus it had is open{dropped}: its handle seems to have lost that bus"
             ),
         );
     }

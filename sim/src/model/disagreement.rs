@@ -234,6 +234,9 @@ pub struct SendRefused {
     pub sees_closed_bus: bool,
     /// The kind of scope the send was made in.
     pub scope_kind: ScopeKind,
+    /// Whether that scope had exited or been cancelled: the send went
+    /// through a handle that outlived it (EXIT-1).
+    pub through_exited: bool,
 }
 
 /// Statistics that differ from the model's, for one route of one bus.
@@ -362,6 +365,9 @@ pub struct EarlyEnd {
     /// Whether its scope is nested, not isolated, and has itself closed,
     /// exited or been cancelled.
     pub own_nested_scope_gone: bool,
+    /// Whether it was made through the handle of a scope that had already
+    /// exited or been cancelled (EXIT-1).
+    pub through_exited: bool,
     /// Events sent before the close still undelivered: how many, the next
     /// one, and the scope it was sent in.
     pub undelivered: Option<(usize, EventId, Option<ScopeId>)>,

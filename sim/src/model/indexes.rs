@@ -10,6 +10,7 @@
 //! | `held_subs` | subscriptions not dropped (in draw order), processors' excepted |
 //! | `unended_subs` | subscriptions whose stream has not ended: live, or born ended and not yet pulled to its end |
 //! | `running_scopes` | scopes that have neither exited nor been cancelled |
+//! | `gone_scopes` | scopes that have exited or been cancelled (in the order they went) |
 //! | `unreleased_tasks` | tasks spawned, neither released nor cancelled (in draw order) |
 //! | `released_tasks` | tasks released, neither finished nor cancelled |
 //! | `owed_events` | live subscriptions with credit and events waiting: stuck if still here after a settle |
@@ -67,6 +68,7 @@ pub(super) struct Indexes {
     pub held_subs: Pool<SubId>,
     pub unended_subs: BTreeSet<SubId>,
     pub running_scopes: BTreeSet<ScopeId>,
+    pub gone_scopes: Pool<ScopeId>,
     pub unreleased_tasks: Pool<TaskId>,
     pub released_tasks: BTreeSet<TaskId>,
     pub owed_events: BTreeSet<SubId>,
@@ -92,6 +94,7 @@ impl Model {
 
     pub(super) fn index_scope_gone(&mut self, scope: ScopeId) {
         self.index.running_scopes.remove(&scope);
+        self.index.gone_scopes.insert(scope);
         if let Some(owner) = self.group_joined_by(scope)
             && let Some(members) = self.index.group_scopes.get_mut(&owner)
         {

@@ -85,6 +85,10 @@ pub enum Mode {
     ErrorLost,
     /// A failing subscriber's cleanup never ran.
     CleanupNeverRan,
+    /// The handle of an exited scope lost the bus the scope had: a send or
+    /// subscribe through it failed with `ContextMissing` or another error,
+    /// or acted as if the bus had closed while it is open (EXIT-1).
+    ExitedHandle,
     /// An op that must succeed failed.
     OpRefused,
     /// A reply or report that no valid run can give.
@@ -105,7 +109,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in a stable order.
-    pub const ALL: [Mode; 44] = [
+    pub const ALL: [Mode; 45] = [
         Mode::OtherType,
         Mode::AcrossBuses,
         Mode::FromNoScope,
@@ -142,6 +146,7 @@ impl Mode {
         Mode::WrongTaskGroup,
         Mode::ErrorLost,
         Mode::CleanupNeverRan,
+        Mode::ExitedHandle,
         Mode::PullRaised,
         Mode::OpRefused,
         Mode::Impossible,
@@ -191,6 +196,7 @@ impl Mode {
             Mode::WrongTaskGroup => "nested scope acted as a task group",
             Mode::ErrorLost => "body's error not raised",
             Mode::CleanupNeverRan => "cleanup never ran",
+            Mode::ExitedHandle => "exited scope's handle lost its bus",
             Mode::PullRaised => "a pull raised",
             Mode::OpRefused => "op refused",
             Mode::Impossible => "impossible report",

@@ -278,6 +278,7 @@ impl Model {
                     scope.state,
                     ScopeState::Closing | ScopeState::Exited | ScopeState::Cancelled
                 ),
+            through_exited: sub.through_exited,
             undelivered,
             raised: None,
         }))
@@ -303,6 +304,7 @@ impl Model {
             sub: sub.label(sub_id),
             bus_closing: bus.closed || self.scopes[&bus.owner].cancel_requested,
             own_nested_scope_gone: false,
+            through_exited: false,
             undelivered: None,
             raised: Some(error.to_owned()),
         }))

@@ -172,13 +172,28 @@ impl Model {
             return self.expect_context_missing(&format!("subscribing to {ty}"), reply);
         };
         let closed = self.buses[self.scopes[&scope].bus].closed;
+        let through_exited = self.scopes[&scope].gone();
         match reply {
             Ok(Answer::Done) => {}
             Err(OpError::Closed) if closed => {
                 // CLOSE-3 allows refusing a subscription on a closed bus.
                 self.failed_subs.insert(sub);
                 self.coverage.hit(Rule::Close3);
+                if through_exited {
+                    self.coverage.hit(Rule::Exit1);
+                }
                 return Ok(());
+            }
+            Err(e) if through_exited => {
+                // EXIT-1: the handle keeps the bus the scope had.
+                let state = if closed { "closed" } else { "open" };
+                return Disagreement::certain(
+                    Rule::Exit1,
+                    Mode::ExitedHandle,
+                    format!(
+                        "subscribing to {ty} in {scope}, which has exited, failed with {e}; the bus it had ({state}) is still in reach through its handle"
+                    ),
+                );
             }
             Err(OpError::ContextMissing) => {
                 return Disagreement::certain(
@@ -201,6 +216,12 @@ impl Model {
             }
         }
         self.add_subscription(sub, scope, ty, closed);
+        if through_exited {
+            self.coverage.hit(Rule::Exit1);
+            if let Some(s) = self.subs.get_mut(&sub) {
+                s.through_exited = true;
+            }
+        }
         Ok(())
     }
 
@@ -234,6 +255,7 @@ impl Model {
                 processor: false,
                 cancelled_with_group: false,
                 failed: false,
+                through_exited: false,
                 exposure,
             },
         );

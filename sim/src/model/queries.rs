@@ -110,6 +110,52 @@ impl Model {
             .is_some_and(|s| self.check_usable(s.scope).is_ok())
     }
 
+    /// Scopes that have exited or been cancelled and that `send` and
+    /// `subscribe` may still name through their handle (EXIT-1): those
+    /// whose bus is not in the middle of a cancellation.
+    pub fn exited_scopes(&self) -> Vec<ScopeId> {
+        self.index
+            .gone_scopes
+            .items
+            .iter()
+            .copied()
+            .filter(|id| self.check_exited(*id).is_ok())
+            .collect()
+    }
+
+    /// Whether `op` is a `send` or `subscribe` through the handle of a scope
+    /// that has exited or been cancelled (EXIT-1; needs the
+    /// `exited_scopes` capability).
+    pub fn acts_on_exited_scope(&self, op: &Op) -> bool {
+        let scope = match op {
+            Op::Send { scope, .. } | Op::Subscribe { scope, .. } => *scope,
+            _ => None,
+        };
+        scope.is_some_and(|s| self.scopes.get(&s).is_some_and(|s| s.gone()))
+    }
+
+    /// A `send` or `subscribe` may name `scope` if it is usable, or if it is
+    /// gone (EXIT-1) and its bus's owner is usable or gone too: while the
+    /// owner's cancellation is under way, whether its bus has closed yet is
+    /// the implementation's timing, which the model cannot follow.
+    fn check_reachable(&self, scope: ScopeId) -> Result<(), String> {
+        self.check_usable(scope)
+            .or_else(|e| self.check_exited(scope).map_err(|_| e))
+    }
+
+    fn check_exited(&self, scope: ScopeId) -> Result<(), String> {
+        let Some(s) = self.scopes.get(&scope) else {
+            return Err(format!("{scope} does not exist"));
+        };
+        let owner = &self.scopes[&self.buses[s.bus].owner];
+        match s.gone() && (owner.usable() || owner.gone()) {
+            true => Ok(()),
+            false => Err(format!(
+                "{scope} has not exited, or its bus is being cancelled"
+            )),
+        }
+    }
+
     /// Root scopes that are still usable.
     pub fn usable_roots(&self) -> usize {
         self.index
@@ -297,7 +343,7 @@ impl Model {
                 if self.subs.contains_key(sub) || self.failed_subs.contains(sub) {
                     return Err(format!("{sub} already exists"));
                 }
-                scope.map_or(Ok(()), |s| self.check_usable(s))
+                scope.map_or(Ok(()), |s| self.check_reachable(s))
             }
             Op::SpawnProcessor { sub, scope, .. } => {
                 if self.subs.contains_key(sub) || self.failed_subs.contains(sub) {
@@ -307,7 +353,7 @@ impl Model {
             }
             Op::Send { scope, event, .. } => {
                 self.check_fresh(*event)?;
-                scope.map_or(Ok(()), |s| self.check_usable(s))
+                scope.map_or(Ok(()), |s| self.check_reachable(s))
             }
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }

@@ -47,6 +47,21 @@ impl Model {
     ) -> Result<(), Disagreement> {
         let bus = self.scopes[&scope].bus;
         let owner = self.buses[bus].owner;
+        let through_exited = self.scopes[&scope].gone();
+        if through_exited && result == Err(OpError::ContextMissing) {
+            return Disagreement::certain(
+                Rule::Exit1,
+                Mode::ExitedHandle,
+                format!(
+                    "{who} of {ty} event#{event} in {scope}, which has exited, failed with ContextMissing; the bus it had is still in reach through its handle{}",
+                    if self.buses[bus].closed {
+                        " (closed: expected success or Closed)"
+                    } else {
+                        " (and open)"
+                    }
+                ),
+            );
+        }
         if result == Err(OpError::Closed) && self.scopes[&owner].cancel_requested {
             // Cancellation is asynchronous: once the owner's cancellation
             // was requested its bus may close at any moment (CLOSE-1), and
@@ -57,7 +72,12 @@ impl Model {
             return self.send_after_close(scope, ty, event, result, who);
         }
         match result {
-            // SEND-1: a send on an open bus succeeds.
+            // SEND-1: a send on an open bus succeeds; EXIT-1: also through
+            // the handle of a scope that has exited.
+            Ok(()) if through_exited => {
+                self.coverage.hit(Rule::Send1);
+                self.coverage.hit(Rule::Exit1);
+            }
             Ok(()) => self.coverage.hit(Rule::Send1),
             Err(OpError::ContextMissing) => {
                 return Disagreement::certain(
@@ -118,6 +138,9 @@ impl Model {
         match result {
             Ok(()) | Err(OpError::Closed) => {
                 self.coverage.hit(Rule::Close2);
+                if self.scopes[&scope].gone() {
+                    self.coverage.hit(Rule::Exit1);
+                }
                 Ok(())
             }
             Err(error) => Err(Disagreement::SendRefused(
@@ -149,6 +172,7 @@ impl Model {
                 .is_some_and(|c| !c.drops.is_empty()),
             sees_closed_bus: self.sees_closed_bus(scope),
             scope_kind: s.kind(),
+            through_exited: s.gone(),
         }
     }
 

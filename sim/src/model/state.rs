@@ -154,6 +154,9 @@ pub(super) struct Subscription {
     /// Its subscriber was made to fail (`fail_subscriber`, FAIL-2): it
     /// reports nothing more.
     pub failed: bool,
+    /// Made through the handle of a scope that had exited or been
+    /// cancelled (EXIT-1).
+    pub through_exited: bool,
     /// What its receipts have exercised so far (coverage only).
     pub exposure: super::coverage::SubExposure,
 }

@@ -172,6 +172,65 @@ fn close_2_a_task_sending_during_exit_gets_closed() {
     }));
 }
 
+/// EXIT-1: the handle of a scope that has exited keeps the bus the scope
+/// had. A root's is closed: a send through it reports the bus closed and
+/// delivers nothing, a subscribe gives a stream that ends at once. A nested
+/// scope's is its parent's, still open while the parent runs: a send
+/// through the nested handle reaches the parent's subscribers.
+#[test]
+fn exit_1_an_exited_scopes_handle_keeps_its_bus() {
+    exited_handles().unwrap();
+}
+
+#[cfg(feature = "mutants")]
+#[test]
+fn exit_1_test_catches_a_handle_that_forgets_its_bus() {
+    use scopebus::mutants::{Mutant, with_mutant};
+    assert!(with_mutant(Some(Mutant::ExitedScopeForgetsBus), exited_handles).is_err());
+}
+
+fn exited_handles() -> Result<(), String> {
+    let root = block_on(scope(async { Scope::current().unwrap() }));
+    match root.enter(|| send(Tick(1))) {
+        Err(SendError::Closed(Tick(1))) => {}
+        other => {
+            return Err(format!(
+                "a send through an exited root's handle gave {other:?}"
+            ));
+        }
+    }
+    let late = root.enter(subscribe::<Tick>);
+    match late.map(|mut s| s.try_recv()) {
+        Ok(TryRecv::Ended) => {}
+        other => {
+            return Err(format!(
+                "a subscribe through it gave {other:?}; expected an ended stream"
+            ));
+        }
+    }
+    block_on(scope(async {
+        let mut outer = subscribe::<Tick>().unwrap();
+        let nested = scope(async { Scope::current().unwrap() }).await;
+        let mut late = nested
+            .enter(subscribe::<Tick>)
+            .map_err(|e| format!("{e:?}"))?;
+        match nested.enter(|| send(Tick(2))) {
+            Ok(2) => {}
+            other => {
+                return Err(format!(
+                    "a send through an exited nested scope's handle gave {other:?}; expected two deliveries"
+                ));
+            }
+        }
+        match (outer.try_recv(), late.try_recv()) {
+            (TryRecv::Event(a), TryRecv::Event(b)) if *a == Tick(2) && *b == Tick(2) => Ok(()),
+            other => Err(format!(
+                "the parent's subscriber and the late one got {other:?}"
+            )),
+        }
+    }))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_2_cancelled_scope_cancels_its_tasks_and_closes_its_bus() {
     let finished = Arc::new(AtomicBool::new(false));

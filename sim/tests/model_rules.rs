@@ -880,3 +880,77 @@ fn fail_2_a_failed_subscriber_is_let_go_of_and_its_cleanup_sends() {
         .is_err()
     );
 }
+
+/// EXIT-1: `send` and `subscribe` through the handle of a scope that has
+/// exited act on the bus it had. A nested scope's is its parent's, open
+/// while the parent runs: sends deliver, subscriptions live; ContextMissing,
+/// `Closed` or an end there are EXIT-1's. A root's is closed: a send may
+/// succeed or say closed (CLOSE-2), a subscription must end (CLOSE-3), and
+/// ContextMissing is still EXIT-1's (the handle lost its bus). While the
+/// bus's owner is being cancelled, the handle may not be used.
+#[test]
+fn exit_1_an_exited_scopes_handle_keeps_the_bus_it_had() {
+    let stale_send = |event| Op::Send {
+        scope: Some(s(2)),
+        ty: Login,
+        event,
+    };
+    let nested_gone = || {
+        let mut w = World::new();
+        w.root(1)
+            .nested(2, 1, false)
+            .subscribe(1, 1, Login)
+            .close(2);
+        w.seen(Observation::ScopeExited { scope: s(2) });
+        w
+    };
+    let mut w = nested_gone();
+    let before = w.0.coverage().get(Rule::Exit1);
+    w.send(2, Login, 1);
+    assert_eq!(w.0.coverage().get(Rule::Exit1), before + 1);
+    w.got(1, 1).expect("the parent's subscriber gets it");
+    w.subscribe(2, 2, Login);
+    assert_eq!(rule(w.see(Observation::Ended { sub: sub(2) })), Rule::Exit1);
+    for refusal in [
+        OpError::ContextMissing,
+        OpError::Closed,
+        OpError::Other("gone".into()),
+    ] {
+        let mut w = nested_gone();
+        assert_eq!(rule(w.reply(stale_send(1), Err(refusal))), Rule::Exit1);
+    }
+    let mut w = nested_gone();
+    let refused = w.reply(
+        Op::Subscribe {
+            sub: sub(2),
+            scope: Some(s(2)),
+            ty: Login,
+        },
+        Err(OpError::Closed),
+    );
+    assert_eq!(rule(refused), Rule::Exit1);
+    // A root that has exited: its bus is closed.
+    let root_gone = || {
+        let mut w = World::new();
+        w.root(2).close(2);
+        w.seen(Observation::ScopeExited { scope: s(2) });
+        w
+    };
+    let mut w = root_gone();
+    w.reply(stale_send(1), Err(OpError::Closed))
+        .expect("closed is allowed");
+    w.reply(stale_send(2), DONE)
+        .expect("so is a success that delivers nothing");
+    assert_eq!(w.0.coverage().get(Rule::Exit1), 2);
+    w.subscribe(3, 2, Login);
+    assert_eq!(probed(w.settle().unwrap_err(), Some(false)), Rule::Close3);
+    let mut w = root_gone();
+    let lost = w.reply(stale_send(1), Err(OpError::ContextMissing));
+    assert_eq!(rule(lost), Rule::Exit1);
+    // Not while the owner's cancellation is under way.
+    let mut w = World::new();
+    w.root(1).nested(2, 1, false).close(2);
+    w.seen(Observation::ScopeExited { scope: s(2) })
+        .ok(Op::CancelScope { scope: s(1) });
+    assert!(w.0.validate(&stale_send(1)).is_err());
+}

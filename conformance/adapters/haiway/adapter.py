@@ -779,6 +779,9 @@ def handle(world: World, request: dict[str, Any]) -> tuple[World, dict[str, Any]
                 "abandon",
                 "processors",
                 "failures",
+                # EXIT-1: every scope's captured context is kept after the
+                # scope has gone, and ops naming it run through it.
+                "exited_scopes",
             ],
         }
     if kind == "reset":

@@ -668,6 +668,11 @@ impl<T: Event> Subscription<T> {
         }
     }
 
+    /// The mutant planted in its bus, if any (for [`Subscription::share`]).
+    pub(crate) fn mutant(&self) -> Option<Mutant> {
+        self.channel.as_ref().and_then(|c| c.mutant)
+    }
+
     /// Takes the next event if one is there, without waiting.
     pub fn try_recv(&mut self) -> TryRecv<T> {
         let Some(channel) = self.channel.as_ref() else {

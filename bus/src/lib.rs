@@ -59,6 +59,7 @@ pub mod mutants;
 #[allow(dead_code)]
 mod mutants;
 mod scope;
+mod shared;
 mod task;
 
 pub use bus::{Bus, BusStats, Event, Subscription, TryRecv, TypeStats};
@@ -67,4 +68,5 @@ pub use scope::{
     InScope, Scope, ScopeBuilder, ScopeFuture, current_bus, isolated_scope, scope, send, spawn,
     subscribe,
 };
+pub use shared::SharedSubscription;
 pub use task::TaskHandle;

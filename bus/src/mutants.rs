@@ -143,6 +143,10 @@ pub enum Mutant {
     /// in reach (`ContextMissing`) instead of the bus the scope had.
     /// Breaks EXIT-1.
     ExitedScopeForgetsBus,
+    /// A shared subscription hands the event one pull takes to every pull
+    /// waiting at that moment too, as Haiway's subscriptions do (every
+    /// waiter of one future gets its result). Breaks SHARE-1.
+    SharedPullDuplicates,
 }
 
 impl Mutant {
@@ -180,6 +184,7 @@ impl Mutant {
         Mutant::FailureWaitsForTasks,
         Mutant::DropWhilePanickingLeaks,
         Mutant::ExitedScopeForgetsBus,
+        Mutant::SharedPullDuplicates,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -218,6 +223,7 @@ impl Mutant {
             Mutant::FailureWaitsForTasks => "failure-waits-for-tasks",
             Mutant::DropWhilePanickingLeaks => "drop-while-panicking-leaks",
             Mutant::ExitedScopeForgetsBus => "exited-scope-forgets-bus",
+            Mutant::SharedPullDuplicates => "shared-pull-duplicates",
         }
     }
 
@@ -262,6 +268,7 @@ impl Mutant {
             Mutant::FailureWaitsForTasks => "FAIL-1",
             Mutant::DropWhilePanickingLeaks => "FAIL-2",
             Mutant::ExitedScopeForgetsBus => "EXIT-1",
+            Mutant::SharedPullDuplicates => "SHARE-1",
         }
     }
 }

@@ -1,0 +1,207 @@
+//! Shared subscriptions: one subscription pulled by several tasks, each
+//! event going to one of them (SHARE-1), as a work queue's consumers share
+//! it.
+//!
+//! A [`Subscription`] is pulled through `&mut`, so two tasks cannot pull the
+//! same one; [`Subscription::share`] turns it into a [`SharedSubscription`],
+//! which is `Clone`: every clone pulls the one subscription.
+//!
+//! # Invariants
+//!
+//! - **One cursor.** The clones hold one [`Subscription`] behind a mutex;
+//!   a pull takes the mutex, polls the subscription and takes what it
+//!   yields. So each event of the subscription goes to exactly one pull
+//!   (none is received twice, none is skipped), in send order across the
+//!   clones (FIFO-1 for the subscription as a whole), and the end reaches
+//!   every clone that pulls after it (CLOSE-1).
+//! - **No lost wakeup.** The subscription is polled with one waker of its
+//!   own, which wakes every pull waiting at that moment: whichever runs
+//!   first takes the event, the others look again and wait anew. A pull
+//!   that takes an event also wakes the pulls still waiting, since more
+//!   events (or the end) may be there for them.
+//! - **No user code under the mutex** (REENTER-1): a waiting pull's waker is
+//!   cloned before the mutex is taken, and the wakers to wake or drop are
+//!   taken out of it and woken or dropped after it is released. Lock order:
+//!   this mutex, then the bus's own locks (taken inside the subscription's
+//!   poll); the bus never calls back into a shared subscription while it
+//!   holds a lock of its own, so the order cannot invert.
+//! - **Cancel-safe** (CANCEL-2): a pull dropped while it waits leaves at
+//!   most its waker behind, which a later wakeup wakes for nothing.
+
+use crate::bus::{Event, Subscription};
+#[cfg(feature = "mutants")]
+use crate::mutants;
+use crate::mutants::Mutant;
+use futures_core::Stream;
+use futures_core::stream::FusedStream;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// One subscription pulled by several tasks: each clone is a puller, and
+/// each event goes to exactly one pull among them (SHARE-1). A
+/// `futures_core::Stream` of `Arc<T>`, like [`Subscription`]; it ends
+/// (`None`, for every clone that pulls) once the subscription has ended
+/// (CLOSE-1). The subscription is dropped, and what it held released
+/// (RECLAIM-2), when the last clone is.
+pub struct SharedSubscription<T: Event> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T: Event> Clone for SharedSubscription<T> {
+    fn clone(&self) -> Self {
+        SharedSubscription {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<T: Event> {
+    state: Mutex<State<T>>,
+    /// The waker the subscription is polled with: wakes every waiting pull.
+    wake_all: Waker,
+    #[cfg_attr(not(feature = "mutants"), allow(dead_code))]
+    mutant: Option<Mutant>,
+}
+
+struct State<T: Event> {
+    subscription: Subscription<T>,
+    /// The wakers of the pulls waiting now.
+    waiting: Vec<Waker>,
+    /// Mutant `shared-pull-duplicates` only.
+    #[cfg(feature = "mutants")]
+    handout: Handout<T>,
+}
+
+/// Mutant `shared-pull-duplicates`: how many pulls have waited since an
+/// event was last taken, and the event handed to those that waited when it
+/// arrived, with how many of them may still take it.
+#[cfg(feature = "mutants")]
+struct Handout<T> {
+    waited: usize,
+    event: Option<(Arc<T>, usize)>,
+}
+
+/// Wakes every pull waiting on a shared subscription.
+struct WakeAll<T: Event>(Weak<Inner<T>>);
+
+impl<T: Event> Wake for WakeAll<T> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(inner) = self.0.upgrade() {
+            let waiting = std::mem::take(&mut inner.lock().waiting);
+            waiting.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
+impl<T: Event> Inner<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T: Event> Subscription<T> {
+    /// Turns this subscription into one that several tasks may pull, each
+    /// event going to one of them (SHARE-1); clone the result for each
+    /// puller.
+    pub fn share(self) -> SharedSubscription<T> {
+        let mutant = self.mutant();
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner<T>>| Inner {
+            state: Mutex::new(State {
+                subscription: self,
+                waiting: Vec::new(),
+                #[cfg(feature = "mutants")]
+                handout: Handout {
+                    waited: 0,
+                    event: None,
+                },
+            }),
+            wake_all: Waker::from(Arc::new(WakeAll(weak.clone()))),
+            mutant,
+        });
+        SharedSubscription { inner }
+    }
+}
+
+impl<T: Event> SharedSubscription<T> {
+    /// Waits for the next event of the subscription that no other puller
+    /// took; `None` once the subscription ended. Cancel-safe, as
+    /// [`Subscription::recv`].
+    pub async fn recv(&self) -> Option<Arc<T>> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next event; see [`SharedSubscription::recv`].
+    pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<T>>> {
+        let waker = cx.waker().clone();
+        let mut state = self.inner.lock();
+        #[cfg(feature = "mutants")]
+        if let Some(event) = take_handout(&mut state) {
+            return Poll::Ready(Some(event));
+        }
+        let mut all = Context::from_waker(&self.inner.wake_all);
+        match Pin::new(&mut state.subscription).poll_next(&mut all) {
+            Poll::Ready(item) => {
+                let others = std::mem::take(&mut state.waiting);
+                #[cfg(feature = "mutants")]
+                if mutants::is(self.inner.mutant, Mutant::SharedPullDuplicates) {
+                    // The bug: the event goes to every other pull that
+                    // waited for it too.
+                    let others = std::mem::take(&mut state.handout.waited).saturating_sub(1);
+                    state.handout.event = item.clone().filter(|_| others > 0).map(|e| (e, others));
+                }
+                drop(state);
+                others.into_iter().for_each(Waker::wake);
+                drop(waker);
+                Poll::Ready(item)
+            }
+            Poll::Pending => {
+                #[cfg(feature = "mutants")]
+                {
+                    state.handout.waited += 1;
+                }
+                let unused = match state.waiting.iter().any(|w| w.will_wake(&waker)) {
+                    true => Some(waker),
+                    false => {
+                        state.waiting.push(waker);
+                        None
+                    }
+                };
+                drop(state);
+                drop(unused);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Mutant `shared-pull-duplicates`: the event handed out to the pulls that
+/// were waiting when another pull took it.
+#[cfg(feature = "mutants")]
+fn take_handout<T: Event>(state: &mut State<T>) -> Option<Arc<T>> {
+    let (event, left) = state.handout.event.as_mut()?;
+    let event = event.clone();
+    *left -= 1;
+    if *left == 0 {
+        state.handout.event = None;
+    }
+    Some(event)
+}
+
+impl<T: Event> Stream for SharedSubscription<T> {
+    type Item = Arc<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Arc<T>>> {
+        self.poll_recv(cx)
+    }
+}
+
+impl<T: Event> FusedStream for SharedSubscription<T> {
+    fn is_terminated(&self) -> bool {
+        self.inner.lock().subscription.is_terminated()
+    }
+}

@@ -18,13 +18,18 @@
 //!   own, which wakes every pull waiting at that moment: whichever runs
 //!   first takes the event, the others look again and wait anew. A pull
 //!   that takes an event also wakes the pulls still waiting, since more
-//!   events (or the end) may be there for them.
-//! - **No user code under the mutex** (REENTER-1): a waiting pull's waker is
-//!   cloned before the mutex is taken, and the wakers to wake or drop are
-//!   taken out of it and woken or dropped after it is released. Lock order:
-//!   this mutex, then the bus's own locks (taken inside the subscription's
-//!   poll); the bus never calls back into a shared subscription while it
-//!   holds a lock of its own, so the order cannot invert.
+//!   events (or the end) may be there for them. The waiting pulls' wakers
+//!   sit behind a second mutex, with a count of the wakeups so far: a pull
+//!   reads the count before it polls the subscription, and if a wakeup came
+//!   while it polled (the count moved by the time it would register), it
+//!   wakes itself instead of waiting for a wakeup that has already been.
+//! - **Locks.** The subscription's mutex, then the waiting list's; the
+//!   subscription's own waker takes only the waiting list's, so a send
+//!   that wakes it from inside a pull's poll (on the same thread: the
+//!   simulator preempts a poll there; or on another) never waits for the
+//!   subscription's mutex. No user code runs under either (REENTER-1): a
+//!   pull's waker is cloned before they are taken, and the wakers to wake
+//!   or drop are taken out and woken or dropped after they are released.
 //! - **Cancel-safe** (CANCEL-2): a pull dropped while it waits leaves at
 //!   most its waker behind, which a later wakeup wakes for nothing.
 
@@ -58,6 +63,7 @@ impl<T: Event> Clone for SharedSubscription<T> {
 
 struct Inner<T: Event> {
     state: Mutex<State<T>>,
+    waiting: Mutex<Waiting>,
     /// The waker the subscription is polled with: wakes every waiting pull.
     wake_all: Waker,
     #[cfg_attr(not(feature = "mutants"), allow(dead_code))]
@@ -66,8 +72,6 @@ struct Inner<T: Event> {
 
 struct State<T: Event> {
     subscription: Subscription<T>,
-    /// The wakers of the pulls waiting now.
-    waiting: Vec<Waker>,
     /// Mutant `shared-pull-duplicates` only.
     #[cfg(feature = "mutants")]
     handout: Handout<T>,
@@ -82,6 +86,13 @@ struct Handout<T> {
     event: Option<(Arc<T>, usize)>,
 }
 
+/// The pulls waiting now, and how many wakeups there have been.
+#[derive(Default)]
+struct Waiting {
+    wakers: Vec<Waker>,
+    wakeups: u64,
+}
+
 /// Wakes every pull waiting on a shared subscription.
 struct WakeAll<T: Event>(Weak<Inner<T>>);
 
@@ -92,8 +103,7 @@ impl<T: Event> Wake for WakeAll<T> {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(inner) = self.0.upgrade() {
-            let waiting = std::mem::take(&mut inner.lock().waiting);
-            waiting.into_iter().for_each(Waker::wake);
+            inner.wake_waiting();
         }
     }
 }
@@ -101,6 +111,21 @@ impl<T: Event> Wake for WakeAll<T> {
 impl<T: Event> Inner<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn waiting(&self) -> MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a wakeup and wakes every pull waiting now (after letting go
+    /// of the list).
+    fn wake_waiting(&self) {
+        let wakers = {
+            let mut waiting = self.waiting();
+            waiting.wakeups += 1;
+            std::mem::take(&mut waiting.wakers)
+        };
+        wakers.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -113,13 +138,13 @@ impl<T: Event> Subscription<T> {
         let inner = Arc::new_cyclic(|weak: &Weak<Inner<T>>| Inner {
             state: Mutex::new(State {
                 subscription: self,
-                waiting: Vec::new(),
                 #[cfg(feature = "mutants")]
                 handout: Handout {
                     waited: 0,
                     event: None,
                 },
             }),
+            waiting: Mutex::new(Waiting::default()),
             wake_all: Waker::from(Arc::new(WakeAll(weak.clone()))),
             mutant,
         });
@@ -138,6 +163,7 @@ impl<T: Event> SharedSubscription<T> {
     /// Polls for the next event; see [`SharedSubscription::recv`].
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<T>>> {
         let waker = cx.waker().clone();
+        let wakeups = self.inner.waiting().wakeups;
         let mut state = self.inner.lock();
         #[cfg(feature = "mutants")]
         if let Some(event) = take_handout(&mut state) {
@@ -146,7 +172,6 @@ impl<T: Event> SharedSubscription<T> {
         let mut all = Context::from_waker(&self.inner.wake_all);
         match Pin::new(&mut state.subscription).poll_next(&mut all) {
             Poll::Ready(item) => {
-                let others = std::mem::take(&mut state.waiting);
                 #[cfg(feature = "mutants")]
                 if mutants::is(self.inner.mutant, Mutant::SharedPullDuplicates) {
                     // The bug: the event goes to every other pull that
@@ -155,7 +180,8 @@ impl<T: Event> SharedSubscription<T> {
                     state.handout.event = item.clone().filter(|_| others > 0).map(|e| (e, others));
                 }
                 drop(state);
-                others.into_iter().for_each(Waker::wake);
+                // More events, or the end, may be there for the others.
+                self.inner.wake_waiting();
                 drop(waker);
                 Poll::Ready(item)
             }
@@ -164,14 +190,21 @@ impl<T: Event> SharedSubscription<T> {
                 {
                     state.handout.waited += 1;
                 }
-                let unused = match state.waiting.iter().any(|w| w.will_wake(&waker)) {
+                let mut waiting = self.inner.waiting();
+                if waiting.wakeups != wakeups {
+                    // Woken while it polled: look again at once.
+                    drop((waiting, state));
+                    waker.wake();
+                    return Poll::Pending;
+                }
+                let unused = match waiting.wakers.iter().any(|w| w.will_wake(&waker)) {
                     true => Some(waker),
                     false => {
-                        state.waiting.push(waker);
+                        waiting.wakers.push(waker);
                         None
                     }
                 };
-                drop(state);
+                drop((waiting, state));
                 drop(unused);
                 Poll::Pending
             }

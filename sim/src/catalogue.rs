@@ -380,6 +380,29 @@ pub fn subscribe_ambient(ty: EventType) -> Result<SharedSub, ContextMissing> {
     }))
 }
 
+/// [`ErasedSub`] for a subscription several tasks pull at once (SHARE-1):
+/// the bus's [`scopebus::SharedSubscription`], whose receives may wait side
+/// by side.
+struct SharedPulls<T: scopebus::Event>(scopebus::SharedSubscription<T>);
+
+impl<T: types::CatalogueEvent> ErasedSub for SharedPulls<T> {
+    fn recv(self: std::sync::Arc<Self>) -> futures::future::BoxFuture<'static, Option<EventId>> {
+        Box::pin(async move { self.0.recv().await.map(|e| e.id()) })
+    }
+}
+
+/// Subscribes, through the ambient API, to catalogue type `ty`, and shares
+/// the subscription ([`scopebus::Subscription::share`]): every clone of the
+/// result pulls the one subscription.
+///
+/// # Errors
+/// [`ContextMissing`] when no scope is in reach.
+pub fn subscribe_shared_ambient(ty: EventType) -> Result<SharedSub, ContextMissing> {
+    with_type!(ty, T => scopebus::subscribe::<T>().map(|s| {
+        std::sync::Arc::new(SharedPulls(s.share())) as SharedSub
+    }))
+}
+
 /// Sends the catalogue event `ty` carrying `id` through the ambient API.
 ///
 /// # Errors

@@ -29,7 +29,7 @@
 //! | 8 | `spawn` | task, scope |
 //! | 9 | `release` | task, send? (b & 1), type |
 //! | 10 | `settle` | |
-//! | 11 | `observe` | scope |
+//! | 11 | `observe` (`subscribe_shared` if the tag byte has bit 4 set: 27, 59, ...: sub, puller, scope, type) | scope |
 //! | 12, 13, 14 | `poll`, `wake`, `migrate` | task ref |
 //! | 15 | `preempt` | task ref, then (b % 3) 0: `send` (scope?, type), 1: `spawn` (task, scope), 2: `poll` (task ref) |
 //!
@@ -153,6 +153,12 @@ fn entry(u: &mut Unstructured<'_>) -> Entry {
             send: send_spec(u),
         },
         10 => Op::Settle,
+        11 if tag & 16 == 16 => Op::SubscribeShared {
+            sub: sub(u),
+            puller: sub(u),
+            scope: scope(u),
+            ty: ty(u),
+        },
         11 => Op::Observe { scope: scope(u) },
         12 => return Entry::Poll(task_ref(u)),
         13 => return Entry::Wake(task_ref(u)),
@@ -345,6 +351,17 @@ impl Names {
                 scope: self.scope(*scope)?,
                 ty: *ty,
             },
+            Op::SubscribeShared {
+                sub,
+                puller,
+                scope,
+                ty,
+            } => Op::SubscribeShared {
+                sub: self.sub(*sub)?,
+                puller: self.sub(*puller)?,
+                scope: self.scope(*scope)?,
+                ty: *ty,
+            },
             Op::Send { scope, ty, event } => Op::Send {
                 scope: self.opt_scope(*scope)?,
                 ty: *ty,
@@ -515,6 +532,18 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
         ]),
         Op::Settle => out.push(10),
         Op::Observe { scope: s } => out.extend([11, scope_byte(*s)?]),
+        Op::SubscribeShared {
+            sub: s,
+            puller: p,
+            scope: sc,
+            ty: t,
+        } => out.extend([
+            11 | 16,
+            sub_byte(*s)?,
+            sub_byte(*p)?,
+            scope_byte(*sc)?,
+            ty_byte(*t),
+        ]),
     }
     Some(())
 }

@@ -283,6 +283,7 @@ impl<I: Implementation> Session<I> {
             Entry::Op(Op::FailScope { .. } | Op::FailSubscriber { .. }) => {
                 Some(Capability::Failures)
             }
+            Entry::Op(Op::SubscribeShared { .. }) => Some(Capability::Share),
             Entry::Op(_) => None,
             Entry::Poll(TaskRef::Any) => Some(Capability::Step),
             Entry::Poll(_) => Some(Capability::Schedule),
@@ -676,6 +677,7 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
         Op::Abandon { .. } => Some(Capability::Abandon),
         Op::SpawnProcessor { .. } => Some(Capability::Processors),
         Op::FailScope { .. } | Op::FailSubscriber { .. } => Some(Capability::Failures),
+        Op::SubscribeShared { .. } => Some(Capability::Share),
         _ => None,
     }
 }

@@ -148,6 +148,24 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         send: Option<SendSpec>,
     },
+    /// Subscribes, in `scope`, to `ty`, and creates two subscriber tasks
+    /// that pull that one subscription at once, each with its own credit
+    /// (`consume` names either): `sub`, which owns it, and `puller`. Each
+    /// event of the subscription goes to one of them (SHARE-1); the end
+    /// reaches both. `drop_subscription` and `cancel_subscriber` of `sub`
+    /// end both tasks and let go of the subscription; no other op names a
+    /// shared subscription, and only `consume` names `puller`. Needs the
+    /// `share` capability.
+    SubscribeShared {
+        /// The subscription's handle, and its owning task's.
+        sub: SubId,
+        /// The second puller's handle.
+        puller: SubId,
+        /// Where to subscribe.
+        scope: ScopeId,
+        /// The catalogue type.
+        ty: EventType,
+    },
     /// The subscriber abandons the pull it is waiting in, if any, as a
     /// timeout (or a `select`) around the receive would, and starts a new
     /// one at once: the pending receive is dropped or cancelled, the
@@ -211,6 +229,7 @@ impl Op {
             Op::CancelScope { .. } => "cancel_scope",
             Op::FailScope { .. } => "fail_scope",
             Op::Subscribe { .. } => "subscribe",
+            Op::SubscribeShared { .. } => "subscribe_shared",
             Op::Send { .. } => "send",
             Op::Consume { .. } => "consume",
             Op::DropSubscription { .. } => "drop_subscription",
@@ -253,6 +272,15 @@ impl fmt::Display for Op {
             Op::Subscribe { sub, scope, ty } => {
                 write!(f, "{sub} = subscribe {ty} in {}", at(scope))
             }
+            Op::SubscribeShared {
+                sub,
+                puller,
+                scope,
+                ty,
+            } => write!(
+                f,
+                "{sub} = subscribe {ty} in {scope}, pulled by two tasks ({sub} and {puller})"
+            ),
             Op::Send { scope, ty, event } => write!(f, "send {ty} event#{event} in {}", at(scope)),
             Op::Consume { sub, k } => write!(f, "consume {k} from {sub}"),
             Op::DropSubscription { sub } => write!(f, "drop {sub}"),

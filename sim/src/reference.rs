@@ -55,6 +55,9 @@ pub struct ReferenceImpl {
     /// The tasks of the processors (PROC-1), to cancel them, and the root
     /// scope whose executor task polls each (to wake or move it).
     processors: BTreeMap<SubId, (TaskHandle<()>, ScopeId)>,
+    /// Shared subscriptions (SHARE-1): each one's owning subscriber, and its
+    /// second puller.
+    pullers: BTreeMap<SubId, SubId>,
 }
 
 struct RefScope {
@@ -96,6 +99,7 @@ impl ReferenceImpl {
             subs: BTreeMap::new(),
             workers: BTreeMap::new(),
             processors: BTreeMap::new(),
+            pullers: BTreeMap::new(),
         }
     }
 
@@ -188,10 +192,17 @@ impl ReferenceImpl {
                 .handle
                 .enter(|| catalogue::subscribe_ambient(ty)),
         };
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(scopebus::ContextMissing) => return Ok(Err(OpError::ContextMissing)),
-        };
+        match stream {
+            Ok(stream) => {
+                self.start_subscriber(sub, stream, scope);
+                Ok(Ok(Answer::Done))
+            }
+            Err(scopebus::ContextMissing) => Ok(Err(OpError::ContextMissing)),
+        }
+    }
+
+    /// A subscriber task `sub` pulling `stream`, with no credit yet.
+    fn start_subscriber(&mut self, sub: SubId, stream: SharedSub, scope: Option<ScopeId>) {
         let slot = Arc::new(Mutex::new(SubSlot {
             stream: Some(stream),
             pull: None,
@@ -208,7 +219,30 @@ impl ReferenceImpl {
                 log: self.log.clone(),
             },
         );
-        Ok(Ok(Answer::Done))
+    }
+
+    /// SHARE-1: one subscription, shared ([`scopebus::Subscription::share`]),
+    /// pulled by two subscriber tasks, `sub` and `puller`.
+    fn subscribe_shared(
+        &mut self,
+        sub: SubId,
+        puller: SubId,
+        scope: ScopeId,
+        ty: EventType,
+    ) -> Result<Reply, Fault> {
+        let stream = self
+            .scope(scope)?
+            .handle
+            .enter(|| catalogue::subscribe_shared_ambient(ty));
+        match stream {
+            Ok(stream) => {
+                self.start_subscriber(sub, stream.clone(), Some(scope));
+                self.start_subscriber(puller, stream, Some(scope));
+                self.pullers.insert(sub, puller);
+                Ok(Ok(Answer::Done))
+            }
+            Err(scopebus::ContextMissing) => Ok(Err(OpError::ContextMissing)),
+        }
     }
 
     /// The seed's background processor, as a user writes it: the
@@ -412,6 +446,15 @@ impl ReferenceImpl {
             {
                 Err(Fault::Protocol(format!("{sub} already exists in this run")))
             }
+            Op::SubscribeShared { sub, puller, .. }
+                if sub == puller
+                    || self.subs.contains_key(sub)
+                    || self.subs.contains_key(puller) =>
+            {
+                Err(Fault::Protocol(format!(
+                    "{sub} or {puller} already exists in this run"
+                )))
+            }
             Op::Spawn { task, .. } if self.workers.contains_key(task) => Err(Fault::Protocol(
                 format!("{task} already exists in this run"),
             )),
@@ -424,6 +467,12 @@ impl ReferenceImpl {
             Op::CancelScope { scope } => self.cancel_scope(*scope),
             Op::FailScope { scope } => self.fail_scope(*scope),
             Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty),
+            Op::SubscribeShared {
+                sub,
+                puller,
+                scope,
+                ty,
+            } => self.subscribe_shared(*sub, *puller, *scope, *ty),
             Op::SpawnProcessor { sub, scope, ty } => self.spawn_processor(*sub, *scope, *ty),
             Op::Send { scope, ty, event } => self.send(*scope, *ty, *event),
             Op::Consume { sub, k } => {
@@ -435,11 +484,14 @@ impl ReferenceImpl {
                 Ok(Ok(Answer::Done))
             }
             Op::DropSubscription { sub } => {
-                // The subscriber lets go of its subscription, mid-wait or not;
-                // its task then ends at its next poll.
-                let taken = lock(self.slot(*sub)?).take();
-                drop(taken);
-                self.exec.wake(TaskRef::Sub(*sub));
+                // The subscriber lets go of its subscription, mid-wait or not
+                // (with its second puller's, if it is shared); each task then
+                // ends at its next poll.
+                for sub in [Some(*sub), self.pullers.remove(sub)].into_iter().flatten() {
+                    let taken = lock(self.slot(sub)?).take();
+                    drop(taken);
+                    self.exec.wake(TaskRef::Sub(sub));
+                }
                 Ok(Ok(Answer::Done))
             }
             Op::Abandon { sub } => {
@@ -569,6 +621,10 @@ impl ReferenceImpl {
     /// The task is dropped wherever it waits; the subscription it owned
     /// goes with it.
     fn cancel_subscriber(&mut self, sub: SubId) -> Result<Reply, Fault> {
+        if let Some(puller) = self.pullers.remove(&sub) {
+            // A shared subscription: its second puller's task goes too.
+            let _done = self.cancel_subscriber(puller)?;
+        }
         if let Some((task, _)) = self.processors.remove(&sub) {
             // A processor's task: dropped, unpolled, when its scope next
             // runs; its subscription is let go of now (below).

@@ -129,11 +129,15 @@ pub enum Capability {
     /// cancelled (`send` and `subscribe` naming it), as code holding a
     /// captured context does (EXIT-1).
     ExitedScopes,
+    /// One subscription pulled by two subscriber tasks at once
+    /// (`subscribe_shared`), where the language lets two tasks pull one
+    /// subscription (SHARE-1).
+    Share,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 14] = [
+    pub const ALL: [Capability; 15] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
@@ -148,6 +152,7 @@ impl Capability {
         Capability::Processors,
         Capability::Failures,
         Capability::ExitedScopes,
+        Capability::Share,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -167,6 +172,7 @@ impl Capability {
             Capability::Processors => "processors",
             Capability::Failures => "failures",
             Capability::ExitedScopes => "exited_scopes",
+            Capability::Share => "share",
         }
     }
 }
@@ -302,13 +308,16 @@ pub enum Rule {
     /// and subscribe through it act on that bus, open or closed, without
     /// `ContextMissing`, another error or a hang.
     Exit1,
+    /// SHARE-1: a subscription pulled by two tasks gives each event to one
+    /// of them: none is received twice.
+    Share1,
     /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
     Robust1,
 }
 
 impl Rule {
     /// Every rule, in SPEC.md order.
-    pub const ALL: [Rule; 27] = [
+    pub const ALL: [Rule; 28] = [
         Rule::Route1,
         Rule::Route2,
         Rule::Vis1,
@@ -335,6 +344,7 @@ impl Rule {
         Rule::Fail1,
         Rule::Fail2,
         Rule::Exit1,
+        Rule::Share1,
         Rule::Robust1,
     ];
 
@@ -370,6 +380,7 @@ impl Rule {
             Rule::Fail1 => "FAIL-1",
             Rule::Fail2 => "FAIL-2",
             Rule::Exit1 => "EXIT-1",
+            Rule::Share1 => "SHARE-1",
             Rule::Robust1 => "ROBUST-1",
         }
     }
@@ -387,9 +398,12 @@ impl Rule {
     /// What it rests on (SPEC.md's **Source**).
     pub fn grounding(self) -> Grounding {
         match self {
-            Rule::Route2 | Rule::Reclaim2 | Rule::Close2 | Rule::Close3 | Rule::Task3 => {
-                Grounding::Extension
-            }
+            Rule::Route2
+            | Rule::Reclaim2
+            | Rule::Close2
+            | Rule::Close3
+            | Rule::Task3
+            | Rule::Share1 => Grounding::Extension,
             Rule::Close1
             | Rule::Cancel2
             | Rule::Wake1
@@ -429,6 +443,7 @@ impl Rule {
             Rule::Fail1 => c.with(Capability::Tasks).with(Capability::Failures),
             Rule::Fail2 => c.with(Capability::Failures),
             Rule::Exit1 => c.with(Capability::ExitedScopes),
+            Rule::Share1 => c.with(Capability::Share),
             Rule::Task3 => c
                 .with(Capability::Tasks)
                 .with(Capability::Cancel)
@@ -493,6 +508,9 @@ impl Rule {
             }
             Rule::Exit1 => {
                 "send and subscribe through an exited scope's handle act on the bus it had, open or closed, with no ContextMissing, other error or hang"
+            }
+            Rule::Share1 => {
+                "a subscription pulled by two tasks at once gives each event to one of them, never to both"
             }
             Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
         }

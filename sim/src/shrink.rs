@@ -378,6 +378,16 @@ impl Known {
                 }
                 ok
             }
+            Op::SubscribeShared {
+                sub, puller, scope, ..
+            } => {
+                let ok = self.scopes.contains(scope);
+                if ok {
+                    self.subs.insert(*sub);
+                    self.subs.insert(*puller);
+                }
+                ok
+            }
             Op::Send { scope, .. } => self.scope_ok(scope),
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }

@@ -328,6 +328,15 @@ impl References {
                     return Err(format!("{sub} is created twice"));
                 }
             }
+            Op::SubscribeShared {
+                sub, puller, scope, ..
+            } => {
+                self.need_scope(scope)?;
+                if sub == puller || self.subs.contains(sub) || self.subs.contains(puller) {
+                    return Err(format!("{sub} or {puller} is created twice"));
+                }
+                self.subs.extend([*sub, *puller]);
+            }
             Op::Send { scope, event, .. } => {
                 if let Some(s) = scope {
                     self.need_scope(s)?;

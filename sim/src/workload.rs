@@ -50,11 +50,13 @@ pub enum OpKind {
     FailScope,
     /// `fail_subscriber`.
     FailSubscriber,
+    /// `subscribe_shared`.
+    SubscribeShared,
 }
 
 impl OpKind {
     /// Every kind.
-    pub const ALL: [OpKind; 16] = [
+    pub const ALL: [OpKind; 17] = [
         OpKind::OpenScope,
         OpKind::CloseScope,
         OpKind::CancelScope,
@@ -71,6 +73,7 @@ impl OpKind {
         OpKind::SpawnProcessor,
         OpKind::FailScope,
         OpKind::FailSubscriber,
+        OpKind::SubscribeShared,
     ];
 
     /// Kinds every workload keeps: without them nothing is exercised.
@@ -90,6 +93,7 @@ impl OpKind {
             OpKind::Abandon => Some(Capability::Abandon),
             OpKind::SpawnProcessor => Some(Capability::Processors),
             OpKind::FailScope | OpKind::FailSubscriber => Some(Capability::Failures),
+            OpKind::SubscribeShared => Some(Capability::Share),
             _ => None,
         }
     }
@@ -153,7 +157,11 @@ fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; OpKind:
             let base = match kind {
                 OpKind::Send | OpKind::Consume => 6,
                 OpKind::Subscribe => 4,
-                OpKind::Settle | OpKind::Observe | OpKind::FailScope | OpKind::FailSubscriber => 1,
+                OpKind::Settle
+                | OpKind::Observe
+                | OpKind::FailScope
+                | OpKind::FailSubscriber
+                | OpKind::SubscribeShared => 1,
                 _ => 2,
             };
             weights[i] = base * rng.random_range(1..=4);
@@ -303,6 +311,12 @@ impl Swarm {
                 scope: pick(rng, &usable),
                 ty: pick(rng, &self.types),
             },
+            OpKind::SubscribeShared => Op::SubscribeShared {
+                sub: ids.sub(),
+                puller: ids.sub(),
+                scope: pick(rng, &usable),
+                ty: pick(rng, &self.types),
+            },
             OpKind::Abandon => Op::Abandon {
                 sub: Self::sub_to_abandon(rng, model),
             },
@@ -341,6 +355,12 @@ impl Swarm {
     /// and WAKE-1, which uniform draws reach rarely).
     fn sub_to_credit(rng: &mut impl Rng, model: &Model) -> SubId {
         let held = model.held_subs();
+        if model.has_shared() && rng.random_bool(0.3) {
+            let pullers = model.held_pullers();
+            if !pullers.is_empty() {
+                return pick(rng, &pullers);
+            }
+        }
         if rng.random_bool(0.5) {
             let closing: Vec<SubId> = held
                 .iter()
@@ -389,7 +409,7 @@ impl Swarm {
             | OpKind::Abandon
             | OpKind::FailSubscriber => !held.is_empty(),
             OpKind::CancelSubscriber => !held.is_empty() || model.has_running_processors(),
-            OpKind::SpawnProcessor => !usable.is_empty(),
+            OpKind::SpawnProcessor | OpKind::SubscribeShared => !usable.is_empty(),
             OpKind::FailScope => !model.failable_scopes().is_empty(),
             OpKind::Release => !waiting.is_empty(),
         };

@@ -28,6 +28,9 @@ use scopebus_sim::reference::ReferenceImpl;
 struct Handles {
     /// Usable scopes, with their parents.
     scopes: Vec<(ScopeId, Option<ScopeId>)>,
+    /// Scopes closed or cancelled: sends and subscribes through their
+    /// handles (EXIT-1).
+    gone: Vec<ScopeId>,
     roots: Vec<ScopeId>,
     subs: Vec<SubId>,
     all_subs: Vec<SubId>,
@@ -139,6 +142,19 @@ impl ReferenceStateMachine for Workload {
                         .boxed(),
                 ));
             }
+            options.push((
+                1,
+                (pick(), ty())
+                    .prop_map(move |(scope, ty)| {
+                        Entry::Op(Op::SubscribeShared {
+                            sub: SubId(sub),
+                            puller: SubId(sub + 1),
+                            scope,
+                            ty,
+                        })
+                    })
+                    .boxed(),
+            ));
             options.push((
                 1,
                 (pick(), ty())
@@ -281,6 +297,34 @@ impl ReferenceStateMachine for Workload {
                     .boxed(),
             ));
         }
+        if !state.gone.is_empty() {
+            // EXIT-1: through the handle of a scope that has gone.
+            let gone = state.gone.clone();
+            options.push((
+                1,
+                (select(gone.clone()), ty())
+                    .prop_map(move |(scope, ty)| {
+                        Entry::Op(Op::Send {
+                            scope: Some(scope),
+                            ty,
+                            event,
+                        })
+                    })
+                    .boxed(),
+            ));
+            options.push((
+                1,
+                (select(gone), ty())
+                    .prop_map(move |(scope, ty)| {
+                        Entry::Op(Op::Subscribe {
+                            sub: SubId(sub),
+                            scope: Some(scope),
+                            ty,
+                        })
+                    })
+                    .boxed(),
+            ));
+        }
         Union::new_weighted(options).boxed()
     }
 
@@ -293,8 +337,12 @@ impl ReferenceStateMachine for Workload {
                     state.has_scope(scope)
                 }
                 Op::FailScope { scope } => state.scopes.contains(&(*scope, None)),
-                Op::Subscribe { scope, .. } | Op::Send { scope, .. } => scope_ok(scope),
-                Op::SpawnProcessor { scope, .. } => state.has_scope(scope),
+                Op::Subscribe { scope, .. } | Op::Send { scope, .. } => {
+                    scope_ok(scope) || scope.is_some_and(|s| state.gone.contains(&s))
+                }
+                Op::SpawnProcessor { scope, .. } | Op::SubscribeShared { scope, .. } => {
+                    state.has_scope(scope)
+                }
                 Op::Consume { sub, .. }
                 | Op::DropSubscription { sub }
                 | Op::CancelSubscriber { sub }
@@ -344,7 +392,10 @@ impl ReferenceStateMachine for Workload {
                     state.roots.push(*scope);
                 }
             }
-            Op::CloseScope { scope } => state.scopes.retain(|(s, _)| s != scope),
+            Op::CloseScope { scope } => {
+                state.scopes.retain(|(s, _)| s != scope);
+                state.gone.push(*scope);
+            }
             Op::CancelScope { scope } | Op::FailScope { scope } => {
                 // The scope and everything nested in it.
                 let mut gone = vec![*scope];
@@ -357,6 +408,7 @@ impl ReferenceStateMachine for Workload {
                     gone.push(child);
                 }
                 state.scopes.retain(|(s, _)| !gone.contains(s));
+                state.gone.extend(gone);
             }
             Op::Subscribe { sub, scope, .. } => {
                 state.next_sub = state.next_sub.max(sub.0);
@@ -364,6 +416,11 @@ impl ReferenceStateMachine for Workload {
                     state.subs.push(*sub);
                     state.all_subs.push(*sub);
                 }
+            }
+            Op::SubscribeShared { sub, puller, .. } => {
+                state.next_sub = state.next_sub.max(sub.0).max(puller.0);
+                state.subs.extend([*sub, *puller]);
+                state.all_subs.extend([*sub, *puller]);
             }
             // A processor's subscription takes no consume, drop or abandon.
             Op::SpawnProcessor { sub, .. } => state.next_sub = state.next_sub.max(sub.0),

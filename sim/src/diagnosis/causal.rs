@@ -64,6 +64,15 @@ impl Shape {
                 | Op::SpawnProcessor { sub, scope, ty } => {
                     shape.sub.insert(*sub, (*scope, ty.route()));
                 }
+                Op::SubscribeShared {
+                    sub,
+                    puller,
+                    scope,
+                    ty,
+                } => {
+                    shape.sub.insert(*sub, (*scope, ty.route()));
+                    shape.sub.insert(*puller, (*scope, ty.route()));
+                }
                 Op::Send { scope, ty, event } => {
                     shape.event.insert(*event, (*scope, ty.route()));
                 }
@@ -297,6 +306,18 @@ impl Closure<'_> {
             Op::SpawnProcessor { sub, scope, ty } => {
                 let scope = Some(*scope);
                 self.sub(sub) || self.in_channel(scope, ty.route()) || self.typed_bus(scope)
+            }
+            Op::SubscribeShared {
+                sub,
+                puller,
+                scope,
+                ty,
+            } => {
+                let scope = Some(*scope);
+                self.sub(sub)
+                    || self.sub(puller)
+                    || self.in_channel(scope, ty.route())
+                    || self.typed_bus(scope)
             }
             Op::Send { scope, ty, event } => {
                 self.subjects.events.contains(event)

@@ -32,7 +32,11 @@ pub fn hang_rule(op: &Op, model: &Model) -> Rule {
         Op::Send { scope: None, .. } | Op::Subscribe { scope: None, .. } => Rule::Missing1,
         Op::Send { .. } => Rule::Send1,
         Op::Subscribe { scope, .. } if closed(scope) => Rule::Close3,
-        Op::SpawnProcessor { scope, .. } if closed(&Some(*scope)) => Rule::Close3,
+        Op::SpawnProcessor { scope, .. } | Op::SubscribeShared { scope, .. }
+            if closed(&Some(*scope)) =>
+        {
+            Rule::Close3
+        }
         Op::Settle => Rule::Wake1,
         _ => Rule::Robust1,
     }

@@ -159,7 +159,7 @@ fn without_subs(prefix: &[Entry], subs: &[SubId]) -> Vec<Entry> {
     let kept: Vec<Entry> = prefix
         .iter()
         .filter(|e| {
-            !matches!(e, Entry::Op(Op::Subscribe { sub, .. } | Op::SpawnProcessor { sub, .. }) if subs.contains(sub))
+            !matches!(e, Entry::Op(Op::Subscribe { sub, .. } | Op::SpawnProcessor { sub, .. } | Op::SubscribeShared { sub, .. }) if subs.contains(sub))
         })
         .map(|e| match e {
             Entry::Op(Op::FailSubscriber { sub, .. }) if subs.contains(sub) => {

@@ -103,7 +103,9 @@ fn renamed(
                 *ty = *renames.get(&ty.route())?;
                 Some(op)
             }
-            Op::SpawnProcessor { scope, ty, .. } if on_bus(&Some(*scope)) => {
+            Op::SpawnProcessor { scope, ty, .. } | Op::SubscribeShared { scope, ty, .. }
+                if on_bus(&Some(*scope)) =>
+            {
                 *ty = *renames.get(&ty.route())?;
                 Some(op)
             }
@@ -155,7 +157,9 @@ fn removed(
         Op::Subscribe { scope, ty, .. } | Op::Send { scope, ty, .. } => {
             lookalike(ty) && on_bus(scope)
         }
-        Op::SpawnProcessor { scope, ty, .. } => lookalike(ty) && on_bus(&Some(*scope)),
+        Op::SpawnProcessor { scope, ty, .. } | Op::SubscribeShared { scope, ty, .. } => {
+            lookalike(ty) && on_bus(&Some(*scope))
+        }
         _ => false,
     };
     // A processor runs inside its scope's task: without it, that task's
@@ -199,6 +203,7 @@ fn removed(
                     e,
                     Entry::Op(
                         Op::Subscribe { .. }
+                            | Op::SubscribeShared { .. }
                             | Op::SpawnProcessor { .. }
                             | Op::Send { .. }
                             | Op::Consume { .. }
@@ -230,9 +235,9 @@ fn renames(
                 _,
                 Interjection::Op(Op::Subscribe { ty, scope, .. } | Op::Send { ty, scope, .. }),
             ) if on_bus(scope) => Some(ty.route()),
-            Entry::Op(Op::SpawnProcessor { ty, scope, .. }) if on_bus(&Some(*scope)) => {
-                Some(ty.route())
-            }
+            Entry::Op(
+                Op::SpawnProcessor { ty, scope, .. } | Op::SubscribeShared { ty, scope, .. },
+            ) if on_bus(&Some(*scope)) => Some(ty.route()),
             Entry::Op(Op::Release {
                 task,
                 send: Some(spec),

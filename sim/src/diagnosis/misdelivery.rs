@@ -70,6 +70,11 @@ pub fn misdelivery(m: &Misdelivery) -> Violation {
             "it was sent before the subscription was created, when nobody subscribed to its type"
                 .to_owned(),
         ),
+        StreamPosition::AlreadyReceived if m.shared => make(
+            Rule::Share1,
+            Mode::Duplicated,
+            "it was already received, by the other task pulling the same subscription: it went to both".to_owned(),
+        ),
         StreamPosition::AlreadyReceived => make(
             Rule::Fifo1,
             Mode::Duplicated,

@@ -35,6 +35,11 @@ pub fn probe(
     }
     for sub in &subs {
         let _ = imp.wake(TaskRef::Sub(*sub));
+        // A shared subscription's second puller is a task of its own
+        // (SHARE-1): woken too.
+        if let Some(puller) = model.puller_of(*sub) {
+            let _ = imp.wake(TaskRef::Sub(puller));
+        }
     }
     let received_before = model.received_count(first);
     if imp.apply(&Op::Settle).is_err() {

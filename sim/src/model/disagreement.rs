@@ -198,6 +198,9 @@ pub struct Misdelivery {
     pub event: Option<EventFacts>,
     /// The subscription's bus.
     pub sub_bus: BusFacts,
+    /// Whether two tasks pull the subscription (`subscribe_shared`): an
+    /// event it already received then went to both (SHARE-1).
+    pub shared: bool,
 }
 
 impl fmt::Display for Misdelivery {

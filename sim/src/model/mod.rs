@@ -41,7 +41,8 @@
 //! | `open_scope` | a scope, with a bus of its own or its parent's | reply (ROBUST-1); an exiting parent may refuse it (TASK-1) |
 //! | `close_scope` | close requested | reply (ROBUST-1) |
 //! | `cancel_scope` | cancellation requested, for nested scopes too | reply (ROBUST-1) |
-//! | `subscribe` | a live subscription, or one born ended on a closed bus | `ContextMissing` outside scopes (MISSING-1), inside (SCOPE-1/2/3); `Closed` allowed on a closed bus (CLOSE-3) |
+//! | `subscribe` | a live subscription, or one born ended on a closed bus | `ContextMissing` outside scopes (MISSING-1), inside (SCOPE-1/2/3); `Closed` allowed on a closed bus (CLOSE-3); through an exited scope, as on its bus (EXIT-1) |
+//! | `subscribe_shared` | a subscription, as `subscribe`, pulled by two tasks (`share`) | as `subscribe`; each receipt the subscription's next event (SHARE-1, evidence) |
 //! | `send` | appended to its channel's log if the bus is open | outside scopes (MISSING-1); open bus: success (SEND-1, evidence); closed: ok or `Closed` (CLOSE-2, evidence) |
 //! | `consume` | credit | reply (ROBUST-1) |
 //! | `drop_subscription`, `cancel_subscriber` | no longer live; a drop is recorded on its channel | reply (ROBUST-1) |
@@ -67,6 +68,7 @@ mod observations;
 mod ops;
 mod queries;
 mod send;
+mod share;
 mod state;
 mod stats;
 
@@ -99,6 +101,9 @@ pub struct Model {
     /// been reported yet: the scope their cleanup sends from, and what it
     /// sends (FAIL-2).
     failing_subs: BTreeMap<SubId, (ScopeId, Option<crate::op::SendSpec>)>,
+    /// The second pullers of shared subscriptions, and the subscription
+    /// each pulls (SHARE-1).
+    pullers: BTreeMap<SubId, SubId>,
     tasks: BTreeMap<TaskId, Task>,
     events: BTreeMap<EventId, Event>,
     /// Logical clock: one tick per op, observation and settle check.
@@ -154,8 +159,8 @@ impl Model {
     pub fn observe(&mut self, observation: &Observation) -> Result<(), Disagreement> {
         self.now += 1;
         match observation {
-            Observation::Received { sub, event } => self.received(*sub, *event),
-            Observation::Ended { sub } => self.ended(*sub),
+            Observation::Received { sub, event } => self.received_by(*sub, *event),
+            Observation::Ended { sub } => self.ended_by(*sub),
             Observation::Failed { sub, error } => self.failed(*sub, error),
             Observation::ScopeClosing { scope } => self.scope_closing(*scope),
             Observation::ScopeExited { scope } => self.scope_exited(*scope),

@@ -140,6 +140,7 @@ impl Model {
             expected,
             event,
             sub_bus: self.buses[sub.bus].facts(),
+            shared: sub.share.is_some(),
         }
     }
 

@@ -41,8 +41,19 @@ impl Model {
                 Ok(())
             }
             Op::Subscribe { sub, scope, ty } => self.subscribe(*sub, *scope, *ty, reply),
+            Op::SubscribeShared {
+                sub,
+                puller,
+                scope,
+                ty,
+            } => self.subscribe_shared(*sub, *puller, *scope, *ty, reply),
             Op::SpawnProcessor { sub, scope, ty } => self.spawn_processor(*sub, *scope, *ty, reply),
             Op::Send { scope, ty, event } => self.send_op(*scope, *ty, *event, reply),
+            Op::Consume { sub, k } if self.pullers.contains_key(sub) => {
+                expect_done(op, reply)?;
+                self.consume_puller(*sub, *k);
+                Ok(())
+            }
             Op::Consume { sub, k } => {
                 expect_done(op, reply)?;
                 if let Some(s) = self.subs.get_mut(sub) {
@@ -160,7 +171,7 @@ impl Model {
         }
     }
 
-    fn subscribe(
+    pub(super) fn subscribe(
         &mut self,
         sub: SubId,
         scope: Option<ScopeId>,
@@ -256,6 +267,7 @@ impl Model {
                 cancelled_with_group: false,
                 failed: false,
                 through_exited: false,
+                share: None,
                 exposure,
             },
         );

@@ -340,20 +340,47 @@ impl Model {
             Op::FailScope { scope } => self.check_failable(*scope),
             Op::CancelScope { scope } | Op::Observe { scope } => self.check_usable(*scope),
             Op::Subscribe { sub, scope, .. } => {
-                if self.subs.contains_key(sub) || self.failed_subs.contains(sub) {
-                    return Err(format!("{sub} already exists"));
-                }
+                self.check_new_sub(*sub)?;
                 scope.map_or(Ok(()), |s| self.check_reachable(s))
             }
             Op::SpawnProcessor { sub, scope, .. } => {
-                if self.subs.contains_key(sub) || self.failed_subs.contains(sub) {
-                    return Err(format!("{sub} already exists"));
-                }
+                self.check_new_sub(*sub)?;
                 self.check_usable(*scope)
             }
             Op::Send { scope, event, .. } => {
                 self.check_fresh(*event)?;
                 scope.map_or(Ok(()), |s| self.check_reachable(s))
+            }
+            Op::SubscribeShared {
+                sub, puller, scope, ..
+            } => {
+                self.check_new_sub(*sub)?;
+                self.check_new_sub(*puller)?;
+                match sub == puller {
+                    true => Err(format!("{sub} cannot be its own second puller")),
+                    false => self.check_usable(*scope),
+                }
+            }
+            Op::Consume { sub, .. } if self.pullers.contains_key(sub) => {
+                match self.is_held(self.pullers[sub]) {
+                    true => Ok(()),
+                    false => Err(format!("{sub}'s shared subscription was dropped")),
+                }
+            }
+            Op::DropSubscription { sub }
+            | Op::CancelSubscriber { sub }
+            | Op::Abandon { sub }
+            | Op::FailSubscriber { sub, .. }
+                if self.pullers.contains_key(sub) =>
+            {
+                Err(format!(
+                    "{sub} is a shared subscription's second puller: only `consume` applies to it"
+                ))
+            }
+            Op::Abandon { sub } | Op::FailSubscriber { sub, .. } if self.is_shared(*sub) => {
+                Err(format!(
+                    "{sub} is shared: only `consume`, `drop_subscription` and `cancel_subscriber` apply to it"
+                ))
             }
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
@@ -387,6 +414,16 @@ impl Model {
                 send.map_or(Ok(()), |s| self.check_fresh(s.event))
             }
             Op::Settle => Ok(()),
+        }
+    }
+
+    fn check_new_sub(&self, sub: SubId) -> Result<(), String> {
+        match self.subs.contains_key(&sub)
+            || self.failed_subs.contains(&sub)
+            || self.pullers.contains_key(&sub)
+        {
+            true => Err(format!("{sub} already exists")),
+            false => Ok(()),
         }
     }
 

@@ -157,6 +157,8 @@ pub(super) struct Subscription {
     /// Made through the handle of a scope that had exited or been
     /// cancelled (EXIT-1).
     pub through_exited: bool,
+    /// Its second puller, if it is shared (`subscribe_shared`, SHARE-1).
+    pub share: Option<super::share::Share>,
     /// What its receipts have exercised so far (coverage only).
     pub exposure: super::coverage::SubExposure,
 }

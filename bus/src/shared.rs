@@ -30,6 +30,12 @@
 //!   subscription's mutex. No user code runs under either (REENTER-1): a
 //!   pull's waker is cloned before they are taken, and the wakers to wake
 //!   or drop are taken out and woken or dropped after they are released.
+//! - **Never blocks on another pull.** A pull that finds the subscription
+//!   being polled by another (on another thread, or from a yield point
+//!   inside that poll, where the simulator runs other tasks) registers its
+//!   waker, marks the subscription contended, looks once more, and waits:
+//!   the pull that lets go wakes every waiting pull if it took an event,
+//!   and the contended ones if it did not.
 //! - **Cancel-safe** (CANCEL-2): a pull dropped while it waits leaves at
 //!   most its waker behind, which a later wakeup wakes for nothing.
 
@@ -86,11 +92,14 @@ struct Handout<T> {
     event: Option<(Arc<T>, usize)>,
 }
 
-/// The pulls waiting now, and how many wakeups there have been.
+/// The pulls waiting now, how many wakeups there have been, and whether a
+/// pull found the subscription busy (another pull polling it) since the
+/// last pull let go of it.
 #[derive(Default)]
 struct Waiting {
     wakers: Vec<Waker>,
     wakeups: u64,
+    contended: bool,
 }
 
 /// Wakes every pull waiting on a shared subscription.
@@ -113,6 +122,15 @@ impl<T: Event> Inner<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The subscription, unless another pull is polling it.
+    fn try_lock(&self) -> Option<MutexGuard<'_, State<T>>> {
+        match self.state.try_lock() {
+            Ok(state) => Some(state),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     fn waiting(&self) -> MutexGuard<'_, Waiting> {
         self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -123,6 +141,7 @@ impl<T: Event> Inner<T> {
         let wakers = {
             let mut waiting = self.waiting();
             waiting.wakeups += 1;
+            waiting.contended = false;
             std::mem::take(&mut waiting.wakers)
         };
         wakers.into_iter().for_each(Waker::wake);
@@ -164,7 +183,20 @@ impl<T: Event> SharedSubscription<T> {
     pub fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<T>>> {
         let waker = cx.waker().clone();
         let wakeups = self.inner.waiting().wakeups;
-        let mut state = self.inner.lock();
+        let Some(mut state) = self.inner.try_lock().or_else(|| {
+            // Another pull is polling the subscription (on another thread,
+            // or inside its poll, from a yield point): wait for it to let
+            // go, as an async mutex would, instead of blocking on it; it
+            // wakes the pulls that found it busy. Looked at once more after
+            // registering, in case it let go in between.
+            let mut waiting = self.inner.waiting();
+            waiting.contended = true;
+            waiting.wakers.push(waker.clone());
+            drop(waiting);
+            self.inner.try_lock()
+        }) else {
+            return Poll::Pending;
+        };
         #[cfg(feature = "mutants")]
         if let Some(event) = take_handout(&mut state) {
             return Poll::Ready(Some(event));
@@ -191,6 +223,16 @@ impl<T: Event> SharedSubscription<T> {
                     state.handout.waited += 1;
                 }
                 let mut waiting = self.inner.waiting();
+                if std::mem::take(&mut waiting.contended) {
+                    // Pulls that found it busy wait for this one to let go:
+                    // wake them all, this one with them.
+                    waiting.wakeups += 1;
+                    waiting.wakers.push(waker);
+                    let wakers = std::mem::take(&mut waiting.wakers);
+                    drop((waiting, state));
+                    wakers.into_iter().for_each(Waker::wake);
+                    return Poll::Pending;
+                }
                 if waiting.wakeups != wakeups {
                     // Woken while it polled: look again at once.
                     drop((waiting, state));

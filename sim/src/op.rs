@@ -153,9 +153,10 @@ pub enum Op {
     /// (`consume` names either): `sub`, which owns it, and `puller`. Each
     /// event of the subscription goes to one of them (SHARE-1); the end
     /// reaches both. `drop_subscription` and `cancel_subscriber` of `sub`
-    /// end both tasks and let go of the subscription; no other op names a
-    /// shared subscription, and only `consume` names `puller`. Needs the
-    /// `share` capability.
+    /// end both tasks (at once) and let go of the subscription; `abandon`
+    /// of `sub` or of `puller` gives up that task's pending pull only;
+    /// `fail_subscriber` never names a shared subscription, and only
+    /// `consume` and `abandon` name `puller`. Needs the `share` capability.
     SubscribeShared {
         /// The subscription's handle, and its owning task's.
         sub: SubId,

@@ -283,6 +283,9 @@ impl Swarm {
             },
             OpKind::FailSubscriber => {
                 let sub = pick(rng, held);
+                if model.is_shared(sub) {
+                    return self.credit_instead(rng, sub);
+                }
                 let send =
                     (model.sub_scope_usable(sub) && rng.random_bool(0.6)).then(|| SendSpec {
                         ty: pick(rng, &self.types),
@@ -335,6 +338,15 @@ impl Swarm {
             OpKind::Observe => Op::Observe {
                 scope: pick(rng, &usable),
             },
+        }
+    }
+
+    /// A `consume` of `sub`, for a kind of op that a shared subscription
+    /// does not take (`fail_subscriber`: SHARE-1).
+    fn credit_instead(&self, rng: &mut impl Rng, sub: SubId) -> Op {
+        Op::Consume {
+            sub,
+            k: rng.random_range(1..=self.max_k),
         }
     }
 

@@ -116,9 +116,14 @@ pub fn pull_not_drop(
                 .sub_channel(*sub)
                 .is_some_and(|c| channels.contains(&c)) =>
             {
-                abandoners.push(*sub);
+                let abandons = abandons_of(prefix, *sub);
+                abandoners.extend(abandons.iter().filter_map(|a| match a {
+                    Entry::Op(Op::Abandon { sub }) => Some(*sub),
+                    _ => None,
+                }));
                 // A failed subscriber's cleanup still sends.
-                std::iter::once(Entry::Op(Op::Abandon { sub: *sub }))
+                abandons
+                    .into_iter()
                     .chain(super::failure::cleanup_send(prefix, e))
                     .collect()
             }
@@ -134,6 +139,20 @@ pub fn pull_not_drop(
             "the drops and cancellations of subscribers earlier in the trace disturbed it, and abandoning their pending receives instead, keeping the subscriptions, {why}: the receive is not cancel-safe"
         ),
     ))
+}
+
+/// What abandons the pending receives a drop of `sub` gives up: `sub`'s,
+/// and, if `sub` is shared (`subscribe_shared`), its second puller's too,
+/// since a drop ends both tasks (SHARE-1).
+pub(super) fn abandons_of(prefix: &[Entry], sub: SubId) -> Vec<Entry> {
+    let puller = prefix.iter().find_map(|e| match e {
+        Entry::Op(Op::SubscribeShared { sub: s, puller, .. }) if *s == sub => Some(*puller),
+        _ => None,
+    });
+    std::iter::once(sub)
+        .chain(puller)
+        .map(|sub| Entry::Op(Op::Abandon { sub }))
+        .collect()
 }
 
 /// Whether `outcome`, a rerun with `abandoners` abandoning their pending

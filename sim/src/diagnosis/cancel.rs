@@ -169,11 +169,18 @@ fn during_the_drop(
         | Op::CancelSubscriber { sub }
         | Op::FailSubscriber { sub, .. },
     )) = prefix.last()
-        && let Some(why) = abandon_variants(*sub, &cleanup)
+        && let Some(why) = abandon_variants(&abandon::abandons_of(prefix, *sub), &cleanup)
             .into_iter()
             .find_map(|instead| {
+                let abandoners: Vec<SubId> = instead
+                    .iter()
+                    .filter_map(|e| match e {
+                        Entry::Op(Op::Abandon { sub }) => Some(*sub),
+                        _ => None,
+                    })
+                    .collect();
                 ask_instead(prefix, &instead, layout, rerun)
-                    .and_then(|o| abandon::abandoning_explains(&o, failure, &[*sub]))
+                    .and_then(|o| abandon::abandoning_explains(&o, failure, &abandoners))
             })
     {
         return Some(Violation::new(
@@ -271,25 +278,15 @@ fn without_drops(
     taken_out(prefix, is_drop, stand_in)
 }
 
-/// What may stand in for the drop of `sub` (its last entry) to ask whether
-/// only the receive it abandoned did it: the abandon alone, and, for a
-/// failed subscriber, with its cleanup's send after it and before it.
-fn abandon_variants(sub: SubId, cleanup: &[Entry]) -> Vec<Vec<Entry>> {
-    let abandon = Entry::Op(Op::Abandon { sub });
-    let mut variants = vec![vec![abandon.clone()]];
+/// What may stand in for the drop of a subscription (its last entry) to
+/// ask whether only the receives it abandoned did it: those `abandons`
+/// alone, and, for a failed subscriber, with its cleanup's send after them
+/// and before them.
+fn abandon_variants(abandons: &[Entry], cleanup: &[Entry]) -> Vec<Vec<Entry>> {
+    let mut variants = vec![abandons.to_vec()];
     if !cleanup.is_empty() {
-        variants.push(
-            std::iter::once(abandon.clone())
-                .chain(cleanup.iter().cloned())
-                .collect(),
-        );
-        variants.push(
-            cleanup
-                .iter()
-                .cloned()
-                .chain(std::iter::once(abandon))
-                .collect(),
-        );
+        variants.push(abandons.iter().chain(cleanup).cloned().collect());
+        variants.push(cleanup.iter().chain(abandons).cloned().collect());
     }
     variants
 }

@@ -161,7 +161,11 @@ impl Model {
         match observation {
             Observation::Received { sub, event } => self.received_by(*sub, *event),
             Observation::Ended { sub } => self.ended_by(*sub),
-            Observation::Failed { sub, error } => self.failed(*sub, error),
+            Observation::Failed { sub, error } => {
+                // A shared subscription's puller: its pull is the
+                // subscription's.
+                self.failed(self.pullers.get(sub).copied().unwrap_or(*sub), error)
+            }
             Observation::ScopeClosing { scope } => self.scope_closing(*scope),
             Observation::ScopeExited { scope } => self.scope_exited(*scope),
             Observation::ScopeCancelled { scope } => self.scope_cancelled(*scope),

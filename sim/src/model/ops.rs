@@ -70,7 +70,8 @@ impl Model {
             Op::FailSubscriber { sub, send } => self.fail_subscriber(*sub, *send, reply),
             Op::Abandon { sub } => {
                 expect_done(op, reply)?;
-                self.abandon(*sub);
+                // A shared subscription's puller abandons a receive of it.
+                self.abandon(self.pullers.get(sub).copied().unwrap_or(*sub));
                 Ok(())
             }
             Op::Spawn { task, scope } => self.spawn(op, *task, *scope, reply),

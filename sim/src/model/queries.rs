@@ -361,7 +361,7 @@ impl Model {
                     false => self.check_usable(*scope),
                 }
             }
-            Op::Consume { sub, .. } if self.pullers.contains_key(sub) => {
+            Op::Consume { sub, .. } | Op::Abandon { sub } if self.pullers.contains_key(sub) => {
                 match self.is_held(self.pullers[sub]) {
                     true => Ok(()),
                     false => Err(format!("{sub}'s shared subscription was dropped")),
@@ -369,19 +369,16 @@ impl Model {
             }
             Op::DropSubscription { sub }
             | Op::CancelSubscriber { sub }
-            | Op::Abandon { sub }
             | Op::FailSubscriber { sub, .. }
                 if self.pullers.contains_key(sub) =>
             {
                 Err(format!(
-                    "{sub} is a shared subscription's second puller: only `consume` applies to it"
+                    "{sub} is a shared subscription's second puller: only `consume` and `abandon` apply to it"
                 ))
             }
-            Op::Abandon { sub } | Op::FailSubscriber { sub, .. } if self.is_shared(*sub) => {
-                Err(format!(
-                    "{sub} is shared: only `consume`, `drop_subscription` and `cancel_subscriber` apply to it"
-                ))
-            }
+            Op::FailSubscriber { sub, .. } if self.is_shared(*sub) => Err(format!(
+                "{sub} is shared: `fail_subscriber` does not apply to it"
+            )),
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
             | Op::FailSubscriber { sub, .. }

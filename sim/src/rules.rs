@@ -34,7 +34,9 @@ pub enum Profile {
     /// What the seed and Haiway's own documentation promise: a rule they are
     /// silent on (an extension) is a `should`.
     Docs,
-    /// The reference bus's full guarantees: every rule is a `must`. The
+    /// The reference bus's full guarantees: every rule is a `must`, except
+    /// SHARE-1, a `should` under both profiles (it holds only where the
+    /// language lets two tasks pull one subscription). The
     /// default.
     #[default]
     Strict,
@@ -423,9 +425,12 @@ impl Rule {
     }
 
     /// How binding it is under `profile` (SPEC.md's **Level**): a `must`,
-    /// except an extension under [`Profile::Docs`], which is a `should`.
+    /// except an extension under [`Profile::Docs`], which is a `should`,
+    /// and SHARE-1, a `should` under both (a language may not let two tasks
+    /// pull one subscription at all).
     pub fn level_in(self, profile: Profile) -> Level {
         match (profile, self.grounding()) {
+            _ if self == Rule::Share1 => Level::Should,
             (Profile::Docs, Grounding::Extension) => Level::Should,
             _ => Level::Must,
         }

@@ -219,7 +219,8 @@ struct ConformanceArgs {
     #[arg(long)]
     no_expect: bool,
     /// Which promises to hold the implementation to (SPEC.md, "Profiles"):
-    /// `strict`, the reference's full guarantees, every rule a must; or
+    /// `strict`, the reference's full guarantees, every rule a must but
+    /// SHARE-1 (a should everywhere); or
     /// `docs`, what the seed and Haiway's docs promise, the rules they are
     /// silent on (extensions) a should.
     #[arg(long, value_name = "docs|strict", default_value = "strict", value_parser = clap::value_parser!(Profile))]

@@ -39,7 +39,8 @@ fn profile_line(report: &Report) -> String {
         .collect();
     match report.profile {
         Profile::Strict => {
-            "profile: strict (the reference's full guarantees: every rule a must)".to_owned()
+            "profile: strict (the reference's full guarantees: every rule a must, SHARE-1 excepted)"
+                .to_owned()
         }
         Profile::Docs => format!(
             "profile: docs (what the seed and Haiway's docs promise; extensions they are silent on are should: {})",

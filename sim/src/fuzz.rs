@@ -318,6 +318,29 @@ impl Names {
             TaskRef::Sub(s) => TaskRef::Sub(self.sub(s)?),
         })
     }
+    /// An op that names one existing subscription, renamed.
+    fn sub_op(&mut self, op: &Op) -> Option<Op> {
+        Some(match op {
+            Op::Consume { sub, k } => Op::Consume {
+                sub: self.sub(*sub)?,
+                k: (*k).clamp(1, 16),
+            },
+            Op::DropSubscription { sub } => Op::DropSubscription {
+                sub: self.sub(*sub)?,
+            },
+            Op::CancelSubscriber { sub } => Op::CancelSubscriber {
+                sub: self.sub(*sub)?,
+            },
+            Op::Abandon { sub } => Op::Abandon {
+                sub: self.sub(*sub)?,
+            },
+            Op::FailSubscriber { sub, send } => Op::FailSubscriber {
+                sub: self.sub(*sub)?,
+                send: *send,
+            },
+            other => other.clone(),
+        })
+    }
     fn op(&mut self, op: &Op) -> Option<Op> {
         Some(match op {
             Op::OpenScope {
@@ -367,23 +390,11 @@ impl Names {
                 ty: *ty,
                 event: *event,
             },
-            Op::Consume { sub, k } => Op::Consume {
-                sub: self.sub(*sub)?,
-                k: (*k).clamp(1, 16),
-            },
-            Op::DropSubscription { sub } => Op::DropSubscription {
-                sub: self.sub(*sub)?,
-            },
-            Op::CancelSubscriber { sub } => Op::CancelSubscriber {
-                sub: self.sub(*sub)?,
-            },
-            Op::Abandon { sub } => Op::Abandon {
-                sub: self.sub(*sub)?,
-            },
-            Op::FailSubscriber { sub, send } => Op::FailSubscriber {
-                sub: self.sub(*sub)?,
-                send: *send,
-            },
+            Op::Consume { .. }
+            | Op::DropSubscription { .. }
+            | Op::CancelSubscriber { .. }
+            | Op::Abandon { .. }
+            | Op::FailSubscriber { .. } => self.sub_op(op)?,
             Op::Spawn { task, scope } => {
                 let task = self.task(*task)?;
                 Op::Spawn {

@@ -475,25 +475,8 @@ impl ReferenceImpl {
             } => self.subscribe_shared(*sub, *puller, *scope, *ty),
             Op::SpawnProcessor { sub, scope, ty } => self.spawn_processor(*sub, *scope, *ty),
             Op::Send { scope, ty, event } => self.send(*scope, *ty, *event),
-            Op::Consume { sub, k } => {
-                let mut slot = lock(self.slot(*sub)?);
-                slot.credits += u64::from(*k);
-                if let Some(waker) = slot.waker.take() {
-                    waker.wake();
-                }
-                Ok(Ok(Answer::Done))
-            }
-            Op::DropSubscription { sub } => {
-                // The subscriber lets go of its subscription, mid-wait or not
-                // (with its second puller's, if it is shared); each task then
-                // ends at its next poll.
-                for sub in [Some(*sub), self.pullers.remove(sub)].into_iter().flatten() {
-                    let taken = lock(self.slot(sub)?).take();
-                    drop(taken);
-                    self.exec.wake(TaskRef::Sub(sub));
-                }
-                Ok(Ok(Answer::Done))
-            }
+            Op::Consume { sub, k } => self.consume(*sub, *k),
+            Op::DropSubscription { sub } => self.drop_subscription(*sub),
             Op::Abandon { sub } => {
                 // The receive it waits in is dropped, as a timeout would; the
                 // subscription and the credit stay, and the subscriber's next
@@ -519,6 +502,26 @@ impl ReferenceImpl {
             Op::Settle => self.settle(),
             Op::Observe { scope } => self.observe(*scope),
         }
+    }
+
+    fn consume(&mut self, sub: SubId, k: u32) -> Result<Reply, Fault> {
+        let mut slot = lock(self.slot(sub)?);
+        slot.credits += u64::from(k);
+        if let Some(waker) = slot.waker.take() {
+            waker.wake();
+        }
+        Ok(Ok(Answer::Done))
+    }
+
+    /// The subscriber lets go of its subscription, mid-wait or not (with its
+    /// second puller, if it is shared); each task then ends at its next poll.
+    fn drop_subscription(&mut self, sub: SubId) -> Result<Reply, Fault> {
+        for sub in [Some(sub), self.pullers.remove(&sub)].into_iter().flatten() {
+            let taken = lock(self.slot(sub)?).take();
+            drop(taken);
+            self.exec.wake(TaskRef::Sub(sub));
+        }
+        Ok(Ok(Answer::Done))
     }
 
     fn close_scope(&mut self, scope: ScopeId) -> Result<Reply, Fault> {

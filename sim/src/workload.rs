@@ -257,19 +257,7 @@ impl Swarm {
         let kind = self.next_kind(rng, model);
         let usable = model.usable_scopes();
         let held = model.held_subs();
-        let maybe_outside = |rng: &mut _| -> Option<ScopeId> {
-            if rng_bool(rng, self.exited_p) {
-                let exited = model.exited_scopes();
-                if !exited.is_empty() {
-                    return Some(pick(rng, &exited));
-                }
-            }
-            if usable.is_empty() || rng_bool(rng, self.outside_p) {
-                None
-            } else {
-                Some(pick(rng, &usable))
-            }
-        };
+        let maybe_outside = |rng: &mut _| self.reach(rng, model, &usable);
         match kind {
             OpKind::OpenScope => self.open_scope(rng, model, ids),
             OpKind::CloseScope => Op::CloseScope {
@@ -281,18 +269,7 @@ impl Swarm {
             OpKind::FailScope => Op::FailScope {
                 scope: pick(rng, &model.failable_scopes()),
             },
-            OpKind::FailSubscriber => {
-                let sub = pick(rng, held);
-                if model.is_shared(sub) {
-                    return self.credit_instead(rng, sub);
-                }
-                let send =
-                    (model.sub_scope_usable(sub) && rng.random_bool(0.6)).then(|| SendSpec {
-                        ty: pick(rng, &self.types),
-                        event: ids.event(),
-                    });
-                Op::FailSubscriber { sub, send }
-            }
+            OpKind::FailSubscriber => self.fail_subscriber(rng, model, ids),
             OpKind::Subscribe => Op::Subscribe {
                 sub: ids.sub(),
                 scope: maybe_outside(rng),
@@ -339,6 +316,38 @@ impl Swarm {
                 scope: pick(rng, &usable),
             },
         }
+    }
+
+    /// Where a `subscribe` or `send` happens: through the handle of a scope
+    /// that has gone (EXIT-1, with probability `exited_p`), outside every
+    /// scope (`outside_p`, or when no scope is usable), or in a usable one.
+    fn reach(&self, rng: &mut impl Rng, model: &Model, usable: &[ScopeId]) -> Option<ScopeId> {
+        if rng_bool(rng, self.exited_p) {
+            let exited = model.exited_scopes();
+            if !exited.is_empty() {
+                return Some(pick(rng, &exited));
+            }
+        }
+        if usable.is_empty() || rng_bool(rng, self.outside_p) {
+            None
+        } else {
+            Some(pick(rng, usable))
+        }
+    }
+
+    /// A `fail_subscriber` of a held subscription, its cleanup sending
+    /// (probability 0.6) while its scope is usable; a `consume` if the one
+    /// drawn is shared.
+    fn fail_subscriber(&self, rng: &mut impl Rng, model: &Model, ids: &mut Ids) -> Op {
+        let sub = pick(rng, model.held_subs());
+        if model.is_shared(sub) {
+            return self.credit_instead(rng, sub);
+        }
+        let send = (model.sub_scope_usable(sub) && rng.random_bool(0.6)).then(|| SendSpec {
+            ty: pick(rng, &self.types),
+            event: ids.event(),
+        });
+        Op::FailSubscriber { sub, send }
     }
 
     /// A `consume` of `sub`, for a kind of op that a shared subscription

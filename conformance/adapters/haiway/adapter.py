@@ -556,34 +556,32 @@ class World:
         return {"ok": "done"}
 
     def op_subscribe(self, op: dict[str, Any]) -> dict[str, Any]:
-        sub_id, scope, name = op["sub"], op.get("scope"), op["ty"]
-        try:
-            iterator = self.now(self.context_of(scope).run, ctx.subscribe, CATALOGUE[name])
-        except AdapterError:
-            raise
-        except Exception as e:  # noqa: BLE001
-            return {"error": error_of(e)}
-        rec = SubRec(iterator=iterator, scope=scope)
-        self.subs[sub_id] = rec
-        rec.task = self.now(self.loop.create_task, self.subscriber(sub_id), context=contextvars.Context())
-        return {"ok": "done"}
+        return self.subscribe_pulled(op.get("scope"), op["ty"], [op["sub"]])
 
     def op_subscribe_shared(self, op: dict[str, Any]) -> dict[str, Any]:
         # SHARE-1: one subscription (one `ctx.subscribe`), iterated by two
         # tasks at once, each with its own credit, as workers sharing a
         # queue would.
-        sub_id, puller, scope, name = op["sub"], op["puller"], op["scope"], op["ty"]
+        sub_id, puller = op["sub"], op["puller"]
+        result = self.subscribe_pulled(op["scope"], op["ty"], [sub_id, puller])
+        if "ok" in result:
+            self.subs[sub_id].puller = puller
+        return result
+
+    def subscribe_pulled(self, scope: int | None, name: str, pullers: list[int]) -> dict[str, Any]:
+        """Subscribes to `name` in `scope` (its context, even once the scope
+        has gone: EXIT-1), and starts one subscriber task per handle in
+        `pullers`, each iterating that one subscription."""
         try:
             iterator = self.now(self.context_of(scope).run, ctx.subscribe, CATALOGUE[name])
         except AdapterError:
             raise
         except Exception as e:  # noqa: BLE001
             return {"error": error_of(e)}
-        for task_id in (sub_id, puller):
+        for task_id in pullers:
             rec = SubRec(iterator=iterator, scope=scope)
             self.subs[task_id] = rec
             rec.task = self.now(self.loop.create_task, self.subscriber(task_id), context=contextvars.Context())
-        self.subs[sub_id].puller = puller
         return {"ok": "done"}
 
     def op_spawn_processor(self, op: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@
 use super::Model;
 use super::state::{ScopeState, SubState, TaskState};
 use crate::catalogue::{EventId, EventType};
-use crate::op::{Op, ScopeId, SubId, TaskId};
+use crate::op::{Op, ScopeId, SendSpec, SubId, TaskId};
 
 /// How deeply scopes may nest (a root is at depth 0). Nested scopes are
 /// nested futures, polled recursively; the limit keeps every valid workload
@@ -318,6 +318,9 @@ impl Model {
     /// # Errors
     /// Why the op is not valid now, for humans.
     pub fn validate(&self, op: &Op) -> Result<(), String> {
+        if let Some(answer) = self.validate_shared(op) {
+            return answer;
+        }
         match op {
             Op::OpenScope { scope, parent, .. } => {
                 if self.scopes.contains_key(scope) {
@@ -361,24 +364,6 @@ impl Model {
                     false => self.check_usable(*scope),
                 }
             }
-            Op::Consume { sub, .. } | Op::Abandon { sub } if self.pullers.contains_key(sub) => {
-                match self.is_held(self.pullers[sub]) {
-                    true => Ok(()),
-                    false => Err(format!("{sub}'s shared subscription was dropped")),
-                }
-            }
-            Op::DropSubscription { sub }
-            | Op::CancelSubscriber { sub }
-            | Op::FailSubscriber { sub, .. }
-                if self.pullers.contains_key(sub) =>
-            {
-                Err(format!(
-                    "{sub} is a shared subscription's second puller: only `consume` and `abandon` apply to it"
-                ))
-            }
-            Op::FailSubscriber { sub, .. } if self.is_shared(*sub) => Err(format!(
-                "{sub} is shared: `fail_subscriber` does not apply to it"
-            )),
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
             | Op::FailSubscriber { sub, .. }
@@ -402,16 +387,18 @@ impl Model {
                 }
                 self.check_usable(*scope)
             }
-            Op::Release { task, send } => {
-                match self.tasks.get(task) {
-                    Some(t) if t.state == TaskState::Waiting => {}
-                    Some(_) => return Err(format!("{task} was already released or cancelled")),
-                    None => return Err(format!("{task} does not exist")),
-                }
-                send.map_or(Ok(()), |s| self.check_fresh(s.event))
-            }
+            Op::Release { task, send } => self.check_release(*task, *send),
             Op::Settle => Ok(()),
         }
+    }
+
+    fn check_release(&self, task: TaskId, send: Option<SendSpec>) -> Result<(), String> {
+        match self.tasks.get(&task) {
+            Some(t) if t.state == TaskState::Waiting => {}
+            Some(_) => return Err(format!("{task} was already released or cancelled")),
+            None => return Err(format!("{task} does not exist")),
+        }
+        send.map_or(Ok(()), |s| self.check_fresh(s.event))
     }
 
     fn check_new_sub(&self, sub: SubId) -> Result<(), String> {

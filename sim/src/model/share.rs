@@ -18,7 +18,7 @@ use super::Model;
 use super::disagreement::{Disagreement, Mode};
 use super::state::SubState;
 use crate::catalogue::{EventId, EventType};
-use crate::op::{Reply, ScopeId, SubId};
+use crate::op::{Op, Reply, ScopeId, SubId};
 use crate::rules::Rule;
 
 /// A subscription's second puller.
@@ -169,6 +169,34 @@ impl Model {
             .filter(|(_, owner)| self.is_held(**owner))
             .map(|(puller, _)| *puller)
             .collect()
+    }
+
+    /// Whether `op`, naming a shared subscription's task, is valid; `None`
+    /// if it names none (the ordinary checks apply). Only `consume` and
+    /// `abandon` name the puller; `fail_subscriber` never names either.
+    pub(super) fn validate_shared(&self, op: &Op) -> Option<Result<(), String>> {
+        let sub = match op {
+            Op::Consume { sub, .. }
+            | Op::Abandon { sub }
+            | Op::DropSubscription { sub }
+            | Op::CancelSubscriber { sub }
+            | Op::FailSubscriber { sub, .. } => *sub,
+            _ => return None,
+        };
+        let answer = match (op, self.pullers.get(&sub)) {
+            (Op::Consume { .. } | Op::Abandon { .. }, Some(owner)) => match self.is_held(*owner) {
+                true => Ok(()),
+                false => Err(format!("{sub}'s shared subscription was dropped")),
+            },
+            (_, Some(_)) => Err(format!(
+                "{sub} is a shared subscription's second puller: only `consume` and `abandon` apply to it"
+            )),
+            (Op::FailSubscriber { .. }, None) if self.is_shared(sub) => Err(format!(
+                "{sub} is shared: `fail_subscriber` does not apply to it"
+            )),
+            _ => return None,
+        };
+        Some(answer)
     }
 
     /// The second puller of `sub`, if it is shared.

@@ -8,8 +8,8 @@
 
 use scopebus_sim::catalogue::{EventId, EventType};
 use scopebus_sim::op::{
-    Answer, Interjection, Observation, Op, OpError, Reply, ScopeId, SubId, TaskId, TaskRef,
-    TypeCount,
+    Answer, Interjection, Observation, Op, OpError, ReentryAction, ReentryOutcome, ReentryPoint,
+    Reply, ScopeId, SubId, TaskId, TaskRef, TypeCount,
 };
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -413,6 +413,21 @@ pub enum WireObservation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sent: Option<WireSent>,
     },
+    /// A probe armed by `reenter` ran inside the bus's callback into the
+    /// task of `sub` (REENTER-1).
+    Reentered {
+        /// The subscription whose task was armed.
+        sub: SubId,
+        /// What the probe did.
+        action: ReentryAction,
+        /// Where the bus called it: `wake` or `drop`.
+        during: ReentryPoint,
+        /// `returned`, `blocked` or `failed`.
+        outcome: ReentryOutcome,
+        /// For humans: what happened instead of a return.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
     /// A worker ran for the first time (optional).
     TaskStarted {
         /// The task.
@@ -495,6 +510,19 @@ impl From<&WireObservation> for Observation {
                 sub: *sub,
                 sent: sent.as_ref().map(from_wire_sent),
             },
+            WireObservation::Reentered {
+                sub,
+                action,
+                during,
+                outcome,
+                detail,
+            } => Observation::Reentered {
+                sub: *sub,
+                action: *action,
+                during: *during,
+                outcome: *outcome,
+                detail: detail.clone(),
+            },
             WireObservation::TaskStarted { task } => Observation::TaskStarted { task: *task },
             WireObservation::Failed { sub, error } => Observation::Failed {
                 sub: *sub,
@@ -529,6 +557,19 @@ impl From<&Observation> for WireObservation {
             Observation::SubscriberFailed { sub, sent } => WireObservation::SubscriberFailed {
                 sub: *sub,
                 sent: sent.as_ref().map(to_wire_sent),
+            },
+            Observation::Reentered {
+                sub,
+                action,
+                during,
+                outcome,
+                detail,
+            } => WireObservation::Reentered {
+                sub: *sub,
+                action: *action,
+                during: *during,
+                outcome: *outcome,
+                detail: detail.clone(),
             },
             Observation::TaskStarted { task } => WireObservation::TaskStarted { task: *task },
             Observation::Failed { sub, error } => WireObservation::Failed {

@@ -28,7 +28,7 @@
 //! | 6, 7 | `drop_subscription` (`abandon` if the tag byte has bit 4 set: 22, 54, ...), `cancel_subscriber` (`fail_subscriber` if bit 4 is set: 23, 55, ...: sub, send? (b & 1), type) | sub |
 //! | 8 | `spawn` | task, scope |
 //! | 9 | `release` | task, send? (b & 1), type |
-//! | 10 | `settle` | |
+//! | 10 | `settle` (`reenter` if the tag byte has bit 4 set: 26, 58, ...: sub, action (b & 1: 0 `stats`, 1 `subscribe`)) | |
 //! | 11 | `observe` (`subscribe_shared` if the tag byte has bit 4 set: 27, 59, ...: sub, puller, scope, type) | scope |
 //! | 12, 13, 14 | `poll`, `wake`, `migrate` | task ref |
 //! | 15 | `preempt` | task ref, then (b % 3) 0: `send` (scope?, type), 1: `spawn` (task, scope), 2: `poll` (task ref) |
@@ -41,7 +41,9 @@
 
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Session};
-use crate::op::{Entry, Interjection, Op, ScopeId, SendSpec, SubId, TaskId, TaskRef};
+use crate::op::{
+    Entry, Interjection, Op, ReentryAction, ScopeId, SendSpec, SubId, TaskId, TaskRef,
+};
 use crate::reference::ReferenceImpl;
 use crate::trace::TraceFile;
 use arbitrary::{Arbitrary, Unstructured};
@@ -151,6 +153,13 @@ fn entry(u: &mut Unstructured<'_>) -> Entry {
         9 => Op::Release {
             task: task(u),
             send: send_spec(u),
+        },
+        10 if tag & 16 == 16 => Op::Reenter {
+            sub: sub(u),
+            action: match byte(u) & 1 {
+                0 => ReentryAction::Stats,
+                _ => ReentryAction::Subscribe,
+            },
         },
         10 => Op::Settle,
         11 if tag & 16 == 16 => Op::SubscribeShared {
@@ -334,6 +343,10 @@ impl Names {
             Op::Abandon { sub } => Op::Abandon {
                 sub: self.sub(*sub)?,
             },
+            Op::Reenter { sub, action } => Op::Reenter {
+                sub: self.sub(*sub)?,
+                action: *action,
+            },
             Op::FailSubscriber { sub, send } => Op::FailSubscriber {
                 sub: self.sub(*sub)?,
                 send: *send,
@@ -394,6 +407,7 @@ impl Names {
             | Op::DropSubscription { .. }
             | Op::CancelSubscriber { .. }
             | Op::Abandon { .. }
+            | Op::Reenter { .. }
             | Op::FailSubscriber { .. } => self.sub_op(op)?,
             Op::Spawn { task, scope } => {
                 let task = self.task(*task)?;
@@ -542,6 +556,11 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) -> Option<()> {
             send.map_or(0, |s| ty_byte(s.ty)),
         ]),
         Op::Settle => out.push(10),
+        Op::Reenter { sub: s, action } => out.extend([
+            10 | 16,
+            sub_byte(*s)?,
+            u8::from(*action == ReentryAction::Subscribe),
+        ]),
         Op::Observe { scope: s } => out.extend([11, scope_byte(*s)?]),
         Op::SubscribeShared {
             sub: s,

@@ -284,6 +284,7 @@ impl<I: Implementation> Session<I> {
                 Some(Capability::Failures)
             }
             Entry::Op(Op::SubscribeShared { .. }) => Some(Capability::Share),
+            Entry::Op(Op::Reenter { .. }) => Some(Capability::Reenter),
             Entry::Op(_) => None,
             Entry::Poll(TaskRef::Any) => Some(Capability::Step),
             Entry::Poll(_) => Some(Capability::Schedule),
@@ -678,6 +679,7 @@ pub fn capability_of(op: &Op) -> Option<Capability> {
         Op::SpawnProcessor { .. } => Some(Capability::Processors),
         Op::FailScope { .. } | Op::FailSubscriber { .. } => Some(Capability::Failures),
         Op::SubscribeShared { .. } => Some(Capability::Share),
+        Op::Reenter { .. } => Some(Capability::Reenter),
         _ => None,
     }
 }

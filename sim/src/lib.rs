@@ -16,7 +16,8 @@
 //!   and the model, stopping at the first disagreement;
 //! - [`trace`]: trace files; [`shrink`]: minimising a failing trace;
 //! - [`reference`](mod@reference): the reference bus and its mutants as implementations
-//!   under test;
+//!   under test, and [`probe`], REENTER-1's probe: a waker that uses the bus
+//!   from inside the bus's own callbacks;
 //! - `fuzz` (feature `arbitrary`): the entry points of the coverage-guided
 //!   fuzz targets in `fuzz/`, and the byte format of fuzzed workloads.
 //!
@@ -33,6 +34,7 @@ pub mod harness;
 pub mod iut;
 pub mod model;
 pub mod op;
+pub mod probe;
 pub mod reference;
 pub mod rules;
 pub mod schedule;

@@ -53,6 +53,59 @@ pub struct SendSpec {
     pub event: EventId,
 }
 
+/// What user code the bus calls does to that same bus (REENTER-1): the
+/// probe a `reenter` arms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReentryAction {
+    /// Reads the bus's statistics (every type's live subscriptions and
+    /// retained events).
+    Stats,
+    /// Subscribes to a type nobody else uses, then lets go of it at once
+    /// (a new type: the bus must add it to its map of types).
+    Subscribe,
+}
+
+impl fmt::Display for ReentryAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReentryAction::Stats => "reads the bus's statistics",
+            ReentryAction::Subscribe => "subscribes to a new type and lets go of it",
+        })
+    }
+}
+
+/// Where the bus called the user code a probe ran in (REENTER-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReentryPoint {
+    /// The bus woke the task (Rust: called the waker's `wake`).
+    Wake,
+    /// The bus let go of the task's waker (Rust: dropped its clone).
+    Drop,
+}
+
+impl fmt::Display for ReentryPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReentryPoint::Wake => "woke",
+            ReentryPoint::Drop => "let go of",
+        })
+    }
+}
+
+/// How a probe's use of the bus went (REENTER-1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReentryOutcome {
+    /// It returned.
+    Returned,
+    /// It did not return in time: the bus held a lock it needed.
+    Blocked,
+    /// It panicked or raised.
+    Failed,
+}
+
 /// One thing a user of the bus does. Serialized with an `"op"` tag, e.g.
 /// `{"op":"send","scope":1,"ty":"alpha.Ping","event":4}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -176,6 +229,21 @@ pub enum Op {
         /// The subscription.
         sub: SubId,
     },
+    /// Arms a probe on the subscriber task of `sub` (REENTER-1): the next
+    /// time the bus calls back into that task (wakes it, or lets go of the
+    /// waker it registered), the callback does `action` on the
+    /// subscription's bus, as a waker's `wake` or `drop` may, and the
+    /// adapter reports `reentered` with whether it returned. One probe per
+    /// arming; arming again replaces one that has not run. Only a
+    /// subscription that is still held (not dropped, not ended) and was
+    /// made in a scope. Changes nothing else the model can see; needs the
+    /// `reenter` capability.
+    Reenter {
+        /// The subscription.
+        sub: SubId,
+        /// What the probe does.
+        action: ReentryAction,
+    },
     /// The seed's background processor: in `scope`, subscribes to `ty`
     /// (the subscription exists from this op on, VIS-1), and spawns into
     /// the scope's task group a task that pulls it with unlimited credit,
@@ -236,6 +304,7 @@ impl Op {
             Op::DropSubscription { .. } => "drop_subscription",
             Op::CancelSubscriber { .. } => "cancel_subscriber",
             Op::Abandon { .. } => "abandon",
+            Op::Reenter { .. } => "reenter",
             Op::FailSubscriber { .. } => "fail_subscriber",
             Op::SpawnProcessor { .. } => "spawn_processor",
             Op::Spawn { .. } => "spawn",
@@ -287,6 +356,10 @@ impl fmt::Display for Op {
             Op::DropSubscription { sub } => write!(f, "drop {sub}"),
             Op::CancelSubscriber { sub } => write!(f, "cancel the subscriber of {sub}"),
             Op::Abandon { sub } => write!(f, "abandon the pending pull of {sub}"),
+            Op::Reenter { sub, action } => write!(
+                f,
+                "arm {sub}'s task: when the bus next wakes it or lets go of its waker, the callback {action}"
+            ),
             Op::FailSubscriber { sub, send: None } => {
                 write!(f, "make the subscriber of {sub} fail")
             }
@@ -734,6 +807,22 @@ pub enum Observation {
         /// The task.
         task: TaskId,
     },
+    /// A probe armed by `reenter` ran (REENTER-1): the bus woke the task
+    /// of `sub`, or let go of its waker, and the callback did `action` on
+    /// the same bus, with this outcome.
+    Reentered {
+        /// The subscription whose task was armed.
+        sub: SubId,
+        /// What the probe did.
+        action: ReentryAction,
+        /// Where the bus called it.
+        during: ReentryPoint,
+        /// Whether the action returned.
+        outcome: ReentryOutcome,
+        /// For humans: what happened instead of a return.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
     /// A released worker ran: it sent its event, if it had one, with this
     /// outcome, and finished.
     TaskDone {
@@ -781,6 +870,27 @@ impl fmt::Display for Observation {
                 f,
                 "the subscriber of {sub} failed; its cleanup failed to send event#{event} ({e})"
             ),
+            Observation::Reentered {
+                sub,
+                action,
+                during,
+                outcome,
+                detail,
+            } => {
+                let how = match outcome {
+                    ReentryOutcome::Returned => "returned",
+                    ReentryOutcome::Blocked => "was blocked",
+                    ReentryOutcome::Failed => "failed",
+                };
+                write!(
+                    f,
+                    "the bus {during} {sub}'s waker, and the callback, which {action}, {how}"
+                )?;
+                match detail {
+                    Some(d) => write!(f, " ({d})"),
+                    None => Ok(()),
+                }
+            }
             Observation::TaskStarted { task } => write!(f, "{task} started"),
             Observation::TaskDone { task, sent: None } => write!(f, "{task} finished"),
             Observation::TaskDone {

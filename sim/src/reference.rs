@@ -11,9 +11,10 @@ use crate::catalogue::{self, EventType, SendFailure, SharedSub};
 use crate::exec::{Executor, Polled};
 use crate::iut::{Fault, ImplInfo, Implementation, Preempted};
 use crate::op::{
-    Answer, Interjection, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId,
-    TaskRef, TypeCount,
+    Answer, Interjection, Observation, Op, OpError, ReentryAction, Reply, ScopeId, SendSpec,
+    SubId, TaskId, TaskRef, TypeCount,
 };
+use crate::probe::{Probe, Prober, poll_hooked};
 use crate::rules::Capabilities;
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -58,6 +59,8 @@ pub struct ReferenceImpl {
     /// Shared subscriptions (SHARE-1): each one's owning subscriber, and its
     /// second puller.
     pullers: BTreeMap<SubId, SubId>,
+    /// Runs REENTER-1's probes off the simulator's thread.
+    prober: Prober,
 }
 
 struct RefScope {
@@ -84,6 +87,8 @@ struct SubSlot {
     /// The scope it was subscribed in (where a failing subscriber's
     /// cleanup sends, FAIL-2).
     scope: Option<ScopeId>,
+    /// The probe `reenter` armed on the task, until it fires (REENTER-1).
+    probe: Option<Arc<Probe>>,
 }
 
 impl ReferenceImpl {
@@ -100,6 +105,7 @@ impl ReferenceImpl {
             workers: BTreeMap::new(),
             processors: BTreeMap::new(),
             pullers: BTreeMap::new(),
+            prober: Prober::of_this_thread(),
         }
     }
 
@@ -208,6 +214,7 @@ impl ReferenceImpl {
             pull: None,
             credits: 0,
             waker: None,
+            probe: None,
             scope,
         }));
         self.subs.insert(sub, slot.clone());
@@ -268,6 +275,7 @@ impl ReferenceImpl {
             pull: None,
             credits: u64::MAX,
             waker: None,
+            probe: None,
             scope: Some(scope),
         }));
         let processor = Processor(Subscriber {
@@ -486,6 +494,7 @@ impl ReferenceImpl {
                 drop(pull);
                 Ok(Ok(Answer::Done))
             }
+            Op::Reenter { sub, action } => self.arm(*sub, *action),
             Op::CancelSubscriber { sub } => self.cancel_subscriber(*sub),
             Op::FailSubscriber { sub, send } => self.fail_subscriber(*sub, *send),
             Op::Spawn { task, scope } => self.spawn_worker(*task, *scope),
@@ -502,6 +511,22 @@ impl ReferenceImpl {
             Op::Settle => self.settle(),
             Op::Observe { scope } => self.observe(*scope),
         }
+    }
+
+    /// REENTER-1: arms a probe on the task of `sub`, acting on the bus of
+    /// the scope it subscribed in; the task's next polls of its receive
+    /// carry it.
+    fn arm(&mut self, sub: SubId, action: ReentryAction) -> Result<Reply, Fault> {
+        let slot = self.slot(sub)?;
+        let scope = lock(slot).scope.ok_or_else(|| {
+            Fault::Protocol(format!("{sub} was made outside every scope: no bus to probe"))
+        })?;
+        let bus = self.scope(scope)?.handle.bus().clone();
+        let probe = Probe::new(sub, action, bus, self.log.clone(), self.prober.clone());
+        if let Some(old) = lock(slot).probe.replace(probe) {
+            old.disarm();
+        }
+        Ok(Ok(Answer::Done))
     }
 
     fn consume(&mut self, sub: SubId, k: u32) -> Result<Reply, Fault> {
@@ -975,7 +1000,15 @@ impl Future for Subscriber {
         }
         // A new receive is the only time the subscription is cloned.
         let pull = slot.pull.get_or_insert_with(|| stream.clone().recv());
-        match pull.as_mut().poll(cx) {
+        // An armed probe rides on the waker the receive registers.
+        let polled = match slot.probe.take().filter(|p| !p.fired()) {
+            Some(probe) => {
+                slot.probe = Some(probe.clone());
+                poll_hooked(pull.as_mut(), cx, probe)
+            }
+            None => pull.as_mut().poll(cx),
+        };
+        match polled {
             Poll::Ready(Some(event)) => {
                 slot.pull = None;
                 slot.credits -= 1;

@@ -135,11 +135,15 @@ pub enum Capability {
     /// (`subscribe_shared`), where the language lets two tasks pull one
     /// subscription (SHARE-1).
     Share,
+    /// Arming a probe that acts on the bus from inside the callbacks the
+    /// bus makes into user code, a waker's `wake` and `drop` (`reenter`,
+    /// REENTER-1).
+    Reenter,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 15] = [
+    pub const ALL: [Capability; 16] = [
         Capability::Isolated,
         Capability::Cancel,
         Capability::Stats,
@@ -155,6 +159,7 @@ impl Capability {
         Capability::Failures,
         Capability::ExitedScopes,
         Capability::Share,
+        Capability::Reenter,
     ];
 
     /// The capability's name, as in the protocol's handshake.
@@ -175,6 +180,7 @@ impl Capability {
             Capability::Failures => "failures",
             Capability::ExitedScopes => "exited_scopes",
             Capability::Share => "share",
+            Capability::Reenter => "reenter",
         }
     }
 }
@@ -313,13 +319,16 @@ pub enum Rule {
     /// SHARE-1: a subscription pulled by two tasks gives each event to one
     /// of them: none is received twice.
     Share1,
+    /// REENTER-1: no user code runs under the bus's locks: a waker's
+    /// `wake` or `drop` may use the same bus.
+    Reenter1,
     /// ROBUST-1: no operation panics, crashes or errs unexpectedly.
     Robust1,
 }
 
 impl Rule {
     /// Every rule, in SPEC.md order.
-    pub const ALL: [Rule; 28] = [
+    pub const ALL: [Rule; 29] = [
         Rule::Route1,
         Rule::Route2,
         Rule::Vis1,
@@ -347,6 +356,7 @@ impl Rule {
         Rule::Fail2,
         Rule::Exit1,
         Rule::Share1,
+        Rule::Reenter1,
         Rule::Robust1,
     ];
 
@@ -383,6 +393,7 @@ impl Rule {
             Rule::Fail2 => "FAIL-2",
             Rule::Exit1 => "EXIT-1",
             Rule::Share1 => "SHARE-1",
+            Rule::Reenter1 => "REENTER-1",
             Rule::Robust1 => "ROBUST-1",
         }
     }
@@ -405,7 +416,8 @@ impl Rule {
             | Rule::Close2
             | Rule::Close3
             | Rule::Task3
-            | Rule::Share1 => Grounding::Extension,
+            | Rule::Share1
+            | Rule::Reenter1 => Grounding::Extension,
             Rule::Close1
             | Rule::Cancel2
             | Rule::Wake1
@@ -449,6 +461,7 @@ impl Rule {
             Rule::Fail2 => c.with(Capability::Failures),
             Rule::Exit1 => c.with(Capability::ExitedScopes),
             Rule::Share1 => c.with(Capability::Share),
+            Rule::Reenter1 => c.with(Capability::Reenter),
             Rule::Task3 => c
                 .with(Capability::Tasks)
                 .with(Capability::Cancel)
@@ -516,6 +529,9 @@ impl Rule {
             }
             Rule::Share1 => {
                 "a subscription pulled by two tasks at once gives each event to one of them, never to both"
+            }
+            Rule::Reenter1 => {
+                "no user code runs under the bus's locks: a waker's wake or drop may use the same bus and returns"
             }
             Rule::Robust1 => "no valid operation panics, crashes, or fails unexpectedly",
         }

@@ -393,6 +393,7 @@ impl Known {
             | Op::DropSubscription { sub }
             | Op::CancelSubscriber { sub }
             | Op::Abandon { sub }
+            | Op::Reenter { sub, .. }
             | Op::FailSubscriber { sub, .. } => self.subs.contains(sub),
             Op::Spawn { task, scope } => {
                 let ok = self.scopes.contains(scope);

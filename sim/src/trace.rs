@@ -346,7 +346,8 @@ impl References {
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
             | Op::CancelSubscriber { sub }
-            | Op::Abandon { sub } => self.need_sub(sub)?,
+            | Op::Abandon { sub }
+            | Op::Reenter { sub, .. } => self.need_sub(sub)?,
             Op::FailSubscriber { sub, send } => {
                 self.need_sub(sub)?;
                 if let Some(s) = send {

@@ -9,7 +9,7 @@
 
 use crate::catalogue::{EventId, EventType};
 use crate::model::Model;
-use crate::op::{Interjection, Op, ScopeId, SendSpec, SubId, TaskId, TaskRef};
+use crate::op::{Interjection, Op, ReentryAction, ScopeId, SendSpec, SubId, TaskId, TaskRef};
 use crate::rules::{Capabilities, Capability};
 use crate::schedule::Scheduler;
 use rand::{Rng, RngExt};
@@ -52,11 +52,13 @@ pub enum OpKind {
     FailSubscriber,
     /// `subscribe_shared`.
     SubscribeShared,
+    /// `reenter`.
+    Reenter,
 }
 
 impl OpKind {
     /// Every kind.
-    pub const ALL: [OpKind; 17] = [
+    pub const ALL: [OpKind; 18] = [
         OpKind::OpenScope,
         OpKind::CloseScope,
         OpKind::CancelScope,
@@ -74,7 +76,15 @@ impl OpKind {
         OpKind::FailScope,
         OpKind::FailSubscriber,
         OpKind::SubscribeShared,
+        OpKind::Reenter,
     ];
+
+    /// Kinds added after earlier kinds' seeds were recorded: for an
+    /// implementation without their capability they draw nothing at all,
+    /// so that its workloads (and recorded seeds) stay what they were.
+    fn late(self) -> bool {
+        matches!(self, OpKind::Reenter)
+    }
 
     /// Kinds every workload keeps: without them nothing is exercised.
     fn core(self) -> bool {
@@ -94,6 +104,7 @@ impl OpKind {
             OpKind::SpawnProcessor => Some(Capability::Processors),
             OpKind::FailScope | OpKind::FailSubscriber => Some(Capability::Failures),
             OpKind::SubscribeShared => Some(Capability::Share),
+            OpKind::Reenter => Some(Capability::Reenter),
             _ => None,
         }
     }
@@ -152,6 +163,9 @@ fn draw_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; OpKind:
     let mut weights = [0; OpKind::ALL.len()];
     for (i, kind) in OpKind::ALL.into_iter().enumerate() {
         let allowed = kind.needs().is_none_or(|c| capabilities.has(c));
+        if kind.late() && !allowed {
+            continue;
+        }
         let on = kind.core() || rng.random_bool(0.7);
         if allowed && on {
             let base = match kind {
@@ -300,6 +314,7 @@ impl Swarm {
             OpKind::Abandon => Op::Abandon {
                 sub: Self::sub_to_abandon(rng, model),
             },
+            OpKind::Reenter => self.reenter(rng, model),
             OpKind::Spawn => Op::Spawn {
                 task: ids.task(),
                 scope: pick(rng, &usable),
@@ -348,6 +363,31 @@ impl Swarm {
             event: ids.event(),
         });
         Op::FailSubscriber { sub, send }
+    }
+
+    /// A `reenter` arming a live subscription's task, one with credit (so
+    /// likely waiting, its waker held by the bus) when there is one; a
+    /// `consume` if every held subscription has ended.
+    fn reenter(&self, rng: &mut impl Rng, model: &Model) -> Op {
+        let live = |subs: &[SubId]| -> Vec<SubId> {
+            subs.iter()
+                .copied()
+                .filter(|s| !model.has_ended(*s))
+                .collect()
+        };
+        let mut candidates = live(&model.credited_subs());
+        if candidates.is_empty() {
+            candidates = live(model.held_subs());
+        }
+        if candidates.is_empty() {
+            let sub = pick(rng, model.held_subs());
+            return self.credit_instead(rng, sub);
+        }
+        let action = pick(rng, &[ReentryAction::Stats, ReentryAction::Subscribe]);
+        Op::Reenter {
+            sub: pick(rng, &candidates),
+            action,
+        }
     }
 
     /// A `consume` of `sub`, for a kind of op that a shared subscription
@@ -428,6 +468,7 @@ impl Swarm {
             OpKind::Consume
             | OpKind::DropSubscription
             | OpKind::Abandon
+            | OpKind::Reenter
             | OpKind::FailSubscriber => !held.is_empty(),
             OpKind::CancelSubscriber => !held.is_empty() || model.has_running_processors(),
             OpKind::SpawnProcessor | OpKind::SubscribeShared => !usable.is_empty(),

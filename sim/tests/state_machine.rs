@@ -18,7 +18,9 @@ use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state
 use scopebus::mutants::Mutant;
 use scopebus_sim::catalogue::EventType;
 use scopebus_sim::harness::Session;
-use scopebus_sim::op::{Entry, Interjection, Op, ScopeId, SendSpec, SubId, TaskId, TaskRef};
+use scopebus_sim::op::{
+    Entry, Interjection, Op, ReentryAction, ScopeId, SendSpec, SubId, TaskId, TaskRef,
+};
 use scopebus_sim::reference::ReferenceImpl;
 
 /// What the generator needs to know to draw valid entries: the handles in
@@ -205,6 +207,13 @@ impl ReferenceStateMachine for Workload {
                     .prop_map(|sub| Entry::Op(Op::Abandon { sub }))
                     .boxed(),
             ));
+            // REENTER-1: a probe on the task, run by the bus's callbacks.
+            options.push((
+                2,
+                (pick(), prop_oneof![Just(ReentryAction::Stats), Just(ReentryAction::Subscribe)])
+                    .prop_map(|(sub, action)| Entry::Op(Op::Reenter { sub, action }))
+                    .boxed(),
+            ));
             options.push((
                 1,
                 (pick(), proptest::option::of(ty()))
@@ -347,6 +356,7 @@ impl ReferenceStateMachine for Workload {
                 | Op::DropSubscription { sub }
                 | Op::CancelSubscriber { sub }
                 | Op::Abandon { sub }
+                | Op::Reenter { sub, .. }
                 | Op::FailSubscriber { sub, .. } => state.subs.contains(sub),
                 Op::Spawn { scope, .. } => state.has_scope(scope),
                 Op::Release { task, .. } => state.tasks.contains(task),
@@ -425,7 +435,7 @@ impl ReferenceStateMachine for Workload {
             // A processor's subscription takes no consume, drop or abandon.
             Op::SpawnProcessor { sub, .. } => state.next_sub = state.next_sub.max(sub.0),
             Op::Send { event, .. } => state.next_event = state.next_event.max(*event),
-            Op::Abandon { .. } => {}
+            Op::Abandon { .. } | Op::Reenter { .. } => {}
             Op::DropSubscription { sub } | Op::CancelSubscriber { sub } => {
                 state.subs.retain(|s| s != sub)
             }

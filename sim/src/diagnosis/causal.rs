@@ -327,7 +327,8 @@ impl Closure<'_> {
             Op::Consume { sub, .. }
             | Op::DropSubscription { sub }
             | Op::CancelSubscriber { sub }
-            | Op::Abandon { sub } => self.sub(sub),
+            | Op::Abandon { sub }
+            | Op::Reenter { sub, .. } => self.sub(sub),
             Op::FailSubscriber { sub, send } => {
                 self.sub(sub) || send.is_some_and(|s| self.subjects.events.contains(&s.event))
             }

@@ -55,6 +55,8 @@
 //! | `scope_closing` | the owned bus closes | asked to close, not cancelled (TASK-2, ROBUST-1) |
 //! | `scope_exited` | gone | body returned; a task group's owner: its group's tasks and scopes done (TASK-1, TASK-2) |
 //! | `scope_cancelled` | gone; the owned bus closes | cancellation requested (TASK-1, ROBUST-1) |
+//! | `reenter` | a probe armed on the sub's task | reply (ROBUST-1) |
+//! | `reentered` | the probe consumed | it returned (REENTER-1); it was armed (ROBUST-1) |
 //! | `task_started` | started (optional) | once, not after its group was cancelled (TASK-2, ROBUST-1) |
 //! | `task_done` | done; its send, as a send | released, once; not after its group reported cancelled (TASK-2); not woken after the cancellation was requested, if it had started (TASK-3); ROBUST-1 |
 
@@ -67,6 +69,7 @@ mod mode;
 mod observations;
 mod ops;
 mod queries;
+mod reentry;
 mod send;
 mod share;
 mod state;
@@ -104,6 +107,8 @@ pub struct Model {
     /// The second pullers of shared subscriptions, and the subscription
     /// each pulls (SHARE-1).
     pullers: BTreeMap<SubId, SubId>,
+    /// Probes armed by `reenter` that have not reported (REENTER-1).
+    reentries: BTreeMap<SubId, crate::op::ReentryAction>,
     tasks: BTreeMap<TaskId, Task>,
     events: BTreeMap<EventId, Event>,
     /// Logical clock: one tick per op, observation and settle check.
@@ -175,6 +180,13 @@ impl Model {
             Observation::SubscriberFailed { sub, sent } => {
                 self.subscriber_failed(*sub, sent.clone())
             }
+            Observation::Reentered {
+                sub,
+                action,
+                during,
+                outcome,
+                detail,
+            } => self.reentered(*sub, *action, *during, *outcome, detail.as_deref()),
             Observation::TaskStarted { task } => self.task_started(*task),
             Observation::TaskDone { task, sent } => self.task_done(*task, sent.clone()),
         }

@@ -89,6 +89,12 @@ pub enum Mode {
     /// subscribe through it failed with `ContextMissing` or another error,
     /// or acted as if the bus had closed while it is open (EXIT-1).
     ExitedHandle,
+    /// A callback the bus made into user code (a waker's `wake` or `drop`)
+    /// could not use the bus: it did not return, as when the bus holds a
+    /// lock the callback needs (REENTER-1).
+    CallbackBlocked,
+    /// Such a callback's use of the bus panicked or raised (REENTER-1).
+    CallbackFailed,
     /// An op that must succeed failed.
     OpRefused,
     /// A reply or report that no valid run can give.
@@ -109,7 +115,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in a stable order.
-    pub const ALL: [Mode; 45] = [
+    pub const ALL: [Mode; 47] = [
         Mode::OtherType,
         Mode::AcrossBuses,
         Mode::FromNoScope,
@@ -147,6 +153,8 @@ impl Mode {
         Mode::ErrorLost,
         Mode::CleanupNeverRan,
         Mode::ExitedHandle,
+        Mode::CallbackBlocked,
+        Mode::CallbackFailed,
         Mode::PullRaised,
         Mode::OpRefused,
         Mode::Impossible,
@@ -197,6 +205,8 @@ impl Mode {
             Mode::ErrorLost => "body's error not raised",
             Mode::CleanupNeverRan => "cleanup never ran",
             Mode::ExitedHandle => "exited scope's handle lost its bus",
+            Mode::CallbackBlocked => "bus blocked its own callback",
+            Mode::CallbackFailed => "bus failed its own callback",
             Mode::PullRaised => "a pull raised",
             Mode::OpRefused => "op refused",
             Mode::Impossible => "impossible report",

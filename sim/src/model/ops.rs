@@ -74,6 +74,11 @@ impl Model {
                 self.abandon(self.pullers.get(sub).copied().unwrap_or(*sub));
                 Ok(())
             }
+            Op::Reenter { sub, action } => {
+                expect_done(op, reply)?;
+                self.arm_reentry(*sub, *action);
+                Ok(())
+            }
             Op::Spawn { task, scope } => self.spawn(op, *task, *scope, reply),
             Op::Release { task, send } => {
                 expect_done(op, reply)?;

@@ -380,6 +380,11 @@ impl Model {
                 true => Ok(()),
                 false => Err(format!("{sub} does not exist or was dropped")),
             },
+            Op::Reenter { sub, .. } => match self.subs.get(sub).map(|s| s.state) {
+                Some(SubState::Live) => Ok(()),
+                Some(_) => Err(format!("{sub} was dropped or has ended")),
+                None => Err(format!("{sub} does not exist")),
+            },
             Op::FailSubscriber { sub, send } => self.check_failable_sub(*sub, *send),
             Op::Spawn { task, scope } => {
                 if self.tasks.contains_key(task) {

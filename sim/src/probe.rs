@@ -1,0 +1,245 @@
+//! REENTER-1's probe for implementations driven in-process: a waker that,
+//! when the bus calls back into it (wakes it, or lets go of it), uses the
+//! bus from inside that callback, and reports whether that returned.
+//!
+//! A [`Probe`] is armed on a subscriber task by `reenter`. While it is
+//! armed, the task polls its receive with a [`hooked`](poll_hooked) waker:
+//! a fresh one per poll, wrapping the task's own. The first of those the
+//! bus wakes or drops fires the probe.
+//!
+//! # Invariants
+//!
+//! - A probe fires at most once, whichever hooked waker the bus calls
+//!   first; it then reports exactly one `reentered` observation.
+//! - Only the bus's own calls fire it: a hooked waker the bus did not keep
+//!   (the poll returned without registering it) is disarmed before the
+//!   task drops it.
+//! - The action runs on a helper thread (the [`Prober`]), while the
+//!   callback waits for it at most [`PROBE_TIMEOUT`]. A bus that calls back
+//!   while it holds a lock the action needs blocks the prober, never the
+//!   simulator: the callback reports "did not return" and returns, the bus
+//!   lets go of its lock, and the prober finishes late. On the same thread
+//!   the action would deadlock (std's locks are not re-entrant) and hang
+//!   the run.
+//! - A probe changes nothing the model can see: it reads statistics, or
+//!   subscribes to [`ProbeEvent`], a type outside the catalogue, and lets
+//!   go at once.
+//! - The prober is one thread per thread that drives implementations, so
+//!   runs on other threads never queue behind a blocked probe; a probe
+//!   that blocked finishes as soon as the bus lets go of its lock (the
+//!   callback that waited for it has returned by then), before the next
+//!   run on that thread can probe. It ends with its thread's queue.
+
+use crate::op::{Observation, ReentryAction, ReentryOutcome, ReentryPoint, SubId};
+use scopebus::Bus;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+/// How long a callback waits for its probe's action. The action is a
+/// handful of microseconds when nothing blocks it; the margin is for a
+/// loaded machine. A bus that blocks it costs this much once per failing
+/// run.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The type the `subscribe` action subscribes to: no catalogue type, so no
+/// op, observation or statistic of the run ever names it.
+#[derive(Debug)]
+pub struct ProbeEvent;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The helper thread that runs probes' actions (see the module docs).
+/// Cheap to clone; started at the first probe.
+#[derive(Clone, Default)]
+pub struct Prober {
+    jobs: Arc<OnceLock<Mutex<mpsc::Sender<Job>>>>,
+}
+
+thread_local! {
+    static PROBER: Prober = Prober::default();
+}
+
+impl Prober {
+    /// The prober of the calling thread: the runner's worker threads each
+    /// have their own, so one run's blocked probe never delays another
+    /// thread's, and starting it is paid once per thread, not per run.
+    pub fn of_this_thread() -> Prober {
+        PROBER.with(Prober::clone)
+    }
+
+    /// Runs `job` on the prober thread and waits for it, at most
+    /// [`PROBE_TIMEOUT`].
+    ///
+    /// # Errors
+    /// What happened instead of a return, and a line for the report:
+    /// blocked ("no return within 2 s"), or failed ("panicked: ...").
+    fn run(
+        &self,
+        job: impl FnOnce() + Send + 'static,
+    ) -> Result<(), (ReentryOutcome, String)> {
+        let (done, finished) = mpsc::channel();
+        let job: Job = Box::new(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).map_err(|p| {
+                let message = crate::exec::panic_message(p.as_ref());
+                (ReentryOutcome::Failed, format!("panicked: {message}"))
+            });
+            let _ = done.send(outcome);
+        });
+        let sender = self.jobs.get_or_init(|| Mutex::new(spawn_prober()));
+        let sent = sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(job);
+        if sent.is_err() {
+            let gone = "could not be run: the prober thread is gone";
+            return Err((ReentryOutcome::Failed, gone.to_owned()));
+        }
+        match finished.recv_timeout(PROBE_TIMEOUT) {
+            Ok(outcome) => outcome,
+            Err(_) => Err((
+                ReentryOutcome::Blocked,
+                format!("no return within {} s", PROBE_TIMEOUT.as_secs()),
+            )),
+        }
+    }
+}
+
+fn spawn_prober() -> mpsc::Sender<Job> {
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let spawned = std::thread::Builder::new()
+        .name("scopebus-prober".to_owned())
+        .spawn(move || {
+            for job in queue {
+                job();
+            }
+        });
+    // Without a thread the queue's receiver is gone: every probe then
+    // reports that it could not be run.
+    drop(spawned);
+    jobs
+}
+
+/// A probe armed on the task of one subscription.
+pub struct Probe {
+    sub: SubId,
+    action: ReentryAction,
+    bus: Bus,
+    log: Arc<Mutex<Vec<Observation>>>,
+    prober: Prober,
+    fired: AtomicBool,
+}
+
+impl Probe {
+    /// A probe that, when fired, does `action` on `bus` and reports to `log`
+    /// as `sub`'s.
+    pub fn new(
+        sub: SubId,
+        action: ReentryAction,
+        bus: Bus,
+        log: Arc<Mutex<Vec<Observation>>>,
+        prober: Prober,
+    ) -> Arc<Probe> {
+        Arc::new(Probe {
+            sub,
+            action,
+            bus,
+            log,
+            prober,
+            fired: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether it has fired.
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
+
+    /// Disarms it without a report (a new `reenter` replaced it), if it
+    /// has not fired.
+    pub fn disarm(&self) {
+        self.fired.store(true, Ordering::Release);
+    }
+
+    /// Runs the action from inside the bus's callback `during`, once.
+    fn fire(&self, during: ReentryPoint) {
+        if self.fired.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let bus = self.bus.clone();
+        let action = self.action;
+        let outcome = self.prober.run(move || match action {
+            ReentryAction::Stats => drop(bus.stats()),
+            ReentryAction::Subscribe => drop(bus.subscribe::<ProbeEvent>()),
+        });
+        let (outcome, detail) = match outcome {
+            Ok(()) => (ReentryOutcome::Returned, None),
+            Err((outcome, detail)) => (outcome, Some(detail)),
+        };
+        let observation = Observation::Reentered {
+            sub: self.sub,
+            action,
+            during,
+            outcome,
+            detail,
+        };
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(observation);
+    }
+}
+
+/// A task's waker with a probe on it; live while the bus may hold it.
+struct Hooked {
+    inner: Waker,
+    probe: Arc<Probe>,
+    live: AtomicBool,
+}
+
+impl Wake for Hooked {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.live.load(Ordering::Acquire) {
+            self.probe.fire(ReentryPoint::Wake);
+        }
+        self.inner.wake_by_ref();
+    }
+}
+
+impl Drop for Hooked {
+    fn drop(&mut self) {
+        if *self.live.get_mut() {
+            self.probe.fire(ReentryPoint::Drop);
+        }
+    }
+}
+
+/// Polls `future` with a waker that wraps `cx`'s and carries `probe`: the
+/// bus's wake or drop of it fires the probe. If the bus kept no clone, it
+/// is disarmed before it is dropped here.
+pub fn poll_hooked<F: Future + ?Sized>(
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    probe: Arc<Probe>,
+) -> Poll<F::Output> {
+    let hooked = Arc::new(Hooked {
+        inner: cx.waker().clone(),
+        probe,
+        live: AtomicBool::new(true),
+    });
+    let waker = Waker::from(hooked.clone());
+    let polled = future.poll(&mut Context::from_waker(&waker));
+    drop(waker);
+    if Arc::strong_count(&hooked) == 1 {
+        hooked.live.store(false, Ordering::Release);
+    }
+    polled
+}

@@ -195,6 +195,7 @@ impl Bus {
                 None => return Ok(0),
             }
         };
+        let _held = mutants::is(self.inner.mutant, Mutant::WakeUnderBusLock).then(|| self.read());
         channel.append(event)
     }
 
@@ -832,6 +833,7 @@ impl<T: Event> Stream for Subscription<T> {
             return Poll::Ready(None);
         }
         let unused = register(&mut this.wait, &mut state, waker, mutant);
+        let unused = mutants::drop_if(mutant, Mutant::WakerDroppedUnderLock, unused);
         drop(state);
         drop(unused);
         Poll::Pending
@@ -909,6 +911,7 @@ impl<T: Event> Drop for Subscription<T> {
         } else {
             Vec::new()
         };
+        let own = mutants::drop_if(channel.mutant, Mutant::WakerDroppedUnderLock, own);
         let cursor = self.cursor.take();
         if mutants::is(channel.mutant, Mutant::LeakOnDrop) {
             state.graveyard.extend(cursor);

@@ -147,6 +147,18 @@ pub enum Mutant {
     /// waiting at that moment too, as Haiway's subscriptions do (every
     /// waiter of one future gets its result). Breaks SHARE-1.
     SharedPullDuplicates,
+    /// A send keeps the bus's read lock while it appends and wakes (the
+    /// simple way to keep the channel from being closed under it, and how
+    /// the bus once was): a waker whose `wake` subscribes to a new type,
+    /// or closes the bus, needs the write lock and deadlocks. Breaks
+    /// REENTER-1.
+    WakeUnderBusLock,
+    /// A subscription drops the waker it vacates or replaces while it
+    /// still holds its channel's lock (the bus's first version did, in
+    /// `register` and in `Drop for Subscription`): a waker whose `drop`
+    /// reads the bus's statistics or sends to that channel deadlocks.
+    /// Breaks REENTER-1.
+    WakerDroppedUnderLock,
 }
 
 impl Mutant {
@@ -185,6 +197,8 @@ impl Mutant {
         Mutant::DropWhilePanickingLeaks,
         Mutant::ExitedScopeForgetsBus,
         Mutant::SharedPullDuplicates,
+        Mutant::WakeUnderBusLock,
+        Mutant::WakerDroppedUnderLock,
     ];
 
     /// The mutant's stable kebab-case name, as used on the command line
@@ -224,6 +238,8 @@ impl Mutant {
             Mutant::DropWhilePanickingLeaks => "drop-while-panicking-leaks",
             Mutant::ExitedScopeForgetsBus => "exited-scope-forgets-bus",
             Mutant::SharedPullDuplicates => "shared-pull-duplicates",
+            Mutant::WakeUnderBusLock => "wake-under-bus-lock",
+            Mutant::WakerDroppedUnderLock => "waker-dropped-under-lock",
         }
     }
 
@@ -269,6 +285,7 @@ impl Mutant {
             Mutant::DropWhilePanickingLeaks => "FAIL-2",
             Mutant::ExitedScopeForgetsBus => "EXIT-1",
             Mutant::SharedPullDuplicates => "SHARE-1",
+            Mutant::WakeUnderBusLock | Mutant::WakerDroppedUnderLock => "REENTER-1",
         }
     }
 }
@@ -367,6 +384,19 @@ pub fn as_another_thread<R>(f: impl FnOnce() -> R) -> R {
 #[cfg(feature = "mutants")]
 pub fn reset_thread() {
     crate::scope::reset_ambient();
+}
+
+/// `value`, or nothing if `slot` holds `mutant`: the value is dropped here,
+/// where the caller stands (for mutants that drop something too early).
+#[inline(always)]
+pub(crate) fn drop_if<T: Default>(slot: Option<Mutant>, mutant: Mutant, value: T) -> T {
+    match is(slot, mutant) {
+        true => {
+            drop(value);
+            T::default()
+        }
+        false => value,
+    }
 }
 
 /// Whether `slot` holds `mutant`. Constant `false` without the `mutants`

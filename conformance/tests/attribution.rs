@@ -24,7 +24,7 @@ use std::time::Duration;
 /// taken out). README.md lists the same gaps.
 const KNOWN_GAPS: &[(&str, u64, &str)] = &[(
     "mutant:drop-clears-waiters",
-    41,
+    270,
     "the drop counterfactual keeps a processor's cancellation when polls on its channel were \
      preempted (taking it out changes what the processor does inside its scope's task), so the \
      lost wakeup that cancellation caused reads as WAKE-1 on the full trace, and taking out an \

@@ -15,7 +15,8 @@
 //!   (the poll returned without registering it) is disarmed before the
 //!   task drops it.
 //! - The action runs on a helper thread (the [`Prober`]), while the
-//!   callback waits for it at most [`PROBE_TIMEOUT`]. A bus that calls back
+//!   callback waits for it: once started, at most [`BLOCKED_AFTER`]. A bus
+//!   that calls back
 //!   while it holds a lock the action needs blocks the prober, never the
 //!   simulator: the callback reports "did not return" and returns, the bus
 //!   lets go of its lock, and the prober finishes late. On the same thread
@@ -40,11 +41,15 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-/// How long a callback waits for its probe's action. The action is a
-/// handful of microseconds when nothing blocks it; the margin is for a
-/// loaded machine. A bus that blocks it costs this much once per failing
-/// run.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a callback waits for the prober to start its probe's action:
+/// only a machine too loaded to schedule the prober takes more than
+/// microseconds. Past it the probe is reported failed, not blocked.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a started action may take before it counts as blocked. It is
+/// a read of statistics or a subscribe, microseconds when no lock stops
+/// it; a bus that blocks it costs this much once per failing run.
+pub const BLOCKED_AFTER: Duration = Duration::from_millis(250);
 
 /// The type the `subscribe` action subscribes to: no catalogue type, so no
 /// op, observation or statistic of the run ever names it.
@@ -77,18 +82,20 @@ impl Prober {
     ///
     /// # Errors
     /// What happened instead of a return, and a line for the report:
-    /// blocked ("no return within 2 s"), or failed ("panicked: ...").
-    fn run(
-        &self,
-        job: impl FnOnce() + Send + 'static,
-    ) -> Result<(), (ReentryOutcome, String)> {
+    /// blocked (started, and no return within [`BLOCKED_AFTER`]), or
+    /// failed ("panicked: ...", or the prober did not start within
+    /// [`PROBE_TIMEOUT`]).
+    fn run(&self, job: impl FnOnce() + Send + 'static) -> Result<(), (ReentryOutcome, String)> {
         let (done, finished) = mpsc::channel();
+        let started = done.clone();
         let job: Job = Box::new(move || {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).map_err(|p| {
-                let message = crate::exec::panic_message(p.as_ref());
-                (ReentryOutcome::Failed, format!("panicked: {message}"))
-            });
-            let _ = done.send(outcome);
+            let _ = started.send(None);
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).map_err(|p| {
+                    let message = crate::exec::panic_message(p.as_ref());
+                    (ReentryOutcome::Failed, format!("panicked: {message}"))
+                });
+            let _ = done.send(Some(outcome));
         });
         let sender = self.jobs.get_or_init(|| Mutex::new(spawn_prober()));
         let sent = sender
@@ -99,11 +106,15 @@ impl Prober {
             let gone = "could not be run: the prober thread is gone";
             return Err((ReentryOutcome::Failed, gone.to_owned()));
         }
-        match finished.recv_timeout(PROBE_TIMEOUT) {
-            Ok(outcome) => outcome,
-            Err(_) => Err((
+        if finished.recv_timeout(PROBE_TIMEOUT).is_err() {
+            let late = format!("the prober did not start within {PROBE_TIMEOUT:?}");
+            return Err((ReentryOutcome::Failed, late));
+        }
+        match finished.recv_timeout(BLOCKED_AFTER) {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) | Err(_) => Err((
                 ReentryOutcome::Blocked,
-                format!("no return within {} s", PROBE_TIMEOUT.as_secs()),
+                format!("no return within {BLOCKED_AFTER:?} of starting"),
             )),
         }
     }

@@ -11,8 +11,8 @@ use crate::catalogue::{self, EventType, SendFailure, SharedSub};
 use crate::exec::{Executor, Polled};
 use crate::iut::{Fault, ImplInfo, Implementation, Preempted};
 use crate::op::{
-    Answer, Interjection, Observation, Op, OpError, ReentryAction, Reply, ScopeId, SendSpec,
-    SubId, TaskId, TaskRef, TypeCount,
+    Answer, Interjection, Observation, Op, OpError, ReentryAction, Reply, ScopeId, SendSpec, SubId,
+    TaskId, TaskRef, TypeCount,
 };
 use crate::probe::{Probe, Prober, poll_hooked};
 use crate::rules::Capabilities;
@@ -519,7 +519,9 @@ impl ReferenceImpl {
     fn arm(&mut self, sub: SubId, action: ReentryAction) -> Result<Reply, Fault> {
         let slot = self.slot(sub)?;
         let scope = lock(slot).scope.ok_or_else(|| {
-            Fault::Protocol(format!("{sub} was made outside every scope: no bus to probe"))
+            Fault::Protocol(format!(
+                "{sub} was made outside every scope: no bus to probe"
+            ))
         })?;
         let bus = self.scope(scope)?.handle.bus().clone();
         let probe = Probe::new(sub, action, bus, self.log.clone(), self.prober.clone());

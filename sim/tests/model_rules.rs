@@ -6,7 +6,8 @@ use scopebus_sim::catalogue::EventType::{self, *};
 use scopebus_sim::diagnosis::classify;
 use scopebus_sim::model::{Disagreement, Mode, Model, Violation};
 use scopebus_sim::op::{
-    Answer, Observation, Op, OpError, Reply, ScopeId, SendSpec, SubId, TaskId, TypeCount,
+    Answer, Observation, Op, OpError, ReentryAction, ReentryOutcome, ReentryPoint, Reply, ScopeId,
+    SendSpec, SubId, TaskId, TypeCount,
 };
 use scopebus_sim::rules::Rule;
 
@@ -953,4 +954,59 @@ fn exit_1_an_exited_scopes_handle_keeps_the_bus_it_had() {
     w.seen(Observation::ScopeExited { scope: s(2) })
         .ok(Op::CancelScope { scope: s(1) });
     assert!(w.0.validate(&stale_send(1)).is_err());
+}
+
+#[test]
+fn reenter_1_a_callback_of_the_bus_may_use_the_bus() {
+    let arm = |action| Op::Reenter {
+        sub: sub(1),
+        action,
+    };
+    let report = |action, outcome| Observation::Reentered {
+        sub: sub(1),
+        action,
+        during: ReentryPoint::Wake,
+        outcome,
+        detail: None,
+    };
+    let armed = |action| {
+        let mut w = World::new();
+        w.root(1).subscribe(1, 1, Login).ok(arm(action));
+        w
+    };
+    // A probe that returned is a check passed.
+    let mut w = armed(ReentryAction::Stats);
+    w.see(report(ReentryAction::Stats, ReentryOutcome::Returned))
+        .expect("a probe that returned");
+    assert_eq!(w.0.coverage().get(Rule::Reenter1), 1);
+    // One that was blocked, or failed, is REENTER-1's, with its own mode.
+    for (outcome, mode) in [
+        (ReentryOutcome::Blocked, Mode::CallbackBlocked),
+        (ReentryOutcome::Failed, Mode::CallbackFailed),
+    ] {
+        let mut w = armed(ReentryAction::Subscribe);
+        let broke = w
+            .see(report(ReentryAction::Subscribe, outcome))
+            .expect_err("the model must object");
+        assert_eq!((broke.rule, broke.mode), (Rule::Reenter1, mode));
+    }
+    // A probe fires once: a second report, or one of an action that was
+    // never armed, is impossible (ROBUST-1), not REENTER-1's.
+    let mut w = armed(ReentryAction::Stats);
+    w.seen(report(ReentryAction::Stats, ReentryOutcome::Returned));
+    let twice = w.see(report(ReentryAction::Stats, ReentryOutcome::Returned));
+    assert_eq!(rule(twice), Rule::Robust1);
+    let mut w = armed(ReentryAction::Stats);
+    let other = w.see(report(ReentryAction::Subscribe, ReentryOutcome::Returned));
+    assert_eq!(rule(other), Rule::Robust1);
+    // Arming again replaces the probe that has not fired.
+    let mut w = armed(ReentryAction::Stats);
+    w.ok(arm(ReentryAction::Subscribe));
+    w.see(report(ReentryAction::Subscribe, ReentryOutcome::Returned))
+        .expect("the latest probe");
+    // Only a live subscription's task is armed.
+    let mut w = World::new();
+    w.root(1).subscribe(1, 1, Login);
+    w.ok(Op::DropSubscription { sub: sub(1) });
+    assert!(w.0.validate(&arm(ReentryAction::Stats)).is_err());
 }

@@ -209,8 +209,11 @@ impl ReferenceStateMachine for Workload {
             ));
             // REENTER-1: a probe on the task, run by the bus's callbacks.
             options.push((
-                2,
-                (pick(), prop_oneof![Just(ReentryAction::Stats), Just(ReentryAction::Subscribe)])
+                1,
+                (
+                    pick(),
+                    prop_oneof![Just(ReentryAction::Stats), Just(ReentryAction::Subscribe)],
+                )
                     .prop_map(|(sub, action)| Entry::Op(Op::Reenter { sub, action }))
                     .boxed(),
             ));

@@ -381,7 +381,7 @@ impl Model {
                 false => Err(format!("{sub} does not exist or was dropped")),
             },
             Op::Reenter { sub, .. } => match self.subs.get(sub).map(|s| s.state) {
-                Some(SubState::Live) => Ok(()),
+                Some(SubState::Live | SubState::BornEnded) => Ok(()),
                 Some(_) => Err(format!("{sub} was dropped or has ended")),
                 None => Err(format!("{sub} does not exist")),
             },

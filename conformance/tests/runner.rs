@@ -163,6 +163,62 @@ fn missing_capabilities_make_rules_not_tested_never_passed() {
 }
 
 #[test]
+fn missing_language_features_make_rules_not_applicable_and_still_conforming() {
+    let target = Target::Custom {
+        name: "masked".into(),
+        factory: Arc::new(|| {
+            Box::new(Masked {
+                inner: ReferenceImpl::new(None),
+                // (`Masked` forwards neither preempted polls nor
+                // migrations: those go too.)
+                without: vec![
+                    Capability::Share,
+                    Capability::Reenter,
+                    Capability::Preempt,
+                    Capability::Migrate,
+                ],
+            })
+        }),
+    };
+    let report = run(&campaign(target, 200, 0, "masked")).unwrap();
+    for r in &report.rules {
+        match r.rule {
+            Rule::Share1 | Rule::Reenter1 => assert!(
+                matches!(r.verdict, Verdict::NotApplicable { .. }),
+                "{}: {:?}",
+                r.rule,
+                r.verdict
+            ),
+            _ => assert_eq!(r.verdict, Verdict::Passed, "{}", r.rule),
+        }
+    }
+    let text = report::render(&report);
+    assert!(
+        report.conforming(),
+        "a rule that cannot apply does not count against conformance: {text}"
+    );
+    assert!(text.contains("2 not applicable"), "{text}");
+    assert!(
+        text.contains("needs reenter: a feature of the language"),
+        "{text}"
+    );
+    // The JSON report says so, and reads back the same.
+    let json = report::to_json(&report);
+    let rule = |id: &str| {
+        json["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(rule("REENTER-1")["verdict"], "not_applicable");
+    let back = report::from_json(&json).unwrap();
+    assert!(back.conforming(), "read back, it is judged the same");
+}
+
+#[test]
 fn the_hunt_kills_every_mutant() {
     let results = hunt(&Hunt {
         mutants: Mutant::ALL.to_vec(),

@@ -204,6 +204,19 @@ impl fmt::Display for Capability {
     }
 }
 
+impl Capability {
+    /// Whether the capability is a feature of the language or runtime
+    /// rather than work an adapter may skip: two tasks pulling one
+    /// subscription (`share`), a bus that calls user code synchronously
+    /// (`reenter`). An implementation without it is not one the rule can
+    /// apply to: the rules that need it are *not applicable* to it, and
+    /// do not count against conformance (any other missing capability
+    /// leaves its rules *not tested*, which does).
+    pub fn language_feature(self) -> bool {
+        matches!(self, Capability::Share | Capability::Reenter)
+    }
+}
+
 /// A set of capabilities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Capabilities(u16);

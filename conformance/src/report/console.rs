@@ -122,6 +122,7 @@ fn verdict_word(verdict: &Verdict) -> &'static str {
     match verdict {
         Verdict::Failed => "FAILED",
         Verdict::NotTested { .. } => "not tested",
+        Verdict::NotApplicable { .. } => "not applicable",
         Verdict::NotExercised => "NOT EXERCISED",
         Verdict::Passed => "passed",
         Verdict::ExpectedFailure { .. } => "expected failure",
@@ -155,6 +156,14 @@ fn rule_row(out: &mut String, r: &RuleResult) {
             let _ = writeln!(
                 out,
                 "{pad}needs the capabilities: {} (the implementation lacks them)",
+                m.join(", ")
+            );
+        }
+        Verdict::NotApplicable { missing } => {
+            let m: Vec<&str> = missing.iter().map(|c| c.name()).collect();
+            let _ = writeln!(
+                out,
+                "{pad}needs {}: a feature of the language or runtime, which the implementation does not declare, so the rule is taken not to apply",
                 m.join(", ")
             );
         }
@@ -345,9 +354,13 @@ fn summary(out: &mut String, report: &Report) {
         ),
         false => String::new(),
     };
+    let inapplicable = match count(&|v| matches!(v, Verdict::NotApplicable { .. })) {
+        0 => String::new(),
+        n => format!(", {n} not applicable"),
+    };
     let _ = writeln!(
         out,
-        "\nrules: {} passed, {} failed, {} not tested, {} not exercised{known} (of {})",
+        "\nrules: {} passed, {} failed, {} not tested{inapplicable}, {} not exercised{known} (of {})",
         count(&|v| *v == Verdict::Passed),
         count(&|v| *v == Verdict::Failed),
         count(&|v| matches!(v, Verdict::NotTested { .. })),

@@ -467,12 +467,15 @@ fn verdict_of(r: &RuleDoc) -> Result<Verdict, String> {
         "not_tested" => Verdict::NotTested {
             missing: r.missing_capabilities.clone(),
         },
+        "not_applicable" => Verdict::NotApplicable {
+            missing: r.missing_capabilities.clone(),
+        },
         "expected_failure" => Verdict::ExpectedFailure { reason: reason() },
         "unexpected_pass" => Verdict::UnexpectedPass { reason: reason() },
         other => {
             return Err(format!(
                 "verdict: unknown verdict `{other}`; expected passed, failed, not_tested, \
-                 not_exercised, expected_failure or unexpected_pass"
+                 not_applicable, not_exercised, expected_failure or unexpected_pass"
             ));
         }
     })

@@ -83,6 +83,13 @@ fn status(r: &RuleResult) -> TestCaseStatus {
             let names: Vec<&str> = missing.iter().map(|c| c.name()).collect();
             skipped(format!("not tested: needs {}", names.join(", ")))
         }
+        Verdict::NotApplicable { missing } => {
+            let names: Vec<&str> = missing.iter().map(|c| c.name()).collect();
+            skipped(format!(
+                "not applicable: needs {}, which its language or runtime lacks",
+                names.join(", ")
+            ))
+        }
         Verdict::ExpectedFailure { reason } => skipped(format!("expected failure: {reason}")),
     }
 }

@@ -29,6 +29,14 @@ pub enum Verdict {
         /// What it lacks.
         missing: Vec<Capability>,
     },
+    /// The rule needs a feature of the language or runtime the
+    /// implementation does not have ([`Capability::language_feature`]):
+    /// it cannot apply, so it neither passes nor counts against
+    /// conformance.
+    NotApplicable {
+        /// The features it lacks.
+        missing: Vec<Capability>,
+    },
     /// No seed produced a situation that checks the rule. Never counted as
     /// passed.
     NotExercised,
@@ -47,12 +55,14 @@ pub enum Verdict {
 
 impl Verdict {
     /// The verdict as a word: `passed`, `failed`, `not_tested`,
-    /// `not_exercised`, `expected_failure`, `unexpected_pass`.
+    /// `not_applicable`, `not_exercised`, `expected_failure`,
+    /// `unexpected_pass`.
     pub fn word(&self) -> &'static str {
         match self {
             Verdict::Passed => "passed",
             Verdict::Failed => "failed",
             Verdict::NotTested { .. } => "not_tested",
+            Verdict::NotApplicable { .. } => "not_applicable",
             Verdict::NotExercised => "not_exercised",
             Verdict::ExpectedFailure { .. } => "expected_failure",
             Verdict::UnexpectedPass { .. } => "unexpected_pass",
@@ -62,7 +72,9 @@ impl Verdict {
     /// Decides a rule's verdict, in this order: a failure (expected, if the
     /// deviations file lists the rule); a listed deviation not seen in these
     /// seeds (still expected if its recorded trace fails, an unexpected pass
-    /// if it is `stale`); a missing capability; no checks; else passed.
+    /// if it is `stale`); a missing capability (the rule is not applicable
+    /// if every one missing is a language feature, else not tested); no
+    /// checks; else passed.
     /// The runner and `merge` both decide through here.
     pub fn decide(
         failed: bool,
@@ -81,6 +93,11 @@ impl Verdict {
             Some(d) if missing.is_empty() && checks > 0 => Verdict::ExpectedFailure {
                 reason: format!("{d} (not reached by these seeds; its recorded trace still fails)"),
             },
+            _ if !missing.is_empty() && missing.iter().all(|c| c.language_feature()) => {
+                Verdict::NotApplicable {
+                    missing: missing.to_vec(),
+                }
+            }
             _ if !missing.is_empty() => Verdict::NotTested {
                 missing: missing.to_vec(),
             },
@@ -279,9 +296,14 @@ impl Report {
                 .rules
                 .iter()
                 .any(|r| matches!(r.verdict, Verdict::UnexpectedPass { .. }))
-            && self
-                .must()
-                .all(|r| matches!(r.verdict, Verdict::Passed | Verdict::ExpectedFailure { .. }))
+            && self.must().all(|r| {
+                matches!(
+                    r.verdict,
+                    Verdict::Passed
+                        | Verdict::ExpectedFailure { .. }
+                        | Verdict::NotApplicable { .. }
+                )
+            })
     }
 
     fn must(&self) -> impl Iterator<Item = &RuleResult> {

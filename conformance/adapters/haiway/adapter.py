@@ -16,7 +16,9 @@ Capabilities: ``isolated``, ``cancel``, ``tasks``, ``step``, ``stats``,
 into the scope's task group) and ``failures`` (a root scope's body raises
 ``BodyFailure``, and the scope is reported ``scope_failed`` with what it
 raised; a subscriber task raises ``SubscriberFailure`` where it waits, and its
-``finally`` lets go of the subscription and sends the cleanup's event).
+``finally`` lets go of the subscription and sends the cleanup's event),
+``exited_scopes`` and ``share`` (one subscription iterated by two tasks:
+``anext`` on the same object from both).
 Retained events are measured exactly with finalizers on the event objects:
 an event the adapter sent and no longer references is alive only if Haiway
 still holds it. Events are counted against the bus they were really sent on:
@@ -229,8 +231,10 @@ class SubRec:
     # Whether the task waits in a pull (`anext`) right now.
     pulling: bool = False
     # Set while `abandon` cancels the pending pull (as a timeout around it
-    # would), until the task has given the pull up.
+    # would), until the task has given the pull up; then `given_up` is
+    # resolved.
     abandoning: bool = False
+    given_up: asyncio.Future | None = None
     # A processor: pulled by a task spawned into its scope's task group
     # (`spawn_processor`), with unlimited credit.
     processor: bool = False
@@ -410,6 +414,8 @@ class World:
                         # task, then uncancels it); the subscription is kept.
                         asyncio.current_task().uncancel()  # type: ignore[union-attr]
                         rec.abandoning = False
+                        if rec.given_up is not None and not rec.given_up.done():
+                            rec.given_up.set_result(None)
                         continue
                     if rec.processor and asyncio.current_task().cancelling():  # type: ignore[union-attr]
                         # A processor's task cancelled with its scope's task
@@ -679,25 +685,31 @@ class World:
         # `asyncio.wait_for(anext(subscription), timeout)` does when the
         # timeout fires, and keeps the subscription.
         # The subscriber keeps its credit and pulls again at once, as a loop
-        # that retries after a timeout would. The event loop runs as for a
-        # drop (until the task has given the pull up, or one round if it was
-        # not pulling), so that the two differ only in what they do to the
-        # subscription.
+        # that retries after a timeout would.
         rec = self.sub(op["sub"])
         task = rec.task
         if task is None or task.done():
+            # As a drop of an ended task: the loop does not run.
             return {"ok": "done"}
+        # The event loop runs exactly as for a drop (PROTOCOL.md), so that
+        # the two differ only in what they do to the subscription: a drop
+        # cancels the task and runs `asyncio.wait` until it has unwound,
+        # which it does at its first step; here `asyncio.wait` runs until
+        # the task has given its pull up, likewise at its first step (or
+        # ended), or, if it waits in no pull (no credit, or between two
+        # pulls: the abandon changes nothing), on a future already done.
+        # Either way the loop takes the same turns, and every other task as
+        # many steps, as for the drop.
+        given_up = self.loop.create_future()
         if rec.pulling and not rec.abandoning:
             rec.abandoning = True
+            rec.given_up = given_up
             task.cancel()
-
-            async def given_up() -> None:
-                while rec.abandoning and not task.done():
-                    await asyncio.sleep(0)
-
-            self.run(given_up())
+            self.run(asyncio.wait({given_up, task}, return_when=asyncio.FIRST_COMPLETED))
+            rec.given_up = None
         else:
-            self.run(asyncio.sleep(0))
+            given_up.set_result(None)
+            self.run(asyncio.wait({given_up}))
         return {"ok": "done"}
 
     def op_spawn(self, op: dict[str, Any]) -> dict[str, Any]:
@@ -809,13 +821,7 @@ def handle(world: World, request: dict[str, Any]) -> tuple[World, dict[str, Any]
                 # EXIT-1: every scope's captured context is kept after the
                 # scope has gone, and ops naming it run through it.
                 "exited_scopes",
-                # Not "share" yet, though `subscribe_shared` works: the
-                # suite's CANCEL-1/CANCEL-2 counterfactual swaps a drop for
-                # an abandon, and this adapter runs its loop differently for
-                # an abandon of a task between two pulls than for a drop,
-                # which with shared subscriptions reads Haiway's CANCEL-2 as
-                # CANCEL-1 at 2 seeds of 1,000. (Haiway hands each event to
-                # both tasks pulling one subscription: SHARE-1 fails.)
+                "share",
             ],
         }
     if kind == "reset":

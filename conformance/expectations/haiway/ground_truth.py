@@ -139,7 +139,38 @@ async def task_3() -> tuple[bool, str]:
     )
 
 
-CHECKS = {"CANCEL-2": cancel_2, "CLOSE-3": close_3, "TASK-3": task_3}
+async def share_1() -> tuple[bool, str]:
+    """Two tasks pull one subscription at once, each waiting for one
+    event; one event is sent, and both receive it (as workers sharing a
+    queue, one of them would)."""
+    async with ctx.scope("root"):
+        subscription = ctx.subscribe(Ping)
+        got: list[str] = []
+
+        async def worker(name: str) -> None:
+            event = await anext(subscription)
+            got.append(f"{name} received event {event.id}")
+
+        workers = [asyncio.create_task(worker(name)) for name in ("task a", "task b")]
+        await asyncio.sleep(0)  # both wait in a pull of the one subscription
+        ctx.send(Ping(id=1))
+        _, waiting = await asyncio.wait(workers, timeout=0.5)
+        if waiting:
+            got.append("the other waited")
+            # Released by a second event, not cancelled: cancelling a pull
+            # breaks the type's bus (CANCEL-2).
+            ctx.send(Ping(id=2))
+        await asyncio.gather(*workers, return_exceptions=True)
+    try:  # the scope has exited: its stream ends (pulled, so that asyncio
+        # does not log the end as a future's exception never retrieved)
+        await asyncio.wait_for(anext(subscription), 0.5)
+    except (StopAsyncIteration, TimeoutError):
+        pass
+    shown = sorted(got) == ["task a received event 1", "task b received event 1"]
+    return shown, "one event sent to a subscription two tasks pull at once: " + "; ".join(got)
+
+
+CHECKS = {"CANCEL-2": cancel_2, "CLOSE-3": close_3, "TASK-3": task_3, "SHARE-1": share_1}
 
 
 def main() -> int:

@@ -137,7 +137,11 @@ pub fn ask_same_schedule(
 
 /// Replays `prefix` with its last entry replaced by the entries `instead`
 /// (the failing entry's point kept, what ran there changed): how it ended;
-/// `None` as for [`ask_same_schedule`].
+/// `None` as for [`ask_same_schedule`]. The entries `instead` all stand
+/// at that one point: a failure during any of them is at it
+/// ([`Rerun::AtEnd`]), not before it (a drop of a shared subscription,
+/// which ends both its tasks at once, stands in as an abandon of each task
+/// in turn, and what the drop did may show at the first).
 pub fn ask_instead(
     prefix: &[Entry],
     instead: &[Entry],
@@ -150,7 +154,12 @@ pub fn ask_instead(
     if candidate == prefix {
         return None;
     }
-    let outcome = same_schedule(&candidate, rerun(&candidate, layout))?;
+    let run = rerun(&candidate, layout);
+    let at_the_point = run.failure.is_some() && run.stepped > head.len();
+    let outcome = match same_schedule(&candidate, run)? {
+        Rerun::Before(f) if at_the_point => Rerun::AtEnd(f),
+        outcome => outcome,
+    };
     Some(postponed(&candidate, outcome, layout, rerun))
 }
 

@@ -262,3 +262,62 @@ fn reenter_1_event_freed_by_the_bus_may_use_the_bus_in_its_drop() {
         });
     }
 }
+
+#[test]
+fn reenter_1_waker_woken_by_the_rebuilding_of_the_waiter_list_may_use_the_bus() {
+    each_action(
+        "a wake() woken when a waiter list of dropped subscriptions is rebuilt",
+        true,
+        |bus, _, _waker| {
+            // More waiting subscriptions dropped than the bus tolerates as
+            // holes: it rebuilds the list, waking every waiter (ours too)
+            // once, spuriously, from the drop.
+            let others: Vec<Subscription<Ping>> = (0..20)
+                .map(|_| {
+                    let mut other = bus.subscribe::<Ping>();
+                    park(&mut other, &noop_waker());
+                    other
+                })
+                .collect();
+            drop(others);
+        },
+    );
+}
+
+/// A waker that, when woken, polls another puller of the same shared
+/// subscription at once, as an executor that runs woken tasks inline
+/// would.
+struct Inline {
+    other: scopebus::SharedSubscription<Ping>,
+    done: mpsc::Sender<bool>,
+}
+
+impl Wake for Inline {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let ready = self.other.poll_recv(&mut cx).is_ready();
+        let _ = self.done.send(ready);
+    }
+}
+
+#[test]
+fn reenter_1_a_shared_subscriptions_waker_may_pull_it_again() {
+    watchdog("a wake() of a shared pull that pulls again", || {
+        let bus = Bus::new();
+        let shared = bus.subscribe::<Ping>().share();
+        let (done, ran) = mpsc::channel();
+        let waker = Waker::from(Arc::new(Inline {
+            other: shared.clone(),
+            done,
+        }));
+        let poll = shared.poll_recv(&mut Context::from_waker(&waker));
+        assert!(poll.is_pending(), "nothing was sent, so the pull must wait");
+        bus.send(Ping(1)).ok();
+        assert_eq!(ran.try_recv(), Ok(true), "the woken waker pulled the event");
+        still_usable(&bus);
+    });
+}

@@ -19,12 +19,14 @@
 //!   that calls back
 //!   while it holds a lock the action needs blocks the prober, never the
 //!   simulator: the callback reports "did not return" and returns, the bus
-//!   lets go of its lock, and the prober finishes late. On the same thread
+//!   lets go of its lock, and the prober finishes late; a probe that comes
+//!   while the prober is still blocked runs on a thread of its own, so
+//!   each blocked probe costs [`BLOCKED_AFTER`], not more. On the same thread
 //!   the action would deadlock (std's locks are not re-entrant) and hang
 //!   the run.
 //! - A probe changes nothing the model can see: it reads statistics, or
-//!   subscribes to [`ProbeEvent`], a type outside the catalogue, and lets
-//!   go at once.
+//!   subscribes to a [`ProbeEvent`] type, outside the catalogue and new to
+//!   the bus (so the bus's write lock is needed), and lets go at once.
 //! - The prober is one thread per thread that drives implementations, so
 //!   runs on other threads never queue behind a blocked probe; a probe
 //!   that blocked finishes as soon as the bus lets go of its lock (the
@@ -51,10 +53,36 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// it; a bus that blocks it costs this much once per failing run.
 pub const BLOCKED_AFTER: Duration = Duration::from_millis(250);
 
-/// The type the `subscribe` action subscribes to: no catalogue type, so no
-/// op, observation or statistic of the run ever names it.
+/// The types the `subscribe` action subscribes to: no catalogue type, so no
+/// op, observation or statistic of the run ever names them. Each probe of a
+/// run takes the next of [`PROBE_TYPES`] of them, so that its subscribe
+/// finds no channel of that type on the bus and must add one under the
+/// bus's write lock (a type subscribed to before needs only the read lock,
+/// which a bus that holds its own read lock would let through).
 #[derive(Debug)]
-pub struct ProbeEvent;
+pub struct ProbeEvent<const N: u8>;
+
+/// How many [`ProbeEvent`] types there are: a run that arms more probes
+/// than this reuses them, and its later `subscribe` probes may need only
+/// the read lock.
+pub const PROBE_TYPES: u8 = 64;
+
+macro_rules! subscribe_probe_type {
+    ($bus:expr, $n:expr, $($k:literal)*) => {
+        match $n % PROBE_TYPES {
+            $($k => drop($bus.subscribe::<ProbeEvent<$k>>()),)*
+            _ => unreachable!("n % PROBE_TYPES < PROBE_TYPES"),
+        }
+    };
+}
+
+/// Subscribes to the `n`th probe type on `bus` and lets go at once.
+fn subscribe_fresh(bus: &Bus, n: u8) {
+    subscribe_probe_type!(bus, n,
+        0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+        32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59
+        60 61 62 63)
+}
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -63,6 +91,10 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone, Default)]
 pub struct Prober {
     jobs: Arc<OnceLock<Mutex<mpsc::Sender<Job>>>>,
+    /// Set while the prober thread runs a job: if one is still running
+    /// when the next comes (it was blocked), the next runs on a thread of
+    /// its own rather than queue behind it.
+    busy: Arc<AtomicBool>,
 }
 
 thread_local! {
@@ -88,20 +120,32 @@ impl Prober {
     fn run(&self, job: impl FnOnce() + Send + 'static) -> Result<(), (ReentryOutcome, String)> {
         let (done, finished) = mpsc::channel();
         let started = done.clone();
+        let busy = self.busy.clone();
         let job: Job = Box::new(move || {
+            busy.store(true, Ordering::Release);
             let _ = started.send(None);
             let outcome =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).map_err(|p| {
                     let message = crate::exec::panic_message(p.as_ref());
                     (ReentryOutcome::Failed, format!("panicked: {message}"))
                 });
+            busy.store(false, Ordering::Release);
             let _ = done.send(Some(outcome));
         });
-        let sender = self.jobs.get_or_init(|| Mutex::new(spawn_prober()));
-        let sent = sender
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(job);
+        let sent = match self.busy.load(Ordering::Acquire) {
+            // An earlier probe is still blocked on the prober: this one
+            // must not wait behind it.
+            true => std::thread::Builder::new()
+                .name("scopebus-probe".to_owned())
+                .spawn(job)
+                .map(drop)
+                .map_err(drop),
+            false => {
+                let sender = self.jobs.get_or_init(|| Mutex::new(spawn_prober()));
+                let sender = sender.lock().unwrap_or_else(PoisonError::into_inner);
+                sender.send(job).map_err(drop)
+            }
+        };
         if sent.is_err() {
             let gone = "could not be run: the prober thread is gone";
             return Err((ReentryOutcome::Failed, gone.to_owned()));
@@ -142,18 +186,22 @@ pub struct Probe {
     bus: Bus,
     log: Arc<Mutex<Vec<Observation>>>,
     prober: Prober,
+    /// Which [`ProbeEvent`] type its `subscribe` takes.
+    fresh: u8,
     fired: AtomicBool,
 }
 
 impl Probe {
     /// A probe that, when fired, does `action` on `bus` and reports to `log`
-    /// as `sub`'s.
+    /// as `sub`'s; `fresh` numbers the probe within its run (which
+    /// [`ProbeEvent`] type a `subscribe` takes).
     pub fn new(
         sub: SubId,
         action: ReentryAction,
         bus: Bus,
         log: Arc<Mutex<Vec<Observation>>>,
         prober: Prober,
+        fresh: u8,
     ) -> Arc<Probe> {
         Arc::new(Probe {
             sub,
@@ -161,6 +209,7 @@ impl Probe {
             bus,
             log,
             prober,
+            fresh,
             fired: AtomicBool::new(false),
         })
     }
@@ -183,9 +232,10 @@ impl Probe {
         }
         let bus = self.bus.clone();
         let action = self.action;
+        let fresh = self.fresh;
         let outcome = self.prober.run(move || match action {
             ReentryAction::Stats => drop(bus.stats()),
-            ReentryAction::Subscribe => drop(bus.subscribe::<ProbeEvent>()),
+            ReentryAction::Subscribe => subscribe_fresh(&bus, fresh),
         });
         let (outcome, detail) = match outcome {
             Ok(()) => (ReentryOutcome::Returned, None),

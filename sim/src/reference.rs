@@ -61,6 +61,8 @@ pub struct ReferenceImpl {
     pullers: BTreeMap<SubId, SubId>,
     /// Runs REENTER-1's probes off the simulator's thread.
     prober: Prober,
+    /// Probes armed so far (each `subscribe` probe takes a new type).
+    armed: u8,
 }
 
 struct RefScope {
@@ -106,6 +108,7 @@ impl ReferenceImpl {
             processors: BTreeMap::new(),
             pullers: BTreeMap::new(),
             prober: Prober::of_this_thread(),
+            armed: 0,
         }
     }
 
@@ -517,15 +520,24 @@ impl ReferenceImpl {
     /// the scope it subscribed in; the task's next polls of its receive
     /// carry it.
     fn arm(&mut self, sub: SubId, action: ReentryAction) -> Result<Reply, Fault> {
-        let slot = self.slot(sub)?;
-        let scope = lock(slot).scope.ok_or_else(|| {
+        let slot = self.slot(sub)?.clone();
+        let scope = lock(&slot).scope.ok_or_else(|| {
             Fault::Protocol(format!(
                 "{sub} was made outside every scope: no bus to probe"
             ))
         })?;
         let bus = self.scope(scope)?.handle.bus().clone();
-        let probe = Probe::new(sub, action, bus, self.log.clone(), self.prober.clone());
-        if let Some(old) = lock(slot).probe.replace(probe) {
+        let fresh = self.armed;
+        self.armed = self.armed.wrapping_add(1);
+        let probe = Probe::new(
+            sub,
+            action,
+            bus,
+            self.log.clone(),
+            self.prober.clone(),
+            fresh,
+        );
+        if let Some(old) = lock(&slot).probe.replace(probe) {
             old.disarm();
         }
         Ok(Ok(Answer::Done))

@@ -199,6 +199,10 @@ fn crowd_weights(rng: &mut impl Rng, capabilities: Capabilities) -> [u32; OpKind
             OpKind::Subscribe | OpKind::Consume => 12,
             OpKind::DropSubscription => 8,
             OpKind::CancelSubscriber | OpKind::Abandon => 4,
+            // A probe armed in a crowd may ride on the wakeup that the
+            // rebuilding of a waiter list full of dropped subscriptions
+            // makes (REENTER-1).
+            OpKind::Reenter => 2,
             OpKind::Send => send,
             OpKind::OpenScope | OpKind::Settle | OpKind::Observe => 1,
             _ => 0,

@@ -128,21 +128,26 @@ impl Implementation for Masked {
     }
 }
 
-#[test]
-fn missing_capabilities_make_rules_not_tested_never_passed() {
-    let target = Target::Custom {
+/// The reference bus as a target that declares none of `without`.
+fn masked(without: &'static [Capability]) -> Target {
+    Target::Custom {
         name: "masked".into(),
-        factory: Arc::new(|| {
+        factory: Arc::new(move || {
             Box::new(Masked {
                 inner: ReferenceImpl::new(None),
-                without: vec![
-                    Capability::Stats,
-                    Capability::Isolated,
-                    Capability::Schedule,
-                ],
+                without: without.to_vec(),
             })
         }),
-    };
+    }
+}
+
+#[test]
+fn missing_capabilities_make_rules_not_tested_never_passed() {
+    let target = masked(&[
+        Capability::Stats,
+        Capability::Isolated,
+        Capability::Schedule,
+    ]);
     let report = run(&campaign(target, 200, 0, "masked")).unwrap();
     for r in &report.rules {
         match r.rule {
@@ -164,22 +169,14 @@ fn missing_capabilities_make_rules_not_tested_never_passed() {
 
 #[test]
 fn missing_language_features_make_rules_not_applicable_and_still_conforming() {
-    let target = Target::Custom {
-        name: "masked".into(),
-        factory: Arc::new(|| {
-            Box::new(Masked {
-                inner: ReferenceImpl::new(None),
-                // (`Masked` forwards neither preempted polls nor
-                // migrations: those go too.)
-                without: vec![
-                    Capability::Share,
-                    Capability::Reenter,
-                    Capability::Preempt,
-                    Capability::Migrate,
-                ],
-            })
-        }),
-    };
+    // (`Masked` forwards neither preempted polls nor migrations: those go
+    // too.)
+    let target = masked(&[
+        Capability::Share,
+        Capability::Reenter,
+        Capability::Preempt,
+        Capability::Migrate,
+    ]);
     let report = run(&campaign(target, 200, 0, "masked")).unwrap();
     for r in &report.rules {
         match r.rule {

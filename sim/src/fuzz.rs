@@ -172,24 +172,27 @@ fn entry(u: &mut Unstructured<'_>) -> Entry {
         12 => return Entry::Poll(task_ref(u)),
         13 => return Entry::Wake(task_ref(u)),
         14 => return Entry::Migrate(task_ref(u)),
-        _ => {
-            let polled = task_ref(u);
-            let with = match byte(u) % 3 {
-                0 => Interjection::Op(Op::Send {
-                    scope: opt_scope(u),
-                    ty: ty(u),
-                    event: 0,
-                }),
-                1 => Interjection::Op(Op::Spawn {
-                    task: task(u),
-                    scope: scope(u),
-                }),
-                _ => Interjection::Poll(task_ref(u)),
-            };
-            return Entry::Preempt(polled, with);
-        }
+        _ => return preempt(u),
     };
     Entry::Op(op)
+}
+
+/// Tag 15: a task ref, then what runs at its yield point.
+fn preempt(u: &mut Unstructured<'_>) -> Entry {
+    let polled = task_ref(u);
+    let with = match byte(u) % 3 {
+        0 => Interjection::Op(Op::Send {
+            scope: opt_scope(u),
+            ty: ty(u),
+            event: 0,
+        }),
+        1 => Interjection::Op(Op::Spawn {
+            task: task(u),
+            scope: scope(u),
+        }),
+        _ => Interjection::Poll(task_ref(u)),
+    };
+    Entry::Preempt(polled, with)
 }
 
 impl<'a> Arbitrary<'a> for Workload {

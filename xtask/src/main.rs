@@ -377,10 +377,29 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<(), String> {
 fn write_text(path: &Path, text: &str) -> Result<(), String> {
     let text = text.trim_end().to_owned();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| not_a_directory(path, dir, e))?;
     }
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Why the folder `dir` of `path` could not be made: one of its parts that
+/// exists and is a file is named as such, not as "File exists".
+fn not_a_directory(path: &Path, dir: &Path, e: std::io::Error) -> String {
+    let file = dir
+        .ancestors()
+        .find(|a| a.exists() && !a.is_dir() && !a.as_os_str().is_empty());
+    match file {
+        Some(file) => format!(
+            "cannot write {}: {} is not a directory, so nothing can be written under it",
+            path.display(),
+            file.display()
+        ),
+        None => format!(
+            "cannot write {}: cannot create the directory {}: {e}",
+            path.display(),
+            dir.display()
+        ),
+    }
 }
 
 fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
@@ -655,6 +674,14 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
     for path in &args.files {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if text.trim().is_empty() {
+            println!(
+                "{}: empty: a transcript has at least the runner's hello and the adapter's reply",
+                path.display()
+            );
+            problems += 1;
+            continue;
+        }
         let mut expect_request = true;
         let mut pending: Option<serde_json::Value> = None;
         for (n, line) in text.lines().enumerate() {
@@ -679,9 +706,18 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
                 &replies
             };
             if let Err(e) = check.validate(&value) {
+                let place = e.instance_path().to_string();
+                let place = match place.is_empty() {
+                    true => "the line as a whole".to_owned(),
+                    false => format!("`{place}`"),
+                };
                 println!(
-                    "{at}: this {what} does not fit the protocol: {e} (at {})",
-                    e.instance_path()
+                    "{at}: this {what} does not fit the protocol at {place}: {e} (the shapes are under \"$defs/{}\" in conformance/protocol/scopebus-protocol.schema.json; PROTOCOL.md, \"Requests and replies\")",
+                    if what == "request" {
+                        "request"
+                    } else {
+                        "response"
+                    }
                 );
                 problems += 1;
                 continue;

@@ -476,6 +476,27 @@ fn transcripts_are_checked_against_the_protocol_schema() {
         "{}",
         text(&o.stdout)
     );
+    // A line that fits nothing says where to look, not "(at )".
+    std::fs::write(&bad, "{\"type\":\"reset\"}\n").unwrap();
+    let o = xtask(&["check-transcript", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let said = text(&o.stdout);
+    assert!(said.contains("at the line as a whole"), "{said}");
+    assert!(said.contains("$defs/request"), "{said}");
+    // An empty transcript is no pass.
+    let empty = out.join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let o = xtask(&["check-transcript", empty.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("empty.jsonl: empty"));
+}
+
+#[test]
+fn a_report_path_under_a_file_says_so() {
+    let o = xtask(&["conformance", "--seeds", "5", "--junit", "/dev/null/x.xml"]);
+    let said = text(&o.stderr);
+    assert!(said.contains("/dev/null is not a directory"), "{said}");
+    assert!(!said.contains("File exists"), "{said}");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -73,7 +73,7 @@ impl Expectations {
     /// # Errors
     /// What is wrong with it, where.
     pub fn read(path: &Path) -> Result<Expectations, String> {
-        let text = std::fs::read_to_string(path)
+        let text = scopebus_sim::input::read_text(path)
             .map_err(|e| format!("cannot read the expectations file {}: {e}", path.display()))?;
         let mut expectations: Expectations = toml::from_str(&text)
             .map_err(|e| format!("{}: not an expectations file: {e}", path.display()))?;

@@ -31,6 +31,7 @@ pub mod exec;
 #[cfg(feature = "arbitrary")]
 pub mod fuzz;
 pub mod harness;
+pub mod input;
 pub mod iut;
 pub mod model;
 pub mod op;

@@ -156,7 +156,7 @@ impl TraceFile {
     /// # Errors
     /// [`TraceError`] saying what is wrong, where.
     pub fn read(path: &Path) -> Result<TraceFile, TraceError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+        let text = crate::input::read_text(path).map_err(|source| TraceError::Io {
             path: path.to_owned(),
             source,
         })?;

@@ -48,6 +48,10 @@ use std::process::ExitCode;
     after_help = "Exit codes: 0 success; 1 a verdict against the implementation; 2 could not be judged."
 )]
 struct Cli {
+    /// The largest input file (trace, expectations, report, transcript)
+    /// any command reads, in MiB; a larger one is refused with an error.
+    #[arg(long, global = true, value_name = "MIB", default_value_t = scopebus_sim::input::DEFAULT_LIMIT >> 20)]
+    max_input_mib: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -672,7 +676,7 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
     let (requests, replies) = (validator("request")?, validator("response")?);
     let (mut lines, mut problems) = (0u64, 0u64);
     for path in &args.files {
-        let text = std::fs::read_to_string(path)
+        let text = scopebus_sim::input::read_text(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if text.trim().is_empty() {
             println!(
@@ -753,7 +757,7 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
 fn merge(args: MergeArgs) -> Result<ExitCode, String> {
     let mut reports = Vec::with_capacity(args.reports.len());
     for path in &args.reports {
-        let text = std::fs::read_to_string(path)
+        let text = scopebus_sim::input::read_text(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             format!(
@@ -779,6 +783,7 @@ fn merge(args: MergeArgs) -> Result<ExitCode, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    scopebus_sim::input::set_limit(cli.max_input_mib.saturating_mul(1 << 20));
     let result = match cli.command {
         Command::Conformance(args) => conformance(args),
         Command::Replay(args) => replay(args),

@@ -511,3 +511,41 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+#[test]
+fn input_files_are_read_up_to_a_bound() {
+    // An endless file is refused at the bound, not read until memory runs out.
+    let o = xtask(&["replay", "/dev/zero"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("larger than the 64 MiB an input file may be"),
+        "{}",
+        text(&o.stderr)
+    );
+    for args in [
+        &["check-transcript", "/dev/zero"][..],
+        &["merge", "/dev/zero"][..],
+        &["conformance", "--seeds", "2", "--expect", "/dev/zero"][..],
+    ] {
+        let o = xtask(args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(text(&o.stderr).contains("--max-input-mib"), "{args:?}");
+    }
+    // The bound is the user's to set.
+    let out = out_dir("bounded");
+    std::fs::create_dir_all(&out).unwrap();
+    let big = out.join("big.json");
+    std::fs::write(&big, " ".repeat(2 << 20)).unwrap();
+    let o = xtask(&["--max-input-mib", "1", "replay", big.to_str().unwrap()]);
+    assert!(
+        text(&o.stderr).contains("larger than the 1 MiB"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = xtask(&["--max-input-mib", "3", "replay", big.to_str().unwrap()]);
+    assert!(
+        !text(&o.stderr).contains("larger than"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -26,9 +26,16 @@ pub fn serve<F: Fn() -> Box<dyn Implementation>>(
     mut output: impl Write,
 ) -> std::io::Result<()> {
     let mut server = Server::new(make);
-    for line in input.lines() {
-        let line = line?;
-        let Some(response) = server.answer(&line) else {
+    let mut input = input;
+    while let Some(line) = next_line(&mut input)? {
+        let response = match line {
+            Ok(line) => server.answer(&line),
+            Err(why) => Some(Response::Error {
+                id: 0,
+                error: WireError::new(ErrorCode::Malformed, why),
+            }),
+        };
+        let Some(response) = response else {
             continue;
         };
         let text =
@@ -40,6 +47,58 @@ pub fn serve<F: Fn() -> Box<dyn Implementation>>(
         }
     }
     Ok(())
+}
+
+/// The longest request line read, in bytes: requests are a few hundred
+/// bytes; a longer line is answered `malformed` and skipped, never
+/// buffered whole.
+pub const MAX_REQUEST_LINE: usize = 1 << 20;
+
+/// The next line of `input` without its newline: `Ok(text)`, or `Err(why)`
+/// for a line over [`MAX_REQUEST_LINE`] (the rest of it is skipped) or not
+/// UTF-8; `None` at the end of input.
+///
+/// # Errors
+/// I/O errors of `input`.
+fn next_line(input: &mut impl BufRead) -> std::io::Result<Option<Result<String, String>>> {
+    let mut bytes = Vec::new();
+    let limit = MAX_REQUEST_LINE as u64 + 1;
+    let read = std::io::Read::take(&mut *input, limit).read_until(b'\n', &mut bytes)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if bytes.last() != Some(&b'\n') && bytes.len() as u64 == limit {
+        // Skip to the end of the line, a buffer at a time.
+        loop {
+            let buffer = input.fill_buf()?;
+            if buffer.is_empty() {
+                break;
+            }
+            match buffer.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    input.consume(i + 1);
+                    break;
+                }
+                None => {
+                    let n = buffer.len();
+                    input.consume(n);
+                }
+            }
+        }
+        let why = format!(
+            "a request line longer than {MAX_REQUEST_LINE} bytes; requests are one short JSON object per line"
+        );
+        return Ok(Some(Err(why)));
+    }
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    Ok(Some(String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "a request line that is not UTF-8 (byte {}); requests are JSON text",
+            e.utf8_error().valid_up_to()
+        )
+    })))
 }
 
 /// The adapter's side of a session, one request line at a time.

@@ -179,3 +179,40 @@ fn the_schema_rejects_what_the_protocol_forbids() {
         assert!(!requests_schema.is_valid(&value), "accepted: {line}");
     }
 }
+
+/// A request line too long, or not UTF-8, is answered `malformed` and
+/// skipped without being buffered whole; the session goes on.
+#[test]
+fn oversized_and_binary_request_lines_are_refused_and_the_session_goes_on() {
+    let mut input = "x".repeat(scopebus_conformance::serve::MAX_REQUEST_LINE * 3);
+    input.push('\n');
+    let mut bytes = input.into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe\n{\"type\":\"bye\",\"id\":5}\n");
+    let mut output = Vec::new();
+    serve(
+        || Box::new(ReferenceImpl::new(None)) as Box<dyn Implementation>,
+        &bytes[..],
+        &mut output,
+    )
+    .expect("serves");
+    let lines: Vec<Value> = String::from_utf8(output)
+        .expect("UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["error"]["code"], "malformed");
+    assert!(
+        lines[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than")
+    );
+    assert!(
+        lines[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not UTF-8")
+    );
+    assert_eq!(lines[2], json!({"type": "bye", "id": 5}));
+}

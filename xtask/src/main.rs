@@ -673,75 +673,14 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
         });
         jsonschema::validator_for(&focused).map_err(|e| format!("the built-in schema: {e}"))
     };
-    let (requests, replies) = (validator("request")?, validator("response")?);
+    let sides = [validator("request")?, validator("response")?];
     let (mut lines, mut problems) = (0u64, 0u64);
     for path in &args.files {
         let text = scopebus_sim::input::read_text(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if text.trim().is_empty() {
-            println!(
-                "{}: empty: a transcript has at least the runner's hello and the adapter's reply",
-                path.display()
-            );
-            problems += 1;
-            continue;
-        }
-        let mut expect_request = true;
-        let mut pending: Option<serde_json::Value> = None;
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            lines += 1;
-            let at = format!("{}:{}", path.display(), n + 1);
-            let what = if expect_request { "request" } else { "reply" };
-            expect_request = !expect_request;
-            let value: serde_json::Value = match serde_json::from_str(line) {
-                Ok(value) => value,
-                Err(e) => {
-                    println!("{at}: this {what} is not JSON: {e}");
-                    problems += 1;
-                    continue;
-                }
-            };
-            let check = if what == "request" {
-                &requests
-            } else {
-                &replies
-            };
-            if let Err(e) = check.validate(&value) {
-                let place = e.instance_path().to_string();
-                let place = match place.is_empty() {
-                    true => "the line as a whole".to_owned(),
-                    false => format!("`{place}`"),
-                };
-                println!(
-                    "{at}: this {what} does not fit the protocol at {place}: {e} (the shapes are under \"$defs/{}\" in conformance/protocol/scopebus-protocol.schema.json; PROTOCOL.md, \"Requests and replies\")",
-                    if what == "request" {
-                        "request"
-                    } else {
-                        "response"
-                    }
-                );
-                problems += 1;
-                continue;
-            }
-            if what == "request" {
-                pending = Some(value);
-            } else if let Some(request) = pending.take()
-                && let Some(why) = mismatch(&request, &value)
-            {
-                println!("{at}: this reply does not answer the request before it: {why}");
-                problems += 1;
-            }
-        }
-        if let Some(request) = pending {
-            println!(
-                "{}: note: the last request, {}, has no reply (the adapter hung or exited there)",
-                path.display(),
-                request["type"]
-            );
-        }
+        let (n, p) = check_one_transcript(path, &text, &sides);
+        lines += n;
+        problems += p;
     }
     println!(
         "{lines} lines in {} files checked against the protocol schema: {problems} problems",
@@ -752,6 +691,69 @@ fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Checks one transcript's `text` (requests and replies alternating)
+/// against `sides` (the request and the response validators), printing
+/// each problem; returns (lines checked, problems).
+fn check_one_transcript(path: &Path, text: &str, sides: &[jsonschema::Validator; 2]) -> (u64, u64) {
+    if text.trim().is_empty() {
+        println!(
+            "{}: empty: a transcript has at least the runner's hello and the adapter's reply",
+            path.display()
+        );
+        return (0, 1);
+    }
+    let (mut lines, mut problems) = (0u64, 0u64);
+    let mut pending: Option<serde_json::Value> = None;
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let is_request = lines % 2 == 0;
+        lines += 1;
+        let at = format!("{}:{}", path.display(), n + 1);
+        let (what, shape) = match is_request {
+            true => ("request", "request"),
+            false => ("reply", "response"),
+        };
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(e) => {
+                println!("{at}: this {what} is not JSON: {e}");
+                problems += 1;
+                continue;
+            }
+        };
+        if let Err(e) = sides[usize::from(!is_request)].validate(&value) {
+            let place = e.instance_path().to_string();
+            let place = match place.is_empty() {
+                true => "the line as a whole".to_owned(),
+                false => format!("`{place}`"),
+            };
+            println!(
+                "{at}: this {what} does not fit the protocol at {place}: {e} (the shapes are under \"$defs/{shape}\" in conformance/protocol/scopebus-protocol.schema.json; PROTOCOL.md, \"Requests and replies\")"
+            );
+            problems += 1;
+            continue;
+        }
+        if is_request {
+            pending = Some(value);
+        } else if let Some(request) = pending.take()
+            && let Some(why) = mismatch(&request, &value)
+        {
+            println!("{at}: this reply does not answer the request before it: {why}");
+            problems += 1;
+        }
+    }
+    if let Some(request) = pending {
+        println!(
+            "{}: note: the last request, {}, has no reply (the adapter hung or exited there)",
+            path.display(),
+            request["type"]
+        );
+    }
+    (lines, problems)
 }
 
 fn merge(args: MergeArgs) -> Result<ExitCode, String> {

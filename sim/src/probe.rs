@@ -90,7 +90,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Cheap to clone; started at the first probe.
 #[derive(Clone, Default)]
 pub struct Prober {
-    jobs: Arc<OnceLock<Mutex<mpsc::Sender<Job>>>>,
+    jobs: Arc<OnceLock<mpsc::Sender<Job>>>,
     /// Set while the prober thread runs a job: if one is still running
     /// when the next comes (it was blocked), the next runs on a thread of
     /// its own rather than queue behind it.
@@ -141,9 +141,8 @@ impl Prober {
                 .map(drop)
                 .map_err(drop),
             false => {
-                let sender = self.jobs.get_or_init(|| Mutex::new(spawn_prober()));
-                let sender = sender.lock().unwrap_or_else(PoisonError::into_inner);
-                sender.send(job).map_err(drop)
+                // `Sender` is `Sync`: the clones of a prober share it as is.
+                self.jobs.get_or_init(spawn_prober).send(job).map_err(drop)
             }
         };
         if sent.is_err() {

@@ -29,6 +29,7 @@ pub mod fuzz;
 pub mod merge;
 pub mod mutants;
 pub mod protocol;
+pub mod reaper;
 pub mod replay;
 pub mod report;
 pub mod runner;

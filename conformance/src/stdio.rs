@@ -16,6 +16,7 @@ use crate::protocol::{
     ErrorCode, MAX_LINE, PROTOCOL_VERSION, Request, Response, WireObservation, WireResult,
     catalogue,
 };
+use crate::reaper;
 use command_group::{CommandGroup, GroupChild};
 use scopebus_sim::iut::{Fault, ImplInfo, Implementation, Preempted};
 use scopebus_sim::op::{Interjection, Observation, Op, OpError, Reply, TaskRef};
@@ -109,6 +110,9 @@ enum Io {
     Child {
         child: GroupChild,
         stdin: ChildStdin,
+        /// Whether its session is open: it is registered with the
+        /// [`reaper`], and not yet reaped (so its pid is still its own).
+        open: bool,
     },
     /// Canned replies, in order, whatever the requests (for fuzzing the
     /// runner's reply handling, and for tests): see [`AdapterPool::scripted`].
@@ -129,19 +133,21 @@ struct Process {
 
 impl Process {
     fn spawn(command: &AdapterCommand) -> Result<Process, String> {
-        let mut child = Command::new(&command.program)
-            .args(&command.args)
+        let mut cmd = Command::new(&command.program);
+        cmd.args(&command.args)
             .envs(command.env.iter().cloned())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .group_spawn()
+            .stderr(Stdio::piped());
+        let mut child = reaper::spawn_registered(&mut cmd, |c| c.group_spawn(), |c| c.id())
             .map_err(|e| format!("cannot start the adapter `{}`: {e}", command.display()))?;
         let inner = child.inner();
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (inner.stdin.take(), inner.stdout.take(), inner.stderr.take())
         else {
+            reaper::end_session(child.id());
             let _ = child.kill();
+            let _ = child.wait();
             return Err("the adapter's standard streams could not be captured".to_owned());
         };
         let (tx, lines) = channel();
@@ -192,7 +198,11 @@ impl Process {
             }
         });
         Ok(Process {
-            io: Io::Child { child, stdin },
+            io: Io::Child {
+                child,
+                stdin,
+                open: true,
+            },
             lines,
             stderr: tail,
             next_id: 0,
@@ -245,16 +255,21 @@ impl Process {
         let deadline = Instant::now() + Duration::from_secs(2);
         let status = loop {
             match child.try_wait() {
-                Ok(Some(status)) => break status.to_string(),
+                Ok(Some(status)) => {
+                    self.reaped();
+                    break status.to_string();
+                }
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10))
                 }
                 Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    self.kill();
                     break "it closed its stdout but kept running; killed".to_owned();
                 }
-                Err(e) => break format!("unknown ({e})"),
+                Err(e) => {
+                    self.kill();
+                    break format!("unknown ({e})");
+                }
             }
         };
         // Give the stderr reader a moment to collect the last words.
@@ -265,18 +280,48 @@ impl Process {
         }
     }
 
+    /// Ends the session: the adapter and every process it started are
+    /// killed ([`reaper`]), and the adapter is reaped. Does nothing the
+    /// second time (its pid may belong to another process by then).
     fn kill(&mut self) {
-        if let Io::Child { child, .. } = &mut self.io {
+        if let Io::Child { child, open, .. } = &mut self.io
+            && *open
+        {
+            *open = false;
+            reaper::end_session(child.id());
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
+    /// The adapter exited by itself and was reaped: its session is over,
+    /// and what it left behind is killed if it can still be found.
+    fn reaped(&mut self) {
+        if let Io::Child { child, open, .. } = &mut self.io
+            && *open
+        {
+            *open = false;
+            reaper::exited(child.id());
+        }
+    }
+
     /// Whether the process has exited (a scripted one always may go).
     fn exited(&mut self) -> bool {
-        match &mut self.io {
+        let gone = match &mut self.io {
             Io::Child { child, .. } => matches!(child.try_wait(), Ok(Some(_))),
             Io::Script => true,
+        };
+        if gone {
+            self.reaped();
+        }
+        gone
+    }
+
+    /// The adapter's pid, while its session is open.
+    fn pid(&self) -> Option<u32> {
+        match &self.io {
+            Io::Child { child, open, .. } if *open => Some(child.id()),
+            _ => None,
         }
     }
 
@@ -576,10 +621,12 @@ impl AdapterPool {
 }
 
 impl Drop for AdapterPool {
-    /// Says goodbye to every idle adapter (and kills those that linger).
+    /// Says goodbye to every idle adapter (and kills those that linger),
+    /// then kills what each left behind.
     fn drop(&mut self) {
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
         for mut process in idle {
+            let left = process.pid().map(|pid| (pid, reaper::Snapshot::of(pid)));
             let _ = process.call(|id| Request::Bye { id }, Duration::from_secs(2));
             let deadline = Instant::now() + Duration::from_secs(2);
             while Instant::now() < deadline {
@@ -589,7 +636,18 @@ impl Drop for AdapterPool {
                 std::thread::sleep(Duration::from_millis(5));
             }
             process.kill();
+            if let Some((pid, left)) = left {
+                left.kill(pid);
+            }
         }
+    }
+}
+
+impl Drop for Process {
+    /// A process dropped with its session open (a pool's idle adapters end
+    /// theirs first) is killed with everything it started.
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

@@ -317,3 +317,63 @@ fn a_nondeterministic_adapter_is_reported_as_flaky() {
     let junit = scopebus_conformance::report::to_junit(&report).expect("junit");
     assert!(junit.contains("FLAKY"));
 }
+
+/// The processes alive with `SCOPEBUS_TEST_MARK=token` in their environment.
+fn marked(token: &str) -> Vec<u32> {
+    let entry = format!("SCOPEBUS_TEST_MARK={token}");
+    std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/environ"))
+                        .map(|env| env.split(|b| *b == 0).any(|e| e == entry.as_bytes()))
+                        .unwrap_or(false)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An adapter whose child left its session and process group (`setsid`)
+/// and holds its stdout open: the child dies with each session (a
+/// process-group kill alone would miss it), in a run that ends normally and
+/// in one whose adapter hangs and is killed.
+#[test]
+fn a_child_that_left_the_process_group_dies_with_the_session() {
+    for (mode, timeout) in [("setsid-child", 5_000), ("hang", 300)] {
+        let token = format!("{mode}-{}", std::process::id());
+        let mut c = campaign(mode, Duration::from_millis(timeout));
+        c.target = Target::Stdio {
+            name: mode.to_owned(),
+            pool: AdapterPool::new(
+                AdapterCommand {
+                    program: PathBuf::from(env!("CARGO_BIN_EXE_scopebus-broken-adapter")),
+                    args: vec![mode.to_owned()],
+                    env: vec![
+                        ("SCOPEBUS_TEST_MARK".into(), token.clone().into()),
+                        // Every process of this adapter starts a sleeper of
+                        // its own, out of its group.
+                        ("SCOPEBUS_ALSO_ORPHAN".into(), "1".into()),
+                    ],
+                },
+                Duration::from_millis(timeout),
+            ),
+        };
+        let report = run(&c).expect("runs");
+        drop(c);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut left = marked(&token);
+        while !left.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            left = marked(&token);
+        }
+        for pid in &left {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        assert!(left.is_empty(), "{mode}: left behind: {left:?}");
+        drop(report);
+    }
+}

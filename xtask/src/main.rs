@@ -786,6 +786,16 @@ fn merge(args: MergeArgs) -> Result<ExitCode, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     scopebus_sim::input::set_limit(cli.max_input_mib.saturating_mul(1 << 20));
+    // The commands that start adapters (or other programs) own every process
+    // those start: orphans come back to this process, and an interrupt or a
+    // termination kills them all before it exits.
+    if !matches!(
+        cli.command,
+        Command::Adapter(_) | Command::CheckTranscript(_)
+    ) && let Err(e) = scopebus_conformance::reaper::install()
+    {
+        eprintln!("warning: {e}; an interrupted run may leave adapter processes behind");
+    }
     let result = match cli.command {
         Command::Conformance(args) => conformance(args),
         Command::Replay(args) => replay(args),
@@ -815,8 +825,10 @@ fn main() -> ExitCode {
             },
         ),
     };
-    result.unwrap_or_else(|message| {
+    let code = result.unwrap_or_else(|message| {
         eprintln!("error: {message}");
         ExitCode::from(2)
-    })
+    });
+    scopebus_conformance::reaper::sweep();
+    code
 }

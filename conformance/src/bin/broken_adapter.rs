@@ -19,7 +19,13 @@
 //! nested ones: a bus without isolation, judged through the protocol),
 //! `lose-after-drop` (after a subscription is dropped or cancelled, the
 //! next event a subscriber of its type in its scope receives is lost: a
-//! drop that disturbs its siblings), `well` (no misbehaviour).
+//! drop that disturbs its siblings), `hang-settle` (never answers a
+//! `settle`), `setsid-child` (well behaved, but starts a child that leaves
+//! its session and process group with `setsid()` and sleeps for ever,
+//! holding the adapter's stdout open), `double-fork` (the same, through a
+//! parent that exits at once, so the sleeper is an orphan before the
+//! session ends), `well` (no misbehaviour). With `SCOPEBUS_ALSO_ORPHAN`
+//! set, any mode also starts the `setsid-child` sleeper.
 
 use scopebus_conformance::protocol::Response;
 use scopebus_conformance::serve::Server;
@@ -29,6 +35,30 @@ use std::io::{BufRead, Write};
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "well".to_owned());
+    match mode.as_str() {
+        "orphan" => {
+            // Out of the adapter's session and process group; stdout (the
+            // runner's pipe) stays open as long as this sleeps.
+            let _ = nix::unistd::setsid();
+            hang();
+        }
+        "fork-orphan" => {
+            let _ = start("orphan");
+            return;
+        }
+        "setsid-child" => {
+            let _ = start("orphan");
+        }
+        "double-fork" => {
+            if let Ok(mut parent) = start("fork-orphan") {
+                let _ = parent.wait();
+            }
+        }
+        _ if std::env::var_os("SCOPEBUS_ALSO_ORPHAN").is_some() => {
+            let _ = start("orphan");
+        }
+        _ => {}
+    }
     let mut server = Server::new(|| Box::new(ReferenceImpl::new(None)) as Box<dyn Implementation>);
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
@@ -200,9 +230,17 @@ impl Broken {
                 std::process::exit(3);
             }
             "hang" if is_op => hang(),
+            "hang-settle" if is_op && line.contains("\"op\":\"settle\"") => hang(),
             _ => text,
         }
     }
+}
+
+/// Starts this program again in `mode`, sharing its standard streams.
+fn start(mode: &str) -> std::io::Result<std::process::Child> {
+    std::process::Command::new(std::env::current_exe()?)
+        .arg(mode)
+        .spawn()
 }
 
 fn hang() -> ! {

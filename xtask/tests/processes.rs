@@ -1,0 +1,189 @@
+//! No adapter process outlives the runner: hostile adapters whose children
+//! leave their session and process group (`setsid`), or are orphaned before
+//! the session ends (a double fork), are cleaned up at the end of a run, on
+//! a timeout, and when the runner is interrupted (SIGINT), terminated
+//! (SIGTERM) or hung up on (SIGHUP). Every test marks the processes it
+//! starts with an environment variable of its own, and checks that none is
+//! left (killing any it finds, so that a failing test leaks nothing either).
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// An adapter command (a shell line, as `--impl` takes it) that starts two
+/// sleepers outside its process group, one of them orphaned at once, then
+/// becomes `tail` (`exec`).
+fn hostile(tail: &str) -> String {
+    format!(
+        "sh -c 'setsid sleep 3600 & (setsid sleep 3601 &); exec {tail}' {}",
+        env!("CARGO_BIN_EXE_xtask")
+    )
+}
+
+/// The processes alive with `MARK=token` in their environment.
+fn marked(token: &str) -> Vec<u32> {
+    let entry = format!("SCOPEBUS_TEST_MARK={token}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|e| e == entry.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Asserts that no process marked `token` is left (after a moment for the
+/// last kills to land), killing any that is.
+fn assert_nothing_left(token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = marked(token);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        left = marked(token);
+    }
+    for pid in &left {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(left.is_empty(), "{token}: processes left behind: {left:?}");
+}
+
+fn xtask(token: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .args(args)
+        .env("SCOPEBUS_TEST_MARK", token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+fn token(name: &str) -> String {
+    format!("{name}-{}", std::process::id())
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn descendants_that_left_the_process_group_do_not_outlive_the_run() {
+    let token = token("end");
+    let adapter = hostile("\"$0\" adapter");
+    let o = xtask(
+        &token,
+        &[
+            "conformance",
+            "--impl",
+            &adapter,
+            "--seeds",
+            "4",
+            "--ops",
+            "20",
+            "--jobs",
+            "2",
+        ],
+    )
+    .output()
+    .expect("runs");
+    // Four seeds exercise too little to judge: the point is what is left.
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_nothing_left(&token);
+}
+
+#[test]
+fn descendants_of_an_adapter_that_hangs_are_killed_with_it() {
+    let token = token("hang");
+    let adapter = hostile("sleep 3602");
+    let started = Instant::now();
+    let o = xtask(
+        &token,
+        &["conformance", "--impl", &adapter, "--timeout", "300"],
+    )
+    .output()
+    .expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("failed the handshake"), "{}", text(&o));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_nothing_left(&token);
+}
+
+/// Starts a long run on the hostile adapter, waits until its adapters and
+/// their sleepers run, sends `signal`, and checks the exit code and that
+/// nothing is left.
+fn interrupted_by(signal: &str, number: i32) {
+    let token = token(signal);
+    let adapter = hostile("\"$0\" adapter");
+    let mut child: Child = xtask(
+        &token,
+        &[
+            "conformance",
+            "--impl",
+            &adapter,
+            "--seeds",
+            "1000000",
+            "--jobs",
+            "2",
+        ],
+    )
+    .spawn()
+    .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // The runner itself, at least one adapter and its two sleepers.
+    while marked(&token).len() < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        marked(&token).len() >= 4,
+        "the run did not start its adapters"
+    );
+    let pid = child.id().to_string();
+    let _ = Command::new("kill")
+        .args([&format!("-{}", signal.trim_start_matches("SIG")), &pid])
+        .status();
+    let waited = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if waited.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            break child.wait().expect("waits");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert_nothing_left(&token);
+    assert_eq!(status.code(), Some(128 + number), "{signal}: {stderr}");
+    assert!(
+        stderr.contains(&format!("interrupted by {signal}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_interrupted_runner_leaves_nothing_behind() {
+    interrupted_by("SIGINT", 2);
+}
+
+#[test]
+fn a_terminated_runner_leaves_nothing_behind() {
+    interrupted_by("SIGTERM", 15);
+}
+
+#[test]
+fn a_runner_hung_up_on_leaves_nothing_behind() {
+    interrupted_by("SIGHUP", 1);
+}

@@ -82,6 +82,7 @@ fn judge(seeds: u64) -> Result<(), String> {
         progress: false,
         expectations: None,
         profile: Default::default(),
+        deadline: None,
     };
     let report = run(&campaign)?;
     print!("{}", report::render(&report));

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod deadline;
 pub mod expectations;
 pub mod fuzz;
 pub mod merge;

@@ -18,7 +18,7 @@
 
 use crate::report::{from_json, to_json};
 use crate::runner::{
-    Determinism, MODES_SHOWN, ModeSeen, Report, RuleFailure, RuleResult, Seeds, Verdict,
+    Determinism, MODES_SHOWN, ModeSeen, Report, RuleFailure, RuleResult, Seeds, Stopped, Verdict,
 };
 use scopebus_sim::harness::Counts;
 use scopebus_sim::model::Mode;
@@ -80,6 +80,7 @@ pub fn merge(shards: &[Report]) -> Result<Report, String> {
             .iter()
             .filter_map(|r| r.unjudgeable.clone())
             .min_by_key(|u| u.seed),
+        stopped: merge_stopped(shards)?,
         // Shards run side by side: the whole took as long as the slowest.
         run_time: shards.iter().map(|r| r.run_time).max().unwrap_or_default(),
         shrink_time: shards
@@ -89,6 +90,34 @@ pub fn merge(shards: &[Report]) -> Result<Report, String> {
             .unwrap_or_default(),
         ..first.clone()
     })
+}
+
+/// The whole range stopped early if any shard did: with the first such
+/// shard's reason (named), and the seeds every shard ran, summed.
+fn merge_stopped(shards: &[Report]) -> Result<Option<Stopped>, String> {
+    let mut shard_order: Vec<&Report> = shards.iter().collect();
+    shard_order.sort_by_key(|r| r.seeds.bounds().0);
+    let Some((r, s)) = shard_order
+        .iter()
+        .find_map(|r| r.stopped.as_ref().map(|s| (r, s)))
+    else {
+        return Ok(None);
+    };
+    let mut seeds_run: u64 = 0;
+    for r in shards {
+        seeds_run = seeds_run
+            .checked_add(r.seed_count())
+            .ok_or("the seeds run overflow")?;
+    }
+    let name = match r.seeds {
+        Seeds::Shard { index, of, .. } => format!("shard {index}/{of}"),
+        _ => "a shard".to_owned(),
+    };
+    Ok(Some(Stopped {
+        kind: s.kind,
+        message: format!("{name}: {}", s.message),
+        seeds_run,
+    }))
 }
 
 /// Every report must be a different shard of one run, and all must be

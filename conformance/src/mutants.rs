@@ -57,14 +57,19 @@ pub struct MutantResult {
     pub trace: Option<PathBuf>,
     /// The failure, as seen in the shrunk trace.
     pub message: Option<String>,
-    /// A command that reruns the seed.
+    /// A command that replays the shrunk trace (none if it was not saved).
     pub repro: Option<String>,
+    /// Why the shrunk trace could not be written, if it could not: as in
+    /// `conformance`, the result stands (the mutant was caught) and the
+    /// report says the trace is missing.
+    pub save_error: Option<String>,
 }
 
 /// Hunts every mutant.
 ///
 /// # Errors
-/// If the thread pool cannot start or a trace cannot be written.
+/// If the thread pool cannot start. (A trace that cannot be written is
+/// reported in its mutant's result.)
 pub fn hunt(hunt: &Hunt) -> Result<Vec<MutantResult>, String> {
     let pool = pool(hunt.jobs)?;
     pool.install(|| {
@@ -93,6 +98,7 @@ fn hunt_one(hunt: &Hunt, mutant: Mutant) -> Result<MutantResult, String> {
         trace: None,
         message: None,
         repro: None,
+        save_error: None,
     };
     let mut diagnosis = target.diagnosis_probed();
     for seed in 0..hunt.max_seeds {
@@ -117,15 +123,19 @@ fn hunt_one(hunt: &Hunt, mutant: Mutant) -> Result<MutantResult, String> {
         file.seed = Some(seed);
         file.ops = Some(hunt.ops);
         file.failure = Some(FailureRecord::from(&shrunk.failure));
-        file.write(&path).map_err(|e| e.to_string())?;
+        match file.write(&path) {
+            Ok(()) => {
+                result.repro = Some(format!("cargo xtask replay {}", display_path(&path)));
+                result.trace = Some(path);
+            }
+            Err(e) => result.save_error = Some(format!("cannot write {}: {e}", path.display())),
+        }
         result.killed = true;
         result.rule = Some(shrunk.failure.rule);
         result.seed = Some(seed);
         result.trace_ops = Some(count_ops(&shrunk.entries));
         result.trace_entries = Some(shrunk.entries.len());
         result.message = Some(shrunk.failure.message);
-        result.repro = Some(format!("cargo xtask replay {}", display_path(&path)));
-        result.trace = Some(path);
         return Ok(result);
     }
     result.time = started.elapsed();

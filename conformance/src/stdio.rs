@@ -16,7 +16,7 @@ use crate::protocol::{
     ErrorCode, MAX_LINE, PROTOCOL_VERSION, Request, Response, WireObservation, WireResult,
     catalogue,
 };
-use crate::reaper;
+use crate::{deadline, reaper};
 use command_group::{CommandGroup, GroupChild};
 use scopebus_sim::iut::{Fault, ImplInfo, Implementation, Preempted};
 use scopebus_sim::op::{Interjection, Observation, Op, OpError, Reply, TaskRef};
@@ -27,7 +27,7 @@ use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -375,16 +375,22 @@ impl Process {
     /// The next line the adapter writes, within `timeout`, in reply to the
     /// request `summary` describes.
     fn reply_line(&mut self, summary: &str, timeout: Duration) -> Result<String, Fault> {
-        let line = match self.lines.recv_timeout(timeout) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => {
+        let line = match deadline::recv(&self.lines, timeout) {
+            deadline::Waited::Got(line) => line,
+            deadline::Waited::Cut => {
+                self.kill();
+                return Err(Fault::OutOfTime {
+                    request: summary.to_owned(),
+                });
+            }
+            deadline::Waited::TimedOut => {
                 self.kill();
                 return Err(Fault::Hung {
                     request: summary.to_owned(),
                     waited_ms: timeout.as_millis() as u64,
                 });
             }
-            Err(RecvTimeoutError::Disconnected) => Line::Eof,
+            deadline::Waited::Gone => Line::Eof,
         };
         let what = match line {
             Line::Text(line) => return Ok(line),

@@ -249,6 +249,7 @@ fn each_planted_bug_fails_its_own_rule_and_no_other() {
                 progress: false,
                 expectations: None,
                 profile: Default::default(),
+                deadline: None,
             };
             let report = run(&campaign).expect("runs");
             let others: Vec<String> = report

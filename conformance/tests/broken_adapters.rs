@@ -6,7 +6,9 @@
 mod support;
 
 use scopebus_conformance::rules::Rule;
-use scopebus_conformance::runner::{Campaign, Report, RuleFailure, RuleResult, Seeds, run};
+use scopebus_conformance::runner::{
+    BREAKER, Campaign, Report, RuleFailure, RuleResult, Seeds, StopKind, run,
+};
 use scopebus_conformance::stdio::{AdapterCommand, AdapterPool};
 use scopebus_conformance::target::Target;
 use scopebus_sim::op::{Entry, TaskRef};
@@ -33,6 +35,7 @@ fn campaign(mode: &str, timeout: Duration) -> Campaign {
         progress: false,
         expectations: None,
         profile: Default::default(),
+        deadline: None,
     }
 }
 
@@ -220,6 +223,100 @@ fn a_hang_is_a_failure_with_a_repro_and_does_not_hang_the_runner() {
         assert!(failure.trace.exists());
     }
     assert!(!report.success());
+    // A hang is a verdict (exit 1), though the adapter never got as far as
+    // doing what it declares (`schedule`): more seeds cannot help.
+    assert!(report.judged());
+    assert_eq!(report.exit_code(), 1);
+    assert!(
+        scopebus_conformance::report::render(&report).contains("verdict: NOT CONFORMING"),
+        "{}",
+        scopebus_conformance::report::render(&report)
+    );
+}
+
+/// An adapter that hangs in every seed: after a few runs in a row (the
+/// layout probe's counts as one) the runner starts no more, cuts the seeds
+/// in flight, and reports what it has (the failures, with
+/// repros) and why it stopped, as a verdict (exit 1). A thousand seeds end
+/// in seconds, not a thousand timeouts.
+#[test]
+fn an_adapter_that_always_hangs_stops_the_run_early_with_a_verdict() {
+    for mode in ["hang", "crash"] {
+        let mut c = campaign(mode, Duration::from_millis(200));
+        c.seeds = Seeds::range(0, 1000).expect("a range");
+        c.jobs = 2;
+        let started = Instant::now();
+        let report = run(&c).expect("runs");
+        assert!(started.elapsed() < Duration::from_secs(60), "{mode}");
+        let stopped = report.stopped.as_ref().expect("stopped early");
+        assert_eq!(stopped.kind, StopKind::Broke, "{mode}");
+        assert!(
+            (u64::from(BREAKER) - 1..20).contains(&stopped.seeds_run),
+            "{mode}: {stopped:?}"
+        );
+        assert_eq!(report.exit_code(), 1, "{mode}");
+        let failed = failed(&report);
+        assert!(!failed.is_empty(), "{mode}");
+        for r in failed {
+            let f = r.failure().expect("a failure");
+            assert!(f.fault && f.trace.exists(), "{mode}: {f:?}");
+        }
+        let text = scopebus_conformance::report::render(&report);
+        assert!(
+            text.contains("STOPPED EARLY") && text.contains("in a row"),
+            "{text}"
+        );
+        let json = scopebus_conformance::report::to_json(&report);
+        assert_eq!(json["stopped"]["reason"], "broke");
+    }
+}
+
+/// An adapter that hangs at `settle`, which gets ten times the timeout:
+/// shrinking and the reruns keep their time budgets (1 s here, and 5 s)
+/// though one replay would outlast both: each wait is cut at the budget's
+/// end, and a replay cut short counts for nothing.
+#[test]
+fn shrinking_keeps_its_budget_against_an_adapter_that_hangs_at_settle() {
+    let mut c = campaign("hang-settle", Duration::from_millis(1000));
+    c.seeds = Seeds::range(0, 1).expect("a range");
+    c.shrink.time = Duration::from_secs(1);
+    let report = run(&c).expect("runs");
+    // One replay of the failing trace alone would wait 10 s at its settle.
+    assert!(
+        report.shrink_time < Duration::from_secs(9),
+        "{:?}",
+        report.shrink_time
+    );
+    let wake = &report.rules[Rule::Wake1.index()];
+    let failure = wake.failure().expect("WAKE-1 failed: a hang at settle");
+    assert!(failure.fault && failure.trace.exists());
+    assert_eq!(report.exit_code(), 1);
+}
+
+/// `--deadline`: no seed starts after it, a wait in flight is cut at it,
+/// and a run that stopped so before any must rule failed is not judged
+/// (exit 2), saying how far it got.
+#[test]
+fn a_deadline_stops_the_run_and_says_how_far_it_got() {
+    let mut c = campaign("well", Duration::from_secs(5));
+    c.seeds = Seeds::range(0, 1_000_000).expect("a range");
+    c.ops = 200;
+    c.jobs = 2;
+    c.deadline = Some(Duration::from_secs(2));
+    let started = Instant::now();
+    let report = run(&c).expect("runs");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let stopped = report.stopped.as_ref().expect("stopped");
+    assert_eq!(stopped.kind, StopKind::Deadline);
+    assert!(stopped.seeds_run > 0 && stopped.seeds_run < 1_000_000);
+    assert_eq!(report.seed_count(), stopped.seeds_run);
+    assert_eq!(report.exit_code(), 2);
+    let text = scopebus_conformance::report::render(&report);
+    assert!(text.contains("NOT JUDGED: the run stopped after"), "{text}");
 }
 
 #[test]

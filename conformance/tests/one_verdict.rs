@@ -50,6 +50,7 @@ fn a_conformance_runs_saved_traces_replay_to_their_rules() {
             progress: false,
             expectations: None,
             profile: Default::default(),
+            deadline: None,
             target: target.clone(),
         };
         let report = run(&campaign).expect("runs");

@@ -35,6 +35,7 @@ fn campaign(target: Target, count: u64, jobs: usize, name: &str) -> Campaign {
         progress: false,
         expectations: None,
         profile: Default::default(),
+        deadline: None,
     }
 }
 
@@ -511,4 +512,101 @@ fn a_rule_that_fails_in_several_ways_shows_each_way() {
         );
         assert!(junit.contains(&format!("[{mode}]")), "{mode} not in JUnit");
     }
+}
+
+/// What a hostile review found `merge` could be fooled with, each refused
+/// or judged as an unsharded run would: sizes from the file never drive an
+/// allocation (one shard of a billion), counts never wrap, a rule every
+/// shard calls passed with 0 checks is NOT EXERCISED, and the seeds a report
+/// names (unjudged, nondeterministic) lie in its shard.
+#[test]
+fn merge_cannot_be_fooled_by_sizes_counts_or_empty_passes() {
+    use scopebus_conformance::merge::merge_json;
+    let mut c = campaign(Target::Reference, 40, 2, "fooled");
+    let shards: Vec<serde_json::Value> = (1..=2)
+        .map(|k| {
+            c.seeds = Seeds::shard(0, 40, k, 2).unwrap();
+            report::to_json(&run(&c).unwrap())
+        })
+        .collect();
+    // 1. One shard of a billion: refused at once, naming a few of the
+    //    missing ones, not all 999,999,999.
+    let mut one = shards[0].clone();
+    one["shard"] = serde_json::json!({"index": 1, "of": 1_000_000_000u64, "first_seed": 0, "seeds": 1_000_000_000_000u64});
+    one["seeds"] = 1000.into();
+    let started = std::time::Instant::now();
+    let error = merge_json(&[one]).unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert!(error.contains("missing") && error.len() < 1000, "{error}");
+    // 2. Counts that would wrap.
+    let mut wrapped = shards.clone();
+    wrapped[0]["rules"][0]["checks"] = u64::MAX.into();
+    wrapped[1]["rules"][0]["checks"] = 1.into();
+    let error = merge_json(&wrapped).unwrap_err();
+    assert!(error.contains("add up past"), "{error}");
+    let mut ops = shards.clone();
+    ops[0]["ops"] = u64::MAX.into();
+    let error = merge_json(&ops).unwrap_err();
+    assert!(
+        error.contains("overflow") || error.contains("past"),
+        "{error}"
+    );
+    // 3. "Passed" with no checks anywhere.
+    let mut empty = shards.clone();
+    for s in &mut empty {
+        s["rules"][0]["checks"] = 0.into();
+    }
+    let merged = merge_json(&empty).unwrap();
+    assert_eq!(
+        merged["rules"][0]["verdict"], "not_exercised",
+        "{}",
+        merged["rules"][0]
+    );
+    assert_eq!(merged["judged"], false);
+    // 4. Seeds outside the shard that names them.
+    let mut unjudged = shards.clone();
+    unjudged[0]["unjudgeable"] =
+        serde_json::json!({"seed": 35, "entry": "send", "message": "made up"});
+    let error = merge_json(&unjudged).unwrap_err();
+    assert!(error.contains("unjudgeable.seed"), "{error}");
+    let mut mismatched = shards.clone();
+    mismatched[1]["determinism"]["mismatches"] = serde_json::json!([3]);
+    let error = merge_json(&mismatched).unwrap_err();
+    assert!(error.contains("determinism.mismatches"), "{error}");
+    // 5. A stop that ran every seed, or for no known reason.
+    let mut stopped = shards.clone();
+    stopped[0]["stopped"] =
+        serde_json::json!({"reason": "deadline", "message": "m", "seeds_run": 20});
+    assert!(
+        merge_json(&stopped)
+            .unwrap_err()
+            .contains("stopped.seeds_run")
+    );
+    stopped[0]["stopped"] = serde_json::json!({"reason": "bored", "message": "m", "seeds_run": 5});
+    assert!(merge_json(&stopped).unwrap_err().contains("stopped.reason"));
+}
+
+/// A shard that stopped early makes the merged run stopped: the seeds every
+/// shard ran add up, the reason names the shard, and with nothing failed
+/// the whole is not judged (exit 2).
+#[test]
+fn a_shard_that_stopped_early_stops_the_merged_run() {
+    use scopebus_conformance::merge::merge_json;
+    let mut c = campaign(Target::Reference, 40, 2, "stopped");
+    let mut shards: Vec<serde_json::Value> = (1..=2)
+        .map(|k| {
+            c.seeds = Seeds::shard(0, 40, k, 2).unwrap();
+            report::to_json(&run(&c).unwrap())
+        })
+        .collect();
+    shards[1]["stopped"] = serde_json::json!({"reason": "deadline", "message": "the deadline (5 s) passed", "seeds_run": 7});
+    let merged = merge_json(&shards).unwrap();
+    assert_eq!(merged["stopped"]["seeds_run"], 27);
+    assert_eq!(
+        merged["stopped"]["message"],
+        "shard 2/2: the deadline (5 s) passed"
+    );
+    let report = report::from_json(&merged).unwrap();
+    assert_eq!(report.exit_code(), 2);
+    assert!(report::render(&report).contains("STOPPED EARLY"));
 }

@@ -43,6 +43,10 @@ pub struct Failure {
     /// semantics: its adapter broke the protocol, so the run cannot be
     /// judged at all.
     pub unjudgeable: bool,
+    /// Whether the run was cut short by the runner's time budget
+    /// ([`crate::iut::Fault::OutOfTime`]): the failure is no failure, and
+    /// the run says nothing about the implementation.
+    pub cut: bool,
     /// The model's evidence, when the model (not a fault) found it.
     pub evidence: Option<Box<Disagreement>>,
 }
@@ -565,6 +569,7 @@ impl<I: Implementation> Session<I> {
             entry_text: entry.to_string(),
             fault: false,
             unjudgeable: false,
+            cut: false,
             evidence: Some(Box::new(disagreement)),
         }
     }
@@ -588,6 +593,7 @@ impl<I: Implementation> Session<I> {
             entry_text: entry.to_string(),
             fault: true,
             unjudgeable: fault.is_protocol(),
+            cut: fault.is_cut(),
             evidence: None,
         }
     }
@@ -602,6 +608,7 @@ impl<I: Implementation> Session<I> {
             entry_text: entry.to_string(),
             fault: true,
             unjudgeable: true,
+            cut: false,
             evidence: None,
         }
     }

@@ -50,6 +50,13 @@ pub enum Fault {
     },
     /// It broke the wire protocol.
     Protocol(String),
+    /// The run's time budget ran out while the runner waited for a reply to
+    /// `request` (a shrink budget, a `--deadline`): the run was cut short,
+    /// and says nothing about the implementation.
+    OutOfTime {
+        /// What it was asked.
+        request: String,
+    },
     /// Something failed before this entry's own request, while the runner
     /// was doing something else (listing runnable tasks, resetting the
     /// adapter); the entry only found the implementation broken.
@@ -68,6 +75,16 @@ impl Fault {
         match self {
             Fault::Protocol(_) => true,
             Fault::Earlier { fault, .. } => fault.is_protocol(),
+            _ => false,
+        }
+    }
+
+    /// Whether the run was cut short by the runner's own time budget
+    /// ([`Fault::OutOfTime`], now or earlier): not a verdict either way.
+    pub fn is_cut(&self) -> bool {
+        match self {
+            Fault::OutOfTime { .. } => true,
+            Fault::Earlier { fault, .. } => fault.is_cut(),
             _ => false,
         }
     }
@@ -92,6 +109,10 @@ impl fmt::Display for Fault {
                 "the implementation exited ({status}); stderr ends with:\n{stderr_tail}"
             ),
             Fault::Protocol(m) => write!(f, "protocol error: {m}"),
+            Fault::OutOfTime { request } => write!(
+                f,
+                "the run's time budget ran out while waiting for the reply to {request} (not a verdict)"
+            ),
             Fault::Earlier { during, fault } => {
                 write!(f, "while {during} (before this entry): {fault}")
             }

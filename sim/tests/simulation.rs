@@ -62,6 +62,7 @@ fn failing_as(entries: &[Entry], rule: Rule) -> scopebus_sim::harness::Run {
         entry_text: String::new(),
         fault: false,
         unjudgeable: false,
+        cut: false,
         evidence: Some(Box::new(Disagreement::Certain(reading))),
     });
     run

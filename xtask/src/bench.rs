@@ -608,6 +608,7 @@ fn campaign(target: Target, seeds: u64, jobs: usize, out: &Path) -> Result<Campa
         target,
         expectations: None,
         profile: Default::default(),
+        deadline: None,
         seeds: Seeds::range(0, seeds)?,
         ops: 200,
         jobs,

@@ -32,6 +32,7 @@ use std::time::Duration;
 mod bench;
 mod fuzz;
 mod haiway;
+mod transcript;
 use scopebus_sim::harness::{GenConfig, generate};
 use scopebus_sim::rules::Profile;
 use scopebus_sim::shrink::Budget;
@@ -232,6 +233,13 @@ struct ConformanceArgs {
     /// Where failing traces are written (under `failures/`).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Stop the whole run (seeds, shrinking, reruns) after this many
+    /// seconds: no seed starts after it, waits for an adapter are cut at it,
+    /// and the report says how many seeds ran. Without it, a run stops early
+    /// only when the adapter hung, crashed or broke the protocol in several
+    /// seeds in a row.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    deadline: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -438,6 +446,7 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
         out_dir: args.out.unwrap_or_else(default_out),
         shrink: Budget::default(),
         progress: std::io::stderr().is_terminal(),
+        deadline: args.deadline.map(Duration::from_secs),
     };
     if let (Some(path), Seeds::One(seed)) = (&args.trace, seeds) {
         let mut imp = campaign.target.instantiate();
@@ -617,145 +626,6 @@ fn adapter(args: AdapterArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The protocol's JSON Schema, as shipped in `conformance/protocol/`.
-const SCHEMA: &str = include_str!("../../conformance/protocol/scopebus-protocol.schema.json");
-
-/// Why `reply` (schema-valid) cannot be the answer to `request`, if so.
-fn mismatch(request: &serde_json::Value, reply: &serde_json::Value) -> Option<String> {
-    let kind = |v: &serde_json::Value| v["type"].as_str().unwrap_or("").to_owned();
-    let (asked, answered) = (kind(request), kind(reply));
-    if answered == "error" {
-        return None;
-    }
-    if reply["id"] != request["id"] {
-        return Some(format!(
-            "its id is {}, the request's is {}",
-            reply["id"], request["id"]
-        ));
-    }
-    let expected = match asked.as_str() {
-        "hello" => "hello",
-        "reset" => "ok",
-        "op" => "result",
-        "step" | "poll" => "stepped",
-        "runnable" => "runnable",
-        "wake" | "migrate" => "woken",
-        "preempt" => "preempted",
-        "bye" => "bye",
-        _ => return None,
-    };
-    if answered != expected {
-        return Some(format!(
-            "a `{answered}` reply to a `{asked}` request (expected `{expected}` or `error`)"
-        ));
-    }
-    if asked == "preempt" && reply["ran"] == serde_json::json!(true) {
-        let polls = request["with"].get("poll").is_some();
-        let has_result = !reply["result"].is_null();
-        if polls && has_result {
-            return Some("a `result` for a preempting poll, which is not an op".to_owned());
-        }
-        if !polls && !has_result {
-            return Some("no `result` for the preempting op".to_owned());
-        }
-    }
-    None
-}
-
-fn check_transcript(args: CheckTranscriptArgs) -> Result<ExitCode, String> {
-    let schema: serde_json::Value =
-        serde_json::from_str(SCHEMA).map_err(|e| format!("the built-in schema: {e}"))?;
-    let validator = |definition: &str| {
-        let focused = serde_json::json!({
-            "$schema": schema["$schema"],
-            "$defs": schema["$defs"],
-            "$ref": format!("#/$defs/{definition}"),
-        });
-        jsonschema::validator_for(&focused).map_err(|e| format!("the built-in schema: {e}"))
-    };
-    let sides = [validator("request")?, validator("response")?];
-    let (mut lines, mut problems) = (0u64, 0u64);
-    for path in &args.files {
-        let text = scopebus_sim::input::read_text(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let (n, p) = check_one_transcript(path, &text, &sides);
-        lines += n;
-        problems += p;
-    }
-    println!(
-        "{lines} lines in {} files checked against the protocol schema: {problems} problems",
-        args.files.len()
-    );
-    Ok(if problems == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// Checks one transcript's `text` (requests and replies alternating)
-/// against `sides` (the request and the response validators), printing
-/// each problem; returns (lines checked, problems).
-fn check_one_transcript(path: &Path, text: &str, sides: &[jsonschema::Validator; 2]) -> (u64, u64) {
-    if text.trim().is_empty() {
-        println!(
-            "{}: empty: a transcript has at least the runner's hello and the adapter's reply",
-            path.display()
-        );
-        return (0, 1);
-    }
-    let (mut lines, mut problems) = (0u64, 0u64);
-    let mut pending: Option<serde_json::Value> = None;
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let is_request = lines % 2 == 0;
-        lines += 1;
-        let at = format!("{}:{}", path.display(), n + 1);
-        let (what, shape) = match is_request {
-            true => ("request", "request"),
-            false => ("reply", "response"),
-        };
-        let value: serde_json::Value = match serde_json::from_str(line) {
-            Ok(value) => value,
-            Err(e) => {
-                println!("{at}: this {what} is not JSON: {e}");
-                problems += 1;
-                continue;
-            }
-        };
-        if let Err(e) = sides[usize::from(!is_request)].validate(&value) {
-            let place = e.instance_path().to_string();
-            let place = match place.is_empty() {
-                true => "the line as a whole".to_owned(),
-                false => format!("`{place}`"),
-            };
-            println!(
-                "{at}: this {what} does not fit the protocol at {place}: {e} (the shapes are under \"$defs/{shape}\" in conformance/protocol/scopebus-protocol.schema.json; PROTOCOL.md, \"Requests and replies\")"
-            );
-            problems += 1;
-            continue;
-        }
-        if is_request {
-            pending = Some(value);
-        } else if let Some(request) = pending.take()
-            && let Some(why) = mismatch(&request, &value)
-        {
-            println!("{at}: this reply does not answer the request before it: {why}");
-            problems += 1;
-        }
-    }
-    if let Some(request) = pending {
-        println!(
-            "{}: note: the last request, {}, has no reply (the adapter hung or exited there)",
-            path.display(),
-            request["type"]
-        );
-    }
-    (lines, problems)
-}
-
 fn merge(args: MergeArgs) -> Result<ExitCode, String> {
     let mut reports = Vec::with_capacity(args.reports.len());
     for path in &args.reports {
@@ -801,7 +671,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay(args),
         Command::Mutants(args) => mutants(args),
         Command::Adapter(args) => adapter(args),
-        Command::CheckTranscript(args) => check_transcript(args),
+        Command::CheckTranscript(args) => transcript::check(&args.files),
         Command::Merge(args) => merge(args),
         Command::Bench(args) => bench::run(&bench::Options {
             quick: args.quick,

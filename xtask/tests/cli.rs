@@ -483,6 +483,34 @@ fn transcripts_are_checked_against_the_protocol_schema() {
     let said = text(&o.stdout);
     assert!(said.contains("at the line as a whole"), "{said}");
     assert!(said.contains("$defs/request"), "{said}");
+    // Each error names the shape the line names, and what that shape
+    // wanted; a line naming no known shape is told which there are; a
+    // last request with no reply is a problem (every request gets one).
+    std::fs::write(
+        &bad,
+        concat!(
+            "{\"type\":\"op\",\"id\":2,\"op\":{\"op\":\"consume\",\"sub\":1}}\n",
+            "{\"type\":\"result\",\"id\":2,\"result\":{\"ok\":\"banana\"}}\n",
+            "{\"type\":\"op\",\"id\":3,\"op\":{\"op\":\"fly\"}}\n",
+            "{\"type\":\"teleport\",\"id\":3}\n",
+            "{\"type\":\"op\",\"id\":4,\"op\":{\"op\":\"settle\"}}\n",
+        ),
+    )
+    .unwrap();
+    let o = xtask(&["check-transcript", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 1);
+    let said = text(&o.stdout);
+    for needle in [
+        "bad.jsonl:1: this request does not fit the protocol: at `/op`",
+        "checked as the shape it names: `op` > `consume`",
+        "bad.jsonl:2: this reply does not fit the protocol: `/result/ok` fits none of the 2 shapes allowed there",
+        "bad.jsonl:3: this request does not fit the protocol: `/op` names its shape `fly` (by `op`), which is not one the protocol has here: expected one of \"open_scope\"",
+        "bad.jsonl:4: this reply does not fit the protocol: the line names its shape `teleport`",
+        "the last request, a `op` (id 4), has no reply",
+        "5 problems",
+    ] {
+        assert!(said.contains(needle), "`{needle}` not in:\n{said}");
+    }
     // An empty transcript is no pass.
     let empty = out.join("empty.jsonl");
     std::fs::write(&empty, "").unwrap();
@@ -547,5 +575,70 @@ fn input_files_are_read_up_to_a_bound() {
         !text(&o.stderr).contains("larger than"),
         "{}",
         text(&o.stderr)
+    );
+}
+
+/// `--seeds` up to the largest count, off a terminal: a line of progress
+/// every so often (every second here; 30 s by default) says how far the run
+/// got and how long the rest would take, and `--deadline` ends it, not
+/// judged (exit 2), saying so.
+#[test]
+fn an_endless_run_shows_progress_off_a_terminal_and_a_deadline_ends_it() {
+    let started = std::time::Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "conformance",
+            "--seeds",
+            "18446744073709551615",
+            "--deadline",
+            "3",
+        ])
+        .env("SCOPEBUS_PROGRESS_SECS", "1")
+        .output()
+        .expect("runs");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert_eq!(code(&o), 2, "{}{}", text(&o.stdout), text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("conformance: ") && stderr.contains(" of 18446744073709551615 seeds in "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("years left"), "{stderr}");
+    let stdout = text(&o.stdout);
+    assert!(
+        stdout.contains("STOPPED EARLY: the deadline (3 s) passed")
+            && stdout.contains("NOT JUDGED: the run stopped after"),
+        "{stdout}"
+    );
+}
+
+/// One convention for traces that cannot be saved, in every command: the
+/// verdict stands (its exit code), and the failure says its trace is
+/// missing and why; nothing else is lost.
+#[test]
+fn an_unsaved_trace_is_reported_beside_its_failure_and_keeps_the_verdict() {
+    let nowhere = "/dev/null/scopebus";
+    let o = xtask(&[
+        "conformance",
+        "--impl",
+        "mutant:lifo",
+        "--seeds",
+        "30",
+        "--out",
+        nowhere,
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(text(&o.stdout).contains("FIFO-1"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("could not be saved"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = xtask(&["mutants", "--only", "lifo", "--out", nowhere]);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let said = text(&o.stdout);
+    assert!(
+        said.contains("1 killed") && said.contains("its shrunk trace could not be saved"),
+        "{said}"
     );
 }

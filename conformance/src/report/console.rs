@@ -303,6 +303,10 @@ fn commands(out: &mut String, f: &RuleFailure) {
                 ),
             )
         }
+        false if r.trace_runs == 0 => (
+            "replay (not rerun: the time budget ran out first)".to_owned(),
+            "rerun: ".to_owned(),
+        ),
         false => ("replay".to_owned(), "rerun: ".to_owned()),
     };
     match &f.save_error {
@@ -437,6 +441,15 @@ fn must_with(report: &Report, pred: impl Fn(&Verdict) -> bool) -> Vec<&'static s
 }
 
 fn verdict_line(out: &mut String, report: &Report) {
+    if let Some(s) = &report.stopped {
+        let _ = writeln!(
+            out,
+            "STOPPED EARLY: {}; {} of {} ran, and everything above is about those",
+            s.message,
+            s.seeds_run,
+            plural(report.seeds.bounds().1, "seed")
+        );
+    }
     let failed = must_with(report, |v| *v == Verdict::Failed);
     let line = if let Some(u) = &report.unjudgeable {
         format!(
@@ -445,7 +458,14 @@ fn verdict_line(out: &mut String, report: &Report) {
         )
     } else if !report.determinism.mismatches.is_empty() && !report.must_failed() {
         "NOT JUDGED: the run was not deterministic".to_owned()
-    } else if !report.idle_capabilities().is_empty() {
+    } else if let Some(stopped) = report.stopped.as_ref().filter(|_| !report.must_failed()) {
+        format!(
+            "NOT JUDGED: the run stopped after {} of {} before any must rule failed: {}",
+            stopped.seeds_run,
+            plural(report.seeds.bounds().1, "seed"),
+            stopped.message
+        )
+    } else if !report.idle_capabilities().is_empty() && !report.must_failed() {
         idle_verdict(report)
     } else if report.is_rerun() {
         match failed.is_empty() {

@@ -6,8 +6,8 @@
 //! was expected where.
 
 use crate::runner::{
-    Determinism, ModeSeen, Report, Reproduction, RuleFailure, RuleResult, Seeds, Unjudged, Verdict,
-    display_path,
+    Determinism, ModeSeen, Report, Reproduction, RuleFailure, RuleResult, Seeds, StopKind, Stopped,
+    Unjudged, Verdict, display_path,
 };
 use scopebus_sim::harness::Counts;
 use scopebus_sim::iut::ImplInfo;
@@ -54,6 +54,19 @@ struct ReportDoc {
     rules: Vec<RuleDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     shard: Option<ShardDoc>,
+    /// Set when the run stopped before its last seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stopped: Option<StoppedDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoppedDoc {
+    /// `broke` (the breaker) or `deadline`.
+    reason: String,
+    message: String,
+    /// Seeds that ran to their end, fewer than `seeds`.
+    seeds_run: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -222,6 +235,11 @@ fn doc(report: &Report) -> ReportDoc {
             }),
             _ => None,
         },
+        stopped: report.stopped.as_ref().map(|s| StoppedDoc {
+            reason: s.kind.name().to_owned(),
+            message: s.message.clone(),
+            seeds_run: s.seeds_run,
+        }),
     }
 }
 
@@ -317,6 +335,23 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let layout = Layout::from_name(&doc.layout)
         .ok_or_else(|| format!("layout: unknown layout `{}`", doc.layout))?;
+    let inside = |seed: u64| seed.wrapping_sub(first) < count;
+    if let Some(u) = doc.unjudgeable.as_ref().filter(|u| !inside(u.seed)) {
+        return Err(format!(
+            "unjudgeable.seed: seed {} is not one of the {count} seeds from {first} this report ran",
+            u.seed
+        ));
+    }
+    if let Some(seed) = doc.determinism.mismatches.iter().find(|s| !inside(**s)) {
+        return Err(format!(
+            "determinism.mismatches: seed {seed} is not one of the {count} seeds from {first} this report ran"
+        ));
+    }
+    let stopped = doc
+        .stopped
+        .as_ref()
+        .map(|s| stopped_of(s, count))
+        .transpose()?;
     let duration = |s: f64, what: &str| {
         Duration::try_from_secs_f64(s).map_err(|_| format!("{what}: {s} is not a duration"))
     };
@@ -357,8 +392,26 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
             .into_iter()
             .map(|s| (s.rule, s.why))
             .collect(),
+        stopped,
         run_time: duration(doc.seconds, "seconds")?,
         shrink_time: duration(doc.shrink_seconds, "shrink_seconds")?,
+    })
+}
+
+/// A stopped run's record: a known reason, and fewer seeds run than the
+/// `count` it was to run.
+fn stopped_of(s: &StoppedDoc, count: u64) -> Result<Stopped, String> {
+    let kind = StopKind::from_name(&s.reason).map_err(|e| format!("stopped.reason: {e}"))?;
+    if s.seeds_run >= count {
+        return Err(format!(
+            "stopped.seeds_run: {} seeds ran of {count}: a run that stopped early ran fewer",
+            s.seeds_run
+        ));
+    }
+    Ok(Stopped {
+        kind,
+        message: s.message.clone(),
+        seeds_run: s.seeds_run,
     })
 }
 

@@ -41,6 +41,18 @@ pub fn to_junit(report: &Report) -> Result<String, String> {
             ));
         suite.add_test_case(TestCase::new("protocol", status));
     }
+    if let Some(stopped) = &report.stopped {
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status
+            .set_message("the run stopped before its last seed")
+            .set_description(format!(
+                "{}; {} of {} seeds ran",
+                stopped.message,
+                stopped.seeds_run,
+                report.seeds.bounds().1
+            ));
+        suite.add_test_case(TestCase::new("stopped", status));
+    }
     let mut junit = Junit::new("scopebus");
     junit.add_test_suite(suite);
     junit

@@ -55,9 +55,15 @@ pub fn render_mutants(results: &[MutantResult], max_seeds: u64) -> String {
         );
     }
     for r in results.iter().filter(|r| r.killed) {
-        if let (Some(repro), Some(message)) = (&r.repro, &r.message) {
-            let _ = writeln!(out, "\n{}: {}\n  {}", r.mutant.name(), message, repro);
-        }
+        let Some(message) = &r.message else {
+            continue;
+        };
+        let how = match (&r.repro, &r.save_error) {
+            (Some(repro), _) => repro.clone(),
+            (None, Some(why)) => format!("(its shrunk trace could not be saved: {why})"),
+            (None, None) => continue,
+        };
+        let _ = writeln!(out, "\n{}: {}\n  {}", r.mutant.name(), message, how);
     }
     out
 }
@@ -79,6 +85,7 @@ pub fn mutants_to_json(results: &[MutantResult]) -> Value {
             "trace_entries": r.trace_entries,
             "trace": r.trace.as_ref().map(|p| display_path(p)),
             "message": r.message,
+            "save_error": r.save_error,
         })).collect::<Vec<_>>()
     })
 }

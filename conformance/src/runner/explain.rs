@@ -4,16 +4,18 @@
 
 use super::Campaign;
 use super::display_path;
-use super::reproduce::reproduce;
+use super::reproduce::{self, reproduce};
 use super::tally::FirstFailure;
 use super::verdict::RuleFailure;
+use crate::deadline;
 use scopebus_sim::diagnosis::{Diagnosis, classify};
-use scopebus_sim::harness::Failure;
+use scopebus_sim::harness::{Failure, Run};
 use scopebus_sim::model::Violation;
 use scopebus_sim::op::Entry;
 use scopebus_sim::shrink::{count_ops, shrink};
 use scopebus_sim::trace::{FailureRecord, TraceFile};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Shrinks `first`'s failure (keeping its rule and shape, or finding a
 /// `must` rule where it was a `should`), checks how reliably it shows
@@ -25,20 +27,29 @@ pub fn explain(
     diagnosis: &mut Diagnosis<'_>,
     first: &FirstFailure,
 ) -> (scopebus_sim::rules::Rule, RuleFailure) {
-    let shrunk = shrink(&first.trace, &first.failure, campaign.shrink, |entries| {
-        diagnosis.judge(entries)
+    // Shrinking keeps its time budget even when one replay could outlast
+    // it (an adapter that hangs): each wait is cut at the budget's end, and
+    // a candidate cut short is no reproduction.
+    let shrink_until = Instant::now() + campaign.shrink.time;
+    let shrunk = deadline::within(Some(shrink_until), || {
+        shrink(&first.trace, &first.failure, campaign.shrink, |entries| {
+            uncut(diagnosis.judge(entries))
+        })
     });
-    let first_replay = diagnosis.judge(&shrunk.entries);
-    let transcript = first_replay.transcript.clone();
-    let reruns = reproduce(
-        campaign,
-        diagnosis,
-        first.seed,
-        first.failure.rule,
-        shrunk.failure.rule,
-        &shrunk.entries,
-        first_replay,
-    );
+    let (transcript, reruns) = deadline::within(Some(Instant::now() + reproduce::TIME), || {
+        let first_replay = diagnosis.judge(&shrunk.entries);
+        let transcript = first_replay.transcript.clone();
+        let reruns = reproduce(
+            campaign,
+            diagnosis,
+            first.seed,
+            first.failure.rule,
+            shrunk.failure.rule,
+            &shrunk.entries,
+            first_replay,
+        );
+        (transcript, reruns)
+    });
     let failure = &match reruns.reproduction.flaky() {
         true => first_reading(&shrunk.failure),
         false => shrunk.failure.clone(),
@@ -98,6 +109,15 @@ pub fn explain(
         reattributed_from: (failure.rule != first.failure.rule).then_some(first.failure.rule),
     };
     (rule, failure)
+}
+
+/// A run as the shrinker may count it: one the deadline in force cut short
+/// (or that ended after it) fails nothing.
+fn uncut(mut run: Run) -> Run {
+    if deadline::passed() || run.failure.as_ref().is_some_and(|f| f.cut) {
+        run.failure = None;
+    }
+    run
 }
 
 /// A flaky failure as its disagreement reads from its evidence alone:

@@ -20,20 +20,24 @@
 
 mod deviations;
 mod explain;
+mod progress;
 mod reproduce;
 mod seeds;
+mod stop;
 mod tally;
 mod verdict;
 
 pub use seeds::Seeds;
+pub use stop::{BREAKER, StopKind, Stopped};
 pub use verdict::{
     Determinism, MODES_SHOWN, ModeSeen, Report, Reproduction, RuleFailure, RuleResult, Unjudged,
     Verdict,
 };
 
+use crate::deadline;
 use crate::expectations::Expectations;
 use crate::target::Target;
-use indicatif::{ProgressBar, ProgressStyle};
+use progress::Progress;
 use rayon::prelude::*;
 use scopebus_sim::harness::{GenConfig, generate};
 use scopebus_sim::iut::ImplInfo;
@@ -43,6 +47,7 @@ use scopebus_sim::shrink::Budget;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use stop::Stop;
 use tally::{FirstFailure, SeedResult, Tally};
 
 /// Everything a conformance run needs.
@@ -60,12 +65,19 @@ pub struct Campaign {
     pub out_dir: PathBuf,
     /// How hard to shrink each failure.
     pub shrink: Budget,
-    /// Draw a progress bar on stderr (when it is a terminal).
+    /// Whether stderr is a terminal: then a progress bar is drawn on it;
+    /// otherwise a line every 30 s says how many seeds ran and about how
+    /// long the rest will take.
     pub progress: bool,
     /// Known deviations of the implementation, if any.
     pub expectations: Option<Expectations>,
     /// Which promises the verdict holds it to: each rule's level.
     pub profile: Profile,
+    /// How long the whole run may take (`--deadline`): then no new seed
+    /// starts, waits for replies are cut at it, and the report says the run
+    /// stopped. `None`: no limit (the breaker still stops a run against an
+    /// adapter that keeps breaking).
+    pub deadline: Option<std::time::Duration>,
 }
 
 impl Campaign {
@@ -91,14 +103,24 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
         ));
     }
     let info = campaign.target.check()?;
-    let layout = campaign.target.diagnosis_probed().layout();
+    let stop = Stop::new(campaign.deadline);
+    let (layout, probe_broke) = deadline::within(stop.deadline(), || {
+        let probed = campaign.target.diagnosis_probed();
+        (probed.layout(), probed.probe_broke())
+    });
+    if probe_broke {
+        // The probe is a run like any seed's: a hang there is one strike.
+        stop.broke_once();
+    }
     let pool = pool(campaign.jobs)?;
     let started = Instant::now();
-    let tally = pool.install(|| run_seeds(campaign, layout));
-    let mismatches = pool.install(|| check_determinism(campaign, layout, &tally.sample));
+    let tally = pool.install(|| run_seeds(campaign, layout, &stop));
+    // An adapter the breaker gave up on would only hang again.
+    let sample: &[(u64, u64)] = if stop.broke() { &[] } else { &tally.sample };
+    let mismatches = pool.install(|| check_determinism(campaign, layout, sample, &stop));
     let run_time = started.elapsed();
     let shrink_started = Instant::now();
-    let explained = pool.install(|| explain_failures(campaign, layout, &tally.failing));
+    let explained = pool.install(|| explain_failures(campaign, layout, &tally.failing, &stop));
     let shrink_time = shrink_started.elapsed();
     let stale = match &campaign.expectations {
         Some(e) => deviations::stale(campaign, layout, e),
@@ -115,7 +137,7 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
         profile: campaign.profile,
         rules,
         determinism: Determinism {
-            checked: tally.sample.len() as u64,
+            checked: sample.len() as u64,
             mismatches,
         },
         expectations: campaign.expectations.as_ref().map(|e| e.path.clone()),
@@ -125,15 +147,17 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
             message: failure.message,
             entry: failure.entry_text,
         }),
+        stopped: stop.stopped(tally.run, campaign.seeds.bounds().1),
         run_time,
         shrink_time,
     })
 }
 
-/// Runs every seed of the campaign, folding results as they finish.
-fn run_seeds(campaign: &Campaign, layout: Layout) -> Tally {
+/// Runs every seed of the campaign, folding results as they finish, until
+/// the last or until `stop` says to stop (see [`stop`]).
+fn run_seeds(campaign: &Campaign, layout: Layout, stop: &Stop) -> Tally {
     let (start, count) = campaign.seeds.bounds();
-    let bar = progress_bar(campaign.progress, count, "conformance");
+    let bar = Progress::new(campaign.progress, count, "conformance");
     // The determinism self-check reruns a sample: the first seed and then
     // every `stride`-th, at most about a thousand of them. Counted over the
     // whole range, so that shards sample exactly what one run would.
@@ -141,17 +165,26 @@ fn run_seeds(campaign: &Campaign, layout: Layout) -> Tally {
     let stride = (whole / 1000).max(100);
     let tally = (0..count)
         .into_par_iter()
+        // Once the run stops, every worker stops taking seeds (without
+        // walking what is left of a range that may be 2^64 long).
+        .take_any_while(|_| stop.may_start())
         .fold(Tally::default, |tally, i| {
             let seed = start.wrapping_add(i);
-            let result = run_seed(&campaign.target, layout, seed, campaign.config());
-            bar.inc(1);
+            let result = deadline::within_stoppable(stop.deadline(), stop.flag(), || {
+                run_seed(&campaign.target, layout, seed, campaign.config())
+            });
+            stop.finished(&result);
+            bar.inc();
             tally.add(result, seed.wrapping_sub(origin) % stride == 0)
         })
         .reduce(Tally::default, Tally::merge);
-    bar.finish_and_clear();
+    bar.finish();
     tally
 }
 
+/// Runs one seed on a fresh instance and attributes its failure. A run the
+/// deadline in force cut short (a wait for a reply, or anything after it)
+/// is marked `cut`.
 fn run_seed(target: &Target, layout: Layout, seed: u64, config: GenConfig) -> SeedResult {
     let mut imp = target.instantiate();
     let run = generate(seed, config, &mut *imp);
@@ -159,6 +192,7 @@ fn run_seed(target: &Target, layout: Layout, seed: u64, config: GenConfig) -> Se
     // and counterfactuals included), so the rule a seed counts against is
     // the one `replay` would name.
     let run = target.diagnosis(layout).attribute(run);
+    let cut = deadline::passed() || run.failure.as_ref().is_some_and(|f| f.cut);
     SeedResult {
         seed,
         unsupported: run.unsupported,
@@ -166,15 +200,25 @@ fn run_seed(target: &Target, layout: Layout, seed: u64, config: GenConfig) -> Se
         coverage: run.coverage,
         counts: run.counts,
         fingerprint: run.fingerprint,
+        cut,
     }
 }
 
-/// The sampled seeds whose second run differed from their first.
-fn check_determinism(campaign: &Campaign, layout: Layout, sample: &[(u64, u64)]) -> Vec<u64> {
+/// The sampled seeds whose second run differed from their first (a rerun
+/// the deadline cut short proves nothing, and is left out).
+fn check_determinism(
+    campaign: &Campaign,
+    layout: Layout,
+    sample: &[(u64, u64)],
+    stop: &Stop,
+) -> Vec<u64> {
     let mut mismatches: Vec<u64> = sample
         .par_iter()
         .filter(|(seed, fingerprint)| {
-            run_seed(&campaign.target, layout, *seed, campaign.config()).fingerprint != *fingerprint
+            let rerun = deadline::within(stop.deadline(), || {
+                run_seed(&campaign.target, layout, *seed, campaign.config())
+            });
+            !rerun.cut && rerun.fingerprint != *fingerprint
         })
         .map(|(seed, _)| *seed)
         .collect();
@@ -196,6 +240,7 @@ fn explain_failures(
     campaign: &Campaign,
     layout: Layout,
     failing: &BTreeMap<(Rule, Mode), FirstFailure>,
+    stop: &Stop,
 ) -> Vec<Explained> {
     let mut chosen: Vec<(&(Rule, Mode), &FirstFailure)> = Vec::new();
     for rule in Rule::ALL {
@@ -207,7 +252,9 @@ fn explain_failures(
         .par_iter()
         .map(|(key, first)| {
             let mut diagnosis = campaign.target.diagnosis(layout);
-            let (rule, failure) = explain::explain(campaign, &mut diagnosis, first);
+            let (rule, failure) = deadline::within(stop.deadline(), || {
+                explain::explain(campaign, &mut diagnosis, first)
+            });
             Explained {
                 counted: **key,
                 rule,
@@ -321,19 +368,6 @@ pub fn pool(jobs: usize) -> Result<rayon::ThreadPool, String> {
         .num_threads(jobs)
         .build()
         .map_err(|e| format!("cannot start {jobs} worker threads: {e}"))
-}
-
-fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(&format!(
-        "{what} {{bar:40}} {{pos}}/{{len}} seeds [{{elapsed}}, eta {{eta}}]"
-    )) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// `path` relative to the current directory when it is under it.

@@ -8,6 +8,7 @@
 
 use super::Campaign;
 use super::verdict::Reproduction;
+use crate::deadline;
 use scopebus_sim::diagnosis::Diagnosis;
 use scopebus_sim::harness::{GenConfig, Run, generate};
 use scopebus_sim::op::Entry;
@@ -18,8 +19,10 @@ use std::time::{Duration, Instant};
 /// each.
 const RERUNS: u32 = 3;
 
-/// Time the reruns of one failure may take, beyond the first of each.
-const TIME: Duration = Duration::from_secs(5);
+/// Time the reruns of one failure may take (the first of each may take
+/// longer, but the caller cuts every wait for a reply at this budget: see
+/// [`crate::deadline`]).
+pub const TIME: Duration = Duration::from_secs(5);
 
 /// What the reruns left: the counts, and a transcript of a run that failed
 /// and of one that passed (for an adapter).
@@ -31,7 +34,11 @@ pub struct Reruns {
 }
 
 impl Reruns {
+    /// Counts one rerun; one the deadline cut short counts for nothing.
     fn count(&mut self, run: Run, rule: Rule, of_seed: bool) {
+        if deadline::passed() || run.failure.as_ref().is_some_and(|f| f.cut) {
+            return;
+        }
         let failed = run.failure.is_some_and(|f| f.rule == rule);
         let r = &mut self.reproduction;
         let (runs, failures) = match of_seed {

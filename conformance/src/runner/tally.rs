@@ -18,6 +18,9 @@ pub struct SeedResult {
     pub counts: Counts,
     pub fingerprint: u64,
     pub unsupported: Capabilities,
+    /// Whether the run was cut short by the runner's deadline (or never
+    /// started): it is not counted at all.
+    pub cut: bool,
 }
 
 /// The lowest failing seed of one rule and mode, with its trace, and how
@@ -43,11 +46,17 @@ pub struct Tally {
     pub unsupported: Capabilities,
     /// The lowest seed whose run could not be judged, and why.
     pub unjudgeable: Option<(u64, Failure)>,
+    /// Seeds that ran to their end (not cut short, not skipped).
+    pub run: u64,
 }
 
 impl Tally {
     /// Folds in one seed's result (`sampled`: for the determinism check).
     pub fn add(mut self, result: SeedResult, sampled: bool) -> Tally {
+        if result.cut {
+            return self;
+        }
+        self.run += 1;
         self.counts.add(&result.counts);
         self.coverage.merge(&result.coverage);
         self.unsupported = self.unsupported.union(result.unsupported);
@@ -93,6 +102,7 @@ impl Tally {
 
     /// Folds two tallies into one.
     pub fn merge(mut self, other: Tally) -> Tally {
+        self.run += other.run;
         self.counts.add(&other.counts);
         self.coverage.merge(&other.coverage);
         self.sample.extend(other.sample);

@@ -276,6 +276,9 @@ pub struct Report {
     /// Deviations whose recorded trace no longer fails their rule: the
     /// expectations file is out of date. (rule, what happened)
     pub stale: Vec<(Rule, String)>,
+    /// Set when the run stopped before its last seed (the breaker, the
+    /// deadline): what it reports covers only the seeds that ran.
+    pub stopped: Option<super::Stopped>,
     /// Wall time of the seeds (not of shrinking).
     pub run_time: Duration,
     /// Wall time of shrinking and of the reproduction checks.
@@ -289,6 +292,7 @@ impl Report {
     pub fn conforming(&self) -> bool {
         !self.is_rerun()
             && self.unjudgeable.is_none()
+            && self.stopped.is_none()
             && self.idle_capabilities().is_empty()
             && self.determinism.mismatches.is_empty()
             && self.stale.is_empty()
@@ -351,11 +355,18 @@ impl Report {
     /// all the same (a rule it broke is broken, deterministic or not), and
     /// the workloads exercised every `must` rule. `cargo xtask conformance`
     /// exits 2 if not.
+    ///
+    /// A `must` rule that failed is a verdict whatever else is missing: a
+    /// nondeterministic run, a run stopped early, or a declared capability
+    /// never used (an adapter that hangs before its first poll has failed,
+    /// and more seeds cannot change that).
     pub fn judged(&self) -> bool {
         self.unjudgeable.is_none()
-            && (self.determinism.mismatches.is_empty() || self.must_failed())
-            && self.idle_capabilities().is_empty()
-            && !self.under_exercised()
+            && (self.must_failed()
+                || (self.determinism.mismatches.is_empty()
+                    && self.stopped.is_none()
+                    && self.idle_capabilities().is_empty()
+                    && !self.under_exercised()))
     }
 
     /// Whether some `must` rule failed, unexpectedly.
@@ -397,8 +408,12 @@ impl Report {
         })
     }
 
-    /// Number of seeds run.
+    /// Number of seeds run (to their end: fewer than asked for if the run
+    /// stopped early).
     pub fn seed_count(&self) -> u64 {
-        self.seeds.bounds().1
+        match &self.stopped {
+            Some(s) => s.seeds_run,
+            None => self.seeds.bounds().1,
+        }
     }
 }

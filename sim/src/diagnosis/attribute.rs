@@ -23,6 +23,8 @@ pub type Rerunner<'a> = Box<dyn FnMut(&[Entry], Layout) -> Run + 'a>;
 pub struct Diagnosis<'a> {
     layout: Layout,
     rerun: Rerunner<'a>,
+    /// Whether a probe run ended in a fault ([`Diagnosis::probe_broke`]).
+    probe_broke: bool,
 }
 
 impl<'a> Diagnosis<'a> {
@@ -30,8 +32,20 @@ impl<'a> Diagnosis<'a> {
     /// rerun), probing its layout first ([`layout::probe`]: one short run).
     pub fn new<I: Implementation + 'a>(fresh: impl Fn() -> I + 'a) -> Diagnosis<'a> {
         let mut diagnosis = Diagnosis::with_layout(Layout::SPEC, fresh);
-        diagnosis.layout = layout::probe(&mut diagnosis.rerun);
+        let (rerun, broke) = (&mut diagnosis.rerun, &mut diagnosis.probe_broke);
+        diagnosis.layout = layout::probe(&mut |entries, layout| {
+            let run = rerun(entries, layout);
+            *broke |= run.failure.as_ref().is_some_and(|f| f.fault && !f.cut);
+            run
+        });
         diagnosis
+    }
+
+    /// Whether the implementation broke (hung, crashed, panicked, broke the
+    /// protocol) on the layout probe: a runner counts that as a run in which
+    /// it broke.
+    pub fn probe_broke(&self) -> bool {
+        self.probe_broke
     }
 
     /// Diagnosis for an implementation whose layout is already known (a
@@ -42,6 +56,7 @@ impl<'a> Diagnosis<'a> {
     ) -> Diagnosis<'a> {
         Diagnosis {
             layout,
+            probe_broke: false,
             rerun: Box::new(move |entries, layout| {
                 let mut imp = fresh();
                 replay_laid_out(&mut imp, entries, layout)

@@ -47,7 +47,7 @@ fn mode(fault: &Fault) -> Mode {
     match fault {
         Fault::Panicked(_) => Mode::Panic,
         Fault::DidNotSettle { .. } => Mode::Busy,
-        Fault::Hung { .. } => Mode::Hang,
+        Fault::Hung { .. } | Fault::OutOfTime { .. } => Mode::Hang,
         Fault::Crashed { .. } => Mode::Crash,
         Fault::Protocol(_) => Mode::Protocol,
         Fault::Earlier { fault, .. } => mode(fault),

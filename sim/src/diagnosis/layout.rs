@@ -120,18 +120,32 @@ pub fn after_tasks_probe_trace() -> Vec<Entry> {
 /// its buses at exit and the implementation has tasks, whether they close
 /// only after the scope's tasks ([`after_tasks_probe_trace`]: the spec's
 /// model fails it and one with [`Closing::AfterTasks`] accepts it).
+///
+/// An implementation that breaks on a probe (hangs, crashes, panics) is
+/// not probed further: what it does does not depend on the model it is
+/// judged by, so every other layout would only break it again (an adapter
+/// that hangs would cost a timeout per layout).
 pub fn probe(rerun: &mut dyn FnMut(&[Entry], Layout) -> Run) -> Layout {
     let trace = probe_trace();
-    let found = Layout::ALL
-        .into_iter()
-        .find(|layout| rerun(&trace, *layout).failure.is_none())
-        .unwrap_or(Layout::SPEC);
+    let mut found = Layout::SPEC;
+    for layout in Layout::ALL {
+        match rerun(&trace, layout).failure {
+            None => {
+                found = layout;
+                break;
+            }
+            Some(f) if f.fault => return Layout::SPEC,
+            Some(_) => {}
+        }
+    }
     if !found.closes_when_body_returns() {
         return found;
     }
     let trace = after_tasks_probe_trace();
     let as_found = rerun(&trace, found);
-    if as_found.failure.is_none() || !as_found.capabilities.has(Capability::Tasks) {
+    if as_found.failure.as_ref().is_none_or(|f| f.fault)
+        || !as_found.capabilities.has(Capability::Tasks)
+    {
         return found;
     }
     let after_tasks = Layout::of(found.owners, Closing::AfterTasks);

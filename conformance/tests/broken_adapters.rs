@@ -441,22 +441,16 @@ fn a_child_that_left_the_process_group_dies_with_the_session() {
     for (mode, timeout) in [("setsid-child", 5_000), ("hang", 300)] {
         let token = format!("{mode}-{}", std::process::id());
         let mut c = campaign(mode, Duration::from_millis(timeout));
-        c.target = Target::Stdio {
-            name: mode.to_owned(),
-            pool: AdapterPool::new(
-                AdapterCommand {
-                    program: PathBuf::from(env!("CARGO_BIN_EXE_scopebus-broken-adapter")),
-                    args: vec![mode.to_owned()],
-                    env: vec![
-                        ("SCOPEBUS_TEST_MARK".into(), token.clone().into()),
-                        // Every process of this adapter starts a sleeper of
-                        // its own, out of its group.
-                        ("SCOPEBUS_ALSO_ORPHAN".into(), "1".into()),
-                    ],
-                },
-                Duration::from_millis(timeout),
-            ),
-        };
+        c.target = support::broken_adapter_with(
+            mode,
+            Duration::from_millis(timeout),
+            &[
+                ("SCOPEBUS_TEST_MARK", &token),
+                // Every process of this adapter starts a sleeper of its own,
+                // out of its group.
+                ("SCOPEBUS_ALSO_ORPHAN", "1"),
+            ],
+        );
         let report = run(&c).expect("runs");
         drop(c);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -473,4 +467,42 @@ fn a_child_that_left_the_process_group_dies_with_the_session() {
         assert!(left.is_empty(), "{mode}: left behind: {left:?}");
         drop(report);
     }
+}
+
+/// Replies that come just over the timeout, or a byte at a time (each
+/// byte in time, the line not): each is a hang, so a failure with a repro
+/// (exit 1), and the run stops early instead of waiting out every seed.
+#[test]
+fn late_and_trickled_replies_are_hangs_and_a_verdict() {
+    for mode in ["slow", "trickle"] {
+        let mut c = campaign(mode, Duration::from_millis(200));
+        c.target = support::broken_adapter_with(
+            mode,
+            Duration::from_millis(200),
+            &[("SCOPEBUS_SLOW_MS", "300")],
+        );
+        c.seeds = Seeds::range(0, 1000).expect("a range");
+        c.jobs = 2;
+        let started = Instant::now();
+        let report = run(&c).expect("runs");
+        assert!(started.elapsed() < Duration::from_secs(60), "{mode}");
+        assert_eq!(report.exit_code(), 1, "{mode}");
+        assert!(report.stopped.is_some(), "{mode}");
+        for r in failed(&report) {
+            let f = r.failure().expect("a failure");
+            assert!(f.message.contains("within 200 ms"), "{mode}: {}", f.message);
+        }
+    }
+}
+
+/// 200 MB on stderr (read, and only its tail kept) does not break an
+/// adapter that answers well.
+#[test]
+fn a_flood_on_stderr_does_not_break_a_good_adapter() {
+    let report = judged("stderr-flood");
+    assert!(report.unjudgeable.is_none(), "{:?}", report.unjudgeable);
+    assert!(
+        report.rules.iter().all(|r| r.failure().is_none()),
+        "no failure on the reference"
+    );
 }

@@ -24,7 +24,10 @@
 //! its session and process group with `setsid()` and sleeps for ever,
 //! holding the adapter's stdout open), `double-fork` (the same, through a
 //! parent that exits at once, so the sleeper is an orphan before the
-//! session ends), `well` (no misbehaviour). With `SCOPEBUS_ALSO_ORPHAN`
+//! session ends), `slow` (answers every op `SCOPEBUS_SLOW_MS` late, 1,000
+//! by default), `trickle` (writes each op's reply a byte at a time, the
+//! whole taking longer than that), `stderr-flood` (writes 200 MB on stderr
+//! at its first op, then behaves), `well` (no misbehaviour). With `SCOPEBUS_ALSO_ORPHAN`
 //! set, any mode also starts the `setsid-child` sleeper.
 
 use scopebus_conformance::protocol::Response;
@@ -93,6 +96,8 @@ struct Broken {
     /// whose next receipt is lost.
     types: std::collections::HashMap<u64, String>,
     lose_after_drop: std::collections::HashSet<String>,
+    /// `stderr-flood`: whether the flood was written.
+    flooded: bool,
 }
 
 impl Broken {
@@ -103,6 +108,7 @@ impl Broken {
             runnables: 0,
             types: std::collections::HashMap::new(),
             lose_after_drop: std::collections::HashSet::new(),
+            flooded: false,
         }
     }
 
@@ -231,6 +237,42 @@ impl Broken {
             }
             "hang" if is_op => hang(),
             "hang-settle" if is_op && line.contains("\"op\":\"settle\"") => hang(),
+            "slow" | "trickle" | "stderr-flood" if is_op => self.late(text, out),
+            _ => text,
+        }
+    }
+
+    /// The reply to an op of the modes that answer late or noisily: `slow`,
+    /// `trickle`, `stderr-flood`.
+    fn late(&mut self, text: String, out: &mut impl Write) -> String {
+        let late = std::time::Duration::from_millis(env_ms("SCOPEBUS_SLOW_MS"));
+        match self.mode.as_str() {
+            // Just over the runner's timeout.
+            "slow" => {
+                std::thread::sleep(late);
+                text
+            }
+            // The reply a byte at a time, each well within the timeout, the
+            // whole line not.
+            "trickle" => {
+                for byte in text.bytes().take(12) {
+                    let _ = out.write_all(&[byte]);
+                    let _ = out.flush();
+                    std::thread::sleep(late / 8);
+                }
+                text.chars().skip(12).collect()
+            }
+            // 200 MB on stderr, once, then a good reply.
+            _ if !self.flooded => {
+                self.flooded = true;
+                let chunk = vec![b'x'; 1 << 20];
+                let mut err = std::io::stderr().lock();
+                for _ in 0..200 {
+                    let _ = err.write_all(&chunk);
+                }
+                let _ = err.write_all(b"\n");
+                text
+            }
             _ => text,
         }
     }
@@ -241,6 +283,14 @@ fn start(mode: &str) -> std::io::Result<std::process::Child> {
     std::process::Command::new(std::env::current_exe()?)
         .arg(mode)
         .spawn()
+}
+
+/// Milliseconds from the environment variable `name` (1,000 if unset).
+fn env_ms(name: &str) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
 }
 
 fn hang() -> ! {

@@ -335,18 +335,7 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let layout = Layout::from_name(&doc.layout)
         .ok_or_else(|| format!("layout: unknown layout `{}`", doc.layout))?;
-    let inside = |seed: u64| seed.wrapping_sub(first) < count;
-    if let Some(u) = doc.unjudgeable.as_ref().filter(|u| !inside(u.seed)) {
-        return Err(format!(
-            "unjudgeable.seed: seed {} is not one of the {count} seeds from {first} this report ran",
-            u.seed
-        ));
-    }
-    if let Some(seed) = doc.determinism.mismatches.iter().find(|s| !inside(**s)) {
-        return Err(format!(
-            "determinism.mismatches: seed {seed} is not one of the {count} seeds from {first} this report ran"
-        ));
-    }
+    seeds_inside(&doc, (first, count))?;
     let stopped = doc
         .stopped
         .as_ref()
@@ -396,6 +385,24 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
         run_time: duration(doc.seconds, "seconds")?,
         shrink_time: duration(doc.shrink_seconds, "shrink_seconds")?,
     })
+}
+
+/// The seeds the report names outside its rules (an unjudged run's,
+/// determinism mismatches) must be among the `count` from `first` it ran.
+fn seeds_inside(doc: &ReportDoc, (first, count): (u64, u64)) -> Result<(), String> {
+    let inside = |seed: u64| seed.wrapping_sub(first) < count;
+    let outside = |what: &str, seed: u64| {
+        Err(format!(
+            "{what}: seed {seed} is not one of the {count} seeds from {first} this report ran"
+        ))
+    };
+    if let Some(u) = doc.unjudgeable.as_ref().filter(|u| !inside(u.seed)) {
+        return outside("unjudgeable.seed", u.seed);
+    }
+    match doc.determinism.mismatches.iter().find(|s| !inside(**s)) {
+        Some(seed) => outside("determinism.mismatches", *seed),
+        None => Ok(()),
+    }
 }
 
 /// A stopped run's record: a known reason, and fewer seeds run than the

@@ -4,7 +4,7 @@
 
 use super::Campaign;
 use super::display_path;
-use super::reproduce::{self, reproduce};
+use super::reproduce::{self, Reruns, reproduce};
 use super::tally::FirstFailure;
 use super::verdict::RuleFailure;
 use crate::deadline;
@@ -12,7 +12,7 @@ use scopebus_sim::diagnosis::{Diagnosis, classify};
 use scopebus_sim::harness::{Failure, Run};
 use scopebus_sim::model::Violation;
 use scopebus_sim::op::Entry;
-use scopebus_sim::shrink::{count_ops, shrink};
+use scopebus_sim::shrink::{Shrunk, count_ops, shrink};
 use scopebus_sim::trace::{FailureRecord, TraceFile};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,29 +27,7 @@ pub fn explain(
     diagnosis: &mut Diagnosis<'_>,
     first: &FirstFailure,
 ) -> (scopebus_sim::rules::Rule, RuleFailure) {
-    // Shrinking keeps its time budget even when one replay could outlast
-    // it (an adapter that hangs): each wait is cut at the budget's end, and
-    // a candidate cut short is no reproduction.
-    let shrink_until = Instant::now() + campaign.shrink.time;
-    let shrunk = deadline::within(Some(shrink_until), || {
-        shrink(&first.trace, &first.failure, campaign.shrink, |entries| {
-            uncut(diagnosis.judge(entries))
-        })
-    });
-    let (transcript, reruns) = deadline::within(Some(Instant::now() + reproduce::TIME), || {
-        let first_replay = diagnosis.judge(&shrunk.entries);
-        let transcript = first_replay.transcript.clone();
-        let reruns = reproduce(
-            campaign,
-            diagnosis,
-            first.seed,
-            first.failure.rule,
-            shrunk.failure.rule,
-            &shrunk.entries,
-            first_replay,
-        );
-        (transcript, reruns)
-    });
+    let (shrunk, transcript, reruns) = shrink_and_rerun(campaign, diagnosis, first);
     let failure = &match reruns.reproduction.flaky() {
         true => first_reading(&shrunk.failure),
         false => shrunk.failure.clone(),
@@ -109,6 +87,40 @@ pub fn explain(
         reattributed_from: (failure.rule != first.failure.rule).then_some(first.failure.rule),
     };
     (rule, failure)
+}
+
+/// Shrinks `first`'s trace within the shrink budget, then replays the
+/// shrunk trace and reruns the seed within the rerun budget: the shrunk
+/// trace, the first replay's transcript, and the reruns.
+fn shrink_and_rerun(
+    campaign: &Campaign,
+    diagnosis: &mut Diagnosis<'_>,
+    first: &FirstFailure,
+) -> (Shrunk, Option<Vec<String>>, Reruns) {
+    // Shrinking keeps its time budget even when one replay could outlast
+    // it (an adapter that hangs): each wait is cut at the budget's end, and
+    // a candidate cut short is no reproduction.
+    let shrink_until = Instant::now() + campaign.shrink.time;
+    let shrunk = deadline::within(Some(shrink_until), || {
+        shrink(&first.trace, &first.failure, campaign.shrink, |entries| {
+            uncut(diagnosis.judge(entries))
+        })
+    });
+    let (transcript, reruns) = deadline::within(Some(Instant::now() + reproduce::TIME), || {
+        let first_replay = diagnosis.judge(&shrunk.entries);
+        let transcript = first_replay.transcript.clone();
+        let reruns = reproduce(
+            campaign,
+            diagnosis,
+            first.seed,
+            first.failure.rule,
+            shrunk.failure.rule,
+            &shrunk.entries,
+            first_replay,
+        );
+        (transcript, reruns)
+    });
+    (shrunk, transcript, reruns)
 }
 
 /// A run as the shrinker may count it: one the deadline in force cut short

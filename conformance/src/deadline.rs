@@ -124,6 +124,13 @@ pub fn limit(timeout: Duration) -> (Duration, bool) {
     }
 }
 
+/// The time left before the deadline in force on this thread, if one is.
+pub fn left() -> Option<Duration> {
+    DEADLINE
+        .get()
+        .map(|d| d.saturating_duration_since(Instant::now()))
+}
+
 /// Whether the deadline in force on this thread has passed, or its stop
 /// flag is set.
 pub fn passed() -> bool {

@@ -599,6 +599,13 @@ impl AdapterPool {
     }
 
     fn checkout(&self) -> Result<Process, Fault> {
+        if deadline::passed() {
+            // No process is started (or reset) for a run that could only
+            // be cut short.
+            return Err(Fault::OutOfTime {
+                request: "`reset`".to_owned(),
+            });
+        }
         let idle = self
             .idle
             .lock()

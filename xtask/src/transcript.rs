@@ -13,6 +13,7 @@
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
+use scopebus_conformance::report::plural;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,8 +49,10 @@ pub fn check(files: &[PathBuf]) -> Result<ExitCode, String> {
         problems += p;
     }
     println!(
-        "{lines} lines in {} files checked against the protocol schema: {problems} problems",
-        files.len()
+        "{} in {} checked against the protocol schema: {}",
+        plural(lines, "line"),
+        plural(files.len() as u64, "file"),
+        plural(problems, "problem")
     );
     Ok(if problems == 0 {
         ExitCode::SUCCESS

@@ -100,9 +100,12 @@ fn shrink_and_rerun(
     // Shrinking keeps its time budget even when one replay could outlast
     // it (an adapter that hangs): each wait is cut at the budget's end, and
     // a candidate cut short is no reproduction.
-    let shrink_until = Instant::now() + campaign.shrink.time;
+    // Within the run's deadline too, if it has one (none left: no replay).
+    let mut budget = campaign.shrink;
+    budget.time = deadline::left().map_or(budget.time, |left| left.min(budget.time));
+    let shrink_until = Instant::now() + budget.time;
     let shrunk = deadline::within(Some(shrink_until), || {
-        shrink(&first.trace, &first.failure, campaign.shrink, |entries| {
+        shrink(&first.trace, &first.failure, budget, |entries| {
             uncut(diagnosis.judge(entries))
         })
     });

@@ -16,6 +16,7 @@
 //!   crash is a failure: exit 1); otherwise it is NOT JUDGED (exit 2).
 //! - A seed cut short by the deadline is not counted at all: neither its
 //!   checks nor its failure (a cut wait is no hang).
+//! - A run cut short neither counts towards the breaker nor resets it.
 //! - "In a row" is in the order seeds finish; with several worker threads a
 //!   stopped run depends on timing, which the report says.
 
@@ -133,6 +134,10 @@ impl Stop {
 
     /// Counts a finished seed towards the breaker.
     pub fn finished(&self, result: &SeedResult) {
+        if result.cut {
+            // A run cut short says nothing either way.
+            return;
+        }
         let broke = result.failure.as_ref().is_some_and(|(f, _)| {
             f.unjudgeable || (f.fault && matches!(f.mode, Mode::Hang | Mode::Crash))
         });

@@ -38,6 +38,7 @@
 //! Elsewhere than Linux, the tree is the adapter's process group only.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -108,7 +109,10 @@ fn start_signal_thread() -> Result<(), String> {
                     SIGTERM => "SIGTERM",
                     _ => "SIGHUP",
                 };
-                eprintln!(
+                // Not `eprintln!`, which panics when stderr is gone (a
+                // closed pipe), and the runner must exit all the same.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "\ninterrupted by {name}: {killed} adapter process{} killed; no report written",
                     if killed == 1 { "" } else { "es" }
                 );

@@ -187,3 +187,34 @@ fn a_terminated_runner_leaves_nothing_behind() {
 fn a_runner_hung_up_on_leaves_nothing_behind() {
     interrupted_by("SIGHUP", 1);
 }
+
+/// A runner whose stderr is gone (a closed pipe: the test or CI step that
+/// started it died) still stops on SIGTERM: nothing it says on the way out
+/// may stop it from exiting.
+#[test]
+fn a_runner_whose_stderr_is_gone_still_stops_on_a_signal() {
+    let token = token("no-stderr");
+    let mut child = xtask(&token, &["conformance", "--seeds", "100000000"])
+        .spawn()
+        .expect("starts");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let waited = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break Some(status);
+        }
+        if waited.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.and_then(|s| s.code()), Some(143), "{status:?}");
+    assert_nothing_left(&token);
+}

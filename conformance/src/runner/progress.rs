@@ -5,6 +5,7 @@
 //! never touched: the report there stays identical for identical arguments.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -69,7 +70,9 @@ impl Progress {
         let elapsed = began.elapsed();
         let left = self.len - done.min(self.len);
         let eta = elapsed.as_secs_f64() / done as f64 * left as f64;
-        eprintln!(
+        // Not `eprintln!`, which panics when stderr is gone.
+        let _ = writeln!(
+            std::io::stderr(),
             "{}: {done} of {} seeds in {}, about {} left",
             self.what,
             self.len,

@@ -448,6 +448,21 @@ fn merge_refuses_doctored_shards() {
             }),
         ),
         (
+            "a capability dropped from every shard's list, the rules that need it still passed",
+            Box::new(|s| {
+                for r in s.iter_mut() {
+                    r["capabilities"]
+                        .as_array_mut()
+                        .unwrap()
+                        .retain(|c| c != "cancel");
+                }
+            }),
+        ),
+        (
+            "a rule missing a capability it does not need",
+            Box::new(|s| s[0]["rules"][0]["missing_capabilities"] = serde_json::json!(["share"])),
+        ),
+        (
             "a passed rule with a failing seed",
             Box::new(|s| {
                 s[1]["rules"][0]["seed"] = 25.into();

@@ -108,6 +108,8 @@ fn check_line(
     pending: &mut Option<Value>,
 ) -> Option<String> {
     let what = if is_request { "request" } else { "reply" };
+    // A reply, good or bad, answers the request before it.
+    let request = if is_request { None } else { pending.take() };
     let value: Value = match serde_json::from_str(line) {
         Ok(value) => value,
         Err(e) => return Some(format!("this {what} is not JSON: {e}")),
@@ -123,8 +125,7 @@ fn check_line(
         *pending = Some(value);
         None
     } else {
-        let request = pending.take()?;
-        mismatch(&request, &value)
+        mismatch(&request?, &value)
             .map(|why| format!("this reply does not answer the request before it: {why}"))
     }
 }

@@ -476,6 +476,12 @@ fn transcripts_are_checked_against_the_protocol_schema() {
         "{}",
         text(&o.stdout)
     );
+    // A reply that is there but malformed is not also "no reply".
+    assert!(
+        !text(&o.stdout).contains("has no reply"),
+        "{}",
+        text(&o.stdout)
+    );
     // A line that fits nothing says where to look, not "(at )".
     std::fs::write(&bad, "{\"type\":\"reset\"}\n").unwrap();
     let o = xtask(&["check-transcript", bad.to_str().unwrap()]);

@@ -336,6 +336,7 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
     let layout = Layout::from_name(&doc.layout)
         .ok_or_else(|| format!("layout: unknown layout `{}`", doc.layout))?;
     seeds_inside(&doc, (first, count))?;
+    capabilities_agree(&doc)?;
     let stopped = doc
         .stopped
         .as_ref()
@@ -403,6 +404,34 @@ fn seeds_inside(doc: &ReportDoc, (first, count): (u64, u64)) -> Result<(), Strin
         Some(seed) => outside("determinism.mismatches", *seed),
         None => Ok(()),
     }
+}
+
+/// Each rule's missing capabilities agree with the report's: a capability
+/// the rule needs and the implementation does not declare is missing (it
+/// could not have been tested), and only capabilities the rule needs are.
+fn capabilities_agree(doc: &ReportDoc) -> Result<(), String> {
+    for (n, (r, known)) in doc.rules.iter().zip(Rule::ALL).enumerate() {
+        let needs: Vec<Capability> = known.needs().iter().collect();
+        if let Some(c) = needs
+            .iter()
+            .find(|c| !doc.capabilities.contains(c) && !r.missing_capabilities.contains(c))
+        {
+            return Err(format!(
+                "rules[{n}]: {} needs `{}`, which the implementation does not declare, \
+                 yet it is not among the rule's missing_capabilities: it could not have been tested",
+                known.id(),
+                c.name()
+            ));
+        }
+        if let Some(c) = r.missing_capabilities.iter().find(|c| !needs.contains(c)) {
+            return Err(format!(
+                "rules[{n}]: {} lists `{}` as missing, a capability it does not need",
+                known.id(),
+                c.name()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A stopped run's record: a known reason, and fewer seeds run than the

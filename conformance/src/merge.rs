@@ -95,12 +95,12 @@ pub fn merge(shards: &[Report]) -> Result<Report, String> {
 /// The whole range stopped early if any shard did: with the first such
 /// shard's reason (named), and the seeds every shard ran, summed.
 fn merge_stopped(shards: &[Report]) -> Result<Option<Stopped>, String> {
-    let mut shard_order: Vec<&Report> = shards.iter().collect();
-    shard_order.sort_by_key(|r| r.seeds.bounds().0);
-    let Some((r, s)) = shard_order
+    let mut stopped: Vec<(&Report, &Stopped)> = shards
         .iter()
-        .find_map(|r| r.stopped.as_ref().map(|s| (r, s)))
-    else {
+        .filter_map(|r| r.stopped.as_ref().map(|s| (r, s)))
+        .collect();
+    stopped.sort_by_key(|(r, _)| r.seeds.bounds().0);
+    let Some(&(_, first)) = stopped.first() else {
         return Ok(None);
     };
     let mut seeds_run: u64 = 0;
@@ -109,13 +109,25 @@ fn merge_stopped(shards: &[Report]) -> Result<Option<Stopped>, String> {
             .checked_add(r.seed_count())
             .ok_or("the seeds run overflow")?;
     }
-    let name = match r.seeds {
-        Seeds::Shard { index, of, .. } => format!("shard {index}/{of}"),
-        _ => "a shard".to_owned(),
+    let name = |r: &Report| match r.seeds {
+        Seeds::Shard { index, of, .. } => format!("{index}/{of}"),
+        _ => "?".to_owned(),
+    };
+    let mut names: Vec<String> = stopped.iter().take(5).map(|(r, _)| name(r)).collect();
+    if stopped.len() > 5 {
+        names.push(format!("and {} more", stopped.len() - 5));
+    }
+    let label = match stopped.len() {
+        1 => "shard",
+        _ => "shards",
     };
     Ok(Some(Stopped {
-        kind: s.kind,
-        message: format!("{name}: {}", s.message),
+        kind: first.kind,
+        message: format!(
+            "{label} {} stopped early; the first: {}",
+            names.join(", "),
+            first.message
+        ),
         seeds_run,
     }))
 }

@@ -619,7 +619,7 @@ fn a_shard_that_stopped_early_stops_the_merged_run() {
     assert_eq!(merged["stopped"]["seeds_run"], 27);
     assert_eq!(
         merged["stopped"]["message"],
-        "shard 2/2: the deadline (5 s) passed"
+        "shard 2/2 stopped early; the first: the deadline (5 s) passed"
     );
     let report = report::from_json(&merged).unwrap();
     assert_eq!(report.exit_code(), 2);

@@ -131,6 +131,14 @@ pub fn left() -> Option<Duration> {
         .map(|d| d.saturating_duration_since(Instant::now()))
 }
 
+/// Whether `run` was cut short by the runner's budgets: a wait for a reply
+/// was cut ([`Fault::OutOfTime`](scopebus_sim::iut::Fault::OutOfTime)), or
+/// the deadline passed (or the stop flag was set) before it was judged. Such
+/// a run counts for nothing, either way.
+pub fn cut_short(run: &scopebus_sim::harness::Run) -> bool {
+    passed() || run.failure.as_ref().is_some_and(|f| f.cut)
+}
+
 /// Whether the deadline in force on this thread has passed, or its stop
 /// flag is set.
 pub fn passed() -> bool {

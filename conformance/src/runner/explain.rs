@@ -129,7 +129,7 @@ fn shrink_and_rerun(
 /// A run as the shrinker may count it: one the deadline in force cut short
 /// (or that ended after it) fails nothing.
 fn uncut(mut run: Run) -> Run {
-    if deadline::passed() || run.failure.as_ref().is_some_and(|f| f.cut) {
+    if deadline::cut_short(&run) {
         run.failure = None;
     }
     run

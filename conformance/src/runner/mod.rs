@@ -192,7 +192,7 @@ fn run_seed(target: &Target, layout: Layout, seed: u64, config: GenConfig) -> Se
     // and counterfactuals included), so the rule a seed counts against is
     // the one `replay` would name.
     let run = target.diagnosis(layout).attribute(run);
-    let cut = deadline::passed() || run.failure.as_ref().is_some_and(|f| f.cut);
+    let cut = deadline::cut_short(&run);
     SeedResult {
         seed,
         unsupported: run.unsupported,

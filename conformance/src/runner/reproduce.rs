@@ -36,7 +36,7 @@ pub struct Reruns {
 impl Reruns {
     /// Counts one rerun; one the deadline cut short counts for nothing.
     fn count(&mut self, run: Run, rule: Rule, of_seed: bool) {
-        if deadline::passed() || run.failure.as_ref().is_some_and(|f| f.cut) {
+        if deadline::cut_short(&run) {
             return;
         }
         let failed = run.failure.is_some_and(|f| f.rule == rule);

@@ -117,10 +117,7 @@ impl Stop {
         if let (Some(deadline), Some(budget)) = (self.deadline, self.budget)
             && Instant::now() >= deadline
         {
-            *reason = Some((
-                StopKind::Deadline,
-                format!("the deadline ({} s) passed", budget.as_secs_f64()),
-            ));
+            *reason = Some(deadline_passed(budget));
             return false;
         }
         true
@@ -169,15 +166,9 @@ impl Stop {
             return None;
         }
         let reason = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
-        let (kind, message) = reason.clone().unwrap_or_else(|| {
-            (
-                StopKind::Deadline,
-                format!(
-                    "the deadline ({} s) passed",
-                    self.budget.unwrap_or_default().as_secs_f64()
-                ),
-            )
-        });
+        let (kind, message) = reason
+            .clone()
+            .unwrap_or_else(|| deadline_passed(self.budget.unwrap_or_default()));
         Some(Stopped {
             kind,
             message,
@@ -193,4 +184,12 @@ impl Stop {
             Some((StopKind::Broke, _))
         )
     }
+}
+
+/// The reason a run stops at its deadline of `budget`.
+fn deadline_passed(budget: Duration) -> (StopKind, String) {
+    (
+        StopKind::Deadline,
+        format!("the deadline ({} s) passed", budget.as_secs_f64()),
+    )
 }

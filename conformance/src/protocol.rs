@@ -128,8 +128,15 @@ pub enum Response {
         language: String,
         /// Its version.
         version: String,
+        /// What it runs on, e.g. `CPython 3.13.0` (optional).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        runtime: Option<String>,
         /// What it can do (names as in PROTOCOL.md).
         capabilities: Vec<String>,
+        /// The features the adapter provides itself rather than the
+        /// library (PROTOCOL.md, "Emulated features"; optional).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        emulates: Vec<String>,
     },
     /// Done (reset).
     Ok {

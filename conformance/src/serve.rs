@@ -239,11 +239,13 @@ fn hello(
         name: info.name,
         language: info.language,
         version: info.version,
+        runtime: info.runtime,
         capabilities: info
             .capabilities
             .iter()
             .map(|c| c.name().to_owned())
             .collect(),
+        emulates: info.emulates.iter().map(|e| e.name().to_owned()).collect(),
     }
 }
 

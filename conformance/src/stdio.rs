@@ -18,6 +18,7 @@ use crate::protocol::{
 };
 use crate::{deadline, reaper};
 use command_group::{CommandGroup, GroupChild};
+use scopebus_sim::emulation::Emulated;
 use scopebus_sim::iut::{Fault, ImplInfo, Implementation, Preempted};
 use scopebus_sim::op::{Interjection, Observation, Op, OpError, Reply, TaskRef};
 use scopebus_sim::rules::{Capabilities, Capability};
@@ -540,40 +541,13 @@ impl AdapterPool {
             )
         };
         let info = match hello {
-            Ok(Response::Hello {
-                protocol,
-                name,
-                language,
-                version,
-                capabilities,
-                ..
-            }) => {
-                if protocol != PROTOCOL_VERSION {
+            Ok(hello @ Response::Hello { .. }) => match info_of(hello) {
+                Ok(info) => info,
+                Err(why) => {
                     process.kill();
-                    return Err(failed(
-                        format!(
-                            "it speaks protocol {protocol}; this runner speaks {PROTOCOL_VERSION}"
-                        ),
-                        &process,
-                    ));
+                    return Err(failed(why, &process));
                 }
-                let mut caps = Capabilities::none();
-                for name in &capabilities {
-                    match name.parse::<Capability>() {
-                        Ok(c) => caps = caps.with(c),
-                        Err(e) => {
-                            process.kill();
-                            return Err(failed(e, &process));
-                        }
-                    }
-                }
-                ImplInfo {
-                    name,
-                    language,
-                    version,
-                    capabilities: caps,
-                }
-            }
+            },
             Ok(other) => {
                 process.kill();
                 let why = match &other {
@@ -683,7 +657,9 @@ impl StdioImpl {
             name: pool.command(),
             language: "?".to_owned(),
             version: "?".to_owned(),
+            runtime: None,
             capabilities: Capabilities::none(),
+            emulates: Vec::new(),
         });
         let (process, broken) = match pool.checkout() {
             Ok(process) => (Some(process), None),
@@ -903,4 +879,44 @@ impl Drop for StdioImpl {
             self.pool.checkin(process);
         }
     }
+}
+
+/// Who the adapter says it is (its `hello` reply): the protocol version
+/// checked, capability and emulated-feature names read (PROTOCOL.md,
+/// "Handshake").
+///
+/// # Errors
+/// Another protocol version, an unknown capability or feature name, or a
+/// feature named twice.
+fn info_of(hello: Response) -> Result<ImplInfo, String> {
+    let Response::Hello {
+        protocol,
+        name,
+        language,
+        version,
+        runtime,
+        capabilities,
+        emulates,
+        ..
+    } = hello
+    else {
+        return Err(format!("it answered `{}` to `hello`", hello.kind()));
+    };
+    if protocol != PROTOCOL_VERSION {
+        return Err(format!(
+            "it speaks protocol {protocol}; this runner speaks {PROTOCOL_VERSION}"
+        ));
+    }
+    let capabilities = capabilities
+        .iter()
+        .map(|c| c.parse::<Capability>())
+        .collect::<Result<Capabilities, _>>()?;
+    Ok(ImplInfo {
+        name,
+        language,
+        version,
+        runtime: runtime.filter(|r| !r.trim().is_empty()),
+        capabilities,
+        emulates: Emulated::parse_list(&emulates)?,
+    })
 }

@@ -162,6 +162,8 @@ fn the_schema_rejects_what_the_protocol_forbids() {
         r#"{"type":"hello","id":0,"protocol":1,"name":"x","language":"y","version":"z","capabilities":["teleport"]}"#,
         r#"{"type":"result","id":1,"result":{"ok":{"stats":[{"type":"Pong","subscriptions":1,"retained":0}]}}}"#,
         r#"{"type":"runnable","id":1,"tasks":["thread#1"]}"#,
+        r#"{"type":"hello","id":0,"protocol":1,"name":"x","language":"y","version":"z","capabilities":[],"emulates":["threads"]}"#,
+        r#"{"type":"hello","id":0,"protocol":1,"name":"x","language":"y","version":"z","capabilities":[],"runtime":3}"#,
     ];
     for line in bad_replies {
         let value: Value = serde_json::from_str(line).expect("JSON");
@@ -215,4 +217,40 @@ fn oversized_and_binary_request_lines_are_refused_and_the_session_goes_on() {
             .contains("not UTF-8")
     );
     assert_eq!(lines[2], json!({"type": "bye", "id": 5}));
+}
+
+/// A handshake's `runtime` and `emulates` (PROTOCOL.md, "Handshake",
+/// "Emulated features") reach the implementation's info; an unknown
+/// feature, or one named twice, fails the handshake with the known names.
+#[test]
+fn a_handshake_says_its_runtime_and_what_the_adapter_emulates() {
+    use scopebus_conformance::stdio::AdapterPool;
+    use scopebus_sim::emulation::Emulated;
+    use std::time::Duration;
+    let hello = |extra: &str| {
+        let line = format!(
+            r#"{{"type":"hello","id":0,"protocol":1,"name":"emitter","language":"javascript","version":"20.11.1","capabilities":["stats"]{extra}}}"#
+        );
+        AdapterPool::scripted(vec![line.into_bytes()], Duration::from_secs(1)).handshake()
+    };
+    let good = r#","runtime":"Node.js v20.11.1","emulates":["context_missing","scopes"]"#;
+    check(
+        &validator("response"),
+        &format!(
+            r#"{{"type":"hello","id":0,"protocol":1,"name":"e","language":"j","version":"1","capabilities":[]{good}}}"#
+        ),
+        "a hello with runtime and emulates",
+    );
+    let info = hello(good).expect("a good handshake");
+    assert_eq!(info.runtime.as_deref(), Some("Node.js v20.11.1"));
+    assert_eq!(
+        info.emulates,
+        vec![Emulated::Scopes, Emulated::ContextMissing]
+    );
+    let info = hello("").expect("both fields are optional");
+    assert_eq!((info.runtime, info.emulates), (None, Vec::new()));
+    let unknown = hello(r#","emulates":["threads"]"#).expect_err("unknown feature");
+    assert!(unknown.contains("unknown emulated feature `threads`; known: types, scopes, close, tasks, context_missing"), "{unknown}");
+    let twice = hello(r#","emulates":["tasks","tasks"]"#).expect_err("named twice");
+    assert!(twice.contains("names `tasks` twice"), "{twice}");
 }

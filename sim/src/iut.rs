@@ -6,6 +6,7 @@
 //! shrinker and the proptest state machine all drive implementations through
 //! it; see ARCHITECTURE.md.
 
+use crate::emulation::Emulated;
 use crate::op::{Interjection, Observation, Op, Reply, TaskRef};
 use crate::rules::Capabilities;
 use std::fmt;
@@ -19,8 +20,16 @@ pub struct ImplInfo {
     pub language: String,
     /// Its version.
     pub version: String,
+    /// What it runs on, when the adapter says (e.g. `CPython 3.13.0`,
+    /// `Node.js v20.11.1`): the runtime's name and version, apart from the
+    /// implementation's own [`version`](ImplInfo::version).
+    pub runtime: Option<String>,
     /// What it can do; rules needing anything else are "not tested".
     pub capabilities: Capabilities,
+    /// The features its adapter provides itself rather than the library
+    /// (PROTOCOL.md, "Emulated features"), in [`Emulated::ALL`] order: the
+    /// rules they touch judge the adapter's code there.
+    pub emulates: Vec<Emulated>,
 }
 
 /// The implementation itself broke, rather than answering: no verdict on the

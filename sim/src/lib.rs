@@ -27,6 +27,7 @@
 
 pub mod catalogue;
 pub mod diagnosis;
+pub mod emulation;
 pub mod exec;
 #[cfg(feature = "arbitrary")]
 pub mod fuzz;

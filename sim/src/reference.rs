@@ -758,7 +758,9 @@ impl Implementation for ReferenceImpl {
             name: ReferenceImpl::name(self.mutant),
             language: "rust".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            runtime: Some("rust, the simulator's single-threaded executor".to_owned()),
             capabilities: Capabilities::all(),
+            emulates: Vec::new(),
         }
     }
 

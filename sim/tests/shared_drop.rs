@@ -54,6 +54,8 @@ impl Implementation for Scripted {
             name: "scripted".into(),
             language: "rust".into(),
             version: "0".into(),
+            runtime: None,
+            emulates: Vec::new(),
             capabilities: [
                 Capability::Step,
                 Capability::Abandon,

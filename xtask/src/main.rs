@@ -414,6 +414,46 @@ fn not_a_directory(path: &Path, dir: &Path, e: std::io::Error) -> String {
     }
 }
 
+/// The known deviations a run uses: `--expect FILE` for any implementation
+/// (a note on stderr when the file was recorded for another name), else
+/// `conformance/expectations/<slug>.toml` if it exists and is about this
+/// implementation, else none.
+fn expectations_for(
+    target: &Target,
+    args: &ConformanceArgs,
+) -> Result<Option<Expectations>, String> {
+    if args.no_expect {
+        return Ok(None);
+    }
+    if let Some(path) = &args.expect {
+        let file = Expectations::read(path)?;
+        if file.implementation != target.to_string() {
+            eprintln!(
+                "note: {} records the deviations of `{}`; applied to `{target}`, as --expect asks",
+                path.display(),
+                file.implementation
+            );
+        }
+        return Ok(Some(file));
+    }
+    let default = workspace()
+        .join("conformance/expectations")
+        .join(format!("{}.toml", target.slug()));
+    if !default.is_file() {
+        return Ok(None);
+    }
+    let file = Expectations::read(&default)?;
+    if file.implementation != target.to_string() {
+        return Err(format!(
+            "{} lists the deviations of `{}`, but this run is about `{target}`: \
+             name the file with --expect to apply it anyway, or --no-expect",
+            default.display(),
+            file.implementation
+        ));
+    }
+    Ok(Some(file))
+}
+
 fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
     let seeds = match args.seed {
         Some(seed) => Seeds::One(seed),
@@ -423,19 +463,7 @@ fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
         },
     };
     let target = resolve(&args.target, args.timeout)?;
-    let expectations = if args.no_expect {
-        None
-    } else if let Some(path) = &args.expect {
-        Some(Expectations::read(path)?)
-    } else {
-        let default = workspace()
-            .join("conformance/expectations")
-            .join(format!("{}.toml", target.slug()));
-        match default.is_file() {
-            true => Some(Expectations::read(&default)?),
-            false => None,
-        }
-    };
+    let expectations = expectations_for(&target, &args)?;
     let campaign = Campaign {
         target,
         expectations,

@@ -426,16 +426,29 @@ fn known_deviations_keep_the_expectations_file_true() {
         "{}",
         text(&o.stdout)
     );
-    // A file about another implementation is refused.
-    fails_with(
-        &[
-            "conformance",
-            "--seeds",
-            "2",
-            "--expect",
-            expectations(&out, "FIFO-1", &lifo_trace).to_str().unwrap(),
-        ],
-        "lists the deviations of `mutant:lifo`",
+    // A file recorded for another implementation is applied when named
+    // (issue 12: any implementation, a command line included), with a note:
+    // on the reference, FIFO-1 passes, so the listed deviation is an
+    // unexpected pass.
+    let o = xtask(&[
+        "conformance",
+        "--seeds",
+        "100",
+        "--expect",
+        expectations(&out, "FIFO-1", &lifo_trace).to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("UNEXPECTED PASS"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stderr).contains("records the deviations of `mutant:lifo`; applied to `reference`"),
+        "{}",
+        text(&o.stderr)
     );
 }
 

@@ -7,6 +7,7 @@
 
 use super::plural;
 use crate::runner::{Report, RuleFailure, RuleResult, Seeds, Verdict, display_path};
+use scopebus_sim::emulation::Emulated;
 use scopebus_sim::model::Layout;
 use scopebus_sim::rules::{Capability, Level, Profile};
 use std::fmt::Write;
@@ -22,7 +23,7 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     header(&mut out, report);
     for r in &report.rules {
-        rule_row(&mut out, r);
+        rule_row(&mut out, r, &report.implementation.emulates);
     }
     summary(&mut out, report);
     verdict_line(&mut out, report);
@@ -52,12 +53,28 @@ fn profile_line(report: &Report) -> String {
 fn header(out: &mut String, report: &Report) {
     let info = &report.implementation;
     let caps: Vec<&str> = info.capabilities.iter().map(|c| c.name()).collect();
+    let _ = writeln!(out, "scopebus conformance: --impl {}", report.target);
     let _ = writeln!(
         out,
-        "scopebus conformance: {} ({} {})",
-        report.target, info.language, info.version
+        "implementation: {} {} ({})",
+        info.name, info.version, info.language
+    );
+    let _ = writeln!(
+        out,
+        "runtime: {}",
+        info.runtime
+            .as_deref()
+            .unwrap_or("not stated (the adapter's handshake has no `runtime`)")
     );
     let _ = writeln!(out, "capabilities: {}", caps.join(" "));
+    if !info.emulates.is_empty() {
+        let names: Vec<&str> = info.emulates.iter().map(|e| e.name()).collect();
+        let _ = writeln!(
+            out,
+            "emulated by the adapter, not the library: {} (the rules they touch say so)",
+            names.join(", ")
+        );
+    }
     let _ = writeln!(out, "{}", profile_line(report));
     if report.layout != Layout::SPEC {
         let rules: Vec<&str> = report
@@ -139,7 +156,7 @@ fn verdict_cell(r: &RuleResult) -> &'static str {
     }
 }
 
-fn rule_row(out: &mut String, r: &RuleResult) {
+fn rule_row(out: &mut String, r: &RuleResult, emulates: &[Emulated]) {
     let _ = writeln!(
         out,
         "{:<10} {:<6} {:<18} {:>9}  {}",
@@ -150,6 +167,15 @@ fn rule_row(out: &mut String, r: &RuleResult) {
         r.rule.summary()
     );
     let pad = " ".repeat(PAD);
+    let emulated = Emulated::touching(emulates, r.rule);
+    if !emulated.is_empty() {
+        let names: Vec<&str> = emulated.iter().map(|e| e.name()).collect();
+        let _ = writeln!(
+            out,
+            "{pad}about the adapter as much as the library: the adapter emulates {} (PROTOCOL.md, \"Emulated features\")",
+            names.join(", ")
+        );
+    }
     match &r.verdict {
         Verdict::NotTested { missing } => {
             let m: Vec<&str> = missing.iter().map(|c| c.name()).collect();

@@ -9,6 +9,7 @@ use crate::runner::{
     Determinism, ModeSeen, Report, Reproduction, RuleFailure, RuleResult, Seeds, StopKind, Stopped,
     Unjudged, Verdict, display_path,
 };
+use scopebus_sim::emulation::Emulated;
 use scopebus_sim::harness::Counts;
 use scopebus_sim::iut::ImplInfo;
 use scopebus_sim::model::{Layout, Mode};
@@ -24,9 +25,20 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 struct ReportDoc {
     implementation: String,
+    /// The name the implementation gave itself (its handshake's `name`),
+    /// when it differs from `implementation` (the `--impl` value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     language: String,
     version: String,
+    /// What it runs on (PROTOCOL.md, `runtime` in the handshake).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    runtime: Option<String>,
     capabilities: Vec<Capability>,
+    /// The features its adapter provides itself (PROTOCOL.md, "Emulated
+    /// features").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    emulates: Vec<Emulated>,
     seeds: u64,
     first_seed: u64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -181,9 +193,12 @@ fn doc(report: &Report) -> ReportDoc {
     let c = &report.counts;
     ReportDoc {
         implementation: report.target.clone(),
+        name: (info.name != report.target).then(|| info.name.clone()),
         language: info.language.clone(),
         version: info.version.clone(),
+        runtime: info.runtime.clone(),
         capabilities: info.capabilities.iter().collect(),
+        emulates: info.emulates.clone(),
         seeds: count,
         first_seed: first,
         rerun: report.is_rerun(),
@@ -347,10 +362,15 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
     };
     Ok(Report {
         implementation: ImplInfo {
-            name: doc.implementation.clone(),
+            name: doc.name.unwrap_or_else(|| doc.implementation.clone()),
             language: doc.language,
             version: doc.version,
+            runtime: doc.runtime,
             capabilities: doc.capabilities.into_iter().collect(),
+            emulates: Emulated::parse_list(
+                &doc.emulates.iter().map(|e| e.name()).collect::<Vec<_>>(),
+            )
+            .map_err(|e| format!("emulates: {e}"))?,
         },
         target: doc.implementation,
         seeds,

@@ -25,6 +25,7 @@ Invariants the kit keeps, so an adapter need not:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
 import json
@@ -264,6 +265,144 @@ class Binding:
         """Live subscriptions of ``name`` on ``bus`` (as :meth:`bus_of`
         gave it), or ``None`` if the bus cannot count them."""
         return None
+
+
+# ----- emulated scopes, task groups and ContextMissing ----------------------
+
+
+class Closed(Exception):
+    """Raised by :class:`EmulatedScopes` for a send or subscribe on a bus
+    its scope has closed (code ``closed``)."""
+
+
+class NoBus(Exception):
+    """Raised by :class:`EmulatedScopes` for a send or subscribe outside
+    every scope (code ``context_missing``)."""
+
+
+@dataclass
+class OwnedBus:
+    """A bus :class:`EmulatedScopes` made for a root or isolated scope, its
+    task group, and the subscriptions opened on it."""
+
+    bus: Any
+    group: asyncio.TaskGroup
+    closed: bool = False
+    # Held weakly (a subscription the kit let go of is garbage, not kept),
+    # in the order they were opened: number -> subscription.
+    subscriptions: weakref.WeakValueDictionary[int, Any] = field(default_factory=weakref.WeakValueDictionary)
+    opened: int = 0
+
+
+#: The bus the current scope reaches, set by :meth:`EmulatedScopes.scope`.
+CURRENT_BUS: contextvars.ContextVar[OwnedBus] = contextvars.ContextVar("scopebus_kit_bus")
+
+
+class EmulatedScopes(Binding):
+    """A binding for a bus with no scopes, task groups or "no bus" error:
+    the kit provides them as SPEC.md lays them out, and the handshake says
+    so (``emulates``). Override :meth:`new_bus`, :meth:`publish`,
+    :meth:`open` and, if subscriptions must be ended by hand when a bus
+    closes, :meth:`close_bus`.
+
+    - a root or isolated scope makes a bus (:meth:`new_bus`) and an
+      ``asyncio.TaskGroup``; a nested scope shares its parent's;
+    - as the owner's body returns (or fails, or is cancelled), its bus is
+      closed (:meth:`close_bus`) *before* the task group is waited for;
+    - a send or subscribe on a closed bus raises :class:`Closed`; outside
+      every scope, :class:`NoBus`; a spawn into a finished task group,
+      asyncio's ``RuntimeError`` (``closed``).
+    """
+
+    emulates = ["scopes", "tasks", "context_missing"]
+
+    def new_bus(self) -> Any:
+        """A fresh bus of the library, for one root or isolated scope."""
+        raise NotImplementedError
+
+    def publish(self, bus: Any, name: str, event: Any) -> None:
+        """Sends ``event`` of catalogue type ``name`` on ``bus``."""
+        raise NotImplementedError
+
+    def open(self, bus: Any, name: str) -> Any:
+        """Subscribes to ``name`` on ``bus``; the subscription ``anext``
+        pulls."""
+        raise NotImplementedError
+
+    def close_bus(self, owned: OwnedBus) -> None:
+        """Closes ``owned.bus`` as its scope's body returns. Default:
+        nothing beyond refusing later sends and subscribes; a library whose
+        subscriptions do not end by themselves ends each of
+        ``owned.subscriptions.values()`` (the live ones, in the order they
+        were opened) here, and declares ``close``."""
+
+    def reach(self) -> OwnedBus:
+        owned = CURRENT_BUS.get(None)
+        if owned is None:
+            raise NoBus("no scope, so no bus, in reach")
+        if owned.closed:
+            raise Closed("the bus of this scope is closed")
+        return owned
+
+    @contextlib.asynccontextmanager
+    async def scope(self, sid: int, isolated: bool) -> Any:
+        parent = CURRENT_BUS.get(None)
+        if parent is not None and not isolated:
+            yield
+            return
+        owned = OwnedBus(bus=self.new_bus(), group=asyncio.TaskGroup())
+        CURRENT_BUS.set(owned)
+        async with owned.group:
+            try:
+                yield
+            finally:
+                owned.closed = True
+                self.close_bus(owned)
+
+    def send(self, name: str, event: Any) -> None:
+        self.publish(self.reach().bus, name, event)
+
+    def subscribe(self, name: str) -> Any:
+        owned = self.reach()
+        subscription = self.open(owned.bus, name)
+        owned.opened += 1
+        owned.subscriptions[owned.opened] = subscription
+        return subscription
+
+    def spawn(self, coroutine_function: Callable[[], Any]) -> asyncio.Task:
+        owned = CURRENT_BUS.get(None)
+        if owned is None:
+            raise NoBus("no scope, so no task group, in reach")
+        return owned.group.create_task(coroutine_function())
+
+    def error_code(self, error: BaseException) -> str:
+        if isinstance(error, NoBus):
+            return "context_missing"
+        if isinstance(error, Closed):
+            return "closed"
+        text = str(error)
+        if isinstance(error, RuntimeError) and "TaskGroup" in text:
+            return "closed"
+        return "internal"
+
+    def bus_of(self, context: contextvars.Context) -> Any | None:
+        owned = context.get(CURRENT_BUS)
+        return None if owned is None else owned.bus
+
+
+def run_now(coroutine: Any) -> Any:
+    """Runs a coroutine that completes without waiting (an async ``publish``
+    on an unbounded queue) synchronously, and returns its value: the kit
+    calls the bus with its loop stopped, so nothing else may run meanwhile.
+
+    Raises ``RuntimeError`` if the coroutine would wait (then it was a
+    blocking call, which the suite would report as a hang of ``send``)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("the call waited; it cannot run while the event loop is stopped")
 
 
 # ----- the world of one run ----------------------------------------------------

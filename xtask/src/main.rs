@@ -32,6 +32,7 @@ use std::time::Duration;
 mod bench;
 mod fuzz;
 mod haiway;
+mod pyenv;
 mod transcript;
 use scopebus_sim::harness::{GenConfig, generate};
 use scopebus_sim::rules::Profile;

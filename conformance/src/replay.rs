@@ -8,6 +8,7 @@
 use crate::target::Target;
 use scopebus_sim::harness::{Failure, Run, Session};
 use scopebus_sim::op::Entry;
+use scopebus_sim::steps::Step;
 
 /// A replayed trace.
 pub struct Replayed {
@@ -25,8 +26,26 @@ pub struct Replayed {
 /// Replays `entries` on a fresh instance of `target`, giving each line of
 /// the step-by-step log (entry, reply, observations) to `log` as it comes,
 /// then attributes the failure.
-pub fn replay(target: &Target, entries: &[Entry], mut log: impl FnMut(&str)) -> Replayed {
-    let mut session = Session::new(target.instantiate()).with_log();
+pub fn replay(target: &Target, entries: &[Entry], log: impl FnMut(&str)) -> Replayed {
+    replay_with(target, entries, log, &mut Vec::new())
+}
+
+/// Replays `entries` as [`replay`] does, and also gives every entry that
+/// took effect as data, with its reply and observations (the matrix page's
+/// timelines): the first disagreement is at `first_reading`'s `entry`.
+pub fn replay_steps(target: &Target, entries: &[Entry]) -> (Replayed, Vec<Step>) {
+    let mut steps = Vec::new();
+    let replayed = replay_with(target, entries, |_| {}, &mut steps);
+    (replayed, steps)
+}
+
+fn replay_with(
+    target: &Target,
+    entries: &[Entry],
+    mut log: impl FnMut(&str),
+    steps: &mut Vec<Step>,
+) -> Replayed {
+    let mut session = Session::new(target.instantiate()).with_log().with_steps();
     let mut failure = None;
     for entry in entries {
         let result = session.step(entry);
@@ -38,6 +57,7 @@ pub fn replay(target: &Target, entries: &[Entry], mut log: impl FnMut(&str)) -> 
             break;
         }
     }
+    steps.extend(session.take_steps());
     let run = session.finish(failure);
     let first_reading = run.failure.clone();
     let replayed = run.trace.clone();

@@ -11,6 +11,7 @@ use crate::iut::{Fault, Implementation};
 use crate::model::{Disagreement, Layout, Mode, Model, Violation};
 use crate::op::{Answer, Entry, Interjection, Observation, Op, OpError, Reply, TaskRef};
 use crate::rules::{Capabilities, Capability, Coverage, Rule};
+use crate::steps::{Observed, Step};
 use crate::workload::{Ids, Swarm};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -145,6 +146,7 @@ pub struct Session<I: Implementation> {
     counts: Counts,
     hasher: DefaultHasher,
     log: Option<Vec<String>>,
+    steps: Option<Vec<Step>>,
     unsupported: Capabilities,
     /// What the implementation listed as runnable, if nothing has run since.
     listed: Option<Vec<TaskRef>>,
@@ -169,6 +171,7 @@ impl<I: Implementation> Session<I> {
             counts: Counts::default(),
             hasher: DefaultHasher::new(),
             log: None,
+            steps: None,
             unsupported: Capabilities::none(),
             listed: None,
         }
@@ -179,6 +182,18 @@ impl<I: Implementation> Session<I> {
     pub fn with_log(mut self) -> Self {
         self.log = Some(Vec::new());
         self
+    }
+
+    /// Keeps every entry that takes effect as data, with its reply and
+    /// observations ([`Step`]).
+    pub fn with_steps(mut self) -> Self {
+        self.steps = Some(Vec::new());
+        self
+    }
+
+    /// The steps so far (empty unless [`with_steps`](Session::with_steps)).
+    pub fn take_steps(&mut self) -> Vec<Step> {
+        self.steps.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The log so far (empty unless [`with_log`](Session::with_log)).
@@ -495,25 +510,24 @@ impl<I: Implementation> Session<I> {
     fn record(&mut self, entry: &Entry) {
         let index = self.trace.len();
         self.note(|| format!("{index:>6}  {entry}"));
+        if let Some(steps) = self.steps.as_mut() {
+            steps.push(Step {
+                index,
+                entry: entry.clone(),
+                text: entry.to_string(),
+                reply: None,
+                observations: Vec::new(),
+            });
+        }
         entry.hash(&mut self.hasher);
         self.trace.push(entry.clone());
     }
 
     fn note_reply(&mut self, reply: &Reply) {
-        self.note(|| match reply {
-            Ok(Answer::Done) => "        => ok".to_owned(),
-            Ok(Answer::Stats(counts)) => {
-                let parts: Vec<String> = counts
-                    .iter()
-                    .map(|c| {
-                        let live = c.subscriptions.map_or("?".to_owned(), |n| n.to_string());
-                        format!("{} {live} live, {} retained", c.ty, c.retained)
-                    })
-                    .collect();
-                format!("        => stats: {}", parts.join("; "))
-            }
-            Err(e) => format!("        => {e}"),
-        });
+        if let Some(step) = self.steps.as_mut().and_then(|s| s.last_mut()) {
+            step.reply = Some(reply_text(reply));
+        }
+        self.note(|| format!("        => {}", reply_text(reply)));
     }
 
     fn check_observations(&mut self, entry: &Entry) -> Result<(), Failure> {
@@ -538,6 +552,9 @@ impl<I: Implementation> Session<I> {
         hashes.hash(&mut self.hasher);
         for observation in observations {
             self.note(|| format!("        -> {observation}"));
+            if let Some(step) = self.steps.as_mut().and_then(|s| s.last_mut()) {
+                step.observations.push(Observed::of(observation));
+            }
             self.counts.observations += 1;
             self.model
                 .observe(observation)
@@ -806,4 +823,22 @@ fn drive(
         }
     }
     session.wind_down()
+}
+
+/// A reply as `replay -v` prints it.
+fn reply_text(reply: &Reply) -> String {
+    match reply {
+        Ok(Answer::Done) => "ok".to_owned(),
+        Ok(Answer::Stats(counts)) => {
+            let parts: Vec<String> = counts
+                .iter()
+                .map(|c| {
+                    let live = c.subscriptions.map_or("?".to_owned(), |n| n.to_string());
+                    format!("{} {live} live, {} retained", c.ty, c.retained)
+                })
+                .collect();
+            format!("stats: {}", parts.join("; "))
+        }
+        Err(e) => e.to_string(),
+    }
 }

@@ -41,5 +41,6 @@ pub mod reference;
 pub mod rules;
 pub mod schedule;
 pub mod shrink;
+pub mod steps;
 pub mod trace;
 pub mod workload;

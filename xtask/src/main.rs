@@ -32,6 +32,7 @@ use std::time::Duration;
 mod bench;
 mod fuzz;
 mod haiway;
+mod matrix;
 mod pyenv;
 mod transcript;
 use scopebus_sim::harness::{GenConfig, generate};
@@ -102,6 +103,41 @@ enum Command {
     /// minimised and saved under `fuzz/regressions/<target>/` (for `ops`, as
     /// a trace file `cargo xtask replay` reruns on stable); exits 1.
     Fuzz(FuzzArgs),
+    /// Judge every implementation a matrix file lists (Haiway releases,
+    /// node:events, a Rust broadcast map, broadcaster, the reference...),
+    /// setting each up first (a virtual environment or npm prefix under
+    /// target/), and write matrix.json and a static matrix.html.
+    ///
+    /// Prints one line per implementation. Exits 0 if every one was judged,
+    /// deterministically, and fails only as its expectations file records
+    /// with every recorded deviation shown by its ground-truth script; 1
+    /// otherwise; 2 if the matrix file cannot be used.
+    Matrix(MatrixArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct MatrixArgs {
+    /// The matrix file.
+    #[arg(long, value_name = "FILE", default_value = "conformance/matrix.toml")]
+    file: PathBuf,
+    /// Seeds per implementation (from 0).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
+    /// Workload ops per seed.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    ops: u32,
+    /// Worker threads (0: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    jobs: u16,
+    /// Only this implementation (repeatable).
+    #[arg(long, value_name = "NAME")]
+    only: Vec<String>,
+    /// Where matrix.json, matrix.html and the runs' failures go.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Per-request deadline for adapters, ms (settle gets ten times this).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    timeout: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -706,6 +742,15 @@ fn main() -> ExitCode {
             quick: args.quick,
             json: args.json,
             no_haiway: args.no_haiway,
+        }),
+        Command::Matrix(args) => matrix::run(&matrix::Options {
+            file: args.file,
+            seeds: args.seeds,
+            ops: args.ops as usize,
+            jobs: usize::from(args.jobs),
+            only: args.only,
+            out: args.out.unwrap_or_else(|| default_out().join("matrix")),
+            timeout: args.timeout,
         }),
         Command::Fuzz(args) => fuzz::run(
             &workspace(),

@@ -29,6 +29,7 @@ import contextlib
 import contextvars
 import gc
 import json
+import os
 import platform
 import sys
 import traceback
@@ -37,6 +38,13 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 PROTOCOL = 1
+
+# Determinism across processes: str hashes (set order) must not change from
+# one adapter process to the next, so the kit runs its adapter with a fixed
+# hash seed, re-executing it once if it was started without one.
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 # Protocol lines go to the real stdout; anything else printed (by the kit,
 # the adapter, the bus, a logger) goes to stderr.

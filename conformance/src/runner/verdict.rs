@@ -286,6 +286,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// The same run judged under `profile`: each rule's level is the
+    /// profile's (SPEC.md, "Profiles"); verdicts do not depend on the
+    /// profile, so nothing else changes.
+    pub fn under(&self, profile: Profile) -> Report {
+        let mut report = self.clone();
+        report.profile = profile;
+        for r in &mut report.rules {
+            r.level = r.rule.level_in(profile);
+        }
+        report
+    }
+
     /// Conforming: every `must` rule passed (checked, never broken), and
     /// the run was deterministic. Only a range of seeds can show this; see
     /// [`Report::is_rerun`].

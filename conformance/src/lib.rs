@@ -27,6 +27,7 @@
 pub mod deadline;
 pub mod expectations;
 pub mod fuzz;
+pub mod impls;
 pub mod matrix;
 pub mod merge;
 pub mod mutants;

@@ -163,6 +163,7 @@ impl Target {
     pub fn known_names() -> Vec<String> {
         let mut names = vec!["reference".to_owned()];
         names.extend(Mutant::ALL.iter().map(|m| format!("mutant:{}", m.name())));
+        names.extend(crate::impls::NAMES.iter().map(|n| (*n).to_owned()));
         names
     }
 }
@@ -199,6 +200,9 @@ impl FromStr for Target {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s == "reference" {
             return Ok(Target::Reference);
+        }
+        if let Some(target) = crate::impls::target(s) {
+            return Ok(target);
         }
         s.strip_prefix("mutant:")
             .and_then(Mutant::from_name)

@@ -198,7 +198,7 @@ struct CheckTranscriptArgs {
 
 #[derive(clap::Args, Debug)]
 struct AdapterArgs {
-    /// `reference` or `mutant:NAME`.
+    /// `reference`, `mutant:NAME` or `typeid-broadcast`.
     #[arg(default_value = "reference")]
     implementation: String,
 }
@@ -207,8 +207,9 @@ struct AdapterArgs {
 struct ConformanceArgs {
     /// The implementation under test: `reference` (in-process),
     /// `reference-stdio` (the reference behind the adapter protocol),
-    /// `haiway` (the real Haiway, set up on first use), `mutant:NAME` (see
-    /// `cargo xtask mutants --list`), or the command line of any adapter
+    /// `haiway` (the real Haiway, set up on first use), `typeid-broadcast`
+    /// (a TypeId map of tokio broadcast channels, in-process), `mutant:NAME`
+    /// (see `cargo xtask mutants --list`), or the command line of any adapter
     /// that speaks PROTOCOL.md, e.g. `--impl "python3 my_adapter.py"`.
     #[arg(
         long = "impl",
@@ -372,7 +373,8 @@ fn resolve(name: &str, timeout: u64) -> Result<Target, String> {
         {
             Err(format!(
                 "unknown implementation `{line}`: --impl takes reference, reference-stdio, haiway, \
-                 mutant:NAME, or the command line of an adapter (e.g. \"python3 my_adapter.py\")"
+                 {}, mutant:NAME, or the command line of an adapter (e.g. \"python3 my_adapter.py\")",
+                scopebus_conformance::impls::NAMES.join(", ")
             ))
         }
         line => Ok(stdio(line, AdapterCommand::parse(line)?)),
@@ -682,8 +684,16 @@ fn adapter(args: AdapterArgs) -> Result<ExitCode, String> {
         .implementation
         .parse()
         .map_err(|e: scopebus_conformance::target::UnknownTarget| e.to_string())?;
-    if !matches!(target, Target::Reference | Target::Mutant(_)) {
-        return Err("the adapter serves `reference` or `mutant:NAME`".to_owned());
+    // `Custom` targets that parse by name are the in-process buses of
+    // `scopebus_conformance::impls` (e.g. `typeid-broadcast`).
+    if !matches!(
+        target,
+        Target::Reference | Target::Mutant(_) | Target::Custom { .. }
+    ) {
+        return Err(format!(
+            "the adapter serves `reference`, `mutant:NAME` or one of: {}",
+            scopebus_conformance::impls::NAMES.join(", ")
+        ));
     }
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();

@@ -5,14 +5,24 @@
 use crate::model::{EarlyEnd, Mode, Stuck, Unended, Violation};
 use crate::rules::Rule;
 
-/// Names the rule a stream that ended too soon breaks: ROBUST-1 if its pull
-/// raised an error (a `failed` observation); EXIT-1 if it ended while its
+/// Names the rule a stream that ended too soon breaks: CLOSE-3 if its pull
+/// raised an error on a subscription made after its bus closed (it must
+/// end); ROBUST-1 if its pull raised otherwise (a `failed` observation); EXIT-1 if it ended while its
 /// bus is open, made through the handle of a scope that had exited; SCOPE-2
 /// if it ended when its own nested scope closed while the bus it shares stayed open (it
 /// seems to have had a bus of its own); CLOSE-1 otherwise (ended on an open
 /// bus, or with events sent before the close undelivered).
 pub fn early_end(e: &EarlyEnd) -> Violation {
     let sub = &e.sub;
+    if let (Some(error), true) = (&e.raised, e.born_after_close) {
+        return Violation::new(
+            Rule::Close3,
+            Mode::PullRaised,
+            format!(
+                "{sub} was subscribed after its bus closed; pulled, its stream must end, but its pull raised {error}"
+            ),
+        );
+    }
     if let Some(error) = &e.raised {
         return Violation::new(
             Rule::Robust1,

@@ -377,6 +377,9 @@ pub struct EarlyEnd {
     /// The error its pull raised, if it did not end but failed (a `failed`
     /// observation): nothing a stream may do.
     pub raised: Option<String>,
+    /// Whether it was subscribed on a bus already closed (CLOSE-3: its
+    /// stream must end when pulled, not raise).
+    pub born_after_close: bool,
 }
 
 /// A subscription with credit and events waiting that received nothing

@@ -282,6 +282,7 @@ impl Model {
             through_exited: sub.through_exited,
             undelivered,
             raised: None,
+            born_after_close: sub.state == SubState::BornEnded,
         }))
     }
 
@@ -308,6 +309,7 @@ impl Model {
             through_exited: false,
             undelivered: None,
             raised: Some(error.to_owned()),
+            born_after_close: sub.state == SubState::BornEnded,
         }))
     }
 

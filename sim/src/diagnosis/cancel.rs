@@ -141,12 +141,16 @@ fn only_unmasked(
     for entry in earlier {
         match entry {
             Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub })
-                if shape.sub_channel(*sub).is_some_and(|c| channels.contains(&c)) =>
+                if shape
+                    .sub_channel(*sub)
+                    .is_some_and(|c| channels.contains(&c)) =>
             {
                 dropped.insert(*sub);
             }
             Entry::Op(Op::FailSubscriber { sub, .. })
-                if shape.sub_channel(*sub).is_some_and(|c| channels.contains(&c)) =>
+                if shape
+                    .sub_channel(*sub)
+                    .is_some_and(|c| channels.contains(&c)) =>
             {
                 return false;
             }

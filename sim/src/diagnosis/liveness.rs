@@ -7,7 +7,10 @@ use crate::rules::Rule;
 
 /// Names the rule a stream that ended too soon breaks: CLOSE-3 if its pull
 /// raised an error on a subscription made after its bus closed (it must
-/// end); ROBUST-1 if its pull raised otherwise (a `failed` observation); EXIT-1 if it ended while its
+/// end); CLOSE-1 if it raised on a bus that is closed or closing (it must
+/// drain, then end: Haiway 0.36 to 0.40 close a bus by cancelling its
+/// pending receives); ROBUST-1 if its pull raised otherwise (a `failed`
+/// observation); EXIT-1 if it ended while its
 /// bus is open, made through the handle of a scope that had exited; SCOPE-2
 /// if it ended when its own nested scope closed while the bus it shares stayed open (it
 /// seems to have had a bus of its own); CLOSE-1 otherwise (ended on an open
@@ -20,6 +23,15 @@ pub fn early_end(e: &EarlyEnd) -> Violation {
             Mode::PullRaised,
             format!(
                 "{sub} was subscribed after its bus closed; pulled, its stream must end, but its pull raised {error}"
+            ),
+        );
+    }
+    if let (Some(error), true) = (&e.raised, e.bus_closing) {
+        return Violation::new(
+            Rule::Close1,
+            Mode::PullRaised,
+            format!(
+                "{sub}'s bus is closed or closing; its stream must yield what was sent before the close, then end, but its pull raised {error}"
             ),
         );
     }

@@ -34,15 +34,18 @@
       " ops each; each run read under both profiles (docs: what the seed and Haiway's docs promise; strict: every rule).";
   }
 
+  // A compact column head: the name (linking to its section), then one
+  // badge per profile; what it is and what it runs on are in the tooltip.
   function header(impl) {
     const r = impl.report || {};
-    const th = el("th", { title: impl.about });
+    const about = [impl.about, r.version && (r.name || r.implementation) + " " + r.version, r.runtime && "runtime: " + r.runtime]
+      .filter(Boolean).join("\n");
+    const th = el("th", { title: about });
     th.append(el("a", { href: "#i-" + impl.name }, impl.name), el("br"));
-    if (r.version) th.append(el("span", { class: "level" }, (r.name || r.implementation) + " " + r.version), el("br"));
-    if (r.runtime) th.append(el("span", { class: "level" }, r.runtime), el("br"));
     for (const p of impl.profiles) {
-      th.append(el("span", { class: "badge " + (p.conforming ? "yes" : "no") },
-        p.profile + ": " + (p.conforming ? "conforming" : p.success ? "as recorded" : "not conforming")));
+      const word = p.conforming ? "conforming" : p.success ? "as recorded" : "not conforming";
+      th.append(el("span", { class: "badge " + (p.conforming ? "yes" : "no"), title: p.profile + ": " + word },
+        p.profile + (p.conforming ? " \u2713" : p.success ? " rec." : " \u2717")));
     }
     if (impl.error) th.append(el("br"), el("span", { class: "problem" }, "not judged"));
     return th;

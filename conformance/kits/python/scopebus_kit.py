@@ -288,6 +288,28 @@ class NoBus(Exception):
     every scope (code ``context_missing``)."""
 
 
+class OrderedTasks(dict):
+    """A set of tasks that iterates in the order they were added (a dict's
+    keys), with the `set` methods asyncio's TaskGroup uses."""
+
+    def add(self, task: Any) -> None:
+        self[task] = None
+
+    def discard(self, task: Any) -> None:
+        self.pop(task, None)
+
+
+class OrderedTaskGroup(asyncio.TaskGroup):
+    """asyncio's TaskGroup, cancelling its tasks in the order they were
+    created: the stock one keeps them in a `set`, which iterates in address
+    order, so the order of cancellations (and of what they report) would
+    change from one process to the next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tasks = OrderedTasks()
+
+
 @dataclass
 class OwnedBus:
     """A bus :class:`EmulatedScopes` made for a root or isolated scope, its
@@ -313,8 +335,9 @@ class EmulatedScopes(Binding):
     :meth:`open` and, if subscriptions must be ended by hand when a bus
     closes, :meth:`close_bus`.
 
-    - a root or isolated scope makes a bus (:meth:`new_bus`) and an
-      ``asyncio.TaskGroup``; a nested scope shares its parent's;
+    - a root or isolated scope makes a bus (:meth:`new_bus`) and a task
+      group (asyncio's, cancelling in creation order); a nested scope shares
+      its parent's;
     - as the owner's body returns (or fails, or is cancelled), its bus is
       closed (:meth:`close_bus`) *before* the task group is waited for;
     - a send or subscribe on a closed bus raises :class:`Closed`; outside
@@ -358,7 +381,7 @@ class EmulatedScopes(Binding):
         if parent is not None and not isolated:
             yield
             return
-        owned = OwnedBus(bus=self.new_bus(), group=asyncio.TaskGroup())
+        owned = OwnedBus(bus=self.new_bus(), group=OrderedTaskGroup())
         CURRENT_BUS.set(owned)
         async with owned.group:
             try:

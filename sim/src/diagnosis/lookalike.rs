@@ -56,6 +56,18 @@ pub fn lookalikes(
     };
     let task_on_bus = |t: &TaskId| on_bus(&shape.task_scope(*t));
     let sub_on_bus = |s: &SubId| on_bus(&shape.sub_scope(*s));
+    // Something kept (an event held, a subscription counted) is the
+    // look-alikes' doing only if some subscription of a look-alike route on
+    // this bus is still held, for which a bus that merges them would keep
+    // it: with none, what renaming them changes is only when the
+    // implementation's own tasks run (a dispatcher task that keeps the last
+    // event it handled, say), which is no evidence about routing.
+    if let Some(Disagreement::Stats(stats)) = failure.evidence.as_deref()
+        && stats.holds_more()
+        && !lookalike_held(prefix, route, &sub_on_bus)
+    {
+        return None;
+    }
     // Renaming onto routes the bus uses adds traffic to their channels,
     // which moves the schedule of a processor's scope task: asked only of
     // what a settle or an `observe` checks, not of a receipt or an end at
@@ -279,4 +291,28 @@ fn renames(
         .map(|(i, ty)| (*ty, targets[i % targets.len()]))
         .collect();
     (!renames.is_empty()).then_some(renames)
+}
+
+/// Whether `prefix` leaves a subscription of a look-alike of `route` (the
+/// same family, another route) on the failing bus held: made, and not
+/// dropped, cancelled or failed.
+fn lookalike_held(prefix: &[Entry], route: EventType, sub_on_bus: &dyn Fn(&SubId) -> bool) -> bool {
+    let lookalike = |ty: &EventType| ty.family() == route.family() && ty.route() != route;
+    let mut held: Vec<SubId> = Vec::new();
+    for entry in prefix {
+        match entry {
+            Entry::Op(
+                Op::Subscribe { sub, ty, .. }
+                | Op::SubscribeShared { sub, ty, .. }
+                | Op::SpawnProcessor { sub, ty, .. },
+            ) if lookalike(ty) && sub_on_bus(sub) => held.push(*sub),
+            Entry::Op(
+                Op::DropSubscription { sub }
+                | Op::CancelSubscriber { sub }
+                | Op::FailSubscriber { sub, .. },
+            ) => held.retain(|s| s != sub),
+            _ => {}
+        }
+    }
+    !held.is_empty()
 }

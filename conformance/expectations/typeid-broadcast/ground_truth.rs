@@ -5,6 +5,7 @@
 //! emulated scopes (PROTOCOL.md, "Ground truth").
 //!
 //! `cargo run -q --release -p scopebus-conformance --example typeid_broadcast_ground_truth -- conformance/expectations/typeid-broadcast.toml`
+//! (an example of the conformance crate, kept beside the expectations file).
 //!
 //! Prints `RULE: shown: ...` or `RULE: NOT SHOWN: ...` per listed deviation;
 //! exits 0 if every one is shown, 1 if one is not, 2 if one has no check

@@ -12,22 +12,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod support;
+
+use support::{text, xtask};
+
 fn out_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("scopebus-matrix-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = support::out_dir("matrix", name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn xtask(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .output()
-        .expect("the xtask binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// A matrix of the reference and `mutant:lifo`, whose FIFO-1 deviation is

@@ -265,20 +265,27 @@ fn failure(out: &mut String, f: &RuleFailure, label: &str) {
         "{pad}{label}seed {}{more}: {kind}{}",
         f.seed, f.message
     );
-    match (f.reattributed_from, f.reproduction.flaky()) {
-        (Some(from), false) => {
+    let r = &f.reproduction;
+    match (f.reattributed_from, r.flaky(), r.trace_flaky()) {
+        (Some(from), true, false) => {
+            let _ = writeln!(
+                out,
+                "{pad}(read as {from} on the full seed, which does not fail every time; the shrunk trace does, and on it diagnosis names this rule as its cause)"
+            );
+        }
+        (Some(from), false, _) => {
             let _ = writeln!(
                 out,
                 "{pad}(read as {from} on the full seed; on the shrunk trace diagnosis names this must rule as its cause)"
             );
         }
-        (Some(from), true) => {
+        (Some(from), true, true) => {
             let _ = writeln!(
                 out,
                 "{pad}(counted under {from} on the full seed, by replays that a failure this unsteady cannot support: reported as its disagreement reads)"
             );
         }
-        (None, _) => {}
+        (None, ..) => {}
     }
     let _ = writeln!(
         out,

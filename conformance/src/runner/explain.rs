@@ -28,7 +28,7 @@ pub fn explain(
     first: &FirstFailure,
 ) -> (scopebus_sim::rules::Rule, RuleFailure) {
     let (shrunk, transcript, reruns) = shrink_and_rerun(campaign, diagnosis, first);
-    let failure = &match reruns.reproduction.flaky() {
+    let failure = &match reruns.reproduction.trace_flaky() {
         true => first_reading(&shrunk.failure),
         false => shrunk.failure.clone(),
     };

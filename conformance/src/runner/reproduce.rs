@@ -34,12 +34,14 @@ pub struct Reruns {
 }
 
 impl Reruns {
-    /// Counts one rerun; one the deadline cut short counts for nothing.
-    fn count(&mut self, run: Run, rule: Rule, of_seed: bool) {
+    /// Counts one rerun as failed if it failed one of `rules` (a seed's
+    /// rerun may be read under the rule its first run was, or the one its
+    /// shrunk trace names); one the deadline cut short counts for nothing.
+    fn count(&mut self, run: Run, rules: &[Rule], of_seed: bool) {
         if deadline::cut_short(&run) {
             return;
         }
-        let failed = run.failure.is_some_and(|f| f.rule == rule);
+        let failed = run.failure.is_some_and(|f| rules.contains(&f.rule));
         let r = &mut self.reproduction;
         let (runs, failures) = match of_seed {
             true => (&mut r.seed_runs, &mut r.seed_failures),
@@ -74,7 +76,7 @@ pub fn reproduce(
     let mut reruns = Reruns::default();
     reruns.reproduction.seed_runs = 1;
     reruns.reproduction.seed_failures = 1;
-    reruns.count(first_replay, rule, false);
+    reruns.count(first_replay, &[rule], false);
     let started = Instant::now();
     for n in 0..RERUNS {
         if n > 0 && started.elapsed() > TIME {
@@ -82,8 +84,8 @@ pub fn reproduce(
         }
         let mut imp = campaign.target.instantiate();
         let run = generate(seed, GenConfig { ops: campaign.ops }, &mut *imp);
-        reruns.count(diagnosis.attribute(run), seed_rule, true);
-        reruns.count(diagnosis.judge(shrunk), rule, false);
+        reruns.count(diagnosis.attribute(run), &[seed_rule, rule], true);
+        reruns.count(diagnosis.judge(shrunk), &[rule], false);
     }
     reruns
 }

@@ -121,11 +121,13 @@ fn earlier_drops(
 /// subscribe after the close ends at once while an older subscription
 /// lives, and never ends once it was dropped: CLOSE-3, not CANCEL-1). A
 /// dropped subscriber shows nothing to the others that never having
-/// subscribed would not. Failed subscribers are not asked about (their
-/// cleanup's send is part of the question). Each drop's place gets a
-/// `settle`: a drop runs its subscriber's task until it has unwound, and
-/// with it whatever else was due (a requested cancellation completes), so
-/// the ops after it stay valid.
+/// subscribed would not. A subscriber that failed counts as dropped, its
+/// cleanup's send (if any) made from its scope in its place; one whose
+/// cleanup sends on a failing channel is not asked about (that send is
+/// part of the question). Each drop's place gets a `settle`: a drop runs
+/// its subscriber's task until it has unwound, and with it whatever else
+/// was due (a requested cancellation completes), so the ops after it stay
+/// valid.
 fn only_unmasked(
     prefix: &[Entry],
     failure: &Failure,
@@ -137,22 +139,30 @@ fn only_unmasked(
     let Some((last, earlier)) = prefix.split_last() else {
         return false;
     };
+    let on_failing = |sub: &SubId| {
+        shape
+            .sub_channel(*sub)
+            .is_some_and(|c| channels.contains(&c))
+    };
     let mut dropped = BTreeSet::new();
     for entry in earlier {
         match entry {
-            Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub })
-                if shape
-                    .sub_channel(*sub)
-                    .is_some_and(|c| channels.contains(&c)) =>
-            {
+            Entry::Op(Op::FailSubscriber { sub, send: Some(s) }) if on_failing(sub) => {
+                let sends_on_failing = shape
+                    .sub_scope(*sub)
+                    .and_then(|scope| shape.channel(scope, s.ty.route()))
+                    .is_none_or(|c| channels.contains(&c));
+                if sends_on_failing {
+                    return false;
+                }
                 dropped.insert(*sub);
             }
-            Entry::Op(Op::FailSubscriber { sub, .. })
-                if shape
-                    .sub_channel(*sub)
-                    .is_some_and(|c| channels.contains(&c)) =>
-            {
-                return false;
+            Entry::Op(
+                Op::DropSubscription { sub }
+                | Op::CancelSubscriber { sub }
+                | Op::FailSubscriber { sub, send: None },
+            ) if on_failing(sub) => {
+                dropped.insert(*sub);
             }
             _ => {}
         }
@@ -162,24 +172,39 @@ fn only_unmasked(
     }
     let never: Vec<Entry> = earlier
         .iter()
-        .flat_map(|e| match e {
-            Entry::Op(Op::Subscribe { sub, .. } | Op::SubscribeShared { sub, .. })
-                if dropped.contains(sub) =>
-            {
-                Vec::new()
-            }
-            Entry::Op(Op::DropSubscription { sub } | Op::CancelSubscriber { sub })
-                if dropped.contains(sub) =>
-            {
-                vec![Entry::Op(Op::Settle)]
-            }
-            other => vec![other.clone()],
-        })
+        .flat_map(|e| never_made(e, &dropped, shape))
         .chain(std::iter::once(last.clone()))
         .collect();
     let never = close_references(&never);
     ask_same_schedule(prefix, &never, layout, rerun)
         .is_some_and(|outcome| outcome.cleared(failure) == Cleared::No)
+}
+
+/// `entry` as it reads when the `dropped` subscriptions were never made:
+/// their subscribes gone, each end a `settle` (after the send a failed
+/// subscriber's cleanup made, from its scope).
+fn never_made(entry: &Entry, dropped: &BTreeSet<SubId>, shape: &Shape) -> Vec<Entry> {
+    match entry {
+        Entry::Op(Op::Subscribe { sub, .. } | Op::SubscribeShared { sub, .. })
+            if dropped.contains(sub) =>
+        {
+            Vec::new()
+        }
+        Entry::Op(Op::FailSubscriber { sub, send: Some(s) }) if dropped.contains(sub) => vec![
+            Entry::Op(Op::Send {
+                scope: shape.sub_scope(*sub),
+                ty: s.ty,
+                event: s.event,
+            }),
+            Entry::Op(Op::Settle),
+        ],
+        Entry::Op(
+            Op::DropSubscription { sub }
+            | Op::CancelSubscriber { sub }
+            | Op::FailSubscriber { sub, send: None },
+        ) if dropped.contains(sub) => vec![Entry::Op(Op::Settle)],
+        other => vec![other.clone()],
+    }
 }
 
 /// Whether the rerun without the drops still has a subscription of the

@@ -212,7 +212,8 @@ fn word(conforming: bool, success: bool) -> &'static str {
     }
 }
 
-/// The console summary: one line per implementation.
+/// The console summary: one line per implementation, its failing rules
+/// (`RULE?` for one no ground-truth script confirms), then a legend.
 fn table(columns: &[Column]) -> String {
     let mut out = format!(
         "{:<22} {:<16} {:<16} {:>6}  failing rules\n",
@@ -230,8 +231,14 @@ fn table(columns: &[Column]) -> String {
             .and_then(|r| r["rules"].as_array().cloned())
             .unwrap_or_default()
             .iter()
-            .filter(|r| r["verdict"] == "failed" || r["verdict"] == "expected_failure")
-            .map(|r| r["id"].as_str().unwrap_or("?").to_owned())
+            .filter_map(|r| {
+                let id = r["id"].as_str().unwrap_or("?");
+                match r["verdict"].as_str() {
+                    Some("expected_failure") => Some(id.to_owned()),
+                    Some("failed") => Some(format!("{id}?")),
+                    _ => None,
+                }
+            })
             .collect();
         let recorded = c.ground_truth.as_ref().map_or(0, |g| g.deviations.len());
         out += &format!(
@@ -246,6 +253,8 @@ fn table(columns: &[Column]) -> String {
             out += &format!("    problem: {p}\n");
         }
     }
+    out += "failing rules: recorded deviations (their ground-truth script shows them); \
+            RULE?: the suite's finding, unconfirmed (no ground-truth script shows it yet)\n";
     out
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Ground truth for conformance/expectations/haiway.toml: each deviation the
-suite records for Haiway, shown in plain Haiway code, public API only, no
-adapter.
+"""Ground truth for conformance/expectations/haiway.toml (Haiway 0.48.0) and
+haiway-<version>.toml (the other releases `cargo xtask matrix` judges):
+each deviation the suite records for Haiway, shown in plain Haiway code,
+public API only, no adapter. One check per rule; the expectations file
+says which rules the installed release is recorded to break.
 
 Run it with the suite's own environment (made by
 ``cargo xtask conformance --impl haiway``); CI runs it:
@@ -102,6 +104,39 @@ async def close_3() -> tuple[bool, str]:
     )
 
 
+async def close_2() -> tuple[bool, str]:
+    """A send after a scope's body returned (its bus is closed), while a
+    subscription made before the close is still held, raises
+    AssertionError instead of returning (Haiway 0.42.0: the closed bus
+    keeps the subscription's finished per-type future, and a send asserts
+    that it is not finished)."""
+    body_returned = asyncio.Event()
+    seen: list[str] = []
+
+    async def late() -> None:
+        await body_returned.wait()
+        try:
+            ctx.send(Ping(id=1))
+            seen.append("returned")
+        except AssertionError:
+            seen.append("raised AssertionError")
+        except Exception as e:  # noqa: BLE001 - what it raised is the finding
+            seen.append(f"raised {type(e).__name__}")
+
+    async with ctx.scope("scope"):
+        subscription = ctx.subscribe(Ping)
+        ctx.spawn(late)
+        body_returned.set()
+    try:  # the subscription made before the close ends
+        await asyncio.wait_for(anext(subscription), 0.5)
+    except (StopAsyncIteration, TimeoutError, asyncio.CancelledError):
+        pass
+    shown = seen == ["raised AssertionError"]
+    return shown, "a send after the scope's body returned, a subscription from before held, " + (
+        ", ".join(seen) if seen else "never ran"
+    )
+
+
 async def task_3() -> tuple[bool, str]:
     """A worker in an isolated scope that has started and waits, released
     right after the root's cancellation was requested, still runs: the
@@ -166,13 +201,17 @@ async def share_1() -> tuple[bool, str]:
     try:  # the scope has exited: its stream ends (pulled, so that asyncio
         # does not log the end as a future's exception never retrieved)
         await asyncio.wait_for(anext(subscription), 0.5)
-    except (StopAsyncIteration, TimeoutError):
+    except (StopAsyncIteration, TimeoutError, asyncio.CancelledError):
         pass
     shown = sorted(got) == ["task a received event 1", "task b received event 1"]
     return shown, "one event sent to a subscription two tasks pull at once: " + "; ".join(got)
 
 
-CHECKS = {"CANCEL-2": cancel_2, "CLOSE-3": close_3, "TASK-3": task_3, "SHARE-1": share_1}
+# Longer than any check's own waits: a check that runs past it is reported
+# as not shown (it hung), never left running.
+CHECK_SECONDS = 10.0
+
+CHECKS = {"CANCEL-2": cancel_2, "CLOSE-2": close_2, "CLOSE-3": close_3, "TASK-3": task_3, "SHARE-1": share_1}
 
 
 def main() -> int:
@@ -187,7 +226,10 @@ def main() -> int:
         return 2
     failed = 0
     for rule in rules:
-        shown, what = asyncio.run(CHECKS[rule]())
+        try:
+            shown, what = asyncio.run(asyncio.wait_for(CHECKS[rule](), CHECK_SECONDS))
+        except (Exception, asyncio.CancelledError) as e:  # noqa: BLE001 - reported as not shown
+            shown, what = False, f"the check itself raised {type(e).__name__}: {e}"
         print(f"{rule}: {'shown' if shown else 'NOT SHOWN'}: {what}")
         failed += not shown
     return 1 if failed else 0

@@ -58,6 +58,9 @@
     const word = WORDS[r.verdict] || r.verdict;
     const drawn = impl.timelines.some((t) => t.rule === rule.id);
     td.append(drawn ? el("a", { href: "#" + anchor(impl.name, rule.id) }, word) : word);
+    if (r.verdict === "failed") {
+      td.append(" ", el("span", { class: "unconfirmed", title: "the suite's finding, not a recorded deviation: no ground-truth script shows it in plain code yet" }, "unconfirmed"));
+    }
     const levels = impl.profiles.map((p) => p.levels[index]);
     td.append(" ", el("span", { class: "level", title: "level under docs / strict" }, levels.join("/")));
     const emulated = (impl.report.emulates || []).filter((e) => (doc.emulated[e] || []).includes(rule.id));
@@ -85,7 +88,8 @@
 
   function legend() {
     document.getElementById("legend").append(el("p", {},
-      "Cells: the rule's verdict (recorded: a deviation the implementation's expectations file records and its ground-truth script shows), " +
+      "Cells: the rule's verdict (recorded: a deviation the implementation's expectations file records and its ground-truth script shows; " +
+      "FAILED unconfirmed: the suite's finding, which no ground-truth script shows yet), " +
       "then its level under docs/strict; emu: the adapter emulates a feature this rule is about. " +
       "Timelines: one lane per scope, subscription and task; squares are entries (ops, polls), circles what the implementation reported; " +
       "the first disagreement with the model is red."));

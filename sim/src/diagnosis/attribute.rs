@@ -5,7 +5,7 @@
 
 use super::{
     Cleared, Rerun, abandon, cancel, cancellation, failure, holder, layout, lookalike, processor,
-    promptness,
+    processor_abandon, promptness,
 };
 use crate::harness::{Failure, Run, replay_laid_out};
 use crate::iut::Implementation;
@@ -129,6 +129,7 @@ impl<'a> Diagnosis<'a> {
             cancellation::cancellation,
             promptness::promptness,
             abandon::abandons,
+            processor_abandon::cancelled_processors,
             cancel::drops,
         ];
         let named = steps

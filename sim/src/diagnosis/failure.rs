@@ -34,6 +34,7 @@
 
 use super::Cleared;
 use super::Rerun;
+use super::causal::Shape;
 use super::rerun::{ask, ask_all_valid};
 use crate::harness::{Failure, Run};
 use crate::model::{Disagreement, Layout, Violation};
@@ -41,7 +42,13 @@ use crate::op::{Entry, Op, ScopeId, SubId};
 use crate::rules::Rule;
 
 /// FAIL-1, when replaying `prefix` with each failed body cancelled instead
-/// clears `failure`; `None` otherwise.
+/// clears `failure`, unless it shows as well with each spelled as the
+/// plain exit FAIL-1 says it is (its processors cancelled, then its body
+/// returning: then the failure path does what a plain exit does, and the symptom is
+/// that exit's: Haiway 0.36 to 0.37 close a bus whose body failed as they
+/// close one whose body returned, by cancelling its pending receives, and
+/// leave a cancelled scope's bus open: the pull that raises is CLOSE-1's,
+/// not a failure handled otherwise than a cancellation); `None` otherwise.
 pub fn failures(
     prefix: &[Entry],
     failure: &Failure,
@@ -51,23 +58,19 @@ pub fn failures(
     if failure.rule == Rule::Fail1 {
         return None;
     }
-    let mut swapped = false;
-    let candidate: Vec<Entry> = prefix
-        .iter()
-        .map(|entry| match entry {
-            Entry::Op(Op::FailScope { scope }) => {
-                swapped = true;
-                Entry::Op(Op::CancelScope { scope: *scope })
-            }
-            other => other.clone(),
-        })
-        .collect();
-    if !swapped {
-        return None;
-    }
-    let outcome = ask(prefix, &candidate, layout, rerun)?;
+    let cancelled = fail_swapped(prefix, |scope| Op::CancelScope { scope })?;
+    let outcome = ask(prefix, &cancelled, layout, rerun)?;
     if outcome.cleared(failure) != Cleared::Yes {
         return None;
+    }
+    // A failure from the plain exit on (this symptom at the failing point,
+    // or any already at the swapped-in settle: a pull that raises as the
+    // bus closes): the exit itself is broken, failing or not, and the
+    // failure path is not to blame.
+    let (returned, swapped_at) = as_plain_exit(prefix, layout);
+    match ask(prefix, &returned, layout, rerun) {
+        Some(Rerun::AtEnd(f) | Rerun::Before(f)) if f.entry >= swapped_at => return None,
+        _ => {}
     }
     let scope = match failure.evidence.as_deref() {
         Some(Disagreement::Certain(v)) => v.scope,
@@ -85,6 +88,89 @@ pub fn failures(
         Some(s) => violation.about(s),
         None => violation,
     })
+}
+
+/// `prefix` with each `fail_scope` replaced by what FAIL-1 says it does,
+/// spelled as a plain exit: its task group emptied (a `cancel_subscriber`
+/// of each processor, a `release` of each waiting task, spawned in it or
+/// a scope within it), a `close_scope` of each nested scope still open,
+/// innermost first, then of the scope itself (the body returns) and a
+/// `settle` (the exit completes before what follows, as a failing body's
+/// unwinding does). Also the index of the first swapped-in entry.
+fn as_plain_exit(prefix: &[Entry], layout: Layout) -> (Vec<Entry>, usize) {
+    let shape = Shape::of(prefix, layout);
+    let mut group: Vec<(Entry, ScopeId)> = Vec::new();
+    let mut out = Vec::with_capacity(prefix.len());
+    let mut first = usize::MAX;
+    let mut open: Vec<ScopeId> = Vec::new();
+    for entry in prefix {
+        match entry {
+            Entry::Op(Op::SpawnProcessor { sub, scope, .. }) => {
+                group.push((Entry::Op(Op::CancelSubscriber { sub: *sub }), *scope));
+            }
+            Entry::Op(Op::Spawn { task, scope }) => {
+                let release = Op::Release {
+                    task: *task,
+                    send: None,
+                };
+                group.push((Entry::Op(release), *scope));
+            }
+            Entry::Op(Op::Release { task, .. }) => {
+                group.retain(
+                    |(e, _)| !matches!(e, Entry::Op(Op::Release { task: t, .. }) if t == task),
+                );
+            }
+            Entry::Op(Op::OpenScope { scope, .. }) => open.push(*scope),
+            Entry::Op(Op::CloseScope { scope } | Op::CancelScope { scope }) => {
+                open.retain(|s| s != scope);
+            }
+            _ => {}
+        }
+        let Entry::Op(Op::FailScope { scope }) = entry else {
+            out.push(entry.clone());
+            continue;
+        };
+        first = first.min(out.len());
+        let (down, kept): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .partition(|(_, in_scope)| shape.is_within(*in_scope, *scope));
+        out.extend(down.into_iter().map(|(e, _)| e));
+        group = kept;
+        // Its open nested scopes first, innermost first, as the failure
+        // unwinds them.
+        let nested: Vec<ScopeId> = open
+            .iter()
+            .rev()
+            .filter(|s| *s != scope && shape.is_within(**s, *scope))
+            .copied()
+            .collect();
+        out.extend(
+            nested
+                .into_iter()
+                .map(|s| Entry::Op(Op::CloseScope { scope: s })),
+        );
+        open.retain(|s| !shape.is_within(*s, *scope));
+        out.push(Entry::Op(Op::CloseScope { scope: *scope }));
+        out.push(Entry::Op(Op::Settle));
+    }
+    (out, first)
+}
+
+/// `prefix` with each `fail_scope` replaced by `instead` of its scope;
+/// `None` if it has none.
+fn fail_swapped(prefix: &[Entry], instead: impl Fn(ScopeId) -> Op) -> Option<Vec<Entry>> {
+    let mut swapped = false;
+    let candidate = prefix
+        .iter()
+        .map(|entry| match entry {
+            Entry::Op(Op::FailScope { scope }) => {
+                swapped = true;
+                Entry::Op(instead(*scope))
+            }
+            other => other.clone(),
+        })
+        .collect();
+    swapped.then_some(candidate)
 }
 
 /// FAIL-2, when replaying `prefix` with each failed subscriber's failure

@@ -58,13 +58,17 @@
 //! 7. **Abandoned receives** ([`abandon`]): a symptom on a subscription or
 //!    a sender that disappears without the `abandon`s of its channel's
 //!    subscribers (or showed during one, and not with a `settle` there
-//!    instead) is CANCEL-2.
+//!    instead) is CANCEL-2; one that disappears when the channel's
+//!    processors that a scope's cancellation or failure took down are
+//!    plain subscribers instead ([`processor_abandon`]) is CANCEL-2 if
+//!    abandoning their pending receives brings it back (their cancellation
+//!    abandoned them), CANCEL-1 if not.
 //! 8. **Drops** ([`cancel`]): a symptom on a subscription or a sender that
 //!    disappears without the drops and cancellations of its channel's
 //!    subscribers is CANCEL-1, unless it shows as well when each of those
 //!    subscribers only abandons its pending receive instead (the drop
 //!    abandoned it): then the receive is not cancel-safe, CANCEL-2, and the
-//!    root cause is reported once. Nothing else names CANCEL-1 or CANCEL-2:
+//!    root cause is reported once. Nothing but steps 7 and 8 names CANCEL-1 or CANCEL-2:
 //!    a drop or an abandon before a symptom is circumstance, said in the
 //!    message, not blamed.
 //!
@@ -101,6 +105,7 @@ pub mod liveness;
 pub mod lookalike;
 pub mod misdelivery;
 pub mod processor;
+pub mod processor_abandon;
 pub mod promptness;
 mod rerun;
 pub mod send;

@@ -252,6 +252,13 @@ class Binding:
         task group, and returns the task."""
         raise NotImplementedError
 
+    def cancel_requested(self, context: contextvars.Context) -> None:
+        """Called as the cancellation of a scope that owns a task group
+        (a root or isolated scope, ``context`` its body's) is requested,
+        by ``cancel_scope`` or a failing body, the scope's own first, then
+        those it contains. Default: nothing (the library's scopes cancel
+        their tasks themselves)."""
+
     def let_go(self, subscription: Any) -> None:
         """Called once the kit has let go of ``subscription`` (dropped,
         cancelled, failed, ended): close it here if your bus needs an
@@ -405,6 +412,17 @@ class EmulatedScopes(Binding):
         if owned is None:
             raise NoBus("no scope, so no task group, in reach")
         return owned.group.create_task(coroutine_function())
+
+    def cancel_requested(self, context: contextvars.Context) -> None:
+        """Cancels every task of the group ``context`` owns at once, as
+        the request is made (TASK-3: a task woken after it must not run).
+        Left to asyncio, the cancellation would reach them hop by hop (the
+        scope's task, then its task group), and a task woken meanwhile
+        would run first: the emulation's fault, not the library's."""
+        owned = context.get(CURRENT_BUS)
+        if owned is not None:
+            for task in list(owned.group._tasks):  # noqa: SLF001 - our OrderedTaskGroup's
+                task.cancel()
 
     def error_code(self, error: BaseException) -> str:
         if isinstance(error, NoBus):
@@ -812,7 +830,24 @@ class World:
         rec = self.scope(op["scope"])
         if rec.task is not None:
             self.now(rec.task.cancel)
+            self.cancel_groups(op["scope"])
         return {"ok": "done"}
+
+    def cancel_groups(self, sid: int) -> None:
+        """Tells the binding that the cancellation of scope ``sid`` was
+        requested, for each task-group owner it contains (itself first)."""
+        for other_id, other in self.scopes.items():
+            if other.owner == other_id and other.context is not None and self.within(other_id, sid):
+                self.now(self.binding.cancel_requested, other.context)
+
+    def within(self, sid: int, outer: int) -> bool:
+        """Whether scope ``sid`` is ``outer`` or nested in it."""
+        seen: int | None = sid
+        while seen is not None:
+            if seen == outer:
+                return True
+            seen = self.scopes[seen].parent
+        return False
 
     def op_fail_scope(self, op: dict[str, Any]) -> dict[str, Any]:
         # The root scope's body raises `BodyFailure` when it next runs.
@@ -821,6 +856,7 @@ class World:
             raise AdapterError("malformed", f"scope#{op['scope']} is not an open root scope")
         rec.failing = True
         self.now(rec.closing.set)
+        self.cancel_groups(op["scope"])
         return {"ok": "done"}
 
     def op_subscribe(self, op: dict[str, Any]) -> dict[str, Any]:

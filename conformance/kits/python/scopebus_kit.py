@@ -835,19 +835,20 @@ class World:
 
     def cancel_groups(self, sid: int) -> None:
         """Tells the binding that the cancellation of scope ``sid`` was
-        requested, for each task-group owner it contains (itself first)."""
-        for other_id, other in self.scopes.items():
-            if other.owner == other_id and other.context is not None and self.within(other_id, sid):
-                self.now(self.binding.cancel_requested, other.context)
-
-    def within(self, sid: int, outer: int) -> bool:
-        """Whether scope ``sid`` is ``outer`` or nested in it."""
-        seen: int | None = sid
-        while seen is not None:
-            if seen == outer:
-                return True
-            seen = self.scopes[seen].parent
-        return False
+        requested, for each task group that cancellation reaches: the
+        scope's own if it owns one (a root or isolated scope; a nested one's
+        cancellation ends its body only, TASK-1), then, in turn, the group
+        of each owner whose body runs as a task of a group already reached
+        (the kit spawns a nested scope's body into its parent's group)."""
+        owners = [sid] if self.scopes[sid].owner == sid else []
+        for owner in owners:  # grows while it is walked
+            context = self.scopes[owner].context
+            if context is not None:
+                self.now(self.binding.cancel_requested, context)
+            for other_id, other in self.scopes.items():
+                in_group = other.parent is not None and self.scopes[other.parent].owner == owner
+                if in_group and other.owner == other_id and other_id not in owners:
+                    owners.append(other_id)
 
     def op_fail_scope(self, op: dict[str, Any]) -> dict[str, Any]:
         # The root scope's body raises `BodyFailure` when it next runs.

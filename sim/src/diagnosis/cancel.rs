@@ -208,10 +208,11 @@ fn never_made(entry: &Entry, dropped: &BTreeSet<SubId>, shape: &Shape) -> Vec<En
 }
 
 /// Whether the rerun without the drops still has a subscription of the
-/// failing channels stuck or unended at that point, only another one (the
-/// subscription that was dropped, now live, say): the symptom moved, it did
-/// not go, so the drops did not cause it (a bus that wakes one waiter per
-/// send loses a wakeup whichever subscriber it picks).
+/// failing channels stuck, unended or ended early at that point, only
+/// another one (the subscription that was dropped, now live, say): the
+/// symptom moved, it did not go, so the drops did not cause it (a bus that
+/// wakes one waiter per send loses a wakeup whichever subscriber it picks;
+/// a close that ends every subscription before what was sent).
 pub(super) fn moved_to_a_sibling(
     outcome: &Rerun,
     shape: &Shape,
@@ -221,6 +222,7 @@ pub(super) fn moved_to_a_sibling(
         Rerun::AtEnd(f) => match f.evidence.as_deref() {
             Some(Disagreement::Stuck(s)) => &s.subs,
             Some(Disagreement::Unended(u)) => &u.subs,
+            Some(Disagreement::EarlyEnd(e)) => std::slice::from_ref(&e.sub.sub),
             _ => return false,
         },
         _ => return false,
@@ -260,6 +262,13 @@ fn during_the_drop(
     // a subscription that should have ended is seen not to); the same
     // symptom there means the drop did not cause it.
     if outcome.cleared(failure) == Cleared::No {
+        return None;
+    }
+    // Nor if it shows on another subscription of its channel, the dropped
+    // one included (a close that ends them all before what was sent).
+    if let Some((shape, channel)) = on_a_channel(prefix, failure, layout)
+        && moved_to_a_sibling(&outcome, &shape, &[channel])
+    {
         return None;
     }
     // The drop abandoned its subscriber's pending receive: does abandoning

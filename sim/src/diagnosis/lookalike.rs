@@ -18,8 +18,12 @@
 //! failure a settle or an `observe` finds (but a lost wakeup on a bus a
 //! processor reads), to one it does use (shared among look-alikes if need
 //! be): that merges the look-alike's traffic into an unrelated channel,
-//! which cannot change what a bus that keeps types apart holds for the failing channel once everything has run (a receipt
-//! at one point in time could move with the schedule). Otherwise the
+//! which cannot change what a bus that keeps types apart holds for the
+//! failing channel once everything has run (a receipt at one point in
+//! time could move with the schedule), unless its dispatcher keeps state
+//! across channels (the last event it handled, whatever its channel): so
+//! an event held is blamed on the look-alikes after such a merge only if
+//! taking them out clears it too. Otherwise the
 //! look-alikes' subscriptions and sends are taken out instead, but only if
 //! none of those subscriptions was dropped or cancelled; else nothing is
 //! asked.
@@ -82,12 +86,27 @@ pub fn lookalikes(
         Some(Disagreement::Unended(_) | Disagreement::Stats(_)) => true,
         _ => false,
     };
-    let candidate = match renames(prefix, route, &on_bus, &task_on_bus, &sub_on_bus, at_rest) {
-        Some(renames) => renamed(prefix, &renames, &on_bus, &task_on_bus, &sub_on_bus),
-        None => removed(prefix, route, &on_bus, &task_on_bus, &sub_on_bus)?,
+    let without = || removed(prefix, route, &on_bus, &task_on_bus, &sub_on_bus);
+    let (candidate, merged) =
+        match renames(prefix, route, &on_bus, &task_on_bus, &sub_on_bus, at_rest) {
+            Some((renames, merged)) => (
+                renamed(prefix, &renames, &on_bus, &task_on_bus, &sub_on_bus),
+                merged,
+            ),
+            None => (without()?, false),
+        };
+    let clears = |candidate: &[Entry], rerun: &mut dyn FnMut(&[Entry], Layout) -> Run| {
+        ask(prefix, candidate, layout, rerun).is_some_and(|o| o.cleared(failure) == Cleared::Yes)
     };
-    let outcome = ask(prefix, &candidate, layout, rerun)?;
-    (outcome.cleared(failure) == Cleared::Yes).then(|| {
+    // Merging into a used channel adds traffic to it; a bus whose
+    // dispatcher keeps the last event it handled for any channel
+    // (broadcaster's listener task) lets that go then, routing or not. So
+    // an event held is the look-alikes' doing only if taking them out
+    // clears it as well.
+    let holds =
+        matches!(failure.evidence.as_deref(), Some(Disagreement::Stats(s)) if s.holds_more());
+    let confirmed = !(merged && holds) || without().is_some_and(|c| clears(&c, rerun));
+    (confirmed && clears(&candidate, rerun)).then(|| {
         Violation::new(
             route.routing_rule(),
             Mode::MergedTypes,
@@ -238,7 +257,7 @@ fn renames(
     task_on_bus: &dyn Fn(&TaskId) -> bool,
     sub_on_bus: &dyn Fn(&SubId) -> bool,
     onto_used: bool,
-) -> Option<BTreeMap<EventType, EventType>> {
+) -> Option<(BTreeMap<EventType, EventType>, bool)> {
     let used: Vec<EventType> = entries
         .iter()
         .filter_map(|e| match e {
@@ -290,7 +309,8 @@ fn renames(
         .enumerate()
         .map(|(i, ty)| (*ty, targets[i % targets.len()]))
         .collect();
-    (!renames.is_empty()).then_some(renames)
+    let merged = renames.values().any(|to| used.contains(to));
+    (!renames.is_empty()).then_some((renames, merged))
 }
 
 /// Whether `prefix` leaves a subscription of a look-alike of `route` (the

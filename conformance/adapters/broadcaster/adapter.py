@@ -58,6 +58,34 @@ class Subscription:
             kit.run_now(self.manager.__aexit__(None, None, None))
 
 
+class OrderedQueues(dict):
+    """A set of queues that iterates in the order they were added (a
+    dict's keys), with the `set` methods broadcaster uses on it."""
+
+    def add(self, queue: Any) -> None:
+        self[queue] = None
+
+    def remove(self, queue: Any) -> None:
+        del self[queue]
+
+
+class Channels(dict):
+    """``Broadcast._subscribers`` (channel -> the set of its subscriptions'
+    queues), each set kept as :class:`OrderedQueues`. broadcaster's
+    listener hands a message to the queues of its channel in the set's
+    order, which for a plain `set` of queues is their addresses' order, so
+    which subscriber wakes first would change from one process to the
+    next; in the order they subscribed, a seed replays the same (the only
+    shim: the listener still hands every message to every queue, in one
+    of the orders it could have used)."""
+
+    def __setitem__(self, channel: str, queues: Any) -> None:
+        ordered = OrderedQueues()
+        for queue in queues:
+            ordered.add(queue)
+        super().__setitem__(channel, ordered)
+
+
 class BroadcasterBinding(kit.EmulatedScopes):
     name = "broadcaster"
     capabilities = [
@@ -82,6 +110,7 @@ class BroadcasterBinding(kit.EmulatedScopes):
 
     def new_bus(self) -> Broadcast:
         bus = Broadcast("memory://")
+        bus._subscribers = Channels()  # noqa: SLF001 - see Channels
         kit.run_now(bus.connect())
         return bus
 

@@ -20,6 +20,7 @@ unexpected pass), 2 if a listed deviation has no check here.
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 import tomllib
 from pathlib import Path
 
@@ -73,67 +74,197 @@ async def cancel_2() -> tuple[bool, str]:
     return shown, "after a timeout abandoned a pending receive: " + "; ".join(seen)
 
 
-async def close_3() -> tuple[bool, str]:
-    """After a scope's body returned (it waits for a task), a subscription
-    made in it is live: it receives what is sent after, and never ends."""
-    body_returned = asyncio.Event()
+class Pong(State):
+    id: int
+
+
+async def pull(subscription: object, seconds: float) -> str:
+    """What one pull of `subscription` does within `seconds`: the event's
+    id, "ended", "waited", or "raised NAME"."""
+    try:
+        event = await asyncio.wait_for(anext(subscription), seconds)  # type: ignore[call-overload]
+        return f"event {event.id}"
+    except StopAsyncIteration:
+        return "ended"
+    except TimeoutError:
+        return "waited"
+    except asyncio.CancelledError:
+        return "raised CancelledError"
+    except Exception as e:  # noqa: BLE001 - what it raised is the finding
+        return f"raised {type(e).__name__}"
+
+
+async def once_closed(act: Callable[[list[str]], Awaitable[None]], hold: bool = False) -> list[str]:
+    """Runs `act(seen)` where the bus of an exited scope is closed, and
+    returns what it saw. `act` runs in an asyncio task created inside the
+    scope (so its context reaches the scope's bus) with asyncio.create_task,
+    outside the scope's task group (so the scope does not wait for it); it
+    starts once a subscription of another type, made in the scope, has
+    ended when pulled (or raised: Haiway 0.36 to 0.40 close a bus by
+    cancelling its pending receives), which is what shows the bus closed.
+    If that subscription never ends, the bus never closed (Haiway 0.30 to
+    0.35): `act` does not run, and `seen` says so. With `hold`, a Ping
+    subscription made in the scope is held until `act` is done."""
     seen: list[str] = []
 
     async def late() -> None:
-        await body_returned.wait()
-        subscription = ctx.subscribe(Ping)
-        ctx.send(Ping(id=1))
-        try:
-            event = await asyncio.wait_for(anext(subscription), 1.0)
-            seen.append(f"received event {event.id} sent after the close")
-        except StopAsyncIteration:
+        outcome = await pull(probe, 2.0)
+        if outcome == "waited" or outcome.startswith("event"):
+            seen.append(f"the bus never closed (a subscription made before the exit: {outcome})")
             return
-        try:
-            await asyncio.wait_for(anext(subscription), 0.5)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            seen.append("then waited for ever instead of ending")
+        await act(seen)
 
     async with ctx.scope("scope"):
-        ctx.spawn(late)
-        body_returned.set()
-    shown = len(seen) == 2
-    return shown, "a subscription made after the scope's body returned " + (
-        ", ".join(seen) if seen else "ended at once"
-    )
+        probe = ctx.subscribe(Pong)
+        held = ctx.subscribe(Ping) if hold else None
+        late_task = asyncio.create_task(late())
+    await late_task
+    del held
+    return seen
 
 
 async def close_2() -> tuple[bool, str]:
-    """A send after a scope's body returned (its bus is closed), while a
-    subscription made before the close is still held, raises
-    AssertionError instead of returning (Haiway 0.42.0: the closed bus
-    keeps the subscription's finished per-type future, and a send asserts
-    that it is not finished)."""
-    body_returned = asyncio.Event()
-    seen: list[str] = []
+    """A send on a closed bus, while a subscription of its type made
+    before the close is still held, raises AssertionError instead of
+    returning (the close finished, or cancelled, the type's shared future,
+    and a send asserts that it is not)."""
 
-    async def late() -> None:
-        await body_returned.wait()
+    async def send(seen: list[str]) -> None:
         try:
             ctx.send(Ping(id=1))
-            seen.append("returned")
-        except AssertionError:
-            seen.append("raised AssertionError")
+            seen.append("the send returned")
         except Exception as e:  # noqa: BLE001 - what it raised is the finding
-            seen.append(f"raised {type(e).__name__}")
+            seen.append(f"the send raised {type(e).__name__}")
 
-    async with ctx.scope("scope"):
+    seen = await once_closed(send, hold=True)
+    shown = seen == ["the send raised AssertionError"]
+    return shown, "a send after the scope exited, a subscription from before held: " + "; ".join(seen)
+
+
+async def close_3() -> tuple[bool, str]:
+    """A subscription made on a closed bus (of a type nobody subscribed
+    to before the close) is live: it receives what is sent after, and
+    pulled again, waits instead of ending."""
+
+    async def subscribe(seen: list[str]) -> None:
         subscription = ctx.subscribe(Ping)
-        ctx.spawn(late)
-        body_returned.set()
-    try:  # the subscription made before the close ends
-        await asyncio.wait_for(anext(subscription), 0.5)
-    except (StopAsyncIteration, TimeoutError, asyncio.CancelledError):
-        pass
-    shown = seen == ["raised AssertionError"]
-    return shown, "a send after the scope's body returned, a subscription from before held, " + (
-        ", ".join(seen) if seen else "never ran"
+        ctx.send(Ping(id=1))
+        seen.append(f"first pull: {await pull(subscription, 1.0)}")
+        seen.append(f"second pull: {await pull(subscription, 0.5)}")
+
+    seen = await once_closed(subscribe)
+    shown = "second pull: waited" in seen or "first pull: event 1" in seen
+    return shown, "a subscription made after the scope exited: " + "; ".join(seen)
+
+
+async def close_1() -> tuple[bool, str]:
+    """A subscription that has received everything and waits when its
+    scope exits (its body returns, or the scope is cancelled) does not end:
+    its pull raises CancelledError (Haiway 0.36 to 0.40 close a bus by
+    cancelling its pending receives), or waits for ever (0.30 to 0.35 never
+    close a bus; 0.36 and 0.37 do not close a cancelled scope's)."""
+
+    async def waiting_pull(cancelled: bool) -> str:
+        outcome: list[str] = []
+
+        async def reader(subscription: object) -> None:
+            outcome.append(await pull(subscription, 2.0))
+
+        async def body() -> None:
+            async with ctx.scope("scope"):
+                reading = asyncio.create_task(reader(ctx.subscribe(Ping)))  # outside the task group
+                await asyncio.sleep(0)  # it waits in its pull
+                if cancelled:
+                    await asyncio.Event().wait()
+            del reading
+
+        running = asyncio.create_task(body())
+        await asyncio.sleep(0.05)
+        if cancelled:
+            running.cancel()
+        try:
+            await running
+        except asyncio.CancelledError:
+            pass
+        while not outcome:
+            await asyncio.sleep(0.05)
+        return outcome[0]
+
+    returned, cancelled = await waiting_pull(False), await waiting_pull(True)
+    shown = returned != "ended" or cancelled != "ended"
+    return shown, (
+        f"a subscription waiting in a pull when its scope's body returned: {returned}; "
+        f"when the scope was cancelled: {cancelled}; it should end"
+    )
+
+
+async def proc_1() -> tuple[bool, str]:
+    """A processor (ctx.spawn of a task that iterates a subscription) keeps
+    its scope from exiting: the bus closes only once the scope's task
+    group is done, and the task group waits for the processor, which waits
+    for the bus."""
+    received: list[int] = []
+
+    async def processor() -> None:
+        async for event in ctx.subscribe(Ping):
+            received.append(event.id)
+
+    async def scope() -> None:
+        async with ctx.scope("scope"):
+            ctx.spawn(processor)
+            await asyncio.sleep(0)  # the processor subscribes
+            ctx.send(Ping(id=1))
+
+    try:
+        await asyncio.wait_for(scope(), 1.0)
+        return False, f"the scope exited (its processor received {received} and ended)"
+    except TimeoutError:
+        return True, f"the scope did not exit within 1 s: its processor received {received} and still waits for its bus"
+
+
+async def scope_3() -> tuple[bool, str]:
+    """An isolated scope shares its root's bus: a subscription made in the
+    root receives an event sent in the isolated scope."""
+    async with ctx.scope("root"):
+        subscription = ctx.subscribe(Ping)
+        async with ctx.scope("isolated", isolated=True):
+            ctx.send(Ping(id=1))
+        outcome = await pull(subscription, 0.5)
+    shown = outcome == "event 1"
+    return shown, f"the root's subscription, after an isolated scope sent event 1: {outcome}"
+
+
+async def fail_1() -> tuple[bool, str]:
+    """A root scope whose body fails does not close its bus as one whose
+    body returns does (with no tasks, failing differs from returning only
+    in the error it raises): a subscription waiting in a pull when the
+    body raises does something else than when it returns."""
+
+    async def exits(how: str) -> str:
+        outcome: list[str] = []
+
+        async def reader(subscription: object) -> None:
+            outcome.append(await pull(subscription, 2.0))
+
+        async def body() -> None:
+            async with ctx.scope("root"):
+                reading = asyncio.create_task(reader(ctx.subscribe(Ping)))
+                await asyncio.sleep(0)  # it waits in its pull
+                if how == "fails":
+                    raise ValueError("the body fails")
+            del reading
+
+        try:
+            await body()
+        except (ValueError, BaseExceptionGroup):
+            pass
+        while not outcome:
+            await asyncio.sleep(0.05)
+        return outcome[0]
+
+    failed, returned = await exits("fails"), await exits("returns")
+    return failed != returned, (
+        f"a subscription waiting in a pull when its root's body fails: {failed}; when it returns: {returned}"
     )
 
 
@@ -211,7 +342,17 @@ async def share_1() -> tuple[bool, str]:
 # as not shown (it hung), never left running.
 CHECK_SECONDS = 10.0
 
-CHECKS = {"CANCEL-2": cancel_2, "CLOSE-2": close_2, "CLOSE-3": close_3, "TASK-3": task_3, "SHARE-1": share_1}
+CHECKS = {
+    "CANCEL-2": cancel_2,
+    "CLOSE-1": close_1,
+    "CLOSE-2": close_2,
+    "CLOSE-3": close_3,
+    "PROC-1": proc_1,
+    "SCOPE-3": scope_3,
+    "FAIL-1": fail_1,
+    "TASK-3": task_3,
+    "SHARE-1": share_1,
+}
 
 
 def main() -> int:

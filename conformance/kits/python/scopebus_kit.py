@@ -1097,12 +1097,15 @@ def handle(binding: Binding, world: World, request: dict[str, Any]) -> tuple[Wor
         return world, hello(binding, world, request)
     if kind == "reset":
         world.close()
-        # Every run starts with the cyclic garbage collector in the same
-        # state (nothing pending, its counters at zero), so when it runs
-        # during the run depends on that run alone, not on the runs this
-        # process served before: a seed replays the same on a fresh
-        # instance (an implementation holding state in weak references, as
-        # Haiway 0.42's per-type futures are, changes with it).
+        # The cyclic garbage collector runs only here and in `observe`
+        # (`main` turns its automatic runs off): when it would run
+        # otherwise depends on how much was allocated, which differs with
+        # what this process served before (request ids grow), so a seed
+        # would not replay the same on a fresh instance (an implementation
+        # holding state in weak references, as Haiway 0.42's per-type
+        # futures are, or a subscription in a reference cycle, changes with
+        # it). Within a run, garbage in cycles waits for the next `observe`:
+        # a collector that has not run yet, which any program may meet.
         gc.collect()
         return World(binding), {"type": "ok", "observations": []}
     if kind == "op":
@@ -1127,6 +1130,8 @@ def check_faults(world: World) -> None:
 def main(binding: Binding) -> int:
     """Serves the protocol on stdin/stdout for `binding` until `bye` or the
     end of input; returns the exit status (0)."""
+    gc.disable()  # collected at `reset` and `observe` only (see `handle`)
+    gc.collect()
     world = World(binding)
     for line in sys.stdin:
         if not line.strip():

@@ -60,8 +60,12 @@ pub fn merge(shards: &[Report]) -> Result<Report, String> {
             .checked_add(r.determinism.checked)
             .ok_or("the determinism counts overflow")?;
         determinism.mismatches.extend(&r.determinism.mismatches);
+        determinism
+            .differences
+            .extend(r.determinism.differences.iter().cloned());
     }
     determinism.mismatches.sort_unstable();
+    determinism.differences.sort();
     let rules = (0..first.rules.len())
         .map(|n| {
             merge_rule(

@@ -17,6 +17,7 @@ use scopebus_sim::shrink::Budget;
 use scopebus_sim::trace::TraceFile;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn out_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("scopebus-test-{name}-{}", std::process::id()));
@@ -127,6 +128,84 @@ impl Implementation for Masked {
     fn take_observations(&mut self) -> Vec<Observation> {
         self.inner.take_observations()
     }
+}
+
+/// The reference bus, offering its runnable tasks in reverse order on
+/// every other instance: correct, but not the same run twice.
+struct Alternating {
+    inner: ReferenceImpl,
+    reversed: bool,
+}
+
+impl Implementation for Alternating {
+    fn info(&self) -> ImplInfo {
+        let mut info = self.inner.info();
+        info.name = "alternating".into();
+        // A preempted poll names its task by where it stands among the
+        // runnable: reversed, that would be another task, not a choice.
+        for c in [Capability::Preempt, Capability::Migrate] {
+            info.capabilities = info.capabilities.without(c);
+        }
+        info
+    }
+    fn apply(&mut self, op: &Op) -> Result<Reply, Fault> {
+        self.inner.apply(op)
+    }
+    fn runnable(&self) -> Vec<TaskRef> {
+        let mut tasks = self.inner.runnable();
+        if self.reversed {
+            tasks.reverse();
+        }
+        tasks
+    }
+    fn poll(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        self.inner.poll(task)
+    }
+    fn wake(&mut self, task: TaskRef) -> Result<bool, Fault> {
+        self.inner.wake(task)
+    }
+    fn take_observations(&mut self) -> Vec<Observation> {
+        self.inner.take_observations()
+    }
+}
+
+#[test]
+fn a_run_that_differs_says_where() {
+    let made = Arc::new(AtomicUsize::new(0));
+    let target = Target::Custom {
+        name: "alternating".into(),
+        factory: Arc::new(move || {
+            Box::new(Alternating {
+                inner: ReferenceImpl::new(None),
+                reversed: made.fetch_add(1, Ordering::SeqCst) % 2 == 1,
+            })
+        }),
+    };
+    let report = run(&campaign(target, 300, 1, "alternating")).unwrap();
+    let d = &report.determinism;
+    assert!(!d.mismatches.is_empty(), "{}", report::render(&report));
+    assert!(
+        !report.conforming(),
+        "a run that is not the same twice does not conform"
+    );
+    let (seed, first) = d
+        .differences
+        .first()
+        .expect("the first mismatch is described");
+    assert!(d.mismatches.contains(seed));
+    assert!(first.contains("first differ at line"), "{first}");
+    let text = report::render(&report);
+    assert!(
+        text.contains(&format!("seed {seed}: two more runs")),
+        "{text}"
+    );
+    let json = report::to_json(&report);
+    assert_eq!(json["determinism"]["differences"][0]["seed"], *seed);
+    let back = report::from_json(&json).unwrap();
+    assert_eq!(
+        back.determinism, report.determinism,
+        "the differences survive a merge's reading"
+    );
 }
 
 /// The reference bus as a target that declares none of `without`.

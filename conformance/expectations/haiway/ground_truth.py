@@ -157,40 +157,45 @@ async def close_3() -> tuple[bool, str]:
     return shown, "a subscription made after the scope exited: " + "; ".join(seen)
 
 
+async def waiting_pull(how: str) -> str:
+    """What the pull of a subscription that waits (in an asyncio task
+    outside the scope's task group) does when its root scope's body
+    `returns`, `fails` (raises) or `is cancelled`."""
+    outcome: list[str] = []
+
+    async def reader(subscription: object) -> None:
+        outcome.append(await pull(subscription, 2.0))
+
+    async def body() -> None:
+        async with ctx.scope("scope"):
+            reading = asyncio.create_task(reader(ctx.subscribe(Ping)))
+            await asyncio.sleep(0)  # it waits in its pull
+            if how == "fails":
+                raise ValueError("the body fails")
+            if how == "is cancelled":
+                await asyncio.Event().wait()
+        del reading
+
+    running = asyncio.create_task(body())
+    await asyncio.sleep(0.05)
+    if how == "is cancelled":
+        running.cancel()
+    try:
+        await running
+    except (ValueError, BaseExceptionGroup, asyncio.CancelledError):
+        pass
+    while not outcome:
+        await asyncio.sleep(0.05)
+    return outcome[0]
+
+
 async def close_1() -> tuple[bool, str]:
     """A subscription that has received everything and waits when its
     scope exits (its body returns, or the scope is cancelled) does not end:
     its pull raises CancelledError (Haiway 0.36 to 0.40 close a bus by
     cancelling its pending receives), or waits for ever (0.30 to 0.35 never
     close a bus; 0.36 and 0.37 do not close a cancelled scope's)."""
-
-    async def waiting_pull(cancelled: bool) -> str:
-        outcome: list[str] = []
-
-        async def reader(subscription: object) -> None:
-            outcome.append(await pull(subscription, 2.0))
-
-        async def body() -> None:
-            async with ctx.scope("scope"):
-                reading = asyncio.create_task(reader(ctx.subscribe(Ping)))  # outside the task group
-                await asyncio.sleep(0)  # it waits in its pull
-                if cancelled:
-                    await asyncio.Event().wait()
-            del reading
-
-        running = asyncio.create_task(body())
-        await asyncio.sleep(0.05)
-        if cancelled:
-            running.cancel()
-        try:
-            await running
-        except asyncio.CancelledError:
-            pass
-        while not outcome:
-            await asyncio.sleep(0.05)
-        return outcome[0]
-
-    returned, cancelled = await waiting_pull(False), await waiting_pull(True)
+    returned, cancelled = await waiting_pull("returns"), await waiting_pull("is cancelled")
     shown = returned != "ended" or cancelled != "ended"
     return shown, (
         f"a subscription waiting in a pull when its scope's body returned: {returned}; "
@@ -239,30 +244,7 @@ async def fail_1() -> tuple[bool, str]:
     body returns does (with no tasks, failing differs from returning only
     in the error it raises): a subscription waiting in a pull when the
     body raises does something else than when it returns."""
-
-    async def exits(how: str) -> str:
-        outcome: list[str] = []
-
-        async def reader(subscription: object) -> None:
-            outcome.append(await pull(subscription, 2.0))
-
-        async def body() -> None:
-            async with ctx.scope("root"):
-                reading = asyncio.create_task(reader(ctx.subscribe(Ping)))
-                await asyncio.sleep(0)  # it waits in its pull
-                if how == "fails":
-                    raise ValueError("the body fails")
-            del reading
-
-        try:
-            await body()
-        except (ValueError, BaseExceptionGroup):
-            pass
-        while not outcome:
-            await asyncio.sleep(0.05)
-        return outcome[0]
-
-    failed, returned = await exits("fails"), await exits("returns")
+    failed, returned = await waiting_pull("fails"), await waiting_pull("returns")
     return failed != returned, (
         f"a subscription waiting in a pull when its root's body fails: {failed}; when it returns: {returned}"
     )

@@ -189,8 +189,14 @@ fn problems(report: &Report) -> Vec<String> {
         problems.push(format!("cannot be judged: seed {}: {}", u.seed, u.message));
     }
     if !report.determinism.mismatches.is_empty() {
+        let first = report
+            .determinism
+            .differences
+            .first()
+            .map(|(seed, first)| format!(" (seed {seed}: {first})"))
+            .unwrap_or_default();
         problems.push(format!(
-            "not deterministic: seeds {:?} gave different runs when run twice",
+            "not deterministic: seeds {:?} gave different runs when run twice{first}",
             report.determinism.mismatches
         ));
     }

@@ -461,6 +461,9 @@ fn determinism_line(out: &mut String, report: &Report) {
             "determinism: BROKEN: seeds {:?} gave different runs the second time{flaky}",
             d.mismatches
         );
+        for (seed, first) in &d.differences {
+            let _ = writeln!(out, "  seed {seed}: {first}");
+        }
     }
 }
 

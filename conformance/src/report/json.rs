@@ -86,6 +86,16 @@ struct StoppedDoc {
 struct DeterminismDoc {
     checked: u64,
     mismatches: Vec<u64>,
+    /// Where two more runs of each of the first mismatched seeds differed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    differences: Vec<DifferenceDoc>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DifferenceDoc {
+    seed: u64,
+    first: String,
 }
 
 #[derive(Serialize, Deserialize, PartialEq)]
@@ -220,6 +230,15 @@ fn doc(report: &Report) -> ReportDoc {
         determinism: DeterminismDoc {
             checked: report.determinism.checked,
             mismatches: report.determinism.mismatches.clone(),
+            differences: report
+                .determinism
+                .differences
+                .iter()
+                .map(|(seed, first)| DifferenceDoc {
+                    seed: *seed,
+                    first: first.clone(),
+                })
+                .collect(),
         },
         expectations: report.expectations.as_ref().map(|p| display_path(p)),
         stale_deviations: report
@@ -390,6 +409,12 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
         determinism: Determinism {
             checked: doc.determinism.checked,
             mismatches: doc.determinism.mismatches,
+            differences: doc
+                .determinism
+                .differences
+                .into_iter()
+                .map(|d| (d.seed, d.first))
+                .collect(),
         },
         unjudgeable: doc.unjudgeable.map(|u| Unjudged {
             seed: u.seed,

@@ -19,6 +19,7 @@
 //!   never with a command presented as reproducing it.
 
 mod deviations;
+mod difference;
 mod explain;
 mod progress;
 mod reproduce;
@@ -111,6 +112,16 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
     // An adapter the breaker gave up on would only hang again.
     let sample: &[(u64, u64)] = if stop.broke() { &[] } else { &tally.sample };
     let mismatches = pool.install(|| check_determinism(campaign, layout, sample, &stop));
+    let differences = mismatches
+        .iter()
+        .take(difference::DESCRIBED)
+        .map(|seed| {
+            (
+                *seed,
+                difference::first_difference(campaign, *seed, stop.deadline()),
+            )
+        })
+        .collect();
     let run_time = started.elapsed();
     let shrink_started = Instant::now();
     let explained = pool.install(|| explain_failures(campaign, layout, &tally.failing, &stop));
@@ -132,6 +143,7 @@ pub fn run(campaign: &Campaign) -> Result<Report, String> {
         determinism: Determinism {
             checked: sample.len() as u64,
             mismatches,
+            differences,
         },
         expectations: campaign.expectations.as_ref().map(|e| e.path.clone()),
         stale,

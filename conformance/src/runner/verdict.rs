@@ -253,6 +253,9 @@ pub struct Determinism {
     pub checked: u64,
     /// Seeds whose two runs differed.
     pub mismatches: Vec<u64>,
+    /// For the first few of them: the seed, and where two more runs of it
+    /// first differed (one line of text).
+    pub differences: Vec<(u64, String)>,
 }
 
 /// The outcome of a conformance run.

@@ -301,10 +301,17 @@ impl<'de> Deserialize<'de> for EventType {
     }
 }
 
-/// Calls `$body` with `$t` bound to the Rust type of catalogue entry `$ty`.
-macro_rules! with_type {
-    ($ty:expr, $t:ident => $body:expr) => {{
-        use $crate::catalogue::types::*;
+/// Runs `$body` with `$t` bound to the Rust type of catalogue entry `$ty`
+/// (an [`EventType`]) in the module `$types` (written as a path, then `;`),
+/// which must define `alpha::{Ping, PingAlias, DerivedPing}`,
+/// `beta::Ping`, `Wrapped`, `Generic<T>` and `Login`: the simulator's own
+/// [`types`], or an implementation's own event types with the same names
+/// (`conformance/src/impls/typeid_broadcast.rs`).
+#[macro_export]
+macro_rules! with_catalogue_type {
+    ($($types:tt)::+ ; $ty:expr, $t:ident => $body:expr) => {{
+        use $($types)::+::*;
+        use $crate::catalogue::EventType;
         match $ty {
             EventType::AlphaPing => {
                 type $t = alpha::Ping;
@@ -340,6 +347,14 @@ macro_rules! with_type {
             }
         }
     }};
+}
+
+/// Calls `$body` with `$t` bound to the simulator's Rust type of catalogue
+/// entry `$ty`.
+macro_rules! with_type {
+    ($ty:expr, $t:ident => $body:expr) => {
+        $crate::with_catalogue_type!($crate::catalogue::types; $ty, $t => $body)
+    };
 }
 
 /// A type-erased subscription, shared between its holder and the receive

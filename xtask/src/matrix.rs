@@ -252,10 +252,31 @@ fn table(columns: &[Column]) -> String {
         for p in &c.problems {
             out += &format!("    problem: {p}\n");
         }
+        let unreached = unreached_musts(c);
+        if !unreached.is_empty() {
+            out += &format!(
+                "    note: {} not exercised or not tested: a must rule no run checked (see the page), \
+                 so no verdict can be as recorded\n",
+                unreached.join(", ")
+            );
+        }
     }
     out += "failing rules: recorded deviations (their ground-truth script shows them); \
             RULE?: the suite's finding, unconfirmed (no ground-truth script shows it yet)\n";
     out
+}
+
+/// The must rules (under the run's own profile) that no run checked.
+fn unreached_musts(c: &Column) -> Vec<String> {
+    c.report
+        .as_ref()
+        .and_then(|r| r["rules"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r["level"] == "must")
+        .filter(|r| r["verdict"] == "not_exercised" || r["verdict"] == "not_tested")
+        .map(|r| r["id"].as_str().unwrap_or("?").to_owned())
+        .collect()
 }
 
 fn pretty(value: &serde_json::Value) -> Result<String, String> {

@@ -204,45 +204,12 @@ pub mod types {
     }
 }
 
-/// Runs `$body` with `$t` bound to the Rust type of catalogue entry `$ty`.
+/// Runs `$body` with `$t` bound to this bus's Rust type of catalogue entry
+/// `$ty` (its own event types, in [`types`]).
 macro_rules! with_type {
-    ($ty:expr, $t:ident => $body:expr) => {{
-        use types::*;
-        match $ty {
-            EventType::AlphaPing => {
-                type $t = alpha::Ping;
-                $body
-            }
-            EventType::PingAlias => {
-                type $t = alpha::PingAlias;
-                $body
-            }
-            EventType::BetaPing => {
-                type $t = beta::Ping;
-                $body
-            }
-            EventType::DerivedPing => {
-                type $t = alpha::DerivedPing;
-                $body
-            }
-            EventType::Wrapped => {
-                type $t = Wrapped;
-                $body
-            }
-            EventType::GenericU8 => {
-                type $t = Generic<u8>;
-                $body
-            }
-            EventType::GenericU16 => {
-                type $t = Generic<u16>;
-                $body
-            }
-            EventType::Login => {
-                type $t = Login;
-                $body
-            }
-        }
-    }};
+    ($ty:expr, $t:ident => $body:expr) => {
+        scopebus_sim::with_catalogue_type!(self::types; $ty, $t => $body)
+    };
 }
 
 /// A send on a closed bus.

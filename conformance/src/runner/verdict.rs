@@ -71,8 +71,9 @@ impl Verdict {
 
     /// Decides a rule's verdict, in this order: a failure (expected, if the
     /// deviations file lists the rule); a listed deviation not seen in these
-    /// seeds (still expected if its recorded trace fails, an unexpected pass
-    /// if it is `stale`); a missing capability (the rule is not applicable
+    /// seeds (still expected if its recorded trace fails, even if no seed
+    /// reached the rule at all: the trace does; an unexpected pass if it is
+    /// `stale` and seeds checked the rule); a missing capability (the rule is not applicable
     /// if every one missing is a language feature, else not tested); no
     /// checks; else passed.
     /// The runner and `merge` both decide through here.
@@ -90,7 +91,8 @@ impl Verdict {
             Some(_) if missing.is_empty() && checks > 0 && stale => {
                 Verdict::UnexpectedPass { reason: reason() }
             }
-            Some(d) if missing.is_empty() && checks > 0 => Verdict::ExpectedFailure {
+            // Its recorded trace checks it, reached by these seeds or not.
+            Some(d) if missing.is_empty() && !stale => Verdict::ExpectedFailure {
                 reason: format!("{d} (not reached by these seeds; its recorded trace still fails)"),
             },
             _ if !missing.is_empty() && missing.iter().all(|c| c.language_feature()) => {

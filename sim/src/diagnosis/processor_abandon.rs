@@ -22,7 +22,9 @@
 //! if not, the cancellation of a subscriber disturbed the others,
 //! CANCEL-1.
 //!
-//! Invariants: asked only when the prefix has a processor of the failing
+//! Invariants: asked only of a refused send or a pull that raised
+//! (symptoms that do not move with the schedule, which the swap changes),
+//! when the prefix has a processor of the failing
 //! channel spawned before a cancellation or failure of a scope it is in;
 //! the counterfactual changes nothing but those processors (their spawns,
 //! and, in the second question, one `abandon` each after a settle).
@@ -33,7 +35,7 @@ use super::causal::Shape;
 use super::rerun::{Rerun, ask_same_schedule};
 use crate::catalogue::EventType;
 use crate::harness::{Failure, Run};
-use crate::model::{Layout, Violation};
+use crate::model::{Disagreement, Layout, Violation};
 use crate::op::{Entry, Op, ScopeId, SubId};
 use crate::rules::Rule;
 
@@ -50,6 +52,18 @@ pub fn cancelled_processors(
     layout: Layout,
     rerun: &mut dyn FnMut(&[Entry], Layout) -> Run,
 ) -> Option<Violation> {
+    // A plain subscriber is a task of its own, a processor runs inside its
+    // scope's task: the swap changes when things run. Asked only of
+    // symptoms that do not depend on that: a refused send, a pull that
+    // raised (a lost wakeup, say, moves with the schedule).
+    let timeless = match failure.evidence.as_deref() {
+        Some(Disagreement::SendRefused(_)) => true,
+        Some(Disagreement::EarlyEnd(e)) => e.raised.is_some(),
+        _ => false,
+    };
+    if !timeless {
+        return None;
+    }
     let (shape, channel) = on_a_channel(prefix, failure, layout)?;
     let (first_cancel, processors) = taken_down(prefix, &shape, channel)?;
     let plain = as_subscribers(prefix, &processors, first_cancel, Variant::Plain);

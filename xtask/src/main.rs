@@ -108,10 +108,12 @@ enum Command {
     /// setting each up first (a virtual environment or npm prefix under
     /// target/), and write matrix.json and a static matrix.html.
     ///
-    /// Prints one line per implementation. Exits 0 if every one was judged,
-    /// deterministically, and fails only as its expectations file records
-    /// with every recorded deviation shown by its ground-truth script; 1
-    /// otherwise; 2 if the matrix file cannot be used.
+    /// Prints one line per implementation. Exits 0 if every one could be
+    /// set up and run, deterministically, and fails only as its
+    /// expectations file records, with every recorded deviation shown by its
+    /// ground-truth script (a must rule no seed reached is said, in the
+    /// table and on the page, and does not fail the matrix); 1 otherwise; 2
+    /// if the matrix file cannot be used.
     Matrix(MatrixArgs),
 }
 

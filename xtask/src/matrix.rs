@@ -129,6 +129,10 @@ fn prepare(listed: &Listed, root: &Path, timeout: u64) -> Candidate {
             Some(packages) => Some(npm_install(&home, packages)?),
             None => None,
         };
+        if let Some(build) = &listed.build {
+            let build = listed.expand(build, python.as_deref(), prefix.as_deref(), root);
+            run_build(&build, root)?;
+        }
         let command = listed.expand(&listed.command, python.as_deref(), prefix.as_deref(), root);
         let ground_truth = listed
             .ground_truth
@@ -150,6 +154,26 @@ fn prepare(listed: &Listed, root: &Path, timeout: u64) -> Candidate {
         target,
         expectations,
         ground_truth,
+    }
+}
+
+/// Runs an implementation's `build` command (split as a shell would, in
+/// `root`), its output to the console.
+fn run_build(command_line: &str, root: &Path) -> Result<(), String> {
+    let words = shlex::split(command_line)
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| format!("cannot split the build command `{command_line}` into words"))?;
+    eprintln!("matrix: building: {command_line}");
+    let status = Command::new(&words[0])
+        .args(&words[1..])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run the build command `{command_line}`: {e}"))?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(format!(
+            "the build command `{command_line}` failed ({status})"
+        )),
     }
 }
 

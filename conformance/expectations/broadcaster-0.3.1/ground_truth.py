@@ -110,8 +110,12 @@ async def close_1() -> tuple[bool, str]:
         async with bus.subscribe("ch") as subscriber:
             await bus.publish("ch", Message(1))
         first = await get(subscriber)
-    shown = first != "message 1"
-    return shown, f"after leaving the subscription right after a publish, its first get: {first}"
+        then = await get(subscriber, 0.2)
+    # The stream ended (broadcaster's Unsubscribed), the message undelivered.
+    shown = first == "raised Unsubscribed" and then != "message 1"
+    return shown, (
+        f"after leaving the subscription right after a publish, its first get: {first}; then: {then}"
+    )
 
 
 CHECKS: dict[str, Callable[[], Awaitable[tuple[bool, str]]]] = {

@@ -22,6 +22,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 try:
@@ -224,7 +225,11 @@ async def proc_1() -> tuple[bool, str]:
         await asyncio.wait_for(scope(), 1.0)
         return False, f"the scope exited (its processor received {received} and ended)"
     except TimeoutError:
-        return True, f"the scope did not exit within 1 s: its processor received {received} and still waits for its bus"
+        # Shown only if the processor ran and got the event: then what it
+        # waits for is its bus's end, not anything else.
+        return received == [1], (
+            f"the scope did not exit within 1 s: its processor received {received} and still waits for its bus"
+        )
 
 
 async def scope_3() -> tuple[bool, str]:
@@ -342,6 +347,12 @@ def main() -> int:
     # directory); `cargo xtask matrix` passes the one it judges with.
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent.parent / "haiway.toml"
     listed = tomllib.loads(path.read_text())
+    # A file about one release (haiway-X.Y.Z) is shown only on that release.
+    recorded_for = str(listed.get("implementation", "")).removeprefix("haiway-")
+    installed = version("haiway")
+    if recorded_for[:1].isdigit() and recorded_for != installed:
+        print(f"{path} records Haiway {recorded_for}, but Haiway {installed} is installed")
+        return 2
     rules = [d["rule"] for d in listed.get("deviation", [])]
     unchecked = [r for r in rules if r not in CHECKS]
     if unchecked:

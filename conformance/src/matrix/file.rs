@@ -51,6 +51,31 @@ pub struct Listed {
     /// the implementation's public API (PROTOCOL.md, "Ground truth").
     #[serde(default)]
     pub ground_truth: Option<String>,
+    /// A command run once as the implementation is set up, before it is
+    /// judged (building what `ground_truth` runs, so that its time limit
+    /// is not spent compiling); its failure leaves the implementation not
+    /// judged.
+    #[serde(default)]
+    pub build: Option<String>,
+}
+
+/// Whether `package` is `NAME<sep>VERSION` with one exact version: a name
+/// of letters, digits, `.`, `_`, `-` or `/` (npm scopes), and a version of
+/// digits, letters, `.`, `-` or `+` (no ranges, wildcards or options).
+fn pinned(package: &str, sep: &str) -> bool {
+    let Some((name, version)) = package.split_once(sep) else {
+        return false;
+    };
+    let name_ok = !name.is_empty()
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+    let version_ok = version.starts_with(|c: char| c.is_ascii_digit())
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c));
+    name_ok && version_ok
 }
 
 /// The whole file.
@@ -97,26 +122,33 @@ impl MatrixFile {
 impl Listed {
     fn check(&self) -> Result<(), String> {
         let safe = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
-        if self.name.is_empty() || !self.name.chars().all(safe) {
-            return Err("`name` must be letters, digits, `.`, `_` or `-`".to_owned());
+        if self.name.is_empty()
+            || !self.name.chars().all(safe)
+            || self.name.chars().all(|c| c == '.')
+        {
+            return Err(
+                "`name` must be letters, digits, `.`, `_` or `-` (and not only dots)".to_owned(),
+            );
         }
         for package in self.python.iter().flatten() {
-            if !package.contains("==") {
+            if !pinned(package, "==") {
                 return Err(format!(
-                    "python package `{package}` is not pinned (NAME==VERSION)"
+                    "python package `{package}` is not pinned to one version (NAME==VERSION)"
                 ));
             }
         }
         for package in self.npm.iter().flatten() {
-            if !package.trim_start_matches('@').contains('@') {
+            let bare = package.strip_prefix('@').unwrap_or(package);
+            if !pinned(bare, "@") {
                 return Err(format!(
-                    "npm package `{package}` is not pinned (NAME@VERSION)"
+                    "npm package `{package}` is not pinned to one version (NAME@VERSION)"
                 ));
             }
         }
         for (field, text) in [
             ("command", Some(&self.command)),
             ("ground_truth", self.ground_truth.as_ref()),
+            ("build", self.build.as_ref()),
         ] {
             let Some(text) = text else { continue };
             self.placeholders_known(field, text)?;
@@ -236,6 +268,26 @@ ground_truth = "{python} gt.py {expect}"
         ] {
             let e = parse(&bad).expect_err(why);
             assert!(e.contains(why), "{why}: {e}");
+        }
+    }
+
+    #[test]
+    fn only_exact_versions_are_pinned() {
+        for good in ["haiway==0.48.0", "broadcaster==0.3.1"] {
+            assert!(pinned(good, "=="), "{good}");
+        }
+        for bad in [
+            "haiway==0.*",
+            "requests>=1,==",
+            "--index-url==http://x/",
+            "x==",
+            "==1.0",
+        ] {
+            assert!(!pinned(bad, "=="), "{bad}");
+        }
+        assert!(pinned("left-pad@1.3.0", "@"));
+        for bad in ["left-pad@latest", "lodash@^4", "foo@*"] {
+            assert!(!pinned(bad, "@"), "{bad}");
         }
     }
 }

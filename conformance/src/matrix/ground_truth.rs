@@ -17,6 +17,7 @@ use scopebus_sim::rules::Rule;
 use serde::Serialize;
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 /// How long a ground-truth script may run.
@@ -31,7 +32,8 @@ pub struct Shown {
     pub status: String,
     /// Whether it exited 0.
     pub success: bool,
-    /// Everything it printed on stdout, then stderr.
+    /// Everything it printed on stdout (where its verdict lines are read
+    /// from), then stderr.
     pub output: String,
     /// Per rule of the expectations file: the script's line for it, and
     /// whether it says `shown`.
@@ -59,11 +61,20 @@ impl Shown {
 /// Runs `command_line` (split as a shell would, run without one, in `dir`)
 /// and reads its lines for `rules`.
 pub fn run(command_line: &str, dir: &std::path::Path, rules: &[Rule]) -> Shown {
-    let (status, success, output) = match execute(command_line, dir) {
+    let (status, success, stdout, stderr) = match execute(command_line, dir) {
         Ok(done) => done,
-        Err(why) => (why, false, String::new()),
+        Err(why) => (why, false, String::new(), String::new()),
     };
-    let deviations = rules.iter().map(|rule| line_for(*rule, &output)).collect();
+    // Only stdout carries the verdict lines; stderr is kept for the page.
+    let deviations = rules.iter().map(|rule| line_for(*rule, &stdout)).collect();
+    let output = match (
+        stdout.is_empty() || stdout.ends_with('\n'),
+        stderr.is_empty(),
+    ) {
+        (_, true) => stdout,
+        (true, false) => stdout + &stderr,
+        (false, false) => stdout + "\n" + &stderr,
+    };
     Shown {
         command: command_line.to_owned(),
         status,
@@ -73,10 +84,25 @@ pub fn run(command_line: &str, dir: &std::path::Path, rules: &[Rule]) -> Shown {
     }
 }
 
+/// The script's line for `rule` in `output` (its stdout); a rule with
+/// several lines that do not all say `shown` is not shown.
 fn line_for(rule: Rule, output: &str) -> ShownDeviation {
     let prefix = format!("{}: ", rule.id());
-    let line = output.lines().find_map(|l| l.strip_prefix(prefix.as_str()));
-    match line {
+    let lines: Vec<&str> = output
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .collect();
+    if lines.len() > 1 && !lines.iter().all(|l| l.starts_with("shown: ")) {
+        return ShownDeviation {
+            rule,
+            shown: false,
+            what: format!(
+                "the script printed {} lines for it, not all `shown`",
+                lines.len()
+            ),
+        };
+    }
+    match lines.first() {
         Some(rest) => match rest.strip_prefix("shown: ") {
             Some(what) => ShownDeviation {
                 rule,
@@ -97,9 +123,19 @@ fn line_for(rule: Rule, output: &str) -> ShownDeviation {
     }
 }
 
+/// How long the output may stay open once the script has ended (and
+/// everything in its session was killed): longer means a process it
+/// started outside its session holds it.
+const GRACE: Duration = Duration::from_secs(2);
+
 /// Runs the command to its end (or [`LIMIT`]); its status, whether it
-/// succeeded, and its output.
-fn execute(command_line: &str, dir: &std::path::Path) -> Result<(String, bool, String), String> {
+/// succeeded, its stdout and its stderr. Never waits past [`LIMIT`] plus
+/// [`GRACE`]: output a process the script left behind keeps open is read
+/// until then, and the script counts as failed.
+fn execute(
+    command_line: &str,
+    dir: &std::path::Path,
+) -> Result<(String, bool, String, String), String> {
     let words = shlex::split(command_line)
         .filter(|w| !w.is_empty())
         .ok_or_else(|| format!("cannot split `{command_line}` into words"))?;
@@ -113,8 +149,8 @@ fn execute(command_line: &str, dir: &std::path::Path) -> Result<(String, bool, S
     let mut child = reaper::spawn_registered(&mut command, |c| c.spawn(), |c| c.id())
         .map_err(|e| format!("cannot start `{command_line}`: {e}"))?;
     let pid = child.id();
-    let mut out = child.stdout.take().map(reader);
-    let mut err = child.stderr.take().map(reader);
+    let out = child.stdout.take().map(reader);
+    let err = child.stderr.take().map(reader);
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -128,24 +164,62 @@ fn execute(command_line: &str, dir: &std::path::Path) -> Result<(String, bool, S
     };
     reaper::end_session(pid);
     let _ = child.wait();
-    let text = |r: Option<std::thread::JoinHandle<String>>| {
-        r.and_then(|h| h.join().ok()).unwrap_or_default()
-    };
-    let output = text(out.take()) + &text(err.take());
-    Ok(match status {
-        Ok(status) => (status.to_string(), status.success(), output),
-        Err(why) => (why, false, output),
+    let until = Instant::now() + GRACE;
+    let (stdout, open_out) = collect(out, until);
+    let (stderr, open_err) = collect(err, until);
+    let held = (open_out || open_err).then_some(
+        "; its output stayed open after it ended (a process it started outside its session holds it)",
+    );
+    Ok(match (status, held) {
+        (Ok(status), None) => (status.to_string(), status.success(), stdout, stderr),
+        (Ok(status), Some(held)) => (format!("{status}{held}"), false, stdout, stderr),
+        (Err(why), held) => (why + held.unwrap_or_default(), false, stdout, stderr),
     })
 }
 
-fn reader<R: Read + Send + 'static>(mut pipe: R) -> std::thread::JoinHandle<String> {
+/// What a reader has read by `until`, and whether its pipe was still open.
+fn collect(reader: Option<Receiver<Vec<u8>>>, until: Instant) -> (String, bool) {
+    let Some(chunks) = reader else {
+        return (String::new(), false);
+    };
+    let mut bytes = Vec::new();
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match chunks.recv_timeout(left) {
+            Ok(chunk) => bytes.extend(chunk),
+            Err(RecvTimeoutError::Disconnected) => break (lossy(bytes), false),
+            Err(RecvTimeoutError::Timeout) => break (lossy(bytes), true),
+        }
+    }
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Reads `pipe` on a thread, sending what it reads (its first MiB; the
+/// rest is drained, so the script never blocks on a full pipe) until it
+/// ends; the channel disconnects then.
+fn reader<R: Read + Send + 'static>(mut pipe: R) -> Receiver<Vec<u8>> {
+    let (send, receive) = channel();
     std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.by_ref().take(1 << 20).read_to_end(&mut bytes);
-        // Drain the rest so the script never blocks on a full pipe.
-        let _ = std::io::copy(&mut pipe, &mut std::io::sink());
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
+        let mut kept = 0usize;
+        let mut buffer = [0u8; 8192];
+        loop {
+            match pipe.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) if kept < 1 << 20 => {
+                    let take = n.min((1 << 20) - kept);
+                    kept += take;
+                    if send.send(buffer[..take].to_vec()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+    });
+    receive
 }
 
 #[cfg(test)]
@@ -185,5 +259,29 @@ mod tests {
         );
         let good = run("sh -c 'echo CANCEL-2: shown: yes'", &dir, &[Rule::Cancel2]);
         assert!(good.all_shown(), "{good:?}");
+    }
+
+    #[test]
+    fn a_rule_both_shown_and_not_is_not_shown() {
+        let out = "CANCEL-2: shown: yes\nCANCEL-2: NOT SHOWN: no\n";
+        assert!(!line_for(Rule::Cancel2, out).shown);
+        let twice = "CANCEL-2: shown: yes\nCANCEL-2: shown: again\n";
+        assert!(line_for(Rule::Cancel2, twice).shown);
+    }
+
+    #[test]
+    fn a_script_that_leaves_its_output_open_ends_after_the_grace() {
+        // The background sleep escapes the script's session and keeps
+        // stdout open; the run must not wait for it.
+        let started = Instant::now();
+        let shown = run(
+            "sh -c 'echo CANCEL-2: shown: x; setsid sleep 4 &'",
+            std::path::Path::new("."),
+            &[Rule::Cancel2],
+        );
+        assert!(started.elapsed() < Duration::from_secs(20), "{shown:?}");
+        assert!(shown.deviations[0].shown, "{shown:?}");
+        assert!(!shown.success, "{shown:?}");
+        assert!(shown.status.contains("stayed open"), "{shown:?}");
     }
 }

@@ -132,9 +132,20 @@ pub fn judge(candidate: &Candidate, settings: &Settings) -> Column {
         column.ground_truth = show(candidate, expectations, settings, &mut column.problems);
     }
     column.timelines = timeline::of_report(&target, &report, candidate.expectations.as_ref());
+    // "As recorded" needs the record to hold: the expectations met *and*
+    // every recorded deviation shown by its ground-truth script.
+    let shown = match (&candidate.expectations, &column.ground_truth) {
+        (_, Some(g)) => g.all_shown(),
+        (Some(e), None) => e.deviations.is_empty(),
+        (None, None) => true,
+    };
     column.profiles = [Profile::Docs, Profile::Strict]
         .into_iter()
-        .map(|p| view(&report.under(p)))
+        .map(|p| {
+            let mut v = view(&report.under(p));
+            v.success &= shown;
+            v
+        })
         .collect();
     column.report = Some(to_json(&report));
     column

@@ -44,7 +44,7 @@
     th.append(el("a", { href: "#i-" + impl.name }, impl.name), el("br"));
     for (const p of impl.profiles) {
       const word = p.conforming ? "conforming" : p.success ? "as recorded" : "not conforming";
-      th.append(el("span", { class: "badge " + (p.conforming ? "yes" : "no"), title: p.profile + ": " + word },
+      th.append(el("span", { class: "badge " + (p.conforming ? "yes" : p.success ? "rec" : "no"), title: p.profile + ": " + word },
         p.profile + (p.conforming ? " \u2713" : p.success ? " rec." : " \u2717")));
     }
     if (impl.error) th.append(el("br"), el("span", { class: "problem" }, "not judged"));
@@ -91,7 +91,9 @@
       "Cells: the rule's verdict (recorded: a deviation the implementation's expectations file records and its ground-truth script shows; " +
       "FAILED unconfirmed: the suite's finding, which no ground-truth script shows yet), " +
       "then its level under docs/strict; emu: the adapter emulates a feature this rule is about. " +
-      "Timelines: one lane per scope, subscription and task; squares are entries (ops, polls), circles what the implementation reported; " +
+      "Column heads: one badge per profile, green \u2713 conforming, amber rec. as recorded, red \u2717 not conforming. " +
+      "Timelines: one lane per scope, subscription and task (a subscription pulled by two tasks has a lane per task); " +
+      "blue squares are ops, joined by a line across the lanes they touch, grey squares polls, green circles what the implementation reported; " +
       "the first disagreement with the model is red."));
   }
 

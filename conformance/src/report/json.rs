@@ -98,6 +98,37 @@ struct DifferenceDoc {
     first: String,
 }
 
+impl From<&Determinism> for DeterminismDoc {
+    fn from(d: &Determinism) -> DeterminismDoc {
+        DeterminismDoc {
+            checked: d.checked,
+            mismatches: d.mismatches.clone(),
+            differences: d
+                .differences
+                .iter()
+                .map(|(seed, first)| DifferenceDoc {
+                    seed: *seed,
+                    first: first.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<DeterminismDoc> for Determinism {
+    fn from(d: DeterminismDoc) -> Determinism {
+        Determinism {
+            checked: d.checked,
+            mismatches: d.mismatches,
+            differences: d
+                .differences
+                .into_iter()
+                .map(|d| (d.seed, d.first))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct StaleDoc {
@@ -227,19 +258,7 @@ fn doc(report: &Report) -> ReportDoc {
         judged: report.judged(),
         layout: report.layout.name().to_owned(),
         profile: report.profile,
-        determinism: DeterminismDoc {
-            checked: report.determinism.checked,
-            mismatches: report.determinism.mismatches.clone(),
-            differences: report
-                .determinism
-                .differences
-                .iter()
-                .map(|(seed, first)| DifferenceDoc {
-                    seed: *seed,
-                    first: first.clone(),
-                })
-                .collect(),
-        },
+        determinism: DeterminismDoc::from(&report.determinism),
         expectations: report.expectations.as_ref().map(|p| display_path(p)),
         stale_deviations: report
             .stale
@@ -376,6 +395,7 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
         .as_ref()
         .map(|s| stopped_of(s, count))
         .transpose()?;
+    let counts = counts_of(&doc);
     let duration = |s: f64, what: &str| {
         Duration::try_from_secs_f64(s).map_err(|_| format!("{what}: {s} is not a duration"))
     };
@@ -394,28 +414,11 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
         target: doc.implementation,
         seeds,
         ops_per_seed: doc.ops_per_seed,
-        counts: Counts {
-            ops: doc.ops,
-            polls: doc.polls,
-            wakes: doc.wakes,
-            migrations: doc.migrations,
-            preempted: doc.preempted,
-            observations: doc.observations,
-            skipped: doc.skipped,
-        },
+        counts,
         layout,
         profile: doc.profile,
         rules,
-        determinism: Determinism {
-            checked: doc.determinism.checked,
-            mismatches: doc.determinism.mismatches,
-            differences: doc
-                .determinism
-                .differences
-                .into_iter()
-                .map(|d| (d.seed, d.first))
-                .collect(),
-        },
+        determinism: doc.determinism.into(),
         unjudgeable: doc.unjudgeable.map(|u| Unjudged {
             seed: u.seed,
             message: u.message,
@@ -431,6 +434,19 @@ pub fn from_json(value: &Value) -> Result<Report, String> {
         run_time: duration(doc.seconds, "seconds")?,
         shrink_time: duration(doc.shrink_seconds, "shrink_seconds")?,
     })
+}
+
+/// The run's counts, as the report states them.
+fn counts_of(doc: &ReportDoc) -> Counts {
+    Counts {
+        ops: doc.ops,
+        polls: doc.polls,
+        wakes: doc.wakes,
+        migrations: doc.migrations,
+        preempted: doc.preempted,
+        observations: doc.observations,
+        skipped: doc.skipped,
+    }
 }
 
 /// The seeds the report names outside its rules (an unjudged run's,

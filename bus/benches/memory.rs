@@ -6,8 +6,9 @@
 //! Prints a table; writes the figures as JSON to `$SCOPEBUS_BENCH_JSON`
 //! when set (as `cargo xtask bench` does). Not timed: allocation counts do
 //! not depend on the machine. `tests/memory.rs` holds the bus to the same
-//! figures (at most 64 bytes of overhead per retained event; nothing
-//! allocated by a send nobody receives).
+//! figures (at most 32 bytes of overhead per retained event, at most one
+//! allocation per send, nothing allocated by a send nobody receives, at
+//! most the channel's one pooled block left once every event is gone).
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use std::alloc::System;
@@ -61,6 +62,21 @@ fn main() {
             u.case, u.sends, u.allocations, u.bytes_left
         );
     }
+    let mut per_send = Vec::new();
+    for subscribers in [1, 8, 64] {
+        per_send.push(probe::per_send_scopebus(subscribers, SENDS));
+        per_send.push(probe::per_send_tokio(subscribers, SENDS));
+    }
+    println!(
+        "\n{:<32} {:>11} {:>8} {:>16}",
+        "allocations per send (keeping up)", "subscribers", "sends", "allocations/send"
+    );
+    for p in &per_send {
+        println!(
+            "{:<32} {:>11} {:>8} {:>16.3}",
+            p.peer, p.subscribers, p.sends, p.allocations
+        );
+    }
     let reclaimed = probe::reclaimed_scopebus(64, EVENTS);
     let dropped = probe::dropped_unpolled_scopebus(64, EVENTS);
     let waiting = probe::dropped_waiting_scopebus(64, EVENTS);
@@ -86,6 +102,12 @@ fn main() {
                 "sends": u.sends,
                 "allocations": u.allocations,
                 "bytes_left": u.bytes_left,
+            })).collect::<Vec<_>>(),
+            "per_send": per_send.iter().map(|p| serde_json::json!({
+                "peer": p.peer,
+                "subscribers": p.subscribers,
+                "sends": p.sends,
+                "allocations": p.allocations,
             })).collect::<Vec<_>>(),
             "reclaimed_bytes_left": reclaimed,
             "dropped_unpolled_bytes_left": dropped,

@@ -1,6 +1,8 @@
 //! Errors. None of them is ever a panic: every misuse the API allows ends in
 //! one of these values.
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::fmt;
 

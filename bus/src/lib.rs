@@ -46,10 +46,14 @@
 //! # .unwrap();
 //! # });
 //! ```
-#![forbid(unsafe_code)]
+// `unsafe` lives in one module, `chain`, which allows it and states its
+// invariants; every other module forbids it.
+#![deny(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
 mod bus;
+mod chain;
+mod channel;
 mod error;
 #[cfg(feature = "mutants")]
 pub mod mutants;
@@ -60,13 +64,17 @@ pub mod mutants;
 mod mutants;
 mod scope;
 mod shared;
+mod subscription;
+mod sync;
 mod task;
+mod waiters;
 
-pub use bus::{Bus, BusStats, Event, Subscription, TryRecv, TypeStats};
+pub use bus::{Bus, BusStats, Event, TypeStats};
 pub use error::{Closed, ContextMissing, ScopeExited, SendError, SpawnError, TaskError};
 pub use scope::{
     InScope, Scope, ScopeBuilder, ScopeFuture, current_bus, isolated_scope, scope, send, spawn,
     subscribe,
 };
 pub use shared::SharedSubscription;
+pub use subscription::{Subscription, TryRecv};
 pub use task::TaskHandle;

@@ -10,7 +10,50 @@
 //! Without the `mutants` cargo feature every check below is the constant
 //! `false` and the compiler removes the broken branches entirely.
 
+#![forbid(unsafe_code)]
+
 use std::cell::Cell;
+
+#[cfg(feature = "mutants")]
+pub(crate) mod bus;
+#[cfg(feature = "mutants")]
+pub(crate) mod channel;
+#[cfg(feature = "mutants")]
+pub(crate) mod subscription;
+#[cfg(feature = "mutants")]
+pub(crate) mod waiters;
+
+/// The site of a planted bug, as an expression: `hook!(off, on)` is `on`
+/// with the `mutants` feature and `off` without it. Without the feature
+/// the `on` tokens are dropped before they are type-checked, so no mutant
+/// state or branch exists in the bus.
+#[cfg(feature = "mutants")]
+macro_rules! hook {
+    ($off:expr, $on:expr) => {
+        $on
+    };
+}
+#[cfg(not(feature = "mutants"))]
+macro_rules! hook {
+    ($off:expr, $on:expr) => {
+        $off
+    };
+}
+
+/// The site of a planted bug, as statements: kept with the `mutants`
+/// feature, gone without it. Its body is one call into this module.
+#[cfg(feature = "mutants")]
+macro_rules! planted {
+    ($($on:tt)*) => {
+        $($on)*
+    };
+}
+#[cfg(not(feature = "mutants"))]
+macro_rules! planted {
+    ($($on:tt)*) => {};
+}
+
+pub(crate) use {hook, planted};
 
 /// One planted bug. Each names the SPEC.md rule it is designed to break; the
 /// suite may catch it through another rule first, which is fine: what matters

@@ -31,9 +31,12 @@
 //! (cancelled) or whose body panics (failed) closes its bus and cancels the
 //! tasks of the group it owns (TASK-2).
 
-use crate::bus::{Bus, Event, Subscription};
+#![forbid(unsafe_code)]
+
+use crate::bus::{Bus, Event};
 use crate::error::{ContextMissing, ScopeExited, SendError, SpawnError};
 use crate::mutants::{self, Mutant, YieldPoint};
+use crate::subscription::Subscription;
 use crate::task::{Task, TaskHandle, task};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;

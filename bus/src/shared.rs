@@ -39,10 +39,13 @@
 //! - **Cancel-safe** (CANCEL-2): a pull dropped while it waits leaves at
 //!   most its waker behind, which a later wakeup wakes for nothing.
 
-use crate::bus::{Event, Subscription};
+#![forbid(unsafe_code)]
+
+use crate::bus::Event;
 #[cfg(feature = "mutants")]
 use crate::mutants;
 use crate::mutants::Mutant;
+use crate::subscription::Subscription;
 use futures_core::Stream;
 use futures_core::stream::FusedStream;
 use std::pin::Pin;
@@ -153,7 +156,7 @@ impl<T: Event> Subscription<T> {
     /// event going to one of them (SHARE-1); clone the result for each
     /// puller.
     pub fn share(self) -> SharedSubscription<T> {
-        let mutant = self.mutant();
+        let mutant = crate::mutants::hook!(None, self.mutant());
         let inner = Arc::new_cyclic(|weak: &Weak<Inner<T>>| Inner {
             state: Mutex::new(State {
                 subscription: self,

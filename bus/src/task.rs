@@ -1,5 +1,7 @@
 //! Tasks spawned into a scope, and the handles that cancel or await them.
 
+#![forbid(unsafe_code)]
+
 use crate::error::TaskError;
 use futures_channel::oneshot;
 use futures_util::FutureExt;

@@ -9,6 +9,7 @@
 //! - `fuzz`: coverage-guided fuzzing of the `fuzz/` targets (nightly).
 //! - `bench`: every speed and memory figure, each against a peer measured
 //!   in the same run; `merge`: the reports of `conformance --shard K/N`.
+//! - `loom`: the bus's synchronization model-checked with loom.
 //!
 //! Exit codes: 0 success (conforming, reproduced as expected, all mutants
 //! killed), 1 a verdict against the implementation (not conforming, a replay
@@ -32,6 +33,8 @@ use std::time::Duration;
 mod bench;
 mod fuzz;
 mod haiway;
+mod insns;
+mod loom;
 mod matrix;
 mod pyenv;
 mod transcript;
@@ -115,6 +118,22 @@ enum Command {
     /// table and on the page, and does not fail the matrix); 1 otherwise; 2
     /// if the matrix file cannot be used.
     Matrix(MatrixArgs),
+    /// Model-check the bus's synchronization with loom (loom/tests/bus.rs):
+    /// send against receive, close, subscribe, drop and waker registration,
+    /// in every interleaving up to the preemption bound.
+    ///
+    /// Builds the bus with `--cfg loom` in target/loom. Exits 0 if every
+    /// model check passed, 1 if one failed (loom prints the interleaving).
+    Loom(LoomArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct LoomArgs {
+    /// Preemptions per explored execution (`LOOM_MAX_PREEMPTIONS`).
+    #[arg(long, default_value_t = 3)]
+    preemptions: u32,
+    /// Only the model checks whose name contains this.
+    filter: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -179,6 +198,13 @@ struct BenchArgs {
     /// first use, as `--impl haiway` does).
     #[arg(long)]
     no_haiway: bool,
+    /// Count instructions instead of timing: the bus against tokio
+    /// broadcast and async-broadcast under valgrind's callgrind
+    /// (installed from the distribution's packages when missing),
+    /// instructions per delivery and per send, side by side. Only this
+    /// table is made (a few minutes).
+    #[arg(long)]
+    insns: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -750,10 +776,15 @@ fn main() -> ExitCode {
         Command::Adapter(args) => adapter(args),
         Command::CheckTranscript(args) => transcript::check(&args.files),
         Command::Merge(args) => merge(args),
+        Command::Bench(args) if args.insns => insns::run(args.quick, args.json.as_deref()),
         Command::Bench(args) => bench::run(&bench::Options {
             quick: args.quick,
             json: args.json,
             no_haiway: args.no_haiway,
+        }),
+        Command::Loom(args) => loom::run(&loom::Options {
+            preemptions: args.preemptions,
+            filter: args.filter,
         }),
         Command::Matrix(args) => matrix::run(&matrix::Options {
             file: args.file,

@@ -274,3 +274,84 @@ pub fn closed_and_drained_scopebus(subscribers: usize, events: usize) -> i64 {
     drop((subs, bus));
     left
 }
+
+/// Allocations per send for a channel whose subscriptions keep up.
+#[derive(Clone, Debug)]
+pub struct PerSend {
+    /// The channel.
+    pub peer: &'static str,
+    /// Subscriptions, each receiving every event.
+    pub subscribers: usize,
+    /// Sends measured (after a warm-up of as many).
+    pub sends: usize,
+    /// Allocations (of any size) per send, the event's own included.
+    pub allocations: f64,
+}
+
+/// Sends per batch in the allocation probes: the sender sends this many,
+/// then every subscription takes what it was sent (as the `live` benchmark
+/// does, yielding after every 16 sends).
+const BATCH: usize = 16;
+
+/// scopebus: allocations per `send` by value (the event's `Arc` is made by
+/// the bus) with `subscribers` subscriptions that keep up, in batches of
+/// [`BATCH`]; a warm-up of `sends` sends first, so that only the steady
+/// state is counted.
+pub fn per_send_scopebus(subscribers: usize, sends: usize) -> PerSend {
+    let bus = scopebus::Bus::new();
+    let mut subs: Vec<_> = (0..subscribers)
+        .map(|_| bus.subscribe::<Payload>())
+        .collect();
+    let mut run = |sends: usize| {
+        for batch in 0..sends / BATCH {
+            for n in 0..BATCH {
+                let _ = bus.send((batch * BATCH + n) as Payload);
+            }
+            for sub in &mut subs {
+                while let scopebus::TryRecv::Event(event) = sub.try_recv() {
+                    drop(event);
+                }
+            }
+        }
+    };
+    run(sends);
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    run(sends);
+    let allocations = region.change().allocations;
+    PerSend {
+        peer: "scopebus",
+        subscribers,
+        sends,
+        allocations: allocations as f64 / sends as f64,
+    }
+}
+
+/// `tokio::sync::broadcast` (capacity 1,024), as [`per_send_scopebus`]:
+/// the caller makes the event's `Arc`, counted here too.
+pub fn per_send_tokio(subscribers: usize, sends: usize) -> PerSend {
+    let (tx, rx) = tokio::sync::broadcast::channel::<Arc<Payload>>(1024);
+    let mut subs: Vec<_> = (1..subscribers).map(|_| tx.subscribe()).collect();
+    subs.push(rx);
+    let mut run = |sends: usize| {
+        for batch in 0..sends / BATCH {
+            for n in 0..BATCH {
+                let _ = tx.send(Arc::new((batch * BATCH + n) as Payload));
+            }
+            for sub in &mut subs {
+                while let Ok(event) = sub.try_recv() {
+                    drop(event);
+                }
+            }
+        }
+    };
+    run(sends);
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    run(sends);
+    let allocations = region.change().allocations;
+    PerSend {
+        peer: "tokio-broadcast",
+        subscribers,
+        sends,
+        allocations: allocations as f64 / sends as f64,
+    }
+}

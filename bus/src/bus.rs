@@ -48,7 +48,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::channel::{Channel, ErasedChannel, Owned, Payload};
+use crate::channel::{Appended, Channel, ErasedChannel, Owned, Payload};
 use crate::error::Closed;
 #[cfg(feature = "mutants")]
 use crate::mutants;
@@ -94,6 +94,9 @@ pub struct Bus {
 struct BusInner {
     id: u64,
     state: RwLock<BusState>,
+    /// The planted bug, if any (the `mutants` feature only).
+    #[cfg(feature = "mutants")]
+    mutant: Option<crate::mutants::Mutant>,
 }
 
 pub(crate) struct BusState {
@@ -160,6 +163,8 @@ impl Bus {
                     #[cfg(feature = "mutants")]
                     planted: crate::mutants::bus::Planted::new(mutants::active()),
                 }),
+                #[cfg(feature = "mutants")]
+                mutant: mutants::active(),
             }),
         }
     }
@@ -198,25 +203,46 @@ impl Bus {
         self.publish(event).map_err(Closed)
     }
 
-    /// Appends under the channel's lock only; the bus's read lock is held
-    /// just long enough to find the channel, so that no waker and no event
-    /// destructor (user code) runs under any lock of the bus (REENTER-1).
-    /// The channel's own `closed` flag, set under its lock by
-    /// [`close`](Bus::close), orders the append against a close.
+    /// Appends under the bus's read lock and the channel's lock; wakes the
+    /// waiters and drops an event nobody receives only once both are
+    /// released, so that no waker and no event destructor (user code) runs
+    /// under a lock of the bus (REENTER-1). The channel's own `closed`
+    /// flag, set under its lock by [`close`](Bus::close), orders the append
+    /// against a close.
+    #[inline]
     fn publish<T: Event, P: Payload<T>>(&self, event: P) -> Result<usize, P> {
-        let channel = {
+        let appended = {
             let state = self.read();
             if state.closed && !hook!(false, crate::mutants::bus::sends_after_close(&state)) {
                 return Err(event);
             }
-            match state.find_arc::<T>() {
-                Some(channel) => channel,
+            match state.find::<T>() {
+                Some(channel) => channel.append(event),
                 // Nobody ever subscribed to `T` here: drop on the spot (DROP-1).
-                None => return Ok(0),
+                None => Appended::Unreceived(Some(event)),
             }
         };
-        planted!(let _held = crate::mutants::bus::hold_read_lock(self, &channel););
-        channel.append(event)
+        match appended {
+            Appended::Sent { receivers, woken } if woken.is_empty() => Ok(receivers),
+            Appended::Sent { receivers, woken } => {
+                planted!(let _held = crate::mutants::bus::hold_read_lock(self, self.inner.mutant););
+                for waker in woken.into_iter().flatten() {
+                    waker.wake();
+                    planted!(if crate::mutants::is(
+                        self.inner.mutant,
+                        crate::mutants::Mutant::WakeOne
+                    ) {
+                        break;
+                    });
+                }
+                Ok(receivers)
+            }
+            Appended::Unreceived(event) => {
+                drop(event);
+                Ok(0)
+            }
+            Appended::Closed(event) => Err(event),
+        }
     }
 
     /// Creates a subscription to events of exactly type `T` sent on this bus
@@ -293,7 +319,7 @@ impl Bus {
     /// `T` was never subscribed to on this bus.
     pub fn stats_of<T: Event>(&self) -> TypeStats {
         let state = self.read();
-        match state.find_arc::<T>() {
+        match state.find::<T>() {
             Some(channel) => channel.stats(),
             None => TypeStats {
                 type_name: type_name::<T>(),
@@ -304,6 +330,7 @@ impl Bus {
         }
     }
 
+    #[inline]
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, BusState> {
         sync::read(&self.inner.state)
     }
@@ -329,6 +356,18 @@ impl fmt::Debug for Bus {
 }
 
 impl BusState {
+    /// `T`'s channel, if `T` was ever subscribed to, borrowed from the map
+    /// (the send path: no reference count is touched).
+    #[inline]
+    pub(crate) fn find<T: Event>(&self) -> Option<&Channel<T>> {
+        let channel = hook!(
+            self.channels.get(&TypeId::of::<T>()),
+            crate::mutants::bus::route::<T>(self)
+        )?;
+        let any: &dyn Any = &**channel;
+        any.downcast_ref::<Channel<T>>()
+    }
+
     /// `T`'s channel, if `T` was ever subscribed to (ROUTE-1: by `TypeId`).
     pub(crate) fn find_arc<T: Event>(&self) -> Option<Arc<Channel<T>>> {
         let channel = hook!(

@@ -53,8 +53,9 @@
 //!    to zero frees it, then releases the next block's link. Blocks are
 //!    freed in chain order, none before every cursor has left it, and by
 //!    then every slot has been passed by every subscription that counted
-//!    (1, 2), so a freed block holds no event (events left by a cursor that
-//!    never passed, such as a planted leak, are freed with the block).
+//!    (1, 2), so a freed block holds no event. The one exception is a
+//!    cursor dropped without passing (a planted leak parks one until its
+//!    channel goes away): the blocks its drop frees are swept for events.
 //! 5. **Retained count.** `sent` (the chain's, under the channel's lock)
 //!    less `freed` (the pool's, bumped by last passers) is the number of
 //!    events some live subscription still has to pass. Both only grow;
@@ -106,6 +107,19 @@ struct Block<T> {
 }
 
 impl<T> Block<T> {
+    /// A new block: every slot empty, no successor, no holder.
+    #[cfg(not(loom))]
+    fn allocate() -> NonNull<Block<T>> {
+        let layout = std::alloc::Layout::new::<Block<T>>();
+        // SAFETY: `Block` is not zero-sized. All zeroes is an empty block:
+        // null pointers and zero counts (std's atomics have the layout and
+        // bit validity of the integers and pointers they wrap).
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Block<T>>();
+        NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+    }
+
+    /// A new block (loom's atomics must be made by their constructors).
+    #[cfg(loom)]
     fn allocate() -> NonNull<Block<T>> {
         let block = Box::new(Block {
             events: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
@@ -161,8 +175,14 @@ impl<T> Drop for Pool<T> {
 }
 
 /// Gives up one holder's reference to `block`, freeing it, and then every
-/// following block this leaves without a holder (invariant 4). Freed blocks
-/// go to `pool` if it has room, else back to the allocator.
+/// following block this leaves without a holder (invariant 4).
+///
+/// `pool` is `Some` on the paths of a running channel (a cursor stepping
+/// or skipping, a send linking a block): freed blocks go to the pool if it
+/// has room, and hold no event (invariant 4). It is `None` when a chain or
+/// a cursor is dropped as it is (a channel going away, a cursor a planted
+/// bug parked without passing): then the blocks are swept for events left
+/// in them, and go back to the allocator.
 ///
 /// # Safety
 /// The caller holds a reference to `block` and gives it up.
@@ -189,13 +209,12 @@ unsafe fn release<T>(mut block: NonNull<Block<T>>, pool: Option<&Pool<T>>) {
 unsafe fn free<T>(block: NonNull<Block<T>>, pool: Option<&Pool<T>>) -> Option<NonNull<Block<T>>> {
     // SAFETY: the caller's guarantee.
     let owned = unsafe { block.as_ref() };
-    for event in &owned.events {
-        let raw = event.swap(ptr::null_mut(), Relaxed);
-        if !raw.is_null() {
-            // Only a cursor that never passed leaves an event here (4).
-            // SAFETY: a non-null slot owns one reference (invariant 1).
-            drop(unsafe { Arc::from_raw(raw) });
-        }
+    match pool {
+        None => sweep(owned),
+        Some(_) => debug_assert!(
+            owned.events.iter().all(|e| e.load(Relaxed).is_null()),
+            "a block freed on a running channel holds an event (invariant 4)"
+        ),
     }
     let next = NonNull::new(owned.next.swap(ptr::null_mut(), Acquire));
     let kept = pool.is_some_and(|pool| {
@@ -208,6 +227,19 @@ unsafe fn free<T>(block: NonNull<Block<T>>, pool: Option<&Pool<T>>) -> Option<No
         drop(unsafe { Box::from_raw(block.as_ptr()) });
     }
     next
+}
+
+/// Frees the events a block still owns: those of slots a cursor dropped
+/// without passing never reached their last passer (invariant 4).
+fn sweep<T>(block: &Block<T>) {
+    for event in &block.events {
+        let raw = event.swap(ptr::null_mut(), Relaxed);
+        if !raw.is_null() {
+            // SAFETY: a non-null slot owns one reference (invariant 1),
+            // and nobody else reaches the block any more.
+            drop(unsafe { Arc::from_raw(raw) });
+        }
+    }
 }
 
 /// A place in the chain: the slot the next send fills, or the next one a
@@ -270,19 +302,11 @@ impl<T> Chain<T> {
     }
 
     /// Appends `event` for `receivers` live subscriptions (at least one).
+    #[inline(always)]
     pub(crate) fn push(&mut self, pool: &Pool<T>, event: Arc<T>, receivers: u32) {
         debug_assert!(receivers > 0, "DROP-1: nothing is stored for nobody");
         if self.index == BLOCK {
-            // Held by the old tail's link and by the chain.
-            let block = pool.block(2);
-            // SAFETY: the chain holds its tail block.
-            unsafe { self.tail.as_ref() }
-                .next
-                .store(block.as_ptr(), Release);
-            let old = std::mem::replace(&mut self.tail, block);
-            self.index = 0;
-            // SAFETY: the chain held `old` as its tail, and gives that up.
-            unsafe { release(old, Some(pool)) };
+            self.grow(pool);
         }
         // SAFETY: the chain holds its tail block.
         let block = unsafe { self.tail.as_ref() };
@@ -292,6 +316,22 @@ impl<T> Chain<T> {
         // Publishes the slot (invariant 1), `remaining` with it.
         block.events[self.index].store(raw, Release);
         self.index += 1;
+    }
+
+    /// Links a new tail block (from the pool if it has one) after a full one.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, pool: &Pool<T>) {
+        // Held by the old tail's link and by the chain.
+        let block = pool.block(2);
+        // SAFETY: the chain holds its tail block.
+        unsafe { self.tail.as_ref() }
+            .next
+            .store(block.as_ptr(), Release);
+        let old = std::mem::replace(&mut self.tail, block);
+        self.index = 0;
+        // SAFETY: the chain held `old` as its tail, and gives that up.
+        unsafe { release(old, Some(pool)) };
     }
 }
 
@@ -320,7 +360,7 @@ unsafe impl<T: Send + Sync> Sync for Cursor<T> {}
 
 impl<T> Cursor<T> {
     /// The next event, if it was sent; the cursor moves past it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next(&mut self, pool: &Pool<T>) -> Option<Arc<T>> {
         if self.index == BLOCK && !self.step(pool) {
             return None;
@@ -386,6 +426,7 @@ impl<T> Cursor<T> {
 
     /// Moves from a full block to the next, if it was linked.
     #[cold]
+    #[inline(never)]
     fn step(&mut self, pool: &Pool<T>) -> bool {
         // SAFETY: the cursor holds its block.
         let next = unsafe { self.block.as_ref() }.next.load(Acquire);
@@ -415,7 +456,7 @@ impl<T> Drop for Cursor<T> {
 /// # Safety
 /// `raw` was loaded (non-null) from `block.events[index]`, which the caller
 /// has not passed, and the caller passes it now.
-#[inline]
+#[inline(always)]
 unsafe fn take<T>(block: &Block<T>, index: usize, raw: *mut T, pool: &Pool<T>) -> Arc<T> {
     let remaining = &block.remaining[index];
     if remaining.load(Acquire) == 1 {

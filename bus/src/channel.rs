@@ -25,7 +25,7 @@ use crate::chain::{Chain, Pool};
 use crate::mutants::Mutant;
 use crate::mutants::{hook, planted};
 use crate::sync::{self, Mutex, MutexGuard};
-use crate::waiters::Waiters;
+use crate::waiters::{Waiters, Woken};
 use std::any::{Any, TypeId, type_name};
 use std::sync::Arc;
 use std::task::Waker;
@@ -101,17 +101,17 @@ impl<T: Event> Channel<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, ChannelState<T>> {
         sync::lock(&self.state)
     }
 
-    /// Appends `event` for every live subscription, then, with no lock
-    /// held, wakes the waiters (REENTER-1). Returns the number of live
-    /// subscriptions that will receive it (SEND-1: no list is walked).
-    ///
-    /// # Errors
-    /// `event`, given back, if the channel was closed (CLOSE-2).
-    pub(crate) fn append<P: Payload<T>>(&self, event: P) -> Result<usize, P> {
+    /// Appends `event` for every live subscription (SEND-1: no list is
+    /// walked). What is left to do, waking the waiters or dropping an
+    /// event nobody receives, is returned for the caller to do once it
+    /// holds no lock (REENTER-1).
+    #[inline(always)]
+    pub(crate) fn append<P: Payload<T>>(&self, event: P) -> Appended<P> {
         let mut state = self.lock();
         if state.closed
             && !hook!(
@@ -119,34 +119,35 @@ impl<T: Event> Channel<T> {
                 crate::mutants::is(self.mutant, Mutant::SendAfterClose)
             )
         {
-            return Err(event);
+            return Appended::Closed(event);
         }
         let receivers = state.subscriptions;
         if receivers == 0 {
-            // DROP-1: no live subscription, nothing is stored; the event is
-            // dropped once the lock is released.
-            let unreceived = hook!(
-                event,
+            // DROP-1: no live subscription, nothing is stored.
+            return Appended::Unreceived(hook!(
+                Some(event),
                 crate::mutants::channel::keep_unreceived(self, &mut state, event)
-            );
-            drop(state);
-            drop(unreceived);
-            return Ok(0);
+            ));
         }
         let event = event.into_arc();
         planted!(crate::mutants::channel::sent(self, &mut state, &event););
         // `subscribe` keeps `receivers` within `u32` (MAX_SUBSCRIPTIONS).
         state.chain.push(&self.pool, event, receivers as u32);
         let woken = state.waiters.take_all();
-        drop(state);
-        for waker in woken.into_iter().flatten() {
-            waker.wake();
-            planted!(if crate::mutants::is(self.mutant, Mutant::WakeOne) {
-                break;
-            });
-        }
-        Ok(receivers)
+        Appended::Sent { receivers, woken }
     }
+}
+
+/// What [`Channel::append`] did, and what is left to do with no lock held.
+#[must_use = "the waiters must be woken, after every lock is released"]
+pub(crate) enum Appended<P> {
+    /// Appended for `receivers` live subscriptions; `woken` waited for it.
+    Sent { receivers: usize, woken: Woken },
+    /// Nobody was subscribed: the event, to drop (`None`: a planted bug
+    /// kept it).
+    Unreceived(Option<P>),
+    /// The channel was closed (CLOSE-2): the event, given back.
+    Closed(P),
 }
 
 impl<T: Event> ErasedChannel for Channel<T> {

@@ -19,6 +19,10 @@ pub(crate) mod bus;
 #[cfg(feature = "mutants")]
 pub(crate) mod channel;
 #[cfg(feature = "mutants")]
+pub(crate) mod scope;
+#[cfg(feature = "mutants")]
+pub(crate) mod shared;
+#[cfg(feature = "mutants")]
 pub(crate) mod subscription;
 #[cfg(feature = "mutants")]
 pub(crate) mod waiters;
@@ -417,7 +421,7 @@ pub(crate) fn yield_point(point: YieldPoint) {
 /// another thread, which does not see the scope of the task being polled.
 #[cfg(feature = "mutants")]
 pub fn as_another_thread<R>(f: impl FnOnce() -> R) -> R {
-    crate::scope::without_ambient(f)
+    scope::without_ambient(f)
 }
 
 /// Forgets this thread's ambient scope, if one leaked (as the
@@ -426,7 +430,7 @@ pub fn as_another_thread<R>(f: impl FnOnce() -> R) -> R {
 /// simulator calls it between runs so that no run can see another's state.
 #[cfg(feature = "mutants")]
 pub fn reset_thread() {
-    crate::scope::reset_ambient();
+    scope::reset_ambient();
 }
 
 /// `value`, or nothing if `slot` holds `mutant`: the value is dropped here,

@@ -35,7 +35,7 @@
 
 use crate::bus::{Bus, Event};
 use crate::error::{ContextMissing, ScopeExited, SendError, SpawnError};
-use crate::mutants::{self, Mutant, YieldPoint};
+use crate::mutants::{self, YieldPoint, hook, planted};
 use crate::subscription::Subscription;
 use crate::task::{Task, TaskHandle, task};
 use futures_util::StreamExt;
@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 thread_local! {
-    static CURRENT: RefCell<Option<Scope>> = const { RefCell::new(None) };
+    pub(crate) static CURRENT: RefCell<Option<Scope>> = const { RefCell::new(None) };
 }
 
 static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -62,39 +62,35 @@ static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
 /// outside, [`Scope::enter`] and [`Scope::in_scope`] run code in its context.
 #[derive(Clone)]
 pub struct Scope {
-    inner: Arc<ScopeInner>,
+    pub(crate) inner: Arc<ScopeInner>,
 }
 
-struct ScopeInner {
+pub(crate) struct ScopeInner {
     id: u64,
     name: Cow<'static, str>,
     bus: Bus,
     owns_bus: bool,
     isolated: bool,
-    parent: Option<Scope>,
+    pub(crate) parent: Option<Scope>,
     /// The owner of the task group this scope's tasks join: `None` if this
     /// scope owns one (a root or isolated scope), else the nearest root or
     /// isolated ancestor.
     group: Option<Scope>,
-    mutant: Option<Mutant>,
+    /// The planted bug, if any (the `mutants` feature only).
+    #[cfg(feature = "mutants")]
+    pub(crate) mutant: Option<crate::mutants::Mutant>,
     incoming: Mutex<Incoming>,
     waker: AtomicWaker,
 }
 
 /// Tasks spawned since the scope future last ran, and whether it still
 /// accepts tasks.
-struct Incoming {
-    tasks: Vec<Task>,
-    open: bool,
+pub(crate) struct Incoming {
+    pub(crate) tasks: Vec<Task>,
+    pub(crate) open: bool,
 }
 
 impl Scope {
-    /// The `exit-leaves-bus-open` mutant: exit and cancellation never close
-    /// the scope's bus.
-    fn leaves_bus_open(&self) -> bool {
-        mutants::is(self.inner.mutant, Mutant::ExitLeavesBusOpen)
-    }
-
     /// The innermost scope the current code runs in, if any.
     pub fn current() -> Option<Scope> {
         CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
@@ -184,11 +180,13 @@ impl Scope {
     /// The scope whose task group this scope's tasks join, if not its own.
     fn group_owner(&self) -> Option<&Scope> {
         let owner = self.inner.group.as_ref()?;
-        // The bug: a nested scope keeps its tasks to itself.
-        (!mutants::is(self.inner.mutant, Mutant::NestedScopeOwnsTasks)).then_some(owner)
+        hook!(
+            Some(owner),
+            crate::mutants::scope::group_owner(self.inner.mutant, owner)
+        )
     }
 
-    fn push_task(&self, task: Task) -> Result<(), ScopeExited> {
+    pub(crate) fn push_task(&self, task: Task) -> Result<(), ScopeExited> {
         let mut incoming = self.inner.lock_incoming();
         if !incoming.open {
             return Err(ScopeExited);
@@ -201,7 +199,7 @@ impl Scope {
 }
 
 impl ScopeInner {
-    fn lock_incoming(&self) -> MutexGuard<'_, Incoming> {
+    pub(crate) fn lock_incoming(&self) -> MutexGuard<'_, Incoming> {
         self.incoming.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -228,55 +226,40 @@ impl fmt::Debug for Scope {
     }
 }
 
-/// Clears the thread's ambient context (see `mutants::reset_thread`).
-#[cfg(feature = "mutants")]
-pub(crate) fn reset_ambient() {
-    let _ = CURRENT.try_with(|c| c.replace(None));
-}
-
-/// Runs `f` with no ambient context, then restores the one there was (see
-/// `mutants::as_another_thread`).
-#[cfg(feature = "mutants")]
-pub(crate) fn without_ambient<R>(f: impl FnOnce() -> R) -> R {
-    let previous = CURRENT.try_with(|c| c.replace(None)).ok().flatten();
-    let _restore = EnterGuard {
-        previous: Some(previous),
-        leak: false,
-    };
-    f()
-}
-
 /// Installs `scope` as the thread's ambient context until the guard drops
 /// (also a scope that has exited: its handle keeps its bus, EXIT-1).
 fn enter(scope: &Scope) -> EnterGuard {
-    if mutants::is(scope.inner.mutant, Mutant::ExitedScopeForgetsBus)
-        && !scope.inner.lock_incoming().open
-    {
+    planted!(if crate::mutants::scope::forgets_bus(scope) {
         return EnterGuard {
             previous: None,
             leak: false,
         };
-    }
+    });
     let previous = CURRENT
         .try_with(|c| c.replace(Some(scope.clone())))
         .ok()
         .flatten();
     EnterGuard {
         previous: Some(previous),
-        leak: mutants::is(scope.inner.mutant, Mutant::ContextLeak),
+        #[cfg(feature = "mutants")]
+        leak: crate::mutants::scope::leaks_context(scope),
     }
 }
 
-struct EnterGuard {
-    previous: Option<Option<Scope>>,
-    leak: bool,
+/// Restores the ambient context it holds when dropped.
+pub(crate) struct EnterGuard {
+    /// The context to restore; `None`: nothing to restore.
+    pub(crate) previous: Option<Option<Scope>>,
+    /// Restores nothing (`context-leak`; the `mutants` feature only).
+    #[cfg(feature = "mutants")]
+    pub(crate) leak: bool,
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        if self.leak {
+        planted!(if self.leak {
             return;
-        }
+        });
         if let Some(previous) = self.previous.take() {
             let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
         }
@@ -335,16 +318,15 @@ impl ScopeBuilder {
     /// any) and the bus are fixed now.
     pub fn run<F: Future>(self, body: F) -> ScopeFuture<F> {
         let parent = Scope::current();
-        let mutant = mutants::active();
+        planted!(let mutant = mutants::active(););
         let (bus, owns_bus) = match (self.bus, &parent) {
             (Some(bus), _) => (bus, false),
             (None, None) => (Bus::new(), true),
             (None, Some(parent)) => {
-                let own = if self.isolated {
-                    !mutants::is(mutant, Mutant::IsolatedSharesParent)
-                } else {
-                    mutants::is(mutant, Mutant::NestedOwnsBus)
-                };
+                let own = hook!(
+                    self.isolated,
+                    crate::mutants::scope::owns_bus(mutant, self.isolated)
+                );
                 if own {
                     (Bus::new(), true)
                 } else {
@@ -367,6 +349,7 @@ impl ScopeBuilder {
                 isolated: self.isolated,
                 parent,
                 group,
+                #[cfg(feature = "mutants")]
                 mutant,
                 incoming: Mutex::new(Incoming {
                     tasks: Vec::new(),
@@ -382,7 +365,7 @@ impl ScopeBuilder {
             tasks: FuturesUnordered::new(),
             done: false,
             #[cfg(feature = "mutants")]
-            deferred_panic: None,
+            planted: Default::default(),
         }
     }
 }
@@ -396,15 +379,14 @@ impl ScopeBuilder {
 /// completed returns `Pending`.
 #[must_use = "a scope does nothing unless awaited"]
 pub struct ScopeFuture<F: Future> {
-    scope: Scope,
-    body: Option<Pin<Box<F>>>,
+    pub(crate) scope: Scope,
+    pub(crate) body: Option<Pin<Box<F>>>,
     output: Option<F::Output>,
-    tasks: FuturesUnordered<Task>,
-    done: bool,
-    /// Mutant `FailureWaitsForTasks` only: the body's panic, re-raised once
-    /// the tasks are done.
+    pub(crate) tasks: FuturesUnordered<Task>,
+    pub(crate) done: bool,
+    /// What the planted bugs keep (the `mutants` feature only).
     #[cfg(feature = "mutants")]
-    deferred_panic: Option<Box<dyn std::any::Any + Send>>,
+    pub(crate) planted: crate::mutants::scope::Planted,
 }
 
 // No field is ever pinned in place: the body is boxed, the output is moved
@@ -421,37 +403,13 @@ impl<F: Future> ScopeFuture<F> {
     /// scope, which the caller then drops (FAIL-1: its bus closes, its
     /// tasks are cancelled), except under mutant `FailureWaitsForTasks`.
     fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let body = self.body.as_mut().expect("poll_body with the body gone");
-        #[cfg(feature = "mutants")]
-        if mutants::is(self.scope.inner.mutant, Mutant::FailureWaitsForTasks) {
-            // The bug: the panic is held back, and treated as a return.
-            let polled =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.as_mut().poll(cx)));
-            return polled.unwrap_or_else(|panic| {
-                self.body = None;
-                self.deferred_panic = Some(panic);
-                if self.scope.inner.owns_bus {
-                    self.scope.inner.bus.close();
-                }
-                Poll::Pending
-            });
-        }
-        body.as_mut().poll(cx)
-    }
-
-    /// Mutant `FailureWaitsForTasks` only: once no task is left, the body's
-    /// held-back panic goes on unwinding.
-    #[cfg(feature = "mutants")]
-    fn reraise_deferred_panic(&mut self) {
-        if self.deferred_panic.is_some()
-            && self.tasks.is_empty()
-            && self.scope.inner.lock_incoming().tasks.is_empty()
-        {
-            self.done = true;
-            if let Some(panic) = self.deferred_panic.take() {
-                std::panic::resume_unwind(panic);
+        planted!(
+            if let Some(polled) = crate::mutants::scope::poll_body(self, cx) {
+                return polled;
             }
-        }
+        );
+        let body = self.body.as_mut().expect("poll_body with the body gone");
+        body.as_mut().poll(cx)
     }
 
     /// Moves tasks spawned since the last look into the running set; returns
@@ -485,8 +443,10 @@ impl<F: Future> Future for ScopeFuture<F> {
             // CLOSE-1: exit starts by closing the bus the scope owns, so that
             // subscribers drain what was sent and end.
             if this.scope.inner.owns_bus
-                && !this.scope.leaves_bus_open()
-                && !mutants::is(this.scope.inner.mutant, Mutant::CloseAfterTasks)
+                && !hook!(
+                    false,
+                    crate::mutants::scope::defers_close(this.scope.inner.mutant)
+                )
             {
                 this.scope.inner.bus.close();
             }
@@ -503,30 +463,28 @@ impl<F: Future> Future for ScopeFuture<F> {
             }
         }
 
-        #[cfg(feature = "mutants")]
-        this.reraise_deferred_panic();
+        planted!(crate::mutants::scope::reraise_deferred_panic(this););
         if this.output.is_some() {
             mutants::yield_point(YieldPoint::BeforeExitCheck);
-            let skip_tasks = mutants::is(this.scope.inner.mutant, Mutant::ExitSkipsTasks);
-            let late_spawns_ignored =
-                mutants::is(this.scope.inner.mutant, Mutant::ExitDropsLateSpawns);
             let mut incoming = this.scope.inner.lock_incoming();
             // TASK-1: exit completes only when no task is left, including
             // tasks spawned (from elsewhere) since the loop above.
-            if skip_tasks
-                || (this.tasks.is_empty() && (late_spawns_ignored || incoming.tasks.is_empty()))
-            {
+            let (none_running, none_spawned) = (this.tasks.is_empty(), incoming.tasks.is_empty());
+            if hook!(
+                none_running && none_spawned,
+                crate::mutants::scope::exit_ready(
+                    this.scope.inner.mutant,
+                    none_running,
+                    none_spawned
+                )
+            ) {
                 incoming.open = false;
                 let abandoned = std::mem::take(&mut incoming.tasks);
                 drop(incoming);
                 drop(abandoned);
                 this.tasks.clear();
                 this.done = true;
-                if this.scope.inner.owns_bus
-                    && mutants::is(this.scope.inner.mutant, Mutant::CloseAfterTasks)
-                {
-                    this.scope.inner.bus.close();
-                }
+                planted!(crate::mutants::scope::close_after_tasks(&this.scope););
                 if let Some(output) = this.output.take() {
                     return Poll::Ready(output);
                 }
@@ -547,31 +505,23 @@ impl<F: Future> Drop for ScopeFuture<F> {
         // context, as their code did: a guard that sends on drop sends on
         // this scope's (now closed) bus, not on the caller's.
         let _entered = enter(&self.scope);
-        if self.scope.inner.owns_bus && !self.scope.leaves_bus_open() {
+        if self.scope.inner.owns_bus
+            && !hook!(
+                false,
+                crate::mutants::scope::leaves_bus_open(self.scope.inner.mutant)
+            )
+        {
             self.scope.inner.bus.close();
         }
         drop(self.body.take());
-        if mutants::is(self.scope.inner.mutant, Mutant::CancelRunsWokenTasks) {
-            // The bug: a "graceful" cancel lets the tasks already woken
-            // finish the step they were woken for.
-            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-            while let Poll::Ready(Some(())) = self.tasks.poll_next_unpin(&mut cx) {}
-        }
+        planted!(crate::mutants::scope::run_woken_tasks(self););
         let abandoned = {
             let mut incoming = self.scope.inner.lock_incoming();
             incoming.open = false;
             std::mem::take(&mut incoming.tasks)
         };
         let running = std::mem::take(&mut self.tasks);
-        if mutants::is(self.scope.inner.mutant, Mutant::CancelLeavesTasks)
-            && let Some(parent) = self.scope.inner.parent.clone()
-        {
-            // The bug: orphans are handed to the parent instead of cancelled.
-            for task in running.into_iter().chain(abandoned) {
-                let _ = parent.push_task(task);
-            }
-            return;
-        }
+        planted!(let Some((running, abandoned)) = crate::mutants::scope::hand_orphans_to_parent(&self.scope, running, abandoned) else { return; };);
         drop(abandoned);
         drop(running);
     }

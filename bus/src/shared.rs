@@ -42,9 +42,7 @@
 #![forbid(unsafe_code)]
 
 use crate::bus::Event;
-#[cfg(feature = "mutants")]
-use crate::mutants;
-use crate::mutants::Mutant;
+use crate::mutants::planted;
 use crate::subscription::Subscription;
 use futures_core::Stream;
 use futures_core::stream::FusedStream;
@@ -75,24 +73,13 @@ struct Inner<T: Event> {
     waiting: Mutex<Waiting>,
     /// The waker the subscription is polled with: wakes every waiting pull.
     wake_all: Waker,
-    #[cfg_attr(not(feature = "mutants"), allow(dead_code))]
-    mutant: Option<Mutant>,
 }
 
 struct State<T: Event> {
     subscription: Subscription<T>,
-    /// Mutant `shared-pull-duplicates` only.
+    /// What the planted bugs keep (the `mutants` feature only).
     #[cfg(feature = "mutants")]
-    handout: Handout<T>,
-}
-
-/// Mutant `shared-pull-duplicates`: how many pulls have waited since an
-/// event was last taken, and the event handed to those that waited when it
-/// arrived, with how many of them may still take it.
-#[cfg(feature = "mutants")]
-struct Handout<T> {
-    waited: usize,
-    event: Option<(Arc<T>, usize)>,
+    planted: crate::mutants::shared::Planted<T>,
 }
 
 /// The pulls waiting now, how many wakeups there have been, and whether a
@@ -156,19 +143,15 @@ impl<T: Event> Subscription<T> {
     /// event going to one of them (SHARE-1); clone the result for each
     /// puller.
     pub fn share(self) -> SharedSubscription<T> {
-        let mutant = crate::mutants::hook!(None, self.mutant());
+        planted!(let planted = crate::mutants::shared::Planted::new(self.mutant()););
         let inner = Arc::new_cyclic(|weak: &Weak<Inner<T>>| Inner {
             state: Mutex::new(State {
                 subscription: self,
                 #[cfg(feature = "mutants")]
-                handout: Handout {
-                    waited: 0,
-                    event: None,
-                },
+                planted,
             }),
             waiting: Mutex::new(Waiting::default()),
             wake_all: Waker::from(Arc::new(WakeAll(weak.clone()))),
-            mutant,
         });
         SharedSubscription { inner }
     }
@@ -200,20 +183,15 @@ impl<T: Event> SharedSubscription<T> {
         }) else {
             return Poll::Pending;
         };
-        #[cfg(feature = "mutants")]
-        if let Some(event) = take_handout(&mut state) {
-            return Poll::Ready(Some(event));
-        }
+        planted!(
+            if let Some(event) = crate::mutants::shared::take_handout(&mut state.planted) {
+                return Poll::Ready(Some(event));
+            }
+        );
         let mut all = Context::from_waker(&self.inner.wake_all);
         match Pin::new(&mut state.subscription).poll_next(&mut all) {
             Poll::Ready(item) => {
-                #[cfg(feature = "mutants")]
-                if mutants::is(self.inner.mutant, Mutant::SharedPullDuplicates) {
-                    // The bug: the event goes to every other pull that
-                    // waited for it too.
-                    let others = std::mem::take(&mut state.handout.waited).saturating_sub(1);
-                    state.handout.event = item.clone().filter(|_| others > 0).map(|e| (e, others));
-                }
+                planted!(crate::mutants::shared::hand_out(&mut state.planted, &item););
                 drop(state);
                 // More events, or the end, may be there for the others.
                 self.inner.wake_waiting();
@@ -221,10 +199,7 @@ impl<T: Event> SharedSubscription<T> {
                 Poll::Ready(item)
             }
             Poll::Pending => {
-                #[cfg(feature = "mutants")]
-                {
-                    state.handout.waited += 1;
-                }
+                planted!(crate::mutants::shared::waited(&mut state.planted););
                 let mut waiting = self.inner.waiting();
                 if std::mem::take(&mut waiting.contended) {
                     // Pulls that found it busy wait for this one to let go:
@@ -255,19 +230,6 @@ impl<T: Event> SharedSubscription<T> {
             }
         }
     }
-}
-
-/// Mutant `shared-pull-duplicates`: the event handed out to the pulls that
-/// were waiting when another pull took it.
-#[cfg(feature = "mutants")]
-fn take_handout<T: Event>(state: &mut State<T>) -> Option<Arc<T>> {
-    let (event, left) = state.handout.event.as_mut()?;
-    let event = event.clone();
-    *left -= 1;
-    if *left == 0 {
-        state.handout.event = None;
-    }
-    Some(event)
 }
 
 impl<T: Event> Stream for SharedSubscription<T> {

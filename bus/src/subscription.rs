@@ -117,18 +117,29 @@ impl<T: Event> Subscription<T> {
     }
 
     /// Takes the next event if one is there, without waiting.
+    #[inline]
     pub fn try_recv(&mut self) -> TryRecv<T> {
         planted!(
             if let Some(event) = crate::mutants::subscription::take_first(self) {
                 return TryRecv::Event(event);
             }
         );
+        // Fast path: the next slot is already filled; no lock.
+        if let Some(live) = self.live.as_mut()
+            && let Some(event) = live.cursor.next(&live.channel.pool)
+        {
+            return TryRecv::Event(event);
+        }
+        self.try_recv_locked()
+    }
+
+    /// [`try_recv`](Subscription::try_recv) once the fast path found
+    /// nothing: look again under the lock, and end if the bus closed.
+    #[cold]
+    fn try_recv_locked(&mut self) -> TryRecv<T> {
         let Some(live) = self.live.as_mut() else {
             return TryRecv::Ended;
         };
-        if let Some(event) = live.cursor.next(&live.channel.pool) {
-            return TryRecv::Event(event);
-        }
         let state = live.channel.lock();
         if let Some(event) = live.cursor.next(&live.channel.pool) {
             return TryRecv::Event(event);
@@ -184,6 +195,7 @@ impl<T: Event> Subscription<T> {
 impl<T: Event> Stream for Subscription<T> {
     type Item = Arc<T>;
 
+    #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Arc<T>>> {
         let this = self.get_mut();
         planted!(
@@ -198,6 +210,16 @@ impl<T: Event> Stream for Subscription<T> {
         if let Some(event) = live.cursor.next(&live.channel.pool) {
             return Poll::Ready(Some(event));
         }
+        this.poll_registering(cx)
+    }
+}
+
+impl<T: Event> Subscription<T> {
+    /// `poll_next` once the fast path found nothing: look again under the
+    /// lock, then end (closed) or register the waker (WAKE-1).
+    #[cold]
+    fn poll_registering(&mut self, cx: &mut Context<'_>) -> Poll<Option<Arc<T>>> {
+        let this = self;
         planted!(if crate::mutants::subscription::closed_early(this) {
             return Poll::Ready(None);
         });

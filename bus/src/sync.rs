@@ -28,8 +28,9 @@ pub(crate) use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWri
 pub(crate) use std::sync::atomic::Ordering;
 
 /// Locks `mutex`, ignoring poisoning: every critical section of the bus
-/// leaves its state consistent before anything that could panic runs
-/// (no user code runs under a lock of the bus, REENTER-1).
+/// leaves its state consistent before anything that could panic runs (no
+/// user code runs under a lock of the bus, REENTER-1).
+#[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
@@ -37,6 +38,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Takes `lock` for reading, ignoring poisoning (see [`lock`]).
+#[inline]
 pub(crate) fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     lock.read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -228,3 +228,47 @@ fn waker_moved_against_send() {
         sender.join().unwrap();
     });
 }
+
+/// Two senders at once, a receiver on a third thread: every event arrives
+/// once, each sender's in its order (FIFO-1 per sender), and all are freed.
+#[test]
+fn two_senders_against_receive() {
+    loom::model(|| {
+        let bus = Bus::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut sub = bus.subscribe::<Tracked>();
+        let senders: Vec<_> = [0, 10]
+            .into_iter()
+            .map(|base| {
+                let (bus, drops) = (bus.clone(), drops.clone());
+                thread::spawn(move || {
+                    send(&bus, base, &drops);
+                    send(&bus, base + 1, &drops);
+                })
+            })
+            .collect();
+        let receiver = thread::spawn(move || {
+            let mut seen = Vec::new();
+            while seen.len() < 4 {
+                match block_on(sub.recv()) {
+                    Some(event) => seen.push(event.n),
+                    None => break,
+                }
+            }
+            seen
+        });
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        let seen = receiver.join().unwrap();
+        let mut sorted = seen.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![0, 1, 10, 11], "every event once: {seen:?}");
+        let position = |n: usize| seen.iter().position(|&m| m == n);
+        assert!(
+            position(0) < position(1) && position(10) < position(11),
+            "FIFO-1: {seen:?}"
+        );
+        assert_eq!(drops.load(Ordering::SeqCst), 4);
+    });
+}

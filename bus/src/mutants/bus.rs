@@ -88,12 +88,12 @@ pub(crate) fn sends_after_close(state: &BusState) -> bool {
     is(mutant, Mutant::SendAfterClose) || is(mutant, Mutant::LateSubscribersReopen)
 }
 
-/// The bus's read lock, kept over the append and its wakes.
-pub(crate) fn hold_read_lock<'a, T: Event>(
-    bus: &'a Bus,
-    channel: &Channel<T>,
-) -> Option<RwLockReadGuard<'a, BusState>> {
-    is(channel.mutant, Mutant::WakeUnderBusLock).then(|| bus.read())
+/// The bus's read lock, taken again over the wakes.
+pub(crate) fn hold_read_lock(
+    bus: &Bus,
+    mutant: Option<Mutant>,
+) -> Option<RwLockReadGuard<'_, BusState>> {
+    is(mutant, Mutant::WakeUnderBusLock).then(|| bus.read())
 }
 
 /// A subscription made on a closed bus by a planted bug: a reopened

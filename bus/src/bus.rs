@@ -226,7 +226,7 @@ impl Bus {
             Appended::Sent { receivers, woken } if woken.is_empty() => Ok(receivers),
             Appended::Sent { receivers, woken } => {
                 planted!(let _held = crate::mutants::bus::hold_read_lock(self, self.inner.mutant););
-                for waker in woken.into_iter().flatten() {
+                for waker in woken {
                     waker.wake();
                     planted!(if crate::mutants::is(
                         self.inner.mutant,

@@ -154,7 +154,7 @@ impl<T: Event> ErasedChannel for Channel<T> {
     fn close(&self, wakers: &mut Vec<Waker>) {
         let mut state = self.lock();
         state.closed = true;
-        wakers.extend(state.waiters.take_all().into_iter().flatten());
+        wakers.extend(state.waiters.take_all());
     }
 
     fn stats(&self) -> TypeStats {

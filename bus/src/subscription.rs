@@ -296,7 +296,7 @@ impl<T: Event> Drop for Subscription<T> {
         // no lock held.
         drop(own);
         planted!(let woken = crate::mutants::waiters::lose_woken(channel.mutant, woken););
-        for waker in woken.into_iter().flatten() {
+        for waker in woken {
             waker.wake();
         }
         if let Err(panic) = skipped

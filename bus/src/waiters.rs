@@ -32,12 +32,81 @@ pub(crate) type Ticket = (u64, usize);
 /// used, are rebuilt.
 pub(crate) const COMPACT_AFTER: usize = 16;
 
-/// The wakers to wake once the lock is released.
-pub(crate) type Woken = Vec<Option<Waker>>;
+/// The entries of a waiter list, by index: the first inline, so that a
+/// lone waiting subscription (a processor keeping up) registers and is
+/// woken without an allocation; the rest in a vector.
+#[derive(Default)]
+pub(crate) struct Entries {
+    /// `None`: unused; `Some(None)`: vacated.
+    first: Option<Option<Waker>>,
+    rest: Vec<Option<Waker>>,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// The entry at `index`, if there is one (live or vacated).
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut Option<Waker>> {
+        match index {
+            0 => self.first.as_mut(),
+            _ => self.rest.get_mut(index - 1),
+        }
+    }
+
+    /// Adds an entry; returns its index.
+    fn push(&mut self, waker: Waker) -> usize {
+        if self.first.is_none() {
+            self.first = Some(Some(waker));
+            return 0;
+        }
+        self.rest.push(Some(waker));
+        self.rest.len()
+    }
+
+    /// Every entry's waker, leaving the list empty.
+    pub(crate) fn take(&mut self) -> Woken {
+        Woken {
+            first: self.first.take().flatten(),
+            rest: std::mem::take(&mut self.rest),
+        }
+    }
+}
+
+/// Wakers taken from a waiter list, to wake (or drop) once every lock is
+/// released.
+#[derive(Default)]
+#[must_use = "taken wakers must be woken, after the lock is released"]
+pub(crate) struct Woken {
+    first: Option<Waker>,
+    rest: Vec<Option<Waker>>,
+}
+
+impl Woken {
+    /// Whether there is nobody to wake.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+}
+
+impl IntoIterator for Woken {
+    type Item = Waker;
+    type IntoIter = std::iter::Chain<
+        std::option::IntoIter<Waker>,
+        std::iter::Flatten<std::vec::IntoIter<Option<Waker>>>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first
+            .into_iter()
+            .chain(self.rest.into_iter().flatten())
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Waiters {
-    list: Vec<Option<Waker>>,
+    list: Entries,
     vacant: usize,
     generation: u64,
     /// The planted bug, if any (the `mutants` feature only).
@@ -70,18 +139,21 @@ impl Waiters {
     ) -> [Option<Waker>; 2] {
         if let Some((generation, index)) = *ticket
             && generation == self.generation
-            && self.list.get(index).is_some_and(Option::is_some)
+            && self
+                .list
+                .get_mut(index)
+                .is_some_and(|entry| entry.is_some())
         {
             planted!(let waker = match crate::mutants::waiters::refresh(self, ticket, index, waker) { Ok(left) => return left, Err(waker) => waker };);
-            if let Some(registered) = &mut self.list[index]
+            if let Some(Some(registered)) = self.list.get_mut(index)
                 && !registered.will_wake(&waker)
             {
                 return [Some(std::mem::replace(registered, waker)), None];
             }
             return [Some(waker), None];
         }
-        self.list.push(Some(waker));
-        *ticket = Some((self.generation, self.list.len() - 1));
+        let index = self.list.push(waker);
+        *ticket = Some((self.generation, index));
         [None, None]
     }
 
@@ -100,19 +172,19 @@ impl Waiters {
 
     /// Every waker, for a send or a close to wake; starts a new generation.
     pub(crate) fn take_all(&mut self) -> Woken {
-        if self.list.is_empty() {
-            return Vec::new();
+        if self.list.len() == 0 {
+            return Woken::default();
         }
         self.generation = self.generation.wrapping_add(1);
         self.vacant = 0;
-        std::mem::take(&mut self.list)
+        self.list.take()
     }
 
     /// Rebuilds a list that is mostly holes: its wakers, to wake (they
     /// register again in the new generation). Empty if the list is fine.
     pub(crate) fn compact_if_sparse(&mut self) -> Woken {
         if self.vacant <= COMPACT_AFTER || self.vacant * 2 <= self.list.len() {
-            return Vec::new();
+            return Woken::default();
         }
         planted!(
             if let Some(woken) = crate::mutants::waiters::compact_keeping_generation(self) {
@@ -124,7 +196,7 @@ impl Waiters {
 
     /// The planted-bug paths reach into the list.
     #[cfg(feature = "mutants")]
-    pub(crate) fn parts(&mut self) -> (&mut Vec<Option<Waker>>, &mut usize) {
+    pub(crate) fn parts(&mut self) -> (&mut Entries, &mut usize) {
         (&mut self.list, &mut self.vacant)
     }
 }

@@ -24,7 +24,7 @@ pub(crate) fn refresh(
         let (list, vacant) = waiters.parts();
         *vacant += 1;
         *ticket = None;
-        return Ok([list[index].take(), Some(waker)]);
+        return Ok([list.get_mut(index).and_then(Option::take), Some(waker)]);
     }
     if is(mutant, Mutant::WakerNotRefreshed) {
         return Ok([Some(waker), None]);
@@ -42,9 +42,9 @@ pub(crate) fn vacate_on_drop(
         *ticket = None;
         let (list, vacant) = waiters.parts();
         *vacant = 0;
-        return (None, std::mem::take(list));
+        return (None, list.take());
     }
-    (waiters.vacate(ticket), Vec::new())
+    (waiters.vacate(ticket), Woken::default())
 }
 
 /// `compaction-keeps-generation`: the rebuilt list keeps the old
@@ -55,14 +55,15 @@ pub(crate) fn compact_keeping_generation(waiters: &mut Waiters) -> Option<Woken>
     }
     let (list, vacant) = waiters.parts();
     *vacant = 0;
-    Some(std::mem::take(list))
+    Some(list.take())
 }
 
 /// `compaction-loses-wakers`: the compacted list's wakers are dropped, not
 /// woken.
 pub(crate) fn lose_woken(mutant: Option<Mutant>, woken: Woken) -> Woken {
     if is(mutant, Mutant::CompactionLosesWakers) {
-        return Vec::new();
+        drop(woken);
+        return Woken::default();
     }
     woken
 }

@@ -223,8 +223,14 @@ impl Bus {
             }
         };
         match appended {
-            Appended::Sent { receivers, woken } if woken.is_empty() => Ok(receivers),
-            Appended::Sent { receivers, woken } => {
+            Appended::Sent {
+                receivers,
+                woken: None,
+            } => Ok(receivers),
+            Appended::Sent {
+                receivers,
+                woken: Some(woken),
+            } => {
                 planted!(let _held = crate::mutants::bus::hold_read_lock(self, self.inner.mutant););
                 for waker in woken {
                     waker.wake();

@@ -133,7 +133,7 @@ impl<T: Event> Channel<T> {
         planted!(crate::mutants::channel::sent(self, &mut state, &event););
         // `subscribe` keeps `receivers` within `u32` (MAX_SUBSCRIPTIONS).
         state.chain.push(&self.pool, event, receivers as u32);
-        let woken = state.waiters.take_all();
+        let woken = state.waiters.take_any();
         Appended::Sent { receivers, woken }
     }
 }
@@ -141,8 +141,12 @@ impl<T: Event> Channel<T> {
 /// What [`Channel::append`] did, and what is left to do with no lock held.
 #[must_use = "the waiters must be woken, after every lock is released"]
 pub(crate) enum Appended<P> {
-    /// Appended for `receivers` live subscriptions; `woken` waited for it.
-    Sent { receivers: usize, woken: Woken },
+    /// Appended for `receivers` live subscriptions; `woken` waited for it
+    /// (`None`: nobody did).
+    Sent {
+        receivers: usize,
+        woken: Option<Woken>,
+    },
     /// Nobody was subscribed: the event, to drop (`None`: a planted bug
     /// kept it).
     Unreceived(Option<P>),

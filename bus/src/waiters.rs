@@ -83,13 +83,6 @@ pub(crate) struct Woken {
     rest: Vec<Option<Waker>>,
 }
 
-impl Woken {
-    /// Whether there is nobody to wake.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none() && self.rest.is_empty()
-    }
-}
-
 impl IntoIterator for Woken {
     type Item = Waker;
     type IntoIter = std::iter::Chain<
@@ -172,12 +165,19 @@ impl Waiters {
 
     /// Every waker, for a send or a close to wake; starts a new generation.
     pub(crate) fn take_all(&mut self) -> Woken {
+        self.take_any().unwrap_or_default()
+    }
+
+    /// Every waker, or `None` if nobody waits (the send path: nothing to
+    /// drop when there is nothing to wake); starts a new generation.
+    #[inline]
+    pub(crate) fn take_any(&mut self) -> Option<Woken> {
         if self.list.len() == 0 {
-            return Woken::default();
+            return None;
         }
         self.generation = self.generation.wrapping_add(1);
         self.vacant = 0;
-        self.list.take()
+        Some(self.list.take())
     }
 
     /// Rebuilds a list that is mostly holes: its wakers, to wake (they

@@ -558,3 +558,51 @@ fn cancel_1_reclaim_2_dropping_a_waiting_subscription_lets_go_of_its_waker() {
     drop(other);
     assert_eq!(Arc::strong_count(&handle), 2);
 }
+
+/// An event that counts its drops in a shared counter.
+struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn reclaim_1_reclaim_2_exact_across_blocks() {
+    // Events live in blocks of slots; subscriptions at different places,
+    // one dropped half-way, must free each event exactly when its last
+    // live subscription has passed it, whatever block it is in.
+    let freed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let freed_now = || freed.load(std::sync::atomic::Ordering::SeqCst);
+    let bus = Bus::new();
+    let mut ahead = bus.subscribe::<Counting>();
+    let mut behind = bus.subscribe::<Counting>();
+    let idle = bus.subscribe::<Counting>();
+    for _ in 0..100 {
+        bus.send(Counting(freed.clone())).unwrap();
+    }
+    let take = |sub: &mut scopebus::Subscription<Counting>, n: usize| {
+        for _ in 0..n {
+            assert!(matches!(sub.try_recv(), TryRecv::Event(_)));
+        }
+    };
+    take(&mut ahead, 70);
+    take(&mut behind, 10);
+    assert_eq!((freed_now(), bus.stats_of::<Counting>().retained), (0, 100));
+    // The idle one goes: the 10 both readers passed are freed, no more.
+    drop(idle);
+    assert_eq!((freed_now(), bus.stats_of::<Counting>().retained), (10, 90));
+    take(&mut behind, 50);
+    assert_eq!((freed_now(), bus.stats_of::<Counting>().retained), (60, 40));
+    // `ahead` dropped at 70: what `behind` passed up to 60 is gone; events
+    // 60..100 are now only `behind`'s.
+    drop(ahead);
+    assert_eq!((freed_now(), bus.stats_of::<Counting>().retained), (60, 40));
+    take(&mut behind, 40);
+    assert_eq!((freed_now(), bus.stats_of::<Counting>().retained), (100, 0));
+    // A send with one live subscription, then its drop: freed at once.
+    bus.send(Counting(freed.clone())).unwrap();
+    drop(behind);
+    assert_eq!((freed_now(), bus.stats_of::<Counting>().retained), (101, 0));
+}

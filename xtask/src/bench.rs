@@ -539,7 +539,7 @@ fn unreceived_rows(v: &Value) -> Result<Vec<Row>, String> {
 }
 
 /// Bytes left once everything was consumed, dropped or ended: at most the
-/// channel's one pooled block (a freed block kept for the next send; 400
+/// channel's one pooled block (a freed block kept for the next send; 784
 /// bytes), whatever the number of events.
 fn left_rows(v: &Value) -> Result<Vec<Row>, String> {
     let cases = [
@@ -571,7 +571,7 @@ fn left_rows(v: &Value) -> Result<Vec<Row>, String> {
                 peer: "-".to_owned(),
                 peer_value: None,
                 ratio: None,
-                target: Some(("≤ 512 B (one pooled block)".to_owned(), left <= 512.0)),
+                target: Some(("≤ 1 KiB (one pooled block)".to_owned(), left <= 1024.0)),
             })
         })
         .collect()

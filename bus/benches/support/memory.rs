@@ -293,6 +293,27 @@ pub struct PerSend {
 /// does, yielding after every 16 sends).
 const BATCH: usize = 16;
 
+/// Allocations per send of `run(sends)` in its steady state: run once to
+/// warm up (blocks, rings and waiter lists made), then counted.
+fn steady_allocations(sends: usize, mut run: impl FnMut(usize)) -> f64 {
+    run(sends);
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    run(sends);
+    region.change().allocations as f64 / sends as f64
+}
+
+/// `sends` sends in batches of [`BATCH`], each batch received in full by
+/// every subscription before the next: `send(n)` sends event `n`,
+/// `receive_all()` lets every subscription take what it was sent.
+fn in_batches(sends: usize, mut send: impl FnMut(usize), mut receive_all: impl FnMut()) {
+    for batch in 0..sends / BATCH {
+        for n in 0..BATCH {
+            send(batch * BATCH + n);
+        }
+        receive_all();
+    }
+}
+
 /// scopebus: allocations per `send` by value (the event's `Arc` is made by
 /// the bus) with `subscribers` subscriptions that keep up, in batches of
 /// [`BATCH`]; a warm-up of `sends` sends first, so that only the steady
@@ -302,27 +323,21 @@ pub fn per_send_scopebus(subscribers: usize, sends: usize) -> PerSend {
     let mut subs: Vec<_> = (0..subscribers)
         .map(|_| bus.subscribe::<Payload>())
         .collect();
-    let mut run = |sends: usize| {
-        for batch in 0..sends / BATCH {
-            for n in 0..BATCH {
-                let _ = bus.send((batch * BATCH + n) as Payload);
-            }
+    let allocations = steady_allocations(sends, |sends| {
+        let receive_all = || {
             for sub in &mut subs {
                 while let scopebus::TryRecv::Event(event) = sub.try_recv() {
                     drop(event);
                 }
             }
-        }
-    };
-    run(sends);
-    let region = Region::new(&INSTRUMENTED_SYSTEM);
-    run(sends);
-    let allocations = region.change().allocations;
+        };
+        in_batches(sends, |n| drop(bus.send(n as Payload)), receive_all);
+    });
     PerSend {
         peer: "scopebus",
         subscribers,
         sends,
-        allocations: allocations as f64 / sends as f64,
+        allocations,
     }
 }
 
@@ -332,26 +347,24 @@ pub fn per_send_tokio(subscribers: usize, sends: usize) -> PerSend {
     let (tx, rx) = tokio::sync::broadcast::channel::<Arc<Payload>>(1024);
     let mut subs: Vec<_> = (1..subscribers).map(|_| tx.subscribe()).collect();
     subs.push(rx);
-    let mut run = |sends: usize| {
-        for batch in 0..sends / BATCH {
-            for n in 0..BATCH {
-                let _ = tx.send(Arc::new((batch * BATCH + n) as Payload));
-            }
+    let allocations = steady_allocations(sends, |sends| {
+        let receive_all = || {
             for sub in &mut subs {
                 while let Ok(event) = sub.try_recv() {
                     drop(event);
                 }
             }
-        }
-    };
-    run(sends);
-    let region = Region::new(&INSTRUMENTED_SYSTEM);
-    run(sends);
-    let allocations = region.change().allocations;
+        };
+        in_batches(
+            sends,
+            |n| drop(tx.send(Arc::new(n as Payload))),
+            receive_all,
+        );
+    });
     PerSend {
         peer: "tokio-broadcast",
         subscribers,
         sends,
-        allocations: allocations as f64 / sends as f64,
+        allocations,
     }
 }

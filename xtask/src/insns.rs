@@ -253,7 +253,7 @@ fn render(rows: &[Row]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "\ninstructions (callgrind), per delivery (deliver: send, receive by every subscription, free) and per send (send: nobody receives)\n"
+        "\ninstructions (callgrind): deliver, per delivery (each event made, sent, received by each of N subscriptions, freed); send, per send (N idle subscriptions)\n"
     );
     let _ = writeln!(
         t,

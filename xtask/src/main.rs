@@ -188,7 +188,8 @@ struct FuzzArgs {
 #[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// Fewer events and samples (10,000 events per run, criterion's quick
-    /// mode, fewer seeds): rougher figures in about a minute.
+    /// mode, fewer seeds): rougher figures in about a minute. With
+    /// --insns: a quarter of the events per workload.
     #[arg(long)]
     quick: bool,
     /// Also write the table as JSON to PATH.
@@ -200,9 +201,10 @@ struct BenchArgs {
     no_haiway: bool,
     /// Count instructions instead of timing: the bus against tokio
     /// broadcast and async-broadcast under valgrind's callgrind
-    /// (installed from the distribution's packages when missing),
-    /// instructions per delivery and per send, side by side. Only this
-    /// table is made (a few minutes).
+    /// (installed with apt-get when missing), instructions per delivery
+    /// and per send, side by side, the ratio scopebus over tokio (below 1:
+    /// fewer for scopebus) and issue 13's targets. Only this table is made
+    /// (about 3 minutes once built; with --quick, a quarter of the events).
     #[arg(long)]
     insns: bool,
 }

@@ -109,6 +109,34 @@ struct Block<T> {
     next: AtomicPtr<Block<T>>,
     /// Invariant 4: the block's holders.
     refs: AtomicUsize,
+    /// Under loom only: one tracked cell per slot standing for the event's
+    /// `Arc`, whose counts loom cannot see (they are `std`'s). The send
+    /// and the pass that releases the slot's reference write it; every
+    /// other passer reads it before it touches the `Arc`. So loom reports
+    /// a pass that touches the `Arc` unordered with its release (a
+    /// use-after-free) or with its publication (a data race on the
+    /// payload), and each access is a point where loom may switch threads.
+    #[cfg(loom)]
+    access: [loom::cell::UnsafeCell<()>; BLOCK],
+}
+
+impl<T> Block<T> {
+    /// Under loom: the `Arc` in slot `index` is read (a reference taken).
+    #[inline(always)]
+    fn reads_event(&self, index: usize) {
+        #[cfg(loom)]
+        self.access[index].with(|_| ());
+        let _ = index;
+    }
+
+    /// Under loom: the `Arc` in slot `index` is written (published, or its
+    /// slot reference taken or released).
+    #[inline(always)]
+    fn writes_event(&self, index: usize) {
+        #[cfg(loom)]
+        self.access[index].with_mut(|_| ());
+        let _ = index;
+    }
 }
 
 impl<T> Block<T> {
@@ -131,6 +159,7 @@ impl<T> Block<T> {
             remaining: std::array::from_fn(|_| AtomicU32::new(0)),
             next: AtomicPtr::new(ptr::null_mut()),
             refs: AtomicUsize::new(0),
+            access: std::array::from_fn(|_| loom::cell::UnsafeCell::new(())),
         });
         NonNull::from(Box::leak(block))
     }
@@ -322,6 +351,7 @@ impl<T> Chain<T> {
         let block = unsafe { self.tail.as_ref() };
         block.remaining[index].store(receivers, Relaxed);
         let raw = Arc::into_raw(event).cast_mut();
+        block.writes_event(index);
         // Publishes the slot (invariant 1), `remaining` with it.
         block.events[index].store(raw, Release);
         self.index = index + 1;
@@ -476,17 +506,20 @@ unsafe fn take<T>(block: &Block<T>, index: usize, raw: *mut T, pool: &Pool<T>) -
     let remaining = &block.remaining[index];
     if remaining.load(Acquire) == 1 {
         // Alone (invariant 3): the slot's reference is ours, as it is.
+        block.writes_event(index);
         block.events[index].store(ptr::null_mut(), Relaxed);
         pool.freed.fetch_add(1, Release);
         // SAFETY: the slot owned this reference (invariant 1); it is moved.
         return unsafe { Arc::from_raw(raw) };
     }
+    block.reads_event(index);
     // SAFETY: the slot's reference keeps the event alive: it is released
     // only by the last passer, after our decrement below.
     unsafe { Arc::increment_strong_count(raw) };
     // SAFETY: the reference just made.
     let ours = unsafe { Arc::from_raw(raw) };
     if remaining.fetch_sub(1, AcqRel) == 1 {
+        block.writes_event(index);
         block.events[index].store(ptr::null_mut(), Relaxed);
         pool.freed.fetch_add(1, Release);
         // SAFETY: the slot's own reference; not the event's last (`ours`).
@@ -506,6 +539,7 @@ unsafe fn skip<T>(block: &Block<T>, index: usize, pool: &Pool<T>) -> Option<Arc<
     let raw = block.events[index].load(Acquire);
     let remaining = &block.remaining[index];
     if remaining.load(Acquire) == 1 || remaining.fetch_sub(1, AcqRel) == 1 {
+        block.writes_event(index);
         block.events[index].store(ptr::null_mut(), Relaxed);
         pool.freed.fetch_add(1, Release);
         // SAFETY: the slot owned this reference (invariant 1); we were its

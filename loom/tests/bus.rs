@@ -3,19 +3,33 @@
 //! receive, a close, a subscribe, a drop and a waker's registration.
 //!
 //! Run with `cargo xtask loom` (which sets `RUSTFLAGS="--cfg loom"`, a
-//! target directory of its own and `LOOM_MAX_PREEMPTIONS`). Under
-//! `cfg(loom)` the bus's atomics and locks are loom's (`bus/src/sync.rs`),
-//! and a block of its chain has two slots (`bus/src/chain.rs`), so three
-//! sends cross a block boundary and recycle a block through the pool: the
-//! tests reach every `unsafe` block of the chain through the public API.
+//! target directory of its own, `LOOM_MAX_PREEMPTIONS` and debug
+//! assertions on). Under `cfg(loom)` the bus's atomics and locks are
+//! loom's (`bus/src/sync.rs`), a block of its chain has two slots, and each
+//! slot carries a tracked cell standing for the event's `Arc`
+//! (`bus/src/chain.rs`): the send and the pass that releases the slot's
+//! reference write it, every other pass reads it before touching the
+//! `Arc`. So loom reports a pass that takes its reference unordered with
+//! the release (a use-after-free) or the publication (a data race on the
+//! payload), and switches threads around every `Arc` operation.
+//!
+//! What the tests reach: the lone and the counted pass (`take`), the
+//! skip of an ending subscription (`skip`), linking a new block, stepping
+//! a cursor across blocks, freeing a block into the pool and taking it out
+//! again (`blocks_recycled_through_the_pool`), and the waiter list. What
+//! they do not: the sweep of a block dropped with events in it and a
+//! cursor dropped without passing, which only planted bugs reach (the
+//! mutants' runs and `bus/tests/memory.rs` cover those), and leaks of
+//! blocks, which are `std` allocations loom does not track (the memory
+//! tests count them).
 //!
 //! Each test checks what the rules promise in every interleaving:
 //! FIFO-1 and exactly-once delivery, VIS-1 for a concurrent subscribe,
 //! CLOSE-1 for a concurrent close, WAKE-1 (a receive woken by the send or
 //! close it waits for), and RECLAIM-1/RECLAIM-2: every event's destructor
 //! runs exactly once, by the time every subscription has passed it, and
-//! the retained count returns to zero. Loom itself fails a test on a data
-//! race it can see, a deadlock, or a leaked loom object (a block).
+//! the retained count returns to zero. Loom fails a test on a causality
+//! violation, a deadlock, or a leaked loom object.
 
 #![cfg(loom)]
 
@@ -270,5 +284,36 @@ fn two_senders_against_receive() {
             "FIFO-1: {seen:?}"
         );
         assert_eq!(drops.load(Ordering::SeqCst), 4);
+    });
+}
+
+/// A block freed into the pool and taken out again while a receiver reads
+/// on: with two slots a block, the third receive frees the first block into
+/// the pool, and the fifth send takes it back, concurrently with receives.
+#[test]
+fn blocks_recycled_through_the_pool() {
+    loom::model(|| {
+        let bus = Bus::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let mut sub = bus.subscribe::<Tracked>();
+        for n in 0..3 {
+            send(&bus, n, &drops);
+        }
+        for n in 0..3 {
+            assert!(matches!(sub.try_recv(), TryRecv::Event(e) if e.n == n));
+        }
+        let sender = {
+            let (bus, drops) = (bus.clone(), drops.clone());
+            thread::spawn(move || {
+                for n in 3..6 {
+                    send(&bus, n, &drops);
+                }
+                bus.close();
+            })
+        };
+        assert_eq!(drain(&mut sub), vec![3, 4, 5]);
+        sender.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 6);
+        assert_eq!(bus.stats_of::<Tracked>().retained, 0);
     });
 }

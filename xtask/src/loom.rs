@@ -41,7 +41,9 @@ pub fn run(options: &Options) -> Result<ExitCode, String> {
         ])
         .env("RUSTFLAGS", rustflags.trim())
         .env("CARGO_TARGET_DIR", target_dir().join("loom"))
-        .env("LOOM_MAX_PREEMPTIONS", options.preemptions.to_string());
+        .env("LOOM_MAX_PREEMPTIONS", options.preemptions.to_string())
+        // The chain's `debug_assert!`s (invariant 4) hold under loom too.
+        .env("CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS", "true");
     if let Some(filter) = &options.filter {
         command.arg("--").arg(filter);
     }

@@ -331,7 +331,13 @@ pub fn per_send_scopebus(subscribers: usize, sends: usize) -> PerSend {
                 }
             }
         };
-        in_batches(sends, |n| drop(bus.send(n as Payload)), receive_all);
+        in_batches(
+            sends,
+            |n| {
+                let _ = bus.send(n as Payload);
+            },
+            receive_all,
+        );
     });
     PerSend {
         peer: "scopebus",

@@ -66,6 +66,7 @@ fn main() {
     for subscribers in [1, 8, 64] {
         per_send.push(probe::per_send_scopebus(subscribers, SENDS));
         per_send.push(probe::per_send_tokio(subscribers, SENDS));
+        per_send.push(probe::per_send_waiting_scopebus(subscribers, SENDS));
     }
     println!(
         "\n{:<32} {:>11} {:>8} {:>16}",

@@ -30,7 +30,8 @@
 //!
 //! Two kinds, always taken in this order: the bus's `RwLock` (the map and
 //! `closed`), then one channel's `Mutex`. A send holds the bus's read lock
-//! only to find its channel, and releases it before it takes the channel's.
+//! over its append (finding the channel, then taking its lock) and
+//! releases both before it wakes anyone or drops anything.
 //! No lock is held while user code runs (REENTER-1): a waker's `wake`,
 //! `clone` and `drop` and an event's destructor may send, subscribe, close
 //! or read stats on the same bus. So wakers are cloned before a lock and
@@ -211,15 +212,22 @@ impl Bus {
     /// against a close.
     #[inline]
     fn publish<T: Event, P: Payload<T>>(&self, event: P) -> Result<usize, P> {
-        let appended = {
+        let (appended, spilled) = {
             let state = self.read();
             if state.closed && !hook!(false, crate::mutants::bus::sends_after_close(&state)) {
                 return Err(event);
             }
             match state.find::<T>() {
-                Some(channel) => channel.append(event),
+                Some(channel) => {
+                    let appended = channel.append(event);
+                    // Two or more woken: the channel gets its waiter list's
+                    // spill vector back after the wakes (no allocation).
+                    let spills =
+                        matches!(&appended, Appended::Sent { woken: Some(w), .. } if w.spills());
+                    (appended, spills.then(|| state.find_arc::<T>()).flatten())
+                }
                 // Nobody ever subscribed to `T` here: drop on the spot (DROP-1).
-                None => Appended::Unreceived(Some(event)),
+                None => (Appended::Unreceived(Some(event)), None),
             }
         };
         match appended {
@@ -232,14 +240,12 @@ impl Bus {
                 woken: Some(woken),
             } => {
                 planted!(let _held = crate::mutants::bus::hold_read_lock(self, self.inner.mutant););
-                for waker in woken {
-                    waker.wake();
-                    planted!(if crate::mutants::is(
-                        self.inner.mutant,
-                        crate::mutants::Mutant::WakeOne
-                    ) {
-                        break;
-                    });
+                let spill = woken.wake(hook!(
+                    false,
+                    crate::mutants::is(self.inner.mutant, crate::mutants::Mutant::WakeOne)
+                ));
+                if let Some(channel) = spilled {
+                    channel.restore(spill);
                 }
                 Ok(receivers)
             }

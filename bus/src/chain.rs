@@ -67,8 +67,10 @@
 //!
 //! A slot is 12 bytes (an 8-byte pointer and a 4-byte count, in two
 //! arrays so that nothing pads them) and a block adds 16 bytes for its 64
-//! slots: with the 16 bytes of the event's own `Arc`, about 28 bytes of
-//! overhead per retained event. A block is 784 bytes: a channel costs one
+//! slots: with the 16 bytes of the event's own `Arc` header, about 28
+//! bytes of overhead per retained event of an 8-byte, 8-aligned payload
+//! (a payload of another size or alignment changes the `Arc`'s padding:
+//! about 35 bytes for a `u8`, more for an over-aligned type). A block is 784 bytes: a channel costs one
 //! when empty, and its pool keeps at most one more. (64 slots rather than
 //! 32: half the block allocations and steps for the same memory per
 //! event.) `remaining` being 32 bits caps a channel at

@@ -154,6 +154,16 @@ pub(crate) enum Appended<P> {
     Closed(P),
 }
 
+impl<T> Channel<T> {
+    /// Gives the waiter list back its spill vector, if the lock is free
+    /// (else the vector is simply dropped: it is empty).
+    pub(crate) fn restore(&self, spill: Vec<Option<Waker>>) {
+        if let Ok(mut state) = self.state.try_lock() {
+            state.waiters.restore(spill);
+        }
+    }
+}
+
 impl<T: Event> ErasedChannel for Channel<T> {
     fn close(&self, wakers: &mut Vec<Waker>) {
         let mut state = self.lock();

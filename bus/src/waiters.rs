@@ -83,6 +83,29 @@ pub(crate) struct Woken {
     rest: Vec<Option<Waker>>,
 }
 
+impl Woken {
+    /// Wakes every waker (only the first, if `one_only`: a planted bug),
+    /// and returns the spill vector, emptied, so that its allocation can go
+    /// back to the list ([`Waiters::restore`]).
+    pub(crate) fn wake(self, one_only: bool) -> Vec<Option<Waker>> {
+        let Woken { first, mut rest } = self;
+        let mut wakers = first.into_iter().chain(rest.drain(..).flatten());
+        if one_only {
+            if let Some(waker) = wakers.next() {
+                waker.wake();
+            }
+            return Vec::new();
+        }
+        wakers.for_each(Waker::wake);
+        rest
+    }
+
+    /// Whether waking leaves a spill vector worth giving back.
+    pub(crate) fn spills(&self) -> bool {
+        self.rest.capacity() > 0
+    }
+}
+
 impl IntoIterator for Woken {
     type Item = Waker;
     type IntoIter = std::iter::Chain<
@@ -192,6 +215,15 @@ impl Waiters {
             }
         );
         self.take_all()
+    }
+
+    /// Gives the list back an emptied spill vector (see [`Woken::wake`]),
+    /// if it has none: two or more subscriptions waiting after every send
+    /// then cost no allocation per send.
+    pub(crate) fn restore(&mut self, spill: Vec<Option<Waker>>) {
+        if self.list.rest.capacity() == 0 && spill.is_empty() {
+            self.list.rest = spill;
+        }
     }
 
     /// The planted-bug paths reach into the list.

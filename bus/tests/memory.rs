@@ -39,6 +39,16 @@ fn memory_promises() {
             per.allocations
         );
     }
+    // The same when every subscription waits for each event (its waker
+    // registered, then woken): the waiter list keeps its allocation.
+    for subscribers in [1, 2, 8] {
+        let per = probe::per_send_waiting_scopebus(subscribers, 4096);
+        assert!(
+            per.allocations <= 1.0,
+            "{subscribers} waiting subscriptions: {:.3} allocations per send",
+            per.allocations
+        );
+    }
     // What is left once every event is gone is the channel's pool: one
     // freed block kept for reuse, whatever the number of events (so at
     // most 1 KiB (a block is 784 bytes), and the same for 4,096 events as

@@ -374,3 +374,33 @@ pub fn per_send_tokio(subscribers: usize, sends: usize) -> PerSend {
         allocations,
     }
 }
+
+/// scopebus: allocations per send when every subscription waits for each
+/// event (polled until it has registered its waker, then woken by the
+/// send and polled again), as tasks that keep up do; after a warm-up.
+pub fn per_send_waiting_scopebus(subscribers: usize, sends: usize) -> PerSend {
+    use futures::StreamExt;
+    use std::task::{Context, Poll, Waker};
+    let bus = scopebus::Bus::new();
+    let mut subs: Vec<_> = (0..subscribers)
+        .map(|_| bus.subscribe::<Payload>())
+        .collect();
+    let mut cx = Context::from_waker(Waker::noop());
+    let allocations = steady_allocations(sends, |sends| {
+        for n in 0..sends {
+            for sub in &mut subs {
+                assert!(sub.poll_next_unpin(&mut cx).is_pending());
+            }
+            let _ = bus.send(n as Payload);
+            for sub in &mut subs {
+                assert!(matches!(sub.poll_next_unpin(&mut cx), Poll::Ready(Some(_))));
+            }
+        }
+    });
+    PerSend {
+        peer: "scopebus (waiting)",
+        subscribers,
+        sends,
+        allocations,
+    }
+}

@@ -212,22 +212,15 @@ impl Bus {
     /// against a close.
     #[inline]
     fn publish<T: Event, P: Payload<T>>(&self, event: P) -> Result<usize, P> {
-        let (appended, spilled) = {
+        let appended = {
             let state = self.read();
             if state.closed && !hook!(false, crate::mutants::bus::sends_after_close(&state)) {
                 return Err(event);
             }
             match state.find::<T>() {
-                Some(channel) => {
-                    let appended = channel.append(event);
-                    // Two or more woken: the channel gets its waiter list's
-                    // spill vector back after the wakes (no allocation).
-                    let spills =
-                        matches!(&appended, Appended::Sent { woken: Some(w), .. } if w.spills());
-                    (appended, spills.then(|| state.find_arc::<T>()).flatten())
-                }
+                Some(channel) => channel.append(event),
                 // Nobody ever subscribed to `T` here: drop on the spot (DROP-1).
-                None => (Appended::Unreceived(Some(event)), None),
+                None => Appended::Unreceived(Some(event)),
             }
         };
         match appended {
@@ -244,8 +237,8 @@ impl Bus {
                     false,
                     crate::mutants::is(self.inner.mutant, crate::mutants::Mutant::WakeOne)
                 ));
-                if let Some(channel) = spilled {
-                    channel.restore(spill);
+                if spill.capacity() > 0 {
+                    self.restore_spill::<T>(spill);
                 }
                 Ok(receivers)
             }
@@ -254,6 +247,19 @@ impl Bus {
                 Ok(0)
             }
             Appended::Closed(event) => Err(event),
+        }
+    }
+
+    /// Gives `T`'s waiter list back the spill vector a send took with two or
+    /// more wakers, once they are woken (so that waiting subscriptions cost
+    /// no allocation per send). Off the hot path: it takes the bus's read
+    /// lock again.
+    #[cold]
+    #[inline(never)]
+    fn restore_spill<T: Event>(&self, spill: Vec<Option<std::task::Waker>>) {
+        let state = self.read();
+        if let Some(channel) = state.find::<T>() {
+            channel.restore(spill);
         }
     }
 

@@ -99,11 +99,6 @@ impl Woken {
         wakers.for_each(Waker::wake);
         rest
     }
-
-    /// Whether waking leaves a spill vector worth giving back.
-    pub(crate) fn spills(&self) -> bool {
-        self.rest.capacity() > 0
-    }
 }
 
 impl IntoIterator for Woken {

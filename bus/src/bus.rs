@@ -232,11 +232,14 @@ impl Bus {
                 receivers,
                 woken: Some(woken),
             } => {
-                planted!(let _held = crate::mutants::bus::hold_read_lock(self, self.inner.mutant););
-                let spill = woken.wake(hook!(
-                    false,
-                    crate::mutants::is(self.inner.mutant, crate::mutants::Mutant::WakeOne)
-                ));
+                let spill = {
+                    // (A planted bug holds the read lock over the wakes only.)
+                    planted!(let _held = crate::mutants::bus::hold_read_lock(self, self.inner.mutant););
+                    woken.wake(hook!(
+                        false,
+                        crate::mutants::is(self.inner.mutant, crate::mutants::Mutant::WakeOne)
+                    ))
+                };
                 if spill.capacity() > 0 {
                     self.restore_spill::<T>(spill);
                 }

@@ -142,28 +142,31 @@ impl<T> Block<T> {
 }
 
 impl<T> Block<T> {
-    /// A new block: every slot empty, no successor, no holder.
-    #[cfg(not(loom))]
+    /// A new block: every slot empty, no successor, no holder. (One
+    /// function for both builds, so that cargo-mutants mutates the code
+    /// that runs, never a variant compiled out.)
     fn allocate() -> NonNull<Block<T>> {
-        let layout = std::alloc::Layout::new::<Block<T>>();
-        // SAFETY: `Block` is not zero-sized. All zeroes is an empty block:
-        // null pointers and zero counts (std's atomics have the layout and
-        // bit validity of the integers and pointers they wrap).
-        let raw = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Block<T>>();
-        NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
-    }
-
-    /// A new block (loom's atomics must be made by their constructors).
-    #[cfg(loom)]
-    fn allocate() -> NonNull<Block<T>> {
-        let block = Box::new(Block {
-            events: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
-            remaining: std::array::from_fn(|_| AtomicU32::new(0)),
-            next: AtomicPtr::new(ptr::null_mut()),
-            refs: AtomicUsize::new(0),
-            access: std::array::from_fn(|_| loom::cell::UnsafeCell::new(())),
-        });
-        NonNull::from(Box::leak(block))
+        #[cfg(not(loom))]
+        {
+            let layout = std::alloc::Layout::new::<Block<T>>();
+            // SAFETY: `Block` is not zero-sized. All zeroes is an empty
+            // block: null pointers and zero counts (std's atomics have the
+            // layout and bit validity of the integers and pointers they wrap).
+            let raw = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Block<T>>();
+            NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+        }
+        // Loom's atomics must be made by their constructors.
+        #[cfg(loom)]
+        {
+            let block = Box::new(Block {
+                events: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+                remaining: std::array::from_fn(|_| AtomicU32::new(0)),
+                next: AtomicPtr::new(ptr::null_mut()),
+                refs: AtomicUsize::new(0),
+                access: std::array::from_fn(|_| loom::cell::UnsafeCell::new(())),
+            });
+            NonNull::from(Box::leak(block))
+        }
     }
 }
 

@@ -130,8 +130,10 @@ impl Waiters {
     #[cfg(feature = "mutants")]
     pub(crate) fn planted(mutant: Option<Mutant>) -> Waiters {
         Waiters {
+            list: Entries::default(),
+            vacant: 0,
+            generation: 0,
             mutant,
-            ..Waiters::default()
         }
     }
 

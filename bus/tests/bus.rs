@@ -9,6 +9,8 @@ use scopebus::{Bus, TryRecv};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+mod support;
+
 #[derive(Debug, PartialEq)]
 struct Ping(u32);
 
@@ -35,6 +37,7 @@ fn drain<T: scopebus::Event>(sub: &mut scopebus::Subscription<T>) -> Vec<Arc<T>>
 
 #[test]
 fn route_1_exact_type_only() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let mut ping = bus.subscribe::<Ping>();
     let mut other = bus.subscribe::<other::Ping>();
@@ -61,6 +64,7 @@ fn route_1_exact_type_only() {
 
 #[test]
 fn vis_1_and_fifo_1_and_fanout_1() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let mut early = bus.subscribe::<Ping>();
     bus.send(Ping(1)).unwrap();
@@ -79,6 +83,7 @@ fn vis_1_and_fifo_1_and_fanout_1() {
 
 #[test]
 fn fanout_1_shares_one_arc() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let mut a = bus.subscribe::<Ping>();
     let mut b = bus.subscribe::<Ping>();
@@ -89,6 +94,7 @@ fn fanout_1_shares_one_arc() {
 
 #[test]
 fn drop_1_nothing_stored_without_subscribers() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     assert_eq!(bus.send(Ping(1)).unwrap(), 0);
     let mut sub = bus.subscribe::<Ping>();
@@ -98,6 +104,7 @@ fn drop_1_nothing_stored_without_subscribers() {
 
 #[test]
 fn reclaim_1_freed_when_all_consumed() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let mut a = bus.subscribe::<Ping>();
     let mut b = bus.subscribe::<Ping>();
@@ -117,6 +124,7 @@ fn reclaim_1_freed_when_all_consumed() {
 
 #[test]
 fn reclaim_2_dropping_a_never_polled_subscription_frees() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let mut a = bus.subscribe::<Ping>();
     let never_polled = bus.subscribe::<Ping>();
@@ -132,6 +140,7 @@ fn reclaim_2_dropping_a_never_polled_subscription_frees() {
 
 #[test]
 fn reclaim_2_long_chain_drops_without_stack_overflow() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let sub = bus.subscribe::<Ping>();
     for i in 0..1_000_000 {
@@ -144,6 +153,7 @@ fn reclaim_2_long_chain_drops_without_stack_overflow() {
 
 #[test]
 fn close_1_drain_then_end() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let mut sub = bus.subscribe::<Ping>();
     bus.send(Ping(1)).unwrap();
@@ -157,6 +167,7 @@ fn close_1_drain_then_end() {
 
 #[test]
 fn close_2_send_after_close_fails_and_delivers_nothing() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let mut sub = bus.subscribe::<Ping>();
     bus.close();
@@ -167,6 +178,7 @@ fn close_2_send_after_close_fails_and_delivers_nothing() {
 
 #[test]
 fn close_3_subscribe_after_close_ends_at_once() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     bus.close();
     let mut sub = bus.subscribe::<Ping>();
@@ -175,6 +187,7 @@ fn close_3_subscribe_after_close_ends_at_once() {
 
 #[test]
 fn cancel_1_dropping_a_waiting_subscriber_disturbs_nobody() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let mut a = bus.subscribe::<Ping>();
     let mut b = bus.subscribe::<Ping>();
@@ -191,12 +204,14 @@ fn cancel_1_dropping_a_waiting_subscriber_disturbs_nobody() {
 /// and a sibling and the sender notice nothing.
 #[test]
 fn cancel_2_abandoned_receives_lose_and_disturb_nothing() {
+    let _watchdog = support::watchdog();
     abandoned_receives(Bus::new()).unwrap();
 }
 
 #[cfg(feature = "mutants")]
 #[test]
 fn cancel_2_test_catches_a_receive_that_is_not_cancel_safe() {
+    let _watchdog = support::watchdog();
     use scopebus::mutants::{Mutant, with_mutant};
     let bus = with_mutant(Some(Mutant::RecvHoldsCursor), Bus::new);
     assert!(abandoned_receives(bus).is_err());
@@ -254,12 +269,14 @@ fn abandoned_receives(bus: Bus) -> Result<(), String> {
 /// sibling notices nothing.
 #[test]
 fn fail_2_a_panicking_subscriber_lets_go_and_its_cleanup_sends() {
+    let _watchdog = support::watchdog();
     failed_subscriber(Bus::new()).unwrap();
 }
 
 #[cfg(feature = "mutants")]
 #[test]
 fn fail_2_test_catches_a_subscription_kept_during_an_unwind() {
+    let _watchdog = support::watchdog();
     use scopebus::mutants::{Mutant, with_mutant};
     let bus = with_mutant(Some(Mutant::DropWhilePanickingLeaks), Bus::new);
     assert!(failed_subscriber(bus).is_err());
@@ -322,6 +339,7 @@ fn failed_subscriber(bus: Bus) -> Result<(), String> {
 
 #[test]
 fn wake_1_a_waiting_subscriber_is_woken_by_send() {
+    let _watchdog = support::watchdog();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -358,6 +376,7 @@ fn wake_1_a_waiting_subscriber_is_woken_by_send() {
 
 #[test]
 fn send_1_send_does_not_wait_for_slow_subscribers() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let _never_read: Vec<_> = (0..1024).map(|_| bus.subscribe::<Ping>()).collect();
     for i in 0..10_000 {
@@ -368,6 +387,7 @@ fn send_1_send_does_not_wait_for_slow_subscribers() {
 
 #[test]
 fn repeated_polls_do_not_grow_the_waiter_list() {
+    let _watchdog = support::watchdog();
     // A subscription polled many times without an event (spurious wakeups)
     // must keep a single registration: memory stays flat.
     let bus = Bus::new();
@@ -382,6 +402,7 @@ fn repeated_polls_do_not_grow_the_waiter_list() {
 
 #[test]
 fn many_waiting_subscribers_dropped_without_send_stay_bounded() {
+    let _watchdog = support::watchdog();
     many_waiting_subscribers_dropped(Bus::new()).unwrap();
 }
 
@@ -432,6 +453,7 @@ impl std::task::Wake for Flag {
 #[cfg(feature = "mutants")]
 #[test]
 fn waiter_rebuild_test_catches_lost_wakers() {
+    let _watchdog = support::watchdog();
     use scopebus::mutants::{Mutant, with_mutant};
     let bus = with_mutant(Some(Mutant::CompactionLosesWakers), Bus::new);
     assert!(many_waiting_subscribers_dropped(bus).is_err());
@@ -439,6 +461,7 @@ fn waiter_rebuild_test_catches_lost_wakers() {
 
 #[test]
 fn stats_report_per_type() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let _a = bus.subscribe::<Ping>();
     let _b = bus.subscribe::<other::Ping>();
@@ -467,6 +490,7 @@ impl Drop for PanicsOnDrop {
 
 #[test]
 fn a_panic_in_foreign_code_does_not_poison_the_bus() {
+    let _watchdog = support::watchdog();
     // A subscription that registered a waker, then is polled with another
     // one, drops the old waker under the channel's lock: here that panics.
     let bus = Bus::new();
@@ -508,6 +532,7 @@ impl Drop for Bomb {
 
 #[test]
 fn panicking_event_destructors_keep_the_accounting_exact() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let sub = bus.subscribe::<Bomb>();
     for i in 0..10 {
@@ -538,6 +563,7 @@ impl std::task::Wake for Counted {
 
 #[test]
 fn cancel_1_reclaim_2_dropping_a_waiting_subscription_lets_go_of_its_waker() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let handle = Arc::new(Counted);
     let waker = std::task::Waker::from(handle.clone());
@@ -570,6 +596,7 @@ impl Drop for Counting {
 
 #[test]
 fn reclaim_1_reclaim_2_exact_across_blocks() {
+    let _watchdog = support::watchdog();
     // Events live in blocks of slots; subscriptions at different places,
     // one dropped half-way, must free each event exactly when its last
     // live subscription has passed it, whatever block it is in.

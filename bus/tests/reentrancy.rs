@@ -22,6 +22,8 @@ use std::sync::mpsc;
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
+mod support;
+
 /// How long a scenario may take before it counts as deadlocked. Each one is
 /// a handful of operations on one thread: microseconds when it works.
 const WATCHDOG: Duration = Duration::from_secs(10);
@@ -175,6 +177,7 @@ fn each_action(what: &'static str, on_wake: bool, step: fn(&Bus, &mut Subscripti
 
 #[test]
 fn reenter_1_waker_woken_by_send_may_use_the_bus() {
+    let _watchdog = support::watchdog();
     each_action("a wake() woken by send", true, |bus, _, _waker| {
         bus.send(Ping(1)).ok();
     });
@@ -182,6 +185,7 @@ fn reenter_1_waker_woken_by_send_may_use_the_bus() {
 
 #[test]
 fn reenter_1_waker_woken_by_close_may_use_the_bus() {
+    let _watchdog = support::watchdog();
     each_action("a wake() woken by close", true, |bus, _, _waker| {
         bus.close()
     });
@@ -189,6 +193,7 @@ fn reenter_1_waker_woken_by_close_may_use_the_bus() {
 
 #[test]
 fn reenter_1_waker_replaced_by_a_new_poll_may_use_the_bus_in_its_drop() {
+    let _watchdog = support::watchdog();
     each_action("a waker replaced by a poll", false, |_, sub, old| {
         drop(old); // the bus now holds the last clone
         // A poll with another waker (the task moved) replaces the old one.
@@ -199,6 +204,7 @@ fn reenter_1_waker_replaced_by_a_new_poll_may_use_the_bus_in_its_drop() {
 
 #[test]
 fn reenter_1_waker_of_a_dropped_subscription_may_use_the_bus_in_its_drop() {
+    let _watchdog = support::watchdog();
     each_action(
         "the waker of a dropped subscription",
         false,
@@ -212,6 +218,7 @@ fn reenter_1_waker_of_a_dropped_subscription_may_use_the_bus_in_its_drop() {
 
 #[test]
 fn reenter_1_waker_of_an_ended_subscription_may_use_the_bus_in_its_drop() {
+    let _watchdog = support::watchdog();
     each_action(
         "the waker of an ended subscription",
         false,
@@ -239,6 +246,7 @@ impl Drop for Loaded {
 
 #[test]
 fn reenter_1_event_freed_by_the_bus_may_use_the_bus_in_its_drop() {
+    let _watchdog = support::watchdog();
     for action in Action::ALL {
         watchdog(&format!("an event drop that does {action:?}"), move || {
             let bus = Bus::new();
@@ -265,6 +273,7 @@ fn reenter_1_event_freed_by_the_bus_may_use_the_bus_in_its_drop() {
 
 #[test]
 fn reenter_1_waker_woken_by_the_rebuilding_of_the_waiter_list_may_use_the_bus() {
+    let _watchdog = support::watchdog();
     each_action(
         "a wake() woken when a waiter list of dropped subscriptions is rebuilt",
         true,
@@ -306,6 +315,7 @@ impl Wake for Inline {
 
 #[test]
 fn reenter_1_a_shared_subscriptions_waker_may_pull_it_again() {
+    let _watchdog = support::watchdog();
     watchdog("a wake() of a shared pull that pulls again", || {
         let bus = Bus::new();
         let shared = bus.subscribe::<Ping>().share();

@@ -11,11 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod support;
+
 #[derive(Debug, PartialEq)]
 struct Tick(u32);
 
 #[test]
 fn missing_1_no_scope_no_bus() {
+    let _watchdog = support::watchdog();
     assert!(matches!(
         send(Tick(1)),
         Err(SendError::ContextMissing(Tick(1)))
@@ -28,6 +31,7 @@ fn missing_1_no_scope_no_bus() {
 
 #[test]
 fn scope_1_root_has_a_bus_and_roots_are_separate() {
+    let _watchdog = support::watchdog();
     block_on(async {
         let (a, b) = (
             scope(async { current_bus().unwrap() }).await,
@@ -40,6 +44,7 @@ fn scope_1_root_has_a_bus_and_roots_are_separate() {
 
 #[test]
 fn scope_2_nested_shares_and_scope_3_isolated_does_not() {
+    let _watchdog = support::watchdog();
     block_on(scope(async {
         let outer = current_bus().unwrap();
         let mut outer_sub = subscribe::<Tick>().unwrap();
@@ -81,6 +86,7 @@ fn scope_2_nested_shares_and_scope_3_isolated_does_not() {
 
 #[test]
 fn close_1_and_task_1_exit_closes_the_bus_then_waits_for_tasks() {
+    let _watchdog = support::watchdog();
     let received = Arc::new(AtomicUsize::new(0));
     let seen = received.clone();
     block_on(scope(async move {
@@ -109,6 +115,7 @@ fn close_1_and_task_1_exit_closes_the_bus_then_waits_for_tasks() {
 /// before the scope waited for them.
 #[test]
 fn proc_1_processors_end_when_the_body_returns_and_the_scope_exits() {
+    let _watchdog = support::watchdog();
     assert_eq!(processors_at_exit(|run| run()), Ok(6));
 }
 
@@ -117,6 +124,7 @@ fn proc_1_processors_end_when_the_body_returns_and_the_scope_exits() {
 #[cfg(feature = "mutants")]
 #[test]
 fn proc_1_test_catches_a_scope_that_closes_its_bus_after_its_tasks() {
+    let _watchdog = support::watchdog();
     use scopebus::mutants::{Mutant, with_mutant};
     let planted = |run: Pattern| with_mutant(Some(Mutant::CloseAfterTasks), run);
     assert!(processors_at_exit(planted).is_err());
@@ -161,6 +169,7 @@ fn processors_at_exit(harness: fn(Pattern) -> usize) -> Result<usize, String> {
 
 #[test]
 fn close_2_a_task_sending_during_exit_gets_closed() {
+    let _watchdog = support::watchdog();
     block_on(scope(async {
         spawn(async {
             futures::future::ready(()).await;
@@ -179,12 +188,14 @@ fn close_2_a_task_sending_during_exit_gets_closed() {
 /// through the nested handle reaches the parent's subscribers.
 #[test]
 fn exit_1_an_exited_scopes_handle_keeps_its_bus() {
+    let _watchdog = support::watchdog();
     exited_handles().unwrap();
 }
 
 #[cfg(feature = "mutants")]
 #[test]
 fn exit_1_test_catches_a_handle_that_forgets_its_bus() {
+    let _watchdog = support::watchdog();
     use scopebus::mutants::{Mutant, with_mutant};
     assert!(with_mutant(Some(Mutant::ExitedScopeForgetsBus), exited_handles).is_err());
 }
@@ -233,6 +244,7 @@ fn exited_handles() -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_2_cancelled_scope_cancels_its_tasks_and_closes_its_bus() {
+    let _watchdog = support::watchdog();
     let finished = Arc::new(AtomicBool::new(false));
     let flag = finished.clone();
     let (bus_tx, bus_rx) = tokio::sync::oneshot::channel();
@@ -261,6 +273,7 @@ async fn task_2_cancelled_scope_cancels_its_tasks_and_closes_its_bus() {
 
 #[test]
 fn task_handles_cancel_and_report() {
+    let _watchdog = support::watchdog();
     block_on(scope(async {
         let never = spawn(futures::future::pending::<u32>()).unwrap();
         never.cancel();
@@ -283,6 +296,7 @@ fn task_handles_cancel_and_report() {
 /// panic comes out of the scope.
 #[test]
 fn fail_1_a_panicking_body_cancels_its_tasks_closes_its_bus_and_raises() {
+    let _watchdog = support::watchdog();
     let failed = failing_body(|run| run()).expect("the failed scope is gone");
     assert_eq!(failed.panic.as_deref(), Some("the body failed"));
     assert!(failed.bus_closed);
@@ -298,6 +312,7 @@ fn fail_1_a_panicking_body_cancels_its_tasks_closes_its_bus_and_raises() {
 #[cfg(feature = "mutants")]
 #[test]
 fn fail_1_test_catches_a_failed_scope_that_waits_for_its_tasks() {
+    let _watchdog = support::watchdog();
     use scopebus::mutants::{Mutant, with_mutant};
     let planted = |run: FailingBody| with_mutant(Some(Mutant::FailureWaitsForTasks), run);
     assert!(failing_body(planted).is_err());
@@ -364,12 +379,14 @@ fn failing_body(harness: fn(FailingBody) -> Failed) -> Result<Failed, String> {
 
 #[test]
 fn spawn_on_an_exited_scope_is_refused() {
+    let _watchdog = support::watchdog();
     let handle = block_on(scope(async { Scope::current().unwrap() }));
     assert!(handle.spawn(async {}).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_scope_carries_the_context_onto_tokio_tasks() {
+    let _watchdog = support::watchdog();
     scope(async {
         let here = Scope::current().unwrap();
         let mut sub = subscribe::<Tick>().unwrap();
@@ -383,6 +400,7 @@ async fn in_scope_carries_the_context_onto_tokio_tasks() {
 
 #[test]
 fn builder_names_and_explicit_buses() {
+    let _watchdog = support::watchdog();
     let shared = scopebus::Bus::new();
     let mut sub = shared.subscribe::<Tick>();
     block_on(ScopeBuilder::new("worker").bus(shared.clone()).run(async {
@@ -429,6 +447,7 @@ fn within_watchdog<T: Send + 'static>(
 /// processor ends when the root's exit closes the bus (CLOSE-1).
 #[test]
 fn task_1_processor_spawned_in_a_nested_scope_belongs_to_the_root() {
+    let _watchdog = support::watchdog();
     let (received, nested_exited_first) = within_watchdog(
         "the processor pattern in a nested scope",
         scope(async {
@@ -473,6 +492,7 @@ fn task_1_processor_spawned_in_a_nested_scope_belongs_to_the_root() {
 /// root waits for it (TASK-1) even after the nested scope has exited.
 #[test]
 fn task_1_root_waits_for_tasks_of_its_nested_scopes() {
+    let _watchdog = support::watchdog();
     let (release, released) = futures::channel::oneshot::channel::<()>();
     let ran_in = within_watchdog(
         "a root waiting for a nested scope's task",
@@ -502,6 +522,7 @@ fn task_1_root_waits_for_tasks_of_its_nested_scopes() {
 /// isolated scope owns its group and cancels its tasks (TASK-2).
 #[test]
 fn task_2_cancelling_a_nested_scope_leaves_the_roots_tasks() {
+    let _watchdog = support::watchdog();
     let outcome = within_watchdog(
         "cancelling nested scopes",
         scope(async {
@@ -567,6 +588,7 @@ impl Drop for SendsOnDrop {
 /// the bus of whoever dropped it (SCOPE-3 across a cancellation).
 #[test]
 fn scope_3_a_cancelled_scopes_destructors_run_in_its_context() {
+    let _watchdog = support::watchdog();
     let (received, from_task, from_body) = within_watchdog(
         "destructors of a cancelled isolated scope",
         scope(async {
@@ -606,4 +628,35 @@ fn scope_3_a_cancelled_scopes_destructors_run_in_its_context() {
             "the {what}'s destructor sent on {answer:?}; expected the isolated scope's closed bus"
         );
     }
+}
+
+/// Dropping the last handle of a scope nested 50,000 deep lets go of its
+/// chain of parents without recursing once per level: on a thread with a
+/// 256 KiB stack, a recursive drop overflows it (and aborts the test).
+#[test]
+fn a_deeply_nested_scope_drops_without_recursion() {
+    let _watchdog = support::watchdog();
+    const DEPTH: usize = 50_000;
+    let dropped = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let mut deepest = block_on(scope(async { Scope::current().unwrap() }));
+            for _ in 1..DEPTH {
+                // Opened in `deepest` (`run` fixes the parent), run to its end.
+                let nested = deepest.enter(|| scope(async { Scope::current().unwrap() }));
+                deepest = block_on(nested);
+            }
+            let mut depth = 1;
+            let mut at = &deepest;
+            while let Some(parent) = at.parent() {
+                depth += 1;
+                at = parent;
+            }
+            drop(deepest);
+            depth
+        })
+        .unwrap()
+        .join()
+        .expect("the drop overflowed the stack or panicked");
+    assert_eq!(dropped, DEPTH);
 }

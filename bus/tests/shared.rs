@@ -9,18 +9,22 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+mod support;
+
 #[derive(Debug, PartialEq)]
 struct Job(u32);
 
 /// Two pulls wait at once; each event goes to one of them, none twice.
 #[test]
 fn share_1_two_waiting_pulls_get_each_event_once() {
+    let _watchdog = support::watchdog();
     waiting_pulls(Bus::new()).unwrap();
 }
 
 #[cfg(feature = "mutants")]
 #[test]
 fn share_1_test_catches_an_event_handed_to_every_waiting_pull() {
+    let _watchdog = support::watchdog();
     use scopebus::mutants::{Mutant, with_mutant};
     let bus = with_mutant(Some(Mutant::SharedPullDuplicates), Bus::new);
     assert!(waiting_pulls(bus).is_err());
@@ -56,6 +60,7 @@ fn waiting_pulls(bus: Bus) -> Result<(), String> {
 /// and all of them end when the bus closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_1_competing_tasks_drain_each_event_once() {
+    let _watchdog = support::watchdog();
     const EVENTS: u32 = 2_000;
     let bus = Bus::new();
     let shared: SharedSubscription<Job> = bus.subscribe::<Job>().share();
@@ -102,6 +107,7 @@ async fn share_1_competing_tasks_drain_each_event_once() {
 /// and a pull dropped while it waits disturbs nothing (CANCEL-2).
 #[test]
 fn share_1_last_clone_releases_and_abandoned_pulls_are_harmless() {
+    let _watchdog = support::watchdog();
     let bus = Bus::new();
     let shared = bus.subscribe::<Job>().share();
     let other = shared.clone();

@@ -14,6 +14,8 @@ use scopebus::{Bus, ScopeBuilder};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod support;
+
 #[derive(Debug)]
 struct Tick(u32);
 
@@ -21,6 +23,7 @@ const EVENTS: u32 = 200;
 
 #[test]
 fn one_bus_shared_by_two_simulated_hosts() {
+    let _watchdog = support::watchdog();
     for seed in 0..24u64 {
         let bus = Bus::new();
         let received: Arc<Mutex<Vec<Vec<u32>>>> = Arc::new(Mutex::new(Vec::new()));

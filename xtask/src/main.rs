@@ -3,7 +3,8 @@
 //! - `conformance`: every rule of SPEC.md against an implementation, over
 //!   many seeds; exit 0 only if every `must` rule passed.
 //! - `replay TRACE`: rerun a trace file exactly.
-//! - `mutants`: prove the suite catches every planted bug.
+//! - `mutants`: prove the suite catches every planted bug; `mutants
+//!   --external`: cargo-mutants over the bus, every survivor explained.
 //! - `adapter`, `check-transcript`: the reference behind the adapter
 //!   protocol; checking sessions against the protocol's schema.
 //! - `fuzz`: coverage-guided fuzzing of the `fuzz/` targets (nightly).
@@ -31,6 +32,7 @@ use scopebus_conformance::target::Target;
 use std::time::Duration;
 
 mod bench;
+mod external;
 mod fuzz;
 mod haiway;
 mod insns;
@@ -76,6 +78,15 @@ enum Command {
     Replay(ReplayArgs),
     /// Run the suite on every mutant (a reference bus with one planted bug);
     /// fails if any survives.
+    ///
+    /// With `--external`: cargo-mutants (installed under target/tools if
+    /// missing) mutates the bus's source, and the bus's tests and the
+    /// default conformance run are the killer. Prints caught, missed,
+    /// timeout and unviable and the kill rate; exits 1 on a survivor
+    /// bus/mutants-survivors.toml does not list, on a listed one that no
+    /// longer survives, or (whole run) below a 90% kill rate of the
+    /// compiling, non-equivalent mutants. About an hour on two cores
+    /// (`--shard K/N` spreads it).
     Mutants(MutantsArgs),
     /// Serve the reference bus (or a mutant) over the adapter protocol on
     /// stdin and stdout (PROTOCOL.md); `--impl reference-stdio` runs this.
@@ -252,7 +263,7 @@ struct ConformanceArgs {
     #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     timeout: u64,
     /// How many seeds to run.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "seed")]
+    #[arg(long, value_name = "N", default_value_t = runner::DEFAULT_SEEDS, value_parser = clap::value_parser!(u64).range(1..), conflicts_with = "seed")]
     seeds: u64,
     /// The first seed of the range (decimal or 0x-hex).
     #[arg(long, value_name = "S", default_value = "0", value_parser = parse_seed, conflicts_with = "seed", allow_hyphen_values = true)]
@@ -269,7 +280,7 @@ struct ConformanceArgs {
     shard: Option<(u64, u64)>,
     /// Workload ops per seed (each run then closes with a short wind-down:
     /// settle, observe, release, close, drain).
-    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, value_name = "N", default_value_t = runner::DEFAULT_OPS, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     ops: u64,
     /// Worker threads; 0 uses every core. Results do not depend on it.
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
@@ -329,6 +340,18 @@ struct ReplayArgs {
 
 #[derive(clap::Args, Debug)]
 struct MutantsArgs {
+    /// Mutants made by cargo-mutants from the bus's source instead of the
+    /// planted ones (see the command's help above).
+    #[arg(long, conflicts_with_all = ["seeds", "ops", "only", "list"])]
+    external: bool,
+    /// With `--external`: only the K-th of N round-robin slices of the
+    /// mutants (1 <= K <= N); listed survivors of other slices are not
+    /// judged, and the kill-rate target only applies to a whole run.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, requires = "external")]
+    shard: Option<(u64, u64)>,
+    /// With `--external`: the survivors file.
+    #[arg(long, value_name = "FILE", requires = "external")]
+    survivors: Option<PathBuf>,
     /// Seeds tried per mutant before it counts as a survivor.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
@@ -341,13 +364,17 @@ struct MutantsArgs {
     /// List the mutants and the rule each is designed to break, and exit.
     #[arg(long)]
     list: bool,
-    /// Worker threads; 0 uses every core.
+    /// Worker threads; 0 uses every core (with `--external`: mutants built
+    /// and tested at once, each in its own copy of the tree; 0 is one per
+    /// two cores).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=1024))]
     jobs: u16,
     /// Also write the results as JSON to PATH.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
-    /// Where the shrunk traces are written (under `failures/`).
+    /// Where the shrunk traces are written (under `failures/`); with
+    /// `--external`, where cargo-mutants writes `mutants.out/` (default
+    /// target/scopebus/cargo-mutants).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -674,6 +701,23 @@ fn explain_replay(
 }
 
 fn mutants(args: MutantsArgs) -> Result<ExitCode, String> {
+    if args.external {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return external::run(&external::Options {
+            shard: args.shard,
+            jobs: match args.jobs {
+                0 => (cores / 2).max(1),
+                n => usize::from(n),
+            },
+            survivors: args
+                .survivors
+                .unwrap_or_else(|| workspace().join("bus/mutants-survivors.toml")),
+            out: args
+                .out
+                .unwrap_or_else(|| default_out().join("cargo-mutants")),
+            json: args.json,
+        });
+    }
     if args.list {
         for m in Mutant::ALL {
             println!("{:<28} {}", m.name(), m.target_rule());

@@ -51,6 +51,13 @@ use std::time::Instant;
 use stop::Stop;
 use tally::{FirstFailure, SeedResult, Tally};
 
+/// Seeds in the default run (`cargo xtask conformance` without `--seeds`):
+/// seeds `0..DEFAULT_SEEDS`.
+pub const DEFAULT_SEEDS: u64 = 1000;
+
+/// Workload ops per seed in the default run (`--ops`).
+pub const DEFAULT_OPS: u64 = 200;
+
 /// Everything a conformance run needs.
 #[derive(Clone, Debug)]
 pub struct Campaign {

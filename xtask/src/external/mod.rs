@@ -1,0 +1,329 @@
+//! `cargo xtask mutants --external`: cargo-mutants, a tool nobody here
+//! tuned, mutates the bus (`bus/src/`, `.cargo/mutants.toml`) and the
+//! killer runs against each mutant; every survivor must be listed, with its
+//! reason, in `bus/mutants-survivors.toml`.
+//!
+//! Data flow: cargo-mutants is found (or installed, pinned to
+//! [`CARGO_MUTANTS`], under `target/tools/`, so that mutant names do not
+//! change under the survivors file) → the killer's test targets are read
+//! from `cargo metadata` ([`killer`]) → the killer runs once on the
+//! unmutated tree (a failure there is an error, not a run) and its time sets
+//! the per-mutant timeout → cargo-mutants runs (`--baseline=skip`: its own
+//! baseline would test only the mutated package) → its `outcomes.json` and
+//! `--list --json` are compared with the survivors file ([`survivors`]).
+//!
+//! # Invariants
+//!
+//! - The killer is exactly the bus's tests (every test target and example of
+//!   the `scopebus` package, and `--lib`) and the default conformance run
+//!   (`conformance/tests/default_run.rs`); `--lib` also selects the
+//!   conformance crate's unit tests, which run the reference bus too.
+//! - The run fails (exit 1) on a survivor the file does not list, on a
+//!   listed mutant that no longer survives or exists, and, over the whole
+//!   set (no `--shard`), when fewer than [`TARGET_KILL_RATE`] of the
+//!   compiling, non-equivalent mutants are caught. Anything that stops the
+//!   run from judging (the tool, the killer failing unmutated, an
+//!   unreadable file) is exit 2.
+
+mod killer;
+pub mod outcomes;
+pub mod survivors;
+
+use crate::{target_dir, workspace};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+/// The cargo-mutants release the survivors file's names come from.
+pub const CARGO_MUTANTS: &str = "27.1.0";
+
+/// The share of compiling, non-equivalent mutants the killer must catch
+/// (timeouts count as caught: a hang fails the killer).
+pub const TARGET_KILL_RATE: f64 = 0.90;
+
+/// What `cargo xtask mutants --external` was asked.
+pub struct Options {
+    /// The K-th (1-based) of N round-robin slices of the mutants.
+    pub shard: Option<(u64, u64)>,
+    /// Mutants built and tested at once (each in its own copy of the tree).
+    pub jobs: usize,
+    /// The survivors file.
+    pub survivors: PathBuf,
+    /// cargo-mutants writes `mutants.out/` under this directory.
+    pub out: PathBuf,
+    /// Also write the summary as JSON here.
+    pub json: Option<PathBuf>,
+}
+
+/// Runs cargo-mutants over the bus and judges its survivors.
+///
+/// # Errors
+/// cargo-mutants cannot be found or installed, the killer fails on the
+/// unmutated bus, or a file cargo-mutants wrote (or the survivors file)
+/// cannot be read.
+pub fn run(options: &Options) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    let listed = survivors::read(&options.survivors)?;
+    let tool = tool()?;
+    let killer = killer::targets()?;
+    let generated = generated(&tool)?;
+    let unmutated = killer::run_unmutated(&killer)?;
+    // Watchdogs in the tests fire first; this only cuts what they miss.
+    let timeout = (unmutated.as_secs_f64() * 5.0).max(90.0).ceil() as u64;
+    invoke(&tool, &killer, options, timeout)?;
+    let tested = outcomes::read(&options.out.join("mutants.out"))?;
+    let keyed: Vec<(String, &'static str)> = tested
+        .iter()
+        .map(|o| (survivors::key(&o.name), o.outcome))
+        .collect();
+    let generated: Vec<String> = generated.iter().map(|n| survivors::key(n)).collect();
+    let comparison = survivors::compare(&listed, &keyed, &generated);
+    let summary = Summary::new(&tested, generated.len(), options.shard);
+    print!("{}", summary.render(&tested, &comparison, &options.out));
+    eprintln!("time: {:.0} s", started.elapsed().as_secs_f64());
+    if let Some(path) = &options.json {
+        let json = summary.to_json(&comparison, started.elapsed());
+        crate::write_json(path, &json)?;
+    }
+    Ok(if summary.passes(&comparison) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The pinned cargo-mutants: `target/tools/bin/cargo-mutants`, or the one on
+/// the PATH if it is that release, else installed under `target/tools`.
+fn tool() -> Result<PathBuf, String> {
+    let root = target_dir().join("tools");
+    let private = root.join("bin").join("cargo-mutants");
+    for candidate in [private.clone(), PathBuf::from("cargo-mutants")] {
+        if version(&candidate).as_deref() == Some(CARGO_MUTANTS) {
+            return Ok(candidate);
+        }
+    }
+    eprintln!(
+        "installing cargo-mutants {CARGO_MUTANTS} under {} (first use only; a few minutes)",
+        root.display()
+    );
+    let status = Command::new(cargo())
+        .args([
+            "install",
+            "cargo-mutants",
+            "--locked",
+            "--version",
+            CARGO_MUTANTS,
+            "--root",
+        ])
+        .arg(&root)
+        .status()
+        .map_err(|e| format!("cannot run `cargo install cargo-mutants`: {e}"))?;
+    if !status.success() || version(&private).as_deref() != Some(CARGO_MUTANTS) {
+        return Err(format!(
+            "`cargo install cargo-mutants --locked --version {CARGO_MUTANTS}` failed ({status}); it needs the crates.io registry"
+        ));
+    }
+    Ok(private)
+}
+
+/// The release `program --version` reports, if it runs.
+fn version(program: &Path) -> Option<String> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    text.split_whitespace().nth(1).map(str::to_owned)
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Every mutant cargo-mutants generates (all shards), by name.
+fn generated(tool: &Path) -> Result<Vec<String>, String> {
+    let out = Command::new(tool)
+        .args(["mutants", "--list", "--json"])
+        .current_dir(workspace())
+        .output()
+        .map_err(|e| format!("cannot run cargo-mutants: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`cargo mutants --list` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    outcomes::parse_list(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Runs cargo-mutants with the killer; its exit status says only what the
+/// outcomes say too (2 survivors, 3 timeouts), so any other is an error.
+fn invoke(tool: &Path, killer: &[String], options: &Options, timeout: u64) -> Result<(), String> {
+    let mut command = Command::new(tool);
+    command
+        .current_dir(workspace())
+        .args([
+            "mutants",
+            "--baseline=skip",
+            "--no-shuffle",
+            "--colors=never",
+        ])
+        .arg(format!("--timeout={timeout}"))
+        .arg("--build-timeout=1800")
+        .arg(format!("--jobs={}", options.jobs.max(1)))
+        .arg("--output")
+        .arg(&options.out)
+        .arg("--cargo-arg=--locked")
+        .args(killer.iter().map(|a| format!("--cargo-arg={a}")));
+    if let Some((k, n)) = options.shard {
+        command.args(["--sharding=round-robin", &format!("--shard={}/{n}", k - 1)]);
+    }
+    eprintln!(
+        "cargo-mutants {CARGO_MUTANTS}: test timeout {timeout} s, {} job(s), output {}",
+        options.jobs.max(1),
+        options.out.join("mutants.out").display()
+    );
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo-mutants: {e}"))?;
+    match status.code() {
+        Some(0 | 2 | 3) => Ok(()),
+        _ => Err(format!(
+            "cargo-mutants failed ({status}); its log is under {}",
+            options.out.join("mutants.out").display()
+        )),
+    }
+}
+
+/// The counts a run is judged by.
+struct Summary {
+    caught: usize,
+    timeout: usize,
+    missed: usize,
+    unviable: usize,
+    generated: usize,
+    shard: Option<(u64, u64)>,
+}
+
+impl Summary {
+    fn new(tested: &[outcomes::Outcome], generated: usize, shard: Option<(u64, u64)>) -> Summary {
+        let count = |o: &str| tested.iter().filter(|t| t.outcome == o).count();
+        Summary {
+            caught: count("caught"),
+            timeout: count("timeout"),
+            missed: count("missed"),
+            unviable: count("unviable"),
+            generated,
+            shard,
+        }
+    }
+
+    /// Caught (or hung) over compiling; the same over compiling and not
+    /// listed as equivalent.
+    fn rates(&self, c: &survivors::Comparison) -> (f64, f64) {
+        let killed = (self.caught + self.timeout) as f64;
+        let viable = killed + self.missed as f64;
+        let ratio = |d: f64| if d > 0.0 { killed / d } else { 1.0 };
+        (ratio(viable), ratio(viable - c.equivalent as f64))
+    }
+
+    fn passes(&self, c: &survivors::Comparison) -> bool {
+        let clean = c.unlisted.is_empty() && c.stale.is_empty() && c.gone.is_empty();
+        clean && (self.shard.is_some() || self.rates(c).1 >= TARGET_KILL_RATE)
+    }
+
+    fn render(
+        &self,
+        tested: &[outcomes::Outcome],
+        c: &survivors::Comparison,
+        out: &Path,
+    ) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let (all, non_equivalent) = self.rates(c);
+        let scope = match self.shard {
+            Some((k, n)) => format!(
+                "shard {k}/{n}: {} of {} mutants",
+                tested.len(),
+                self.generated
+            ),
+            None => format!("all {} mutants", self.generated),
+        };
+        let _ = writeln!(
+            s,
+            "cargo-mutants {CARGO_MUTANTS} over the bus ({scope}); killer: the bus's tests and the default conformance run"
+        );
+        let _ = writeln!(s, "  caught    {:>4}", self.caught);
+        let _ = writeln!(
+            s,
+            "  timeout   {:>4}  (a hang: counted as caught)",
+            self.timeout
+        );
+        let _ = writeln!(
+            s,
+            "  missed    {:>4}  ({} equivalent, {} known gaps, {} unlisted)",
+            self.missed,
+            c.equivalent,
+            c.known_gaps,
+            c.unlisted.len()
+        );
+        let _ = writeln!(s, "  unviable  {:>4}  (do not compile)", self.unviable);
+        let killed = self.caught + self.timeout;
+        let _ = writeln!(
+            s,
+            "kill rate: {:.1}% of compiling mutants ({killed}/{}); {:.1}% of compiling, non-equivalent ones (target {:.0}%)",
+            all * 100.0,
+            killed + self.missed,
+            non_equivalent * 100.0,
+            TARGET_KILL_RATE * 100.0
+        );
+        let diff = |key: &str| {
+            tested
+                .iter()
+                .find(|t| survivors::key(&t.name) == key)
+                .and_then(|t| t.diff.clone())
+                .map(|d| out.join("mutants.out").join(d).display().to_string())
+                .unwrap_or_default()
+        };
+        for k in &c.unlisted {
+            let _ = writeln!(
+                s,
+                "UNLISTED survivor (list it with its reason, or catch it): {k}\n    {}",
+                diff(k)
+            );
+        }
+        for (k, what) in &c.stale {
+            let _ = writeln!(
+                s,
+                "STALE entry ({what} now; remove it from the survivors file): {k}"
+            );
+        }
+        for k in &c.gone {
+            let _ = writeln!(
+                s,
+                "GONE entry (cargo-mutants no longer makes it; remove it): {k}"
+            );
+        }
+        s
+    }
+
+    fn to_json(&self, c: &survivors::Comparison, elapsed: Duration) -> serde_json::Value {
+        let (all, non_equivalent) = self.rates(c);
+        serde_json::json!({
+            "cargo_mutants": CARGO_MUTANTS,
+            "shard": self.shard.map(|(k, n)| format!("{k}/{n}")),
+            "generated": self.generated,
+            "caught": self.caught,
+            "timeout": self.timeout,
+            "missed": self.missed,
+            "unviable": self.unviable,
+            "equivalent": c.equivalent,
+            "known_gaps": c.known_gaps,
+            "kill_rate": all,
+            "non_equivalent_kill_rate": non_equivalent,
+            "unlisted": c.unlisted,
+            "stale": c.stale.iter().map(|(k, what)| serde_json::json!({"mutant": k, "now": what})).collect::<Vec<_>>(),
+            "gone": c.gone,
+            "seconds": elapsed.as_secs_f64(),
+            "passed": self.passes(c),
+        })
+    }
+}

@@ -1,0 +1,268 @@
+//! The survivors file (`bus/mutants-survivors.toml`): every mutant
+//! cargo-mutants makes of the bus that the killer does not catch, each with
+//! the reason it may survive.
+//!
+//! # Invariants
+//!
+//! - A mutant is named by its [`key`]: file and description, without line
+//!   and column, so that an entry outlives edits elsewhere in the file. Two
+//!   mutants with the same key (the same operator swapped twice in one
+//!   function) are listed twice: entries are a multiset.
+//! - The file is true or the check fails: a survivor it does not list is
+//!   *unlisted*; a listed mutant that was tested and did not survive (caught,
+//!   timed out, or no longer compiles) is *stale*, and so is one that
+//!   cargo-mutants no longer generates at all.
+//! - Every entry says whether the mutant is equivalent (no program can tell
+//!   it from the bus) and why; only equivalent ones leave the kill rate's
+//!   denominator.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One listed survivor.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Survivor {
+    /// The mutant's [`key`], e.g. `bus/src/bus.rs: replace Bus::id -> u64 with 0`.
+    pub mutant: String,
+    /// Whether no program using the bus's public API can tell the mutant
+    /// from the bus.
+    pub equivalent: bool,
+    /// Why it survives: for an equivalent mutant, why nothing can observe
+    /// it; for another, why the killer cannot, and what would.
+    pub why: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    survivor: Vec<Survivor>,
+}
+
+/// Reads and checks a survivors file.
+///
+/// # Errors
+/// The file cannot be read, is not TOML of the shape `[[survivor]]` with
+/// `mutant`, `equivalent` and `why`, or an entry has an empty `why` or a
+/// `mutant` that is not a key (`FILE: DESCRIPTION`).
+pub fn read(path: &Path) -> Result<Vec<Survivor>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the survivors file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// [`read`], from the file's text.
+///
+/// # Errors
+/// As [`read`].
+pub fn parse(text: &str) -> Result<Vec<Survivor>, String> {
+    let file: File = toml::from_str(text).map_err(|e| {
+        format!(
+            "not a survivors file (expected [[survivor]] tables with mutant, equivalent, why): {e}"
+        )
+    })?;
+    for s in &file.survivor {
+        if !s.mutant.contains(".rs: ") {
+            return Err(format!(
+                "`{}` is not a mutant: expected `FILE: DESCRIPTION`, as `cargo mutants --list` prints it without line and column",
+                s.mutant
+            ));
+        }
+        if s.why.trim().is_empty() {
+            return Err(format!("`{}` is listed without a reason (`why`)", s.mutant));
+        }
+    }
+    Ok(file.survivor)
+}
+
+/// The key of a mutant named as cargo-mutants names it
+/// (`bus/src/bus.rs:175:9: replace Bus::id -> u64 with 0`): the same
+/// without line and column (`bus/src/bus.rs: replace Bus::id -> u64 with 0`).
+/// A name without a position is its own key.
+pub fn key(name: &str) -> String {
+    let Some((file, rest)) = name.split_once(".rs:") else {
+        return name.to_owned();
+    };
+    let mut parts = rest.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(line), Some(column), Some(description))
+            if line.chars().all(|c| c.is_ascii_digit())
+                && column.chars().all(|c| c.is_ascii_digit()) =>
+        {
+            format!("{file}.rs:{description}")
+        }
+        _ => name.to_owned(),
+    }
+}
+
+/// How the tested mutants compare with the file.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Comparison {
+    /// Survivors the file does not list (keys, one per surviving mutant).
+    pub unlisted: Vec<String>,
+    /// Listed mutants that were tested and did not survive: key and what
+    /// happened to them (`caught`, `timeout`, `unviable`).
+    pub stale: Vec<(String, &'static str)>,
+    /// Listed mutants cargo-mutants no longer generates.
+    pub gone: Vec<String>,
+    /// Survivors the file lists as equivalent.
+    pub equivalent: usize,
+    /// Survivors the file lists as not equivalent (known gaps).
+    pub known_gaps: usize,
+}
+
+/// Compares a run with the file. `tested`: every mutant this run tested
+/// (key and outcome: `caught`, `missed`, `timeout`, `unviable`);
+/// `generated`: the keys of every mutant cargo-mutants generates (all
+/// shards), to tell a listed mutant of another shard from one that is gone.
+pub fn compare(
+    listed: &[Survivor],
+    tested: &[(String, &'static str)],
+    generated: &[String],
+) -> Comparison {
+    let mut want: BTreeMap<&str, Vec<&Survivor>> = BTreeMap::new();
+    for s in listed {
+        want.entry(s.mutant.as_str()).or_default().push(s);
+    }
+    let mut outcomes: BTreeMap<&str, Vec<&'static str>> = BTreeMap::new();
+    for (k, outcome) in tested {
+        outcomes.entry(k.as_str()).or_default().push(outcome);
+    }
+    let mut generated_count: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in generated {
+        *generated_count.entry(k.as_str()).or_default() += 1;
+    }
+    let mut c = Comparison::default();
+    for (k, entries) in &want {
+        let here = outcomes.get(k).cloned().unwrap_or_default();
+        let missed = here.iter().filter(|o| **o == "missed").count();
+        let listed_here = entries.len().min(here.len());
+        for s in entries.iter().take(missed.min(entries.len())) {
+            if s.equivalent {
+                c.equivalent += 1;
+            } else {
+                c.known_gaps += 1;
+            }
+        }
+        // Listed entries beyond the survivors: the rest were caught here...
+        let mut others = here.iter().filter(|o| **o != "missed");
+        for _ in missed..listed_here {
+            c.stale
+                .push(((*k).to_owned(), others.next().copied().unwrap_or("caught")));
+        }
+        // ...or are generated by no shard at all any more.
+        let exist = generated_count.get(k).copied().unwrap_or(0);
+        for _ in exist.max(listed_here)..entries.len() {
+            c.gone.push((*k).to_owned());
+        }
+    }
+    for (k, here) in &outcomes {
+        let missed = here.iter().filter(|o| **o == "missed").count();
+        let listed = want.get(k).map_or(0, Vec::len);
+        for _ in listed..missed {
+            c.unlisted.push((*k).to_owned());
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn survivor(mutant: &str, equivalent: bool) -> Survivor {
+        Survivor {
+            mutant: mutant.to_owned(),
+            equivalent,
+            why: "because".to_owned(),
+        }
+    }
+
+    #[test]
+    fn keys_drop_line_and_column_only() {
+        assert_eq!(
+            key("bus/src/bus.rs:175:9: replace Bus::id -> u64 with 0"),
+            "bus/src/bus.rs: replace Bus::id -> u64 with 0"
+        );
+        assert_eq!(
+            key("bus/src/a.rs:1:2: replace x::y -> A<'_, B> with C::d(e: f)"),
+            "bus/src/a.rs: replace x::y -> A<'_, B> with C::d(e: f)"
+        );
+        assert_eq!(key("no position"), "no position");
+    }
+
+    #[test]
+    fn a_true_file_compares_clean() {
+        let listed = [survivor("a.rs: m", true), survivor("a.rs: n", false)];
+        let tested = [
+            ("a.rs: m".to_owned(), "missed"),
+            ("a.rs: n".to_owned(), "missed"),
+            ("a.rs: o".to_owned(), "caught"),
+        ];
+        let generated: Vec<String> = tested.iter().map(|t| t.0.clone()).collect();
+        let c = compare(&listed, &tested, &generated);
+        assert_eq!((c.equivalent, c.known_gaps), (1, 1));
+        assert!(c.unlisted.is_empty() && c.stale.is_empty() && c.gone.is_empty());
+    }
+
+    #[test]
+    fn unlisted_stale_and_gone_are_each_reported() {
+        let listed = [
+            survivor("a.rs: caught now", true),
+            survivor("a.rs: gone", true),
+        ];
+        let tested = [
+            ("a.rs: caught now".to_owned(), "caught"),
+            ("a.rs: new".to_owned(), "missed"),
+        ];
+        let generated = vec!["a.rs: caught now".to_owned(), "a.rs: new".to_owned()];
+        let c = compare(&listed, &tested, &generated);
+        assert_eq!(c.unlisted, ["a.rs: new"]);
+        assert_eq!(c.stale, [("a.rs: caught now".to_owned(), "caught")]);
+        assert_eq!(c.gone, ["a.rs: gone"]);
+    }
+
+    #[test]
+    fn entries_of_another_shard_are_not_judged() {
+        let listed = [survivor("a.rs: elsewhere", true)];
+        let generated = vec!["a.rs: elsewhere".to_owned()];
+        let c = compare(&listed, &[], &generated);
+        assert_eq!(c, Comparison::default());
+    }
+
+    #[test]
+    fn duplicate_keys_count_as_a_multiset() {
+        let listed = [survivor("a.rs: twice", true)];
+        let tested = [
+            ("a.rs: twice".to_owned(), "missed"),
+            ("a.rs: twice".to_owned(), "missed"),
+        ];
+        let generated = vec!["a.rs: twice".to_owned(), "a.rs: twice".to_owned()];
+        let c = compare(&listed, &tested, &generated);
+        assert_eq!(c.unlisted, ["a.rs: twice"]);
+        let listed = [survivor("a.rs: twice", true), survivor("a.rs: twice", true)];
+        let tested = [
+            ("a.rs: twice".to_owned(), "missed"),
+            ("a.rs: twice".to_owned(), "caught"),
+        ];
+        let c = compare(&listed, &tested, &generated);
+        assert_eq!(c.stale, [("a.rs: twice".to_owned(), "caught")]);
+        assert!(c.unlisted.is_empty() && c.gone.is_empty());
+    }
+
+    #[test]
+    fn malformed_files_are_refused_with_the_expected_shape() {
+        assert!(parse("survivor = 3").unwrap_err().contains("[[survivor]]"));
+        let no_reason = "[[survivor]]\nmutant = \"a.rs: m\"\nequivalent = true\nwhy = \" \"\n";
+        assert!(parse(no_reason).unwrap_err().contains("without a reason"));
+        let not_a_key = "[[survivor]]\nmutant = \"m\"\nequivalent = true\nwhy = \"x\"\n";
+        assert!(parse(not_a_key).unwrap_err().contains("FILE: DESCRIPTION"));
+        let unknown =
+            "[[survivor]]\nmutant = \"a.rs: m\"\nequivalent = true\nwhy = \"x\"\nwho = 1\n";
+        assert!(parse(unknown).is_err());
+        assert_eq!(parse("").unwrap(), vec![]);
+    }
+}

@@ -67,6 +67,16 @@ fn memory_promises() {
         // end, and nothing is left (the waiter list included).
         ("closed and drained", probe::closed_and_drained_scopebus),
     ];
+    // RECLAIM-1 at the end of a bus's life: dropping the bus and its
+    // subscriptions frees everything, pooled blocks and pending events
+    // included.
+    for subscribers in [1, 8] {
+        let left = probe::dropped_bus_scopebus(subscribers, 1000);
+        assert_eq!(
+            left, 0,
+            "{subscribers} subscriptions: {left} bytes left after the bus was dropped"
+        );
+    }
     for (case, probe) in reclaimed {
         let few = probe(8, 4096);
         let many = probe(8, 16_384);

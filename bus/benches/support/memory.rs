@@ -187,6 +187,30 @@ pub fn reclaimed_scopebus(subscribers: usize, events: usize) -> i64 {
     left
 }
 
+/// scopebus: bytes still held once a bus, its `subscribers` subscriptions
+/// (each with some of `events` events received, the rest pending) and every
+/// handle are dropped: nothing, the channel's pooled block and every
+/// pending event included. Counted from before the bus was made.
+pub fn dropped_bus_scopebus(subscribers: usize, events: usize) -> i64 {
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    let bus = scopebus::Bus::new();
+    let mut subs: Vec<_> = (0..subscribers)
+        .map(|_| bus.subscribe::<Payload>())
+        .collect();
+    for n in 0..events {
+        let _ = bus.send(n as Payload);
+    }
+    // Half of each subscription's events received: blocks freed into the
+    // pool, the rest still pending in the chain.
+    for sub in &mut subs {
+        for _ in 0..events / 2 {
+            drop(sub.try_recv());
+        }
+    }
+    drop((subs, bus));
+    live(&region.change())
+}
+
 /// scopebus: bytes still held after `subscribers` subscriptions with
 /// `events` pending each were dropped unpolled (RECLAIM-2), the bus alive.
 pub fn dropped_unpolled_scopebus(subscribers: usize, events: usize) -> i64 {

@@ -51,9 +51,7 @@
 
 use crate::channel::{Appended, Channel, ErasedChannel, Owned, Payload};
 use crate::error::Closed;
-#[cfg(feature = "mutants")]
-use crate::mutants;
-use crate::mutants::{hook, planted};
+use crate::mutants::{self, YieldPoint, hook, planted};
 use crate::subscription::Subscription;
 use crate::sync::{self, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::any::{Any, TypeId, type_name};
@@ -286,6 +284,7 @@ impl Bus {
                 return Subscription::start(channel);
             }
         }
+        mutants::yield_point(YieldPoint::BetweenSubscribeLocks);
         let mut state = self.write();
         // Closed between the two locks: no channel may appear after close.
         if state.closed {

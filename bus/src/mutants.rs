@@ -376,6 +376,13 @@ pub enum YieldPoint {
     /// A scope whose body has returned has run its tasks and is about to
     /// check whether any is left before it finishes exiting.
     BeforeExitCheck,
+    /// `try_recv` found no event on its lock-free fast path and is about to
+    /// take the channel's lock to look again (and to see a close).
+    BeforeTryRecvLock,
+    /// `subscribe` found no channel for its type under the bus's read lock
+    /// and is about to take the write lock to create one (a close may come
+    /// in between).
+    BetweenSubscribeLocks,
 }
 
 /// What runs at a yield point.

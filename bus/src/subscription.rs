@@ -137,6 +137,7 @@ impl<T: Event> Subscription<T> {
     /// nothing: look again under the lock, and end if the bus closed.
     #[cold]
     fn try_recv_locked(&mut self) -> TryRecv<T> {
+        mutants::yield_point(YieldPoint::BeforeTryRecvLock);
         let Some(live) = self.live.as_mut() else {
             return TryRecv::Ended;
         };

@@ -113,6 +113,9 @@ fn is_terminated_is_true_exactly_once_the_stream_has_ended() {
     assert!(matches!(sub.poll_next_unpin(&mut cx), Poll::Ready(Some(_))));
     assert!(matches!(sub.poll_next_unpin(&mut cx), Poll::Ready(None)));
     assert!(sub.is_terminated());
+    // Ended, not yet dropped: no longer live, holding nothing.
+    let stats = bus.stats_of::<Ping>();
+    assert_eq!((stats.subscriptions, stats.retained), (0, 0));
     // CLOSE-3: subscribed after the close, ended before its first poll.
     let late = bus.subscribe::<Ping>();
     assert!(late.is_ended() && late.is_terminated());

@@ -385,6 +385,11 @@ pub enum YieldPoint {
     /// and is about to take the write lock to create one (a close may come
     /// in between).
     BetweenSubscribeLocks,
+    /// A pull of a shared subscription found the subscription empty (its
+    /// channel's lock released, the shared waker registered) and is about
+    /// to take the list of waiting pulls to wait there: a send landing now
+    /// wakes the shared waker before this pull is on the list.
+    BeforeSharedWait,
 }
 
 /// What runs at a yield point.

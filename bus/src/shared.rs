@@ -42,7 +42,7 @@
 #![forbid(unsafe_code)]
 
 use crate::bus::Event;
-use crate::mutants::planted;
+use crate::mutants::{self, YieldPoint, planted};
 use crate::subscription::Subscription;
 use futures_core::Stream;
 use futures_core::stream::FusedStream;
@@ -200,6 +200,7 @@ impl<T: Event> SharedSubscription<T> {
             }
             Poll::Pending => {
                 planted!(crate::mutants::shared::waited(&mut state.planted););
+                mutants::yield_point(YieldPoint::BeforeSharedWait);
                 let mut waiting = self.inner.waiting();
                 if std::mem::take(&mut waiting.contended) {
                     // Pulls that found it busy wait for this one to let go:

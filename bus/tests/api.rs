@@ -313,3 +313,28 @@ fn task_handles_report_values_panics_and_cancellation() {
         assert_eq!(cancelled.await, Err(TaskError::Cancelled));
     }));
 }
+
+#[test]
+fn in_scope_and_scope_futures_describe_themselves_and_drop_in_their_scope() {
+    let _watchdog = support::watchdog();
+    let handle = block_on(ScopeBuilder::new("ctx").run(async { Scope::current().unwrap() }));
+    let wrapped = handle.in_scope(async {});
+    assert!(format!("{wrapped:?}").contains("ctx"));
+    let future = ScopeBuilder::new("fut").run(async {});
+    assert!(format!("{future:?}").contains("fut"));
+    // A future's destructor runs in the scope it was wrapped for, as its
+    // code does (a cancelled task's guards, say).
+    struct SeesScope(Arc<std::sync::Mutex<Option<String>>>);
+    impl Drop for SeesScope {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Scope::current().map(|s| s.name().to_owned());
+        }
+    }
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let guard = SeesScope(seen.clone());
+    drop(handle.in_scope(async move {
+        let _guard = guard;
+    }));
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("ctx"));
+    assert!(Scope::current().is_none());
+}

@@ -634,31 +634,6 @@ fn reclaim_1_reclaim_2_exact_across_blocks() {
     assert_eq!((freed_now(), bus.stats_of::<Counting>().retained), (101, 0));
 }
 
-/// Runs `hook` once, at the first yield point of kind `at` this thread
-/// reaches while `f` runs, as another thread acting there would.
-#[cfg(feature = "mutants")]
-fn at_yield_point<R>(
-    at: scopebus::mutants::YieldPoint,
-    hook: impl FnOnce() + 'static,
-    f: impl FnOnce() -> R,
-) -> (R, bool) {
-    use scopebus::mutants::set_yield_hook;
-    let fired = std::rc::Rc::new(std::cell::Cell::new(false));
-    let mut hook = Some(hook);
-    let seen = fired.clone();
-    let previous = set_yield_hook(Some(Box::new(move |point| {
-        if point == at
-            && let Some(hook) = hook.take()
-        {
-            hook();
-            seen.set(true);
-        }
-    })));
-    let result = f();
-    set_yield_hook(previous);
-    (result, fired.get())
-}
-
 /// CLOSE-1 across `try_recv`'s lock-free look and its locked one: a send
 /// then a close landing in between are both seen, in order; the event is
 /// not lost to the close.
@@ -669,7 +644,7 @@ fn close_1_a_send_and_close_between_try_recvs_two_looks_lose_nothing() {
     let bus = Bus::new();
     let mut sub = bus.subscribe::<u32>();
     let other = bus.clone();
-    let (got, fired) = at_yield_point(
+    let (got, fired) = support::at_yield_point(
         scopebus::mutants::YieldPoint::BeforeTryRecvLock,
         move || {
             assert_eq!(other.send(7u32).ok(), Some(1));
@@ -691,7 +666,7 @@ fn close_3_a_close_between_subscribes_two_locks_gives_an_ended_subscription() {
     let _watchdog = support::watchdog();
     let bus = Bus::new();
     let other = bus.clone();
-    let (mut sub, fired) = at_yield_point(
+    let (mut sub, fired) = support::at_yield_point(
         scopebus::mutants::YieldPoint::BetweenSubscribeLocks,
         move || other.close(),
         || bus.subscribe::<u32>(),

@@ -14,12 +14,12 @@ use scopebus_sim::shrink::Budget;
 
 // The bus tests' watchdog: a bus that loops forever inside a poll would
 // otherwise hold the run until an outer timeout.
-#[path = "../../bus/tests/support/mod.rs"]
-mod support;
+#[path = "../../bus/tests/support/watchdog.rs"]
+mod watchdog;
 
 #[test]
 fn the_reference_passes_every_rule_in_the_default_run() {
-    let _watchdog = support::watchdog();
+    let _watchdog = watchdog::watchdog();
     let out_dir = std::env::temp_dir().join(format!("scopebus-default-run-{}", std::process::id()));
     let campaign = Campaign {
         target: Target::Reference,

@@ -63,7 +63,10 @@ fn try_recv_gives_event_empty_then_ended_after_close_1() {
     assert!(sub.is_ended());
     assert!(sub.is_terminated());
     let shown = format!("{sub:?}");
-    assert!(shown.contains("Ping") && shown.contains("ended: true"), "{shown}");
+    assert!(
+        shown.contains("Ping") && shown.contains("ended: true"),
+        "{shown}"
+    );
     assert!(
         matches!(sub.try_recv(), TryRecv::Ended),
         "ended stays ended"

@@ -67,6 +67,17 @@ fn memory_promises() {
         // end, and nothing is left (the waiter list included).
         ("closed and drained", probe::closed_and_drained_scopebus),
     ];
+    // The waiter list stays bounded when subscriptions wait and are
+    // dropped with no send to clear it: vacated entries are compacted away
+    // (within twice the waiting subscriptions plus a constant: 64 waiting
+    // at most here, and entries of 16 bytes).
+    for rounds in [10, 1_000] {
+        let left = probe::waited_and_dropped_scopebus(rounds);
+        assert!(
+            left <= 2048,
+            "{rounds} rounds of 64 subscriptions waited and were dropped: the waiter list holds {left} bytes"
+        );
+    }
     // RECLAIM-1 at the end of a bus's life: dropping the bus and its
     // subscriptions frees everything, pooled blocks and pending events
     // included.

@@ -211,6 +211,34 @@ pub fn dropped_bus_scopebus(subscribers: usize, events: usize) -> i64 {
     live(&region.change())
 }
 
+/// scopebus: bytes still held after `rounds` rounds in which 64
+/// subscriptions each waited (a waker registered) and were then dropped,
+/// with no send in between, while one other subscription waits throughout:
+/// the waiter list's vacated entries are reclaimed by compaction, so this
+/// stays flat however many rounds.
+pub fn waited_and_dropped_scopebus(rounds: usize) -> i64 {
+    use futures::StreamExt;
+    use std::task::{Context, Waker};
+    let bus = scopebus::Bus::new();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut keep = bus.subscribe::<Payload>();
+    assert!(keep.poll_next_unpin(&mut cx).is_pending());
+    let region = Region::new(&INSTRUMENTED_SYSTEM);
+    for _ in 0..rounds {
+        let mut crowd: Vec<_> = (0..64).map(|_| bus.subscribe::<Payload>()).collect();
+        for sub in &mut crowd {
+            assert!(sub.poll_next_unpin(&mut cx).is_pending());
+        }
+        drop(crowd);
+        // A compaction wakes the waiters spuriously: `keep` registers
+        // again, as its executor would poll it.
+        let _ = keep.poll_next_unpin(&mut cx);
+    }
+    let left = live(&region.change());
+    drop((keep, bus));
+    left
+}
+
 /// scopebus: bytes still held after `subscribers` subscriptions with
 /// `events` pending each were dropped unpolled (RECLAIM-2), the bus alive.
 pub fn dropped_unpolled_scopebus(subscribers: usize, events: usize) -> i64 {

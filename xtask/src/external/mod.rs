@@ -126,9 +126,13 @@ fn tool() -> Result<PathBuf, String> {
     Ok(private)
 }
 
-/// The release `program --version` reports, if it runs.
+/// The release `program mutants --version` reports, if it runs (the
+/// binary expects cargo's subcommand name first, as `cargo mutants` runs it).
 fn version(program: &Path) -> Option<String> {
-    let out = Command::new(program).arg("--version").output().ok()?;
+    let out = Command::new(program)
+        .args(["mutants", "--version"])
+        .output()
+        .ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     text.split_whitespace().nth(1).map(str::to_owned)
 }

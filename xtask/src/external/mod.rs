@@ -161,6 +161,8 @@ fn generated(tool: &Path) -> Result<Vec<String>, String> {
 /// Runs cargo-mutants with the killer; its exit status says only what the
 /// outcomes say too (2 survivors, 3 timeouts), so any other is an error.
 fn invoke(tool: &Path, killer: &[String], options: &Options, timeout: u64) -> Result<(), String> {
+    std::fs::create_dir_all(&options.out)
+        .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
     let mut command = Command::new(tool);
     command
         .current_dir(workspace())

@@ -213,7 +213,7 @@ pub fn dropped_bus_scopebus(subscribers: usize, events: usize) -> i64 {
 
 /// scopebus: bytes still held after `rounds` rounds in which 64
 /// subscriptions each waited (a waker registered) and were then dropped,
-/// with no send in between, while one other subscription waits throughout:
+/// with no send in between, while two others wait throughout:
 /// the waiter list's vacated entries are reclaimed by compaction, so this
 /// stays flat however many rounds.
 pub fn waited_and_dropped_scopebus(rounds: usize) -> i64 {
@@ -221,8 +221,10 @@ pub fn waited_and_dropped_scopebus(rounds: usize) -> i64 {
     use std::task::{Context, Waker};
     let bus = scopebus::Bus::new();
     let mut cx = Context::from_waker(Waker::noop());
-    let mut keep = bus.subscribe::<Payload>();
-    assert!(keep.poll_next_unpin(&mut cx).is_pending());
+    let mut keep = [bus.subscribe::<Payload>(), bus.subscribe::<Payload>()];
+    for sub in &mut keep {
+        assert!(sub.poll_next_unpin(&mut cx).is_pending());
+    }
     let region = Region::new(&INSTRUMENTED_SYSTEM);
     for _ in 0..rounds {
         let mut crowd: Vec<_> = (0..64).map(|_| bus.subscribe::<Payload>()).collect();
@@ -230,9 +232,11 @@ pub fn waited_and_dropped_scopebus(rounds: usize) -> i64 {
             assert!(sub.poll_next_unpin(&mut cx).is_pending());
         }
         drop(crowd);
-        // A compaction wakes the waiters spuriously: `keep` registers
-        // again, as its executor would poll it.
-        let _ = keep.poll_next_unpin(&mut cx);
+        // A compaction wakes the waiters spuriously: those kept register
+        // again, as their executor would poll them.
+        for sub in &mut keep {
+            let _ = sub.poll_next_unpin(&mut cx);
+        }
     }
     let left = live(&region.change());
     drop((keep, bus));

@@ -352,6 +352,11 @@ struct MutantsArgs {
     /// With `--external`: the survivors file.
     #[arg(long, value_name = "FILE", requires = "external")]
     survivors: Option<PathBuf>,
+    /// With `--external`: judge the last run's outcomes (under `--out`)
+    /// again against the survivors file as it is now, without running
+    /// cargo-mutants (give the same `--shard` as that run).
+    #[arg(long, requires = "external")]
+    rejudge: bool,
     /// Seeds tried per mutant before it counts as a survivor.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
@@ -712,10 +717,14 @@ fn mutants(args: MutantsArgs) -> Result<ExitCode, String> {
             survivors: args
                 .survivors
                 .unwrap_or_else(|| workspace().join("bus/mutants-survivors.toml")),
-            out: args
-                .out
-                .unwrap_or_else(|| default_out().join("cargo-mutants")),
+            // Absolute: cargo-mutants runs in the workspace, xtask here.
+            out: std::path::absolute(
+                args.out
+                    .unwrap_or_else(|| default_out().join("cargo-mutants")),
+            )
+            .map_err(|e| format!("--out: {e}"))?,
             json: args.json,
+            rejudge: args.rejudge,
         });
     }
     if args.list {

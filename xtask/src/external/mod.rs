@@ -15,15 +15,20 @@
 //! # Invariants
 //!
 //! - The killer is exactly the bus's tests (every test target and example of
-//!   the `scopebus` package, and `--lib`) and the default conformance run
+//!   the `scopebus` package, every example it runs as a test, and `--lib`;
+//!   not its doctests) and the default conformance run
 //!   (`conformance/tests/default_run.rs`); `--lib` also selects the
 //!   conformance crate's unit tests, which run the reference bus too.
 //! - The run fails (exit 1) on a survivor the file does not list, on a
 //!   listed mutant that no longer survives or exists, and, over the whole
 //!   set (no `--shard`), when fewer than [`TARGET_KILL_RATE`] of the
-//!   compiling, non-equivalent mutants are caught. Anything that stops the
-//!   run from judging (the tool, the killer failing unmutated, an
-//!   unreadable file) is exit 2.
+//!   compiling, non-equivalent mutants are caught. Nothing is judged from a
+//!   partial run: fewer outcomes than the run's slice holds (every
+//!   generated mutant, or every `n`-th from `k - 1` for `--shard k/n`) is
+//!   exit 1 and says so. Anything that stops the run from judging (the
+//!   tool, the killer failing unmutated, an unreadable file) is exit 2.
+//! - `--rejudge` reads the last run's outcomes again, against the survivors
+//!   file as it is now, without running anything.
 
 mod killer;
 pub mod outcomes;
@@ -53,6 +58,9 @@ pub struct Options {
     pub out: PathBuf,
     /// Also write the summary as JSON here.
     pub json: Option<PathBuf>,
+    /// Judge the outcomes of the last run under `out` again (the survivors
+    /// file as it is now), without running anything.
+    pub rejudge: bool,
 }
 
 /// Runs cargo-mutants over the bus and judges its survivors.
@@ -64,22 +72,48 @@ pub struct Options {
 pub fn run(options: &Options) -> Result<ExitCode, String> {
     let started = Instant::now();
     let listed = survivors::read(&options.survivors)?;
+    if let Some(path) = &options.json {
+        // Found unwritable now, not after an hour of mutants.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot write the --json report {}: {e}", path.display()))?;
+    }
     let tool = tool()?;
     let killer = killer::targets()?;
     let generated = generated(&tool)?;
-    let unmutated = killer::run_unmutated(&killer)?;
-    // Watchdogs in the tests fire first; this only cuts what they miss.
-    let timeout = (unmutated.as_secs_f64() * 5.0).max(90.0).ceil() as u64;
-    invoke(&tool, &killer, options, timeout)?;
+    let exit = if options.rejudge {
+        None
+    } else {
+        let unmutated = killer::run_unmutated(&killer)?;
+        // Watchdogs in the tests fire first; this only cuts what they miss.
+        let timeout = (unmutated.as_secs_f64() * 5.0).max(90.0).ceil() as u64;
+        Some(invoke(&tool, &killer, options, timeout)?)
+    };
     let tested = outcomes::read(&options.out.join("mutants.out"))?;
+    let keys = survivors::keys(&generated);
     let keyed: Vec<(String, &'static str)> = tested
         .iter()
-        .map(|o| (survivors::key(&o.name), o.outcome))
+        .map(|o| {
+            (
+                keys.get(&o.name)
+                    .cloned()
+                    .unwrap_or_else(|| survivors::key(&o.name)),
+                o.outcome,
+            )
+        })
         .collect();
-    let generated: Vec<String> = generated.iter().map(|n| survivors::key(n)).collect();
-    let comparison = survivors::compare(&listed, &keyed, &generated);
     let summary = Summary::new(&tested, generated.len(), options.shard);
-    print!("{}", summary.render(&tested, &comparison, &options.out));
+    if let Some(code) = exit {
+        summary.agrees_with(code)?;
+    }
+    let generated: Vec<String> = generated.iter().map(|n| keys[n].clone()).collect();
+    let comparison = survivors::compare(&listed, &keyed, &generated);
+    print!(
+        "{}",
+        summary.render(&tested, &keyed, &comparison, &options.out)
+    );
     eprintln!("time: {:.0} s", started.elapsed().as_secs_f64());
     if let Some(path) = &options.json {
         let json = summary.to_json(&comparison, started.elapsed());
@@ -160,9 +194,19 @@ fn generated(tool: &Path) -> Result<Vec<String>, String> {
 
 /// Runs cargo-mutants with the killer; its exit status says only what the
 /// outcomes say too (2 survivors, 3 timeouts), so any other is an error.
-fn invoke(tool: &Path, killer: &[String], options: &Options, timeout: u64) -> Result<(), String> {
+fn invoke(tool: &Path, killer: &[String], options: &Options, timeout: u64) -> Result<i32, String> {
     std::fs::create_dir_all(&options.out)
         .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
+    // A report left by an earlier run must never be read as this one's.
+    let stale = options.out.join("mutants.out").join("outcomes.json");
+    if let Err(e) = std::fs::remove_file(&stale)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(format!(
+            "cannot remove the earlier run's {}: {e}",
+            stale.display()
+        ));
+    }
     let mut command = Command::new(tool);
     command
         .current_dir(workspace())
@@ -191,7 +235,7 @@ fn invoke(tool: &Path, killer: &[String], options: &Options, timeout: u64) -> Re
         .status()
         .map_err(|e| format!("cannot run cargo-mutants: {e}"))?;
     match status.code() {
-        Some(0 | 2 | 3) => Ok(()),
+        Some(code @ (0 | 2 | 3)) => Ok(code),
         _ => Err(format!(
             "cargo-mutants failed ({status}); its log is under {}",
             options.out.join("mutants.out").display()
@@ -206,18 +250,30 @@ struct Summary {
     missed: usize,
     unviable: usize,
     generated: usize,
+    /// Mutants the run's slice holds; `tested` must reach it.
+    expected: usize,
+    tested: usize,
     shard: Option<(u64, u64)>,
 }
 
 impl Summary {
+    /// The counts of `tested`, which should be every mutant of the run's
+    /// slice: all `generated`, or (round-robin) those whose index is
+    /// `k - 1` modulo `n`.
     fn new(tested: &[outcomes::Outcome], generated: usize, shard: Option<(u64, u64)>) -> Summary {
         let count = |o: &str| tested.iter().filter(|t| t.outcome == o).count();
+        let expected = match shard {
+            None => generated,
+            Some((k, n)) => (0..generated as u64).filter(|i| i % n == k - 1).count(),
+        };
         Summary {
             caught: count("caught"),
             timeout: count("timeout"),
             missed: count("missed"),
             unviable: count("unviable"),
             generated,
+            expected,
+            tested: tested.len(),
             shard,
         }
     }
@@ -231,14 +287,48 @@ impl Summary {
         (ratio(viable), ratio(viable - c.equivalent as f64))
     }
 
-    fn passes(&self, c: &survivors::Comparison) -> bool {
-        let clean = c.unlisted.is_empty() && c.stale.is_empty() && c.gone.is_empty();
-        clean && (self.shard.is_some() || self.rates(c).1 >= TARGET_KILL_RATE)
+    /// Whether the run covers every mutant (no `--shard`, or `--shard 1/1`).
+    fn whole(&self) -> bool {
+        self.shard.is_none_or(|(_, n)| n == 1)
     }
 
+    fn viable(&self) -> usize {
+        self.caught + self.timeout + self.missed
+    }
+
+    fn passes(&self, c: &survivors::Comparison) -> bool {
+        let clean = c.unlisted.is_empty() && c.stale.is_empty() && c.gone.is_empty();
+        clean
+            && self.tested == self.expected
+            && self.viable() > 0
+            && (!self.whole() || self.rates(c).1 >= TARGET_KILL_RATE)
+    }
+
+    /// cargo-mutants' exit code must say what its outcomes say (0: nothing
+    /// missed or timed out; 2: something missed; 3: something timed out).
+    fn agrees_with(&self, code: i32) -> Result<(), String> {
+        let agrees = match code {
+            0 => self.missed == 0 && self.timeout == 0,
+            2 => self.missed > 0,
+            3 => self.timeout > 0,
+            _ => false,
+        };
+        if agrees {
+            Ok(())
+        } else {
+            Err(format!(
+                "cargo-mutants exited {code} but its outcomes say {} missed, {} timed out: not this run's report?",
+                self.missed, self.timeout
+            ))
+        }
+    }
+
+    /// The report: counts, rates, and every unlisted, stale or gone entry
+    /// (`keyed`: each tested mutant's key, in `tested`'s order).
     fn render(
         &self,
         tested: &[outcomes::Outcome],
+        keyed: &[(String, &'static str)],
         c: &survivors::Comparison,
         out: &Path,
     ) -> String {
@@ -284,8 +374,9 @@ impl Summary {
         let diff = |key: &str| {
             tested
                 .iter()
-                .find(|t| survivors::key(&t.name) == key)
-                .and_then(|t| t.diff.clone())
+                .zip(keyed)
+                .find(|(_, (k, outcome))| k == key && *outcome == "missed")
+                .and_then(|(t, _)| t.diff.clone())
                 .map(|d| out.join("mutants.out").join(d).display().to_string())
                 .unwrap_or_default()
         };
@@ -308,6 +399,25 @@ impl Summary {
                 "GONE entry (cargo-mutants no longer makes it; remove it): {k}"
             );
         }
+        if self.tested != self.expected {
+            let _ = writeln!(
+                s,
+                "INCOMPLETE: {} of the {} mutants of this run were tested (cargo-mutants stopped early?); nothing is judged from a partial run",
+                self.tested, self.expected
+            );
+        } else if self.viable() == 0 {
+            let _ = writeln!(
+                s,
+                "NOTHING COMPILED: no mutant built, so nothing was tested (check .cargo/mutants.toml)"
+            );
+        } else if self.whole() && non_equivalent < TARGET_KILL_RATE {
+            let _ = writeln!(
+                s,
+                "BELOW TARGET: {:.1}% of the compiling, non-equivalent mutants caught, {:.0}% needed",
+                non_equivalent * 100.0,
+                TARGET_KILL_RATE * 100.0
+            );
+        }
         s
     }
 
@@ -317,6 +427,8 @@ impl Summary {
             "cargo_mutants": CARGO_MUTANTS,
             "shard": self.shard.map(|(k, n)| format!("{k}/{n}")),
             "generated": self.generated,
+            "expected": self.expected,
+            "tested": self.tested,
             "caught": self.caught,
             "timeout": self.timeout,
             "missed": self.missed,
@@ -331,5 +443,54 @@ impl Summary {
             "seconds": elapsed.as_secs_f64(),
             "passed": self.passes(c),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(outcome: &'static str) -> outcomes::Outcome {
+        outcomes::Outcome {
+            name: format!("a.rs:1:1: {outcome}"),
+            outcome,
+            diff: None,
+        }
+    }
+
+    #[test]
+    fn shards_expect_their_round_robin_slice() {
+        let sizes: Vec<usize> = (1..=4)
+            .map(|k| Summary::new(&[], 10, Some((k, 4))).expected)
+            .collect();
+        assert_eq!(sizes, [3, 3, 2, 2]);
+        assert_eq!(Summary::new(&[], 10, None).expected, 10);
+    }
+
+    #[test]
+    fn a_partial_or_weak_run_never_passes() {
+        let clean = survivors::Comparison::default();
+        let caught = vec![outcome("caught"); 9];
+        assert!(Summary::new(&caught, 9, None).passes(&clean));
+        assert!(
+            !Summary::new(&caught, 10, None).passes(&clean),
+            "one mutant untested"
+        );
+        let mut weak = caught.clone();
+        weak.push(outcome("missed"));
+        weak.push(outcome("missed"));
+        let listed_gaps = survivors::Comparison {
+            known_gaps: 2,
+            ..Default::default()
+        };
+        assert!(
+            !Summary::new(&weak, 11, None).passes(&listed_gaps),
+            "9/11 < 90%"
+        );
+        let listed_equivalent = survivors::Comparison {
+            equivalent: 2,
+            ..Default::default()
+        };
+        assert!(Summary::new(&weak, 11, None).passes(&listed_equivalent));
     }
 }

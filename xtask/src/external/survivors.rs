@@ -5,9 +5,11 @@
 //! # Invariants
 //!
 //! - A mutant is named by its [`key`]: file and description, without line
-//!   and column, so that an entry outlives edits elsewhere in the file. Two
-//!   mutants with the same key (the same operator swapped twice in one
-//!   function) are listed twice: entries are a multiset.
+//!   and column, so that an entry outlives edits elsewhere in the file.
+//!   Mutants that would share a key (the same operator swapped twice in one
+//!   function) are told apart by ` #1`, ` #2`... in source order
+//!   ([`keys`]), so that every key names one mutant and each shard of a run
+//!   judges exactly its own.
 //! - The file is true or the check fails: a survivor it does not list is
 //!   *unlisted*; a listed mutant that was tested and did not survive (caught,
 //!   timed out, or no longer compiles) is *stale*, and so is one that
@@ -95,6 +97,32 @@ pub fn key(name: &str) -> String {
         }
         _ => name.to_owned(),
     }
+}
+
+/// Every generated mutant's key, by its full name: [`key`], and where two
+/// or more mutants share a key (the same operator swapped twice in one
+/// function), ` #1`, ` #2`... in source order, so that each names one
+/// mutant and a shard can judge it alone.
+pub fn keys(generated: &[String]) -> std::collections::HashMap<String, String> {
+    let mut total: BTreeMap<String, usize> = BTreeMap::new();
+    for name in generated {
+        *total.entry(key(name)).or_default() += 1;
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    generated
+        .iter()
+        .map(|name| {
+            let base = key(name);
+            let keyed = if total[&base] > 1 {
+                let n = seen.entry(base.clone()).or_default();
+                *n += 1;
+                format!("{base} #{n}")
+            } else {
+                base
+            };
+            (name.clone(), keyed)
+        })
+        .collect()
 }
 
 /// How the tested mutants compare with the file.
@@ -192,6 +220,19 @@ mod tests {
             "bus/src/a.rs: replace x::y -> A<'_, B> with C::d(e: f)"
         );
         assert_eq!(key("no position"), "no position");
+    }
+
+    #[test]
+    fn mutants_sharing_a_key_are_numbered_in_source_order() {
+        let names = [
+            "a.rs:3:1: replace && with || in f".to_owned(),
+            "a.rs:9:1: replace && with || in f".to_owned(),
+            "a.rs:12:1: replace f with ()".to_owned(),
+        ];
+        let keys = keys(&names);
+        assert_eq!(keys[&names[0]], "a.rs: replace && with || in f #1");
+        assert_eq!(keys[&names[1]], "a.rs: replace && with || in f #2");
+        assert_eq!(keys[&names[2]], "a.rs: replace f with ()");
     }
 
     #[test]

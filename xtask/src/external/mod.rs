@@ -14,8 +14,8 @@
 //!
 //! # Invariants
 //!
-//! - The killer is exactly the bus's tests (every test target and example of
-//!   the `scopebus` package, every example it runs as a test, and `--lib`;
+//! - The killer is exactly the bus's tests (every test target of the
+//!   `scopebus` package, every example it runs as a test, and `--lib`;
 //!   not its doctests) and the default conformance run
 //!   (`conformance/tests/default_run.rs`); `--lib` also selects the
 //!   conformance crate's unit tests, which run the reference bus too.

@@ -295,6 +295,16 @@ mod tests {
     }
 
     #[test]
+    fn the_checked_in_file_reads_and_names_each_mutant_once() {
+        let path = crate::workspace().join("bus/mutants-survivors.toml");
+        let listed = read(&path).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for s in &listed {
+            assert!(seen.insert(&s.mutant), "{} is listed twice", s.mutant);
+        }
+    }
+
+    #[test]
     fn malformed_files_are_refused_with_the_expected_shape() {
         assert!(parse("survivor = 3").unwrap_err().contains("[[survivor]]"));
         let no_reason = "[[survivor]]\nmutant = \"a.rs: m\"\nequivalent = true\nwhy = \" \"\n";

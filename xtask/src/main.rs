@@ -85,8 +85,10 @@ enum Command {
     /// timeout and unviable and the kill rate; exits 1 on a survivor
     /// bus/mutants-survivors.toml does not list, on a listed one that no
     /// longer survives, or (whole run) below a 90% kill rate of the
-    /// compiling, non-equivalent mutants. About an hour on two cores
-    /// (`--shard K/N` spreads it).
+    /// compiling, non-equivalent mutants; a listed survivor that was caught
+    /// or no longer exists fails too. `--seeds`, `--ops`, `--only` and
+    /// `--list` are for the planted mutants only. About an hour on two
+    /// cores left to it (`--shard K/N` spreads it).
     Mutants(MutantsArgs),
     /// Serve the reference bus (or a mutant) over the adapter protocol on
     /// stdin and stdout (PROTOCOL.md); `--impl reference-stdio` runs this.
@@ -349,7 +351,8 @@ struct MutantsArgs {
     /// judged, and the kill-rate target only applies to a whole run.
     #[arg(long, value_name = "K/N", value_parser = parse_shard, requires = "external")]
     shard: Option<(u64, u64)>,
-    /// With `--external`: the survivors file.
+    /// With `--external`: the survivors file (default
+    /// bus/mutants-survivors.toml).
     #[arg(long, value_name = "FILE", requires = "external")]
     survivors: Option<PathBuf>,
     /// With `--external`: judge the last run's outcomes (under `--out`)

@@ -108,9 +108,11 @@ pub fn run_unmutated(targets: &[String]) -> Result<Duration, String> {
         ));
     }
     let started = Instant::now();
+    // Its output goes to stderr: stdout is for the summary.
     let test = Command::new(&cargo)
         .arg("test")
         .args(&args)
+        .stdout(std::io::stderr())
         .current_dir(workspace())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;

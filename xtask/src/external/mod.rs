@@ -365,11 +365,16 @@ impl Summary {
         let killed = self.caught + self.timeout;
         let _ = writeln!(
             s,
-            "kill rate: {:.1}% of compiling mutants ({killed}/{}); {:.1}% of compiling, non-equivalent ones (target {:.0}%)",
+            "kill rate: {:.1}% of compiling mutants ({killed}/{}); {:.1}% of compiling, non-equivalent ones (target {:.0}%{})",
             all * 100.0,
             killed + self.missed,
             non_equivalent * 100.0,
-            TARGET_KILL_RATE * 100.0
+            TARGET_KILL_RATE * 100.0,
+            if self.whole() {
+                ""
+            } else {
+                ", judged on a whole run only"
+            }
         );
         let diff = |key: &str| {
             tested

@@ -26,7 +26,7 @@ const PACKAGES: [&str; 2] = ["scopebus", "scopebus-conformance"];
 /// `cargo metadata` fails or does not list the bus, or the conformance
 /// package has no [`DEFAULT_RUN`] test.
 pub fn targets() -> Result<Vec<String>, String> {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = Command::new(super::cargo())
         .args(["metadata", "--no-deps", "--format-version", "1", "--locked"])
         .current_dir(workspace())
         .output()
@@ -90,7 +90,7 @@ pub fn from_metadata(metadata: &Value) -> Result<Vec<String>, String> {
 /// # Errors
 /// The killer does not build or fails: every mutant would count as caught.
 pub fn run_unmutated(targets: &[String]) -> Result<Duration, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo = super::cargo();
     let mut args: Vec<String> = PACKAGES.iter().map(|p| format!("--package={p}")).collect();
     args.extend(["--profile=mutants".to_owned(), "--locked".to_owned()]);
     args.extend(targets.iter().cloned());

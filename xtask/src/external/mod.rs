@@ -376,34 +376,14 @@ impl Summary {
                 ", judged on a whole run only"
             }
         );
-        let diff = |key: &str| {
-            tested
-                .iter()
-                .zip(keyed)
-                .find(|(_, (k, outcome))| k == key && *outcome == "missed")
-                .and_then(|(t, _)| t.diff.clone())
-                .map(|d| out.join("mutants.out").join(d).display().to_string())
-                .unwrap_or_default()
-        };
-        for k in &c.unlisted {
-            let _ = writeln!(
-                s,
-                "UNLISTED survivor (list it with its reason, or catch it): {k}\n    {}",
-                diff(k)
-            );
-        }
-        for (k, what) in &c.stale {
-            let _ = writeln!(
-                s,
-                "STALE entry ({what} now; remove it from the survivors file): {k}"
-            );
-        }
-        for k in &c.gone {
-            let _ = writeln!(
-                s,
-                "GONE entry (cargo-mutants no longer makes it; remove it): {k}"
-            );
-        }
+        render_entries(&mut s, tested, keyed, c, out);
+        self.render_verdict(&mut s, non_equivalent);
+        s
+    }
+
+    /// Why a run that judged nothing, or too little, fails.
+    fn render_verdict(&self, s: &mut String, non_equivalent: f64) {
+        use std::fmt::Write;
         if self.tested != self.expected {
             let _ = writeln!(
                 s,
@@ -423,7 +403,6 @@ impl Summary {
                 TARGET_KILL_RATE * 100.0
             );
         }
-        s
     }
 
     fn to_json(&self, c: &survivors::Comparison, elapsed: Duration) -> serde_json::Value {
@@ -448,6 +427,45 @@ impl Summary {
             "seconds": elapsed.as_secs_f64(),
             "passed": self.passes(c),
         })
+    }
+}
+
+/// Every unlisted survivor (with its diff), stale entry and gone entry.
+fn render_entries(
+    s: &mut String,
+    tested: &[outcomes::Outcome],
+    keyed: &[(String, &'static str)],
+    c: &survivors::Comparison,
+    out: &Path,
+) {
+    use std::fmt::Write;
+    let diff = |key: &str| {
+        tested
+            .iter()
+            .zip(keyed)
+            .find(|(_, (k, outcome))| k == key && *outcome == "missed")
+            .and_then(|(t, _)| t.diff.clone())
+            .map(|d| out.join("mutants.out").join(d).display().to_string())
+            .unwrap_or_default()
+    };
+    for k in &c.unlisted {
+        let _ = writeln!(
+            s,
+            "UNLISTED survivor (list it with its reason, or catch it): {k}\n    {}",
+            diff(k)
+        );
+    }
+    for (k, what) in &c.stale {
+        let _ = writeln!(
+            s,
+            "STALE entry ({what} now; remove it from the survivors file): {k}"
+        );
+    }
+    for k in &c.gone {
+        let _ = writeln!(
+            s,
+            "GONE entry (cargo-mutants no longer makes it; remove it): {k}"
+        );
     }
 }
 

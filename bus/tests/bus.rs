@@ -374,6 +374,66 @@ fn wake_1_a_waiting_subscriber_is_woken_by_send() {
     });
 }
 
+/// A waiting subscription whose waker, when woken, polls it at once until
+/// it waits again, as an executor that runs woken tasks inline would: it
+/// registers again while the send that woke it is still waking others.
+struct Inline {
+    sub: std::sync::Mutex<Option<scopebus::Subscription<Ping>>>,
+    received: std::sync::atomic::AtomicUsize,
+}
+
+impl Inline {
+    fn poll(self: &Arc<Self>) {
+        let waker = std::task::Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut sub = self.sub.lock().unwrap();
+        let Some(sub) = sub.as_mut() else { return };
+        while let Poll::Ready(Some(_)) = sub.poll_next_unpin(&mut cx) {
+            self.received
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl std::task::Wake for Inline {
+    fn wake(self: Arc<Self>) {
+        self.poll();
+    }
+}
+
+/// WAKE-1: subscriptions that wait again while the send that woke them is
+/// still waking the others are woken by the next send. The send gives the
+/// channel its emptied vector of wakers back afterwards, for reuse; it must
+/// not replace the registrations made meanwhile.
+#[test]
+fn wake_1_subscriptions_waiting_again_during_a_send_are_woken_by_the_next() {
+    let _watchdog = support::watchdog();
+    let bus = Bus::new();
+    let inline: Vec<Arc<Inline>> = (0..3)
+        .map(|_| {
+            Arc::new(Inline {
+                sub: std::sync::Mutex::new(Some(bus.subscribe())),
+                received: Default::default(),
+            })
+        })
+        .collect();
+    inline.iter().for_each(Inline::poll);
+    for n in 1..=3 {
+        bus.send(Ping(n)).unwrap();
+        for (k, i) in inline.iter().enumerate() {
+            assert_eq!(
+                i.received.load(std::sync::atomic::Ordering::SeqCst),
+                n as usize,
+                "subscription {k} after send {n}: it waited again during the last send and was not woken"
+            );
+        }
+    }
+    // Each subscription's registered waker holds its `Inline`: let go.
+    for i in &inline {
+        i.sub.lock().unwrap().take();
+    }
+}
+
 #[test]
 fn send_1_send_does_not_wait_for_slow_subscribers() {
     let _watchdog = support::watchdog();
@@ -410,8 +470,7 @@ fn many_waiting_subscribers_dropped_without_send_stay_bounded() {
 /// the bus rebuild its waiter list. The waiting subscriber must still be
 /// woken: by the rebuild (spuriously) or by the next send.
 fn many_waiting_subscribers_dropped(bus: Bus) -> Result<(), String> {
-    let flag = Arc::new(Flag::default());
-    let waker = std::task::Waker::from(flag.clone());
+    let (wakes, waker) = support::Wakes::new();
     let mut keep = bus.subscribe::<Ping>();
     assert!(
         keep.poll_next_unpin(&mut Context::from_waker(&waker))
@@ -424,7 +483,7 @@ fn many_waiting_subscribers_dropped(bus: Bus) -> Result<(), String> {
         assert!(s.poll_next_unpin(&mut cx).is_pending());
         // Woken spuriously by a rebuild: register again, as an executor
         // would poll it again.
-        if flag.0.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        if wakes.take() {
             assert!(
                 keep.poll_next_unpin(&mut Context::from_waker(&waker))
                     .is_pending()
@@ -432,21 +491,12 @@ fn many_waiting_subscribers_dropped(bus: Bus) -> Result<(), String> {
         }
     }
     bus.send(Ping(5)).unwrap();
-    if !flag.0.load(std::sync::atomic::Ordering::SeqCst) {
+    if wakes.count() == 0 {
         return Err("the waiting subscriber was not woken by the send: its waker was lost".into());
     }
     match keep.poll_next_unpin(&mut Context::from_waker(&waker)) {
         Poll::Ready(Some(_)) => Ok(()),
         other => Err(format!("woken, but polled {other:?}")),
-    }
-}
-
-#[derive(Default)]
-struct Flag(std::sync::atomic::AtomicBool);
-
-impl std::task::Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -553,20 +603,12 @@ fn panicking_event_destructors_keep_the_accounting_exact() {
     assert!(matches!(again.try_recv(), TryRecv::Event(_)));
 }
 
-/// A waker that counts its own clones: `Arc::strong_count` of the handle
-/// less one (the handle itself) is how many wakers are alive.
-struct Counted;
-
-impl std::task::Wake for Counted {
-    fn wake(self: Arc<Self>) {}
-}
-
 #[test]
 fn cancel_1_reclaim_2_dropping_a_waiting_subscription_lets_go_of_its_waker() {
     let _watchdog = support::watchdog();
     let bus = Bus::new();
-    let handle = Arc::new(Counted);
-    let waker = std::task::Waker::from(handle.clone());
+    // `Arc::strong_count(&handle)`: the handle and every live waker.
+    let (handle, waker) = support::Wakes::new();
     let mut cx = Context::from_waker(&waker);
     let mut waiting = bus.subscribe::<u32>();
     let mut other = bus.subscribe::<u32>();

@@ -129,17 +129,6 @@ fn share_1_last_clone_releases_and_abandoned_pulls_are_harmless() {
     assert_eq!(bus.stats().retained(), 0, "the last clone let go");
 }
 
-/// A waker that counts its wakes.
-#[cfg(feature = "mutants")]
-struct Counting(std::sync::atomic::AtomicUsize);
-
-#[cfg(feature = "mutants")]
-impl std::task::Wake for Counting {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
 /// No lost wakeup across a pull's two locks: a send landing after the pull
 /// found the subscription empty and before it joined the list of waiting
 /// pulls wakes the shared waker while nobody is on the list; the pull must
@@ -150,8 +139,7 @@ fn share_1_a_send_between_a_pulls_two_locks_still_wakes_it() {
     let _watchdog = support::watchdog();
     let bus = Bus::new();
     let shared = bus.subscribe::<Job>().share();
-    let counting = Arc::new(Counting(Default::default()));
-    let waker = std::task::Waker::from(counting.clone());
+    let (wakes, waker) = support::Wakes::new();
     let other = bus.clone();
     let (first, fired) = support::at_yield_point(
         scopebus::mutants::YieldPoint::BeforeSharedWait,
@@ -161,7 +149,7 @@ fn share_1_a_send_between_a_pulls_two_locks_still_wakes_it() {
     assert!(fired, "the pull reached its yield point");
     assert!(first.is_pending());
     assert!(
-        counting.0.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        wakes.count() >= 1,
         "the pull was not woken for the event sent while it let go of the subscription"
     );
     let mut cx = Context::from_waker(noop_waker_ref());
@@ -178,8 +166,7 @@ fn share_1_a_pull_that_found_the_subscription_busy_is_woken_when_it_is_free() {
     let bus = Bus::new();
     let a = bus.subscribe::<Job>().share();
     let b = a.clone();
-    let counting = Arc::new(Counting(Default::default()));
-    let b_waker = std::task::Waker::from(counting.clone());
+    let (wakes, b_waker) = support::Wakes::new();
     let (first, fired) = support::at_yield_point(
         scopebus::mutants::YieldPoint::BeforeRegister,
         move || {
@@ -191,7 +178,7 @@ fn share_1_a_pull_that_found_the_subscription_busy_is_woken_when_it_is_free() {
     assert!(fired, "a's poll reached its yield point");
     assert!(first.is_pending());
     assert!(
-        counting.0.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        wakes.count() >= 1,
         "b found the subscription busy and was not woken when a let go of it"
     );
 }

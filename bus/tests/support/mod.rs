@@ -1,10 +1,13 @@
 //! What every test file of the bus shares: a per-test watchdog
-//! ([`watchdog()`]), and, with the `mutants` feature, a way to act at one of
+//! ([`watchdog()`]), a waker that counts its wakes ([`Wakes`]), and, with the `mutants` feature, a way to act at one of
 //! the bus's yield points ([`at_yield_point`]).
 
 #![allow(dead_code)]
 
+mod wakes;
 mod watchdog;
+#[allow(unused_imports)] // only the tests that count wakes use it
+pub use wakes::Wakes;
 pub use watchdog::watchdog;
 
 /// Runs `hook` once, at the first yield point of kind `at` this thread

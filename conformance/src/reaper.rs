@@ -24,6 +24,9 @@
 //!   the `signal-hook` crate): the handler thread kills every live adapter's
 //!   tree and every remaining child of the runner, says so on stderr, and
 //!   exits with 128 + the signal's number, as a shell would report it.
+//!   A child registered as graceful ([`spawn_graceful`]: one that cleans up
+//!   after itself, as cargo-mutants does) is first sent SIGINT and given
+//!   its grace period to exit (see [`grace`]).
 //!
 //! # Invariants
 //!
@@ -41,6 +44,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::Command;
 use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+mod grace;
+pub use grace::{Graceful, spawn_graceful, wait_if_closing};
 
 /// The environment variable every adapter is started with: its value is
 /// the runner's pid, so that the runner can tell its sessions' orphans from
@@ -51,6 +58,7 @@ pub const MARKER: &str = "SCOPEBUS_ADAPTER_OF";
 /// is shutting down (no adapter may start then).
 static LIVE: Mutex<Registry> = Mutex::new(Registry {
     pids: BTreeSet::new(),
+    graceful: BTreeMap::new(),
     closing: false,
 });
 
@@ -59,6 +67,8 @@ static INSTALLED: OnceLock<bool> = OnceLock::new();
 
 struct Registry {
     pids: BTreeSet<u32>,
+    /// Graceful children ([`spawn_graceful`]) and their grace periods.
+    graceful: BTreeMap<u32, Duration>,
     closing: bool,
 }
 
@@ -102,13 +112,15 @@ fn start_signal_thread() -> Result<(), String> {
     std::thread::Builder::new()
         .name("scopebus-signals".to_owned())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                let killed = shut_down();
+            let first = signals.forever().next();
+            if let Some(signal) = first {
                 let name = match signal {
                     SIGINT => "SIGINT",
                     SIGTERM => "SIGTERM",
                     _ => "SIGHUP",
                 };
+                grace::give_grace(name, || signals.pending().next().is_some());
+                let killed = shut_down();
                 // Not `eprintln!`, which panics when stderr is gone (a
                 // closed pipe), and the runner must exit all the same.
                 let _ = writeln!(
@@ -300,6 +312,7 @@ fn reap(pid: u32) {
 fn reap(_pid: u32) {}
 
 enum Sig {
+    Int,
     Stop,
     Kill,
 }
@@ -309,6 +322,7 @@ fn signal(pid: u32, sig: Sig) {
     use nix::sys::signal::{Signal, kill};
     if let Ok(raw) = i32::try_from(pid) {
         let sig = match sig {
+            Sig::Int => Signal::SIGINT,
             Sig::Stop => Signal::SIGSTOP,
             Sig::Kill => Signal::SIGKILL,
         };

@@ -218,3 +218,127 @@ fn a_runner_whose_stderr_is_gone_still_stops_on_a_signal() {
     assert_eq!(status.and_then(|s| s.code()), Some(143), "{status:?}");
     assert_nothing_left(&token);
 }
+
+/// Fakes of cargo (for `CARGO`) and cargo-mutants (first on the `PATH`) in
+/// `dir`, enough for `mutants --external` to reach its cargo-mutants run:
+/// cargo lists the two packages the killer needs and passes every test;
+/// cargo-mutants is release 27.1.0 and generates nothing, and its run
+/// writes `started` and waits. Sent SIGINT, a `tidy` one writes `cleaned`
+/// and exits, as the real one removes its scratch copies; another ignores
+/// it.
+fn fake_tools(dir: &std::path::Path, tidy: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).expect("makes the fakes' directory");
+    let on_int = if tidy {
+        format!("touch '{}/cleaned'; exit 130", dir.display())
+    } else {
+        String::new()
+    };
+    let mutants = format!(
+        "#!/bin/sh\ncase \"$2\" in\n  --version) echo 'cargo-mutants 27.1.0'; exit 0;;\n  --list) echo '[]'; exit 0;;\nesac\ntrap \"{on_int}\" INT\ntouch '{}/started'\nsleep 3600 &\nwhile :; do wait; done\n",
+        dir.display()
+    );
+    let cargo = "#!/bin/sh\n[ \"$1\" = metadata ] && echo '{\"packages\":[{\"name\":\"scopebus\",\"targets\":[]},{\"name\":\"scopebus-conformance\",\"targets\":[{\"name\":\"default_run\",\"kind\":[\"test\"]}]}]}'\nexit 0\n";
+    for (name, text) in [("cargo-mutants", mutants.as_str()), ("cargo", cargo)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("writes a fake");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("makes it executable");
+    }
+}
+
+/// `mutants --external` on the fakes in `dir`, started, once the fake
+/// cargo-mutants runs.
+fn external_on_fakes(token: &str, dir: &std::path::Path) -> Child {
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let child = xtask(token, &["mutants", "--external", "--jobs", "1"])
+        .env("PATH", path)
+        .env("CARGO", dir.join("cargo"))
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.join("started").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        dir.join("started").exists(),
+        "the fake cargo-mutants never ran"
+    );
+    child
+}
+
+/// Sends `signal` (`TERM`, `INT`) to `pid` alone.
+fn send(signal: &str, pid: u32) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+}
+
+/// Waits at most `limit` for `child`; kills it past that. The exit code,
+/// or `None` if it had to be killed.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<i32> {
+    let waited = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            return status.code();
+        }
+        if waited.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Interrupted, `mutants --external` passes the interrupt on to
+/// cargo-mutants and lets it clean up (remove its scratch copies) before
+/// anything is killed: nothing is left, and no scratch copy either.
+#[test]
+fn an_interrupted_mutants_run_lets_cargo_mutants_clean_up() {
+    let token = token("grace");
+    let dir = std::env::temp_dir().join(&token);
+    let _ = std::fs::remove_dir_all(&dir);
+    fake_tools(&dir, true);
+    let mut child = external_on_fakes(&token, &dir);
+    send("INT", child.id());
+    let code = exit_within(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert_nothing_left(&token);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        dir.join("cleaned").exists(),
+        "cargo-mutants was killed before it could clean up: {stderr}"
+    );
+    assert!(stderr.contains("letting 1 process clean up"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A cargo-mutants that does not stop when interrupted is killed once its
+/// grace is over, or at once when the run is signalled a second time.
+#[test]
+fn a_second_signal_cuts_the_grace_short() {
+    let token = token("grace-cut");
+    let dir = std::env::temp_dir().join(&token);
+    let _ = std::fs::remove_dir_all(&dir);
+    fake_tools(&dir, false);
+    let mut child = external_on_fakes(&token, &dir);
+    send("TERM", child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let in_grace = child.try_wait().expect("waits").is_none();
+    send("TERM", child.id());
+    let code = exit_within(&mut child, Duration::from_secs(10));
+    assert_nothing_left(&token);
+    assert!(in_grace, "killed at once: cargo-mutants was given no grace");
+    assert_eq!(code, Some(143));
+    assert!(!dir.join("cleaned").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

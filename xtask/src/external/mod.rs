@@ -35,12 +35,17 @@ pub mod outcomes;
 pub mod survivors;
 
 use crate::{target_dir, workspace};
+use scopebus_conformance::reaper;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 /// The cargo-mutants release the survivors file's names come from.
 pub const CARGO_MUTANTS: &str = "27.1.0";
+
+/// How long cargo-mutants is given to stop its test and remove its scratch
+/// copies when this run is interrupted or terminated, before it is killed.
+const CLEAN_UP_GRACE: Duration = Duration::from_secs(30);
 
 /// The share of compiling, non-equivalent mutants the killer must catch
 /// (timeouts count as caught: a hang fails the killer).
@@ -231,9 +236,14 @@ fn invoke(tool: &Path, killer: &[String], options: &Options, timeout: u64) -> Re
         options.jobs.max(1),
         options.out.join("mutants.out").display()
     );
-    let status = command
-        .status()
+    // Interrupted, cargo-mutants removes its scratch copies of the
+    // workspace (gigabytes under $TMPDIR) if it is given the time to.
+    let (mut child, _graceful) = reaper::spawn_graceful(&mut command, CLEAN_UP_GRACE)
         .map_err(|e| format!("cannot run cargo-mutants: {e}"))?;
+    let status = child
+        .wait()
+        .map_err(|e| format!("cannot wait for cargo-mutants: {e}"))?;
+    reaper::wait_if_closing();
     match status.code() {
         Some(code @ (0 | 2 | 3)) => Ok(code),
         _ => Err(format!(

@@ -83,10 +83,9 @@ enum Command {
     /// missing) mutates the bus's source, and the bus's tests and the
     /// default conformance run are the killer. Prints caught, missed,
     /// timeout and unviable and the kill rate; exits 1 on a survivor
-    /// bus/mutants-survivors.toml does not list, on a listed one that no
-    /// longer survives, or (whole run) below a 90% kill rate of the
-    /// compiling, non-equivalent mutants; a listed survivor that was caught
-    /// or no longer exists fails too. `--seeds`, `--ops`, `--only` and
+    /// bus/mutants-survivors.toml does not list, on a listed one that was
+    /// caught or is no longer generated, or (whole run) below a 90% kill
+    /// rate of the compiling, non-equivalent mutants. `--seeds`, `--ops`, `--only` and
     /// `--list` are for the planted mutants only. About an hour on two
     /// cores left to it (`--shard K/N` spreads it).
     Mutants(MutantsArgs),
@@ -356,8 +355,9 @@ struct MutantsArgs {
     #[arg(long, value_name = "FILE", requires = "external")]
     survivors: Option<PathBuf>,
     /// With `--external`: judge the last run's outcomes (under `--out`)
-    /// again against the survivors file as it is now, without running
-    /// cargo-mutants (give the same `--shard` as that run).
+    /// again against the survivors file as it is now, without testing any
+    /// mutant (cargo-mutants only lists them; give the same `--shard` as
+    /// that run).
     #[arg(long, requires = "external")]
     rejudge: bool,
     /// Seeds tried per mutant before it counts as a survivor.

@@ -648,3 +648,25 @@ fn an_unsaved_trace_is_reported_beside_its_failure_and_keeps_the_verdict() {
         "{said}"
     );
 }
+
+/// `--rejudge` with no report to judge says so at once: it neither looks
+/// for nor installs cargo-mutants first (here there is none to find, and no
+/// cargo on the PATH to install it with).
+#[test]
+fn mutants_rejudge_without_a_report_fails_at_once() {
+    let out = out_dir("rejudge");
+    let o = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["mutants", "--external", "--rejudge", "--out"])
+        .arg(&out)
+        .env("PATH", "")
+        .env_remove("CARGO")
+        .env("CARGO_TARGET_DIR", &out)
+        .output()
+        .expect("the xtask binary runs");
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("mutants.out/outcomes.json"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -28,7 +28,9 @@
 //!   exit 1 and says so. Anything that stops the run from judging (the
 //!   tool, the killer failing unmutated, an unreadable file) is exit 2.
 //! - `--rejudge` reads the last run's outcomes again, against the survivors
-//!   file as it is now, without running anything.
+//!   file as it is now, without testing any mutant; it reads them first,
+//!   so that a missing report is said before cargo-mutants is looked for
+//!   (or installed) to list the mutants.
 
 mod killer;
 pub mod outcomes;
@@ -85,18 +87,26 @@ pub fn run(options: &Options) -> Result<ExitCode, String> {
             .open(path)
             .map_err(|e| format!("cannot write the --json report {}: {e}", path.display()))?;
     }
+    let report = options.out.join("mutants.out");
+    // Rejudging: no outcomes, no need for cargo-mutants (or its install).
+    let earlier = if options.rejudge {
+        Some(outcomes::read(&report)?)
+    } else {
+        None
+    };
     let tool = tool()?;
     let killer = killer::targets()?;
     let generated = generated(&tool)?;
-    let exit = if options.rejudge {
-        None
-    } else {
-        let unmutated = killer::run_unmutated(&killer)?;
-        // Watchdogs in the tests fire first; this only cuts what they miss.
-        let timeout = (unmutated.as_secs_f64() * 5.0).max(90.0).ceil() as u64;
-        Some(invoke(&tool, &killer, options, timeout)?)
+    let (tested, exit) = match earlier {
+        Some(tested) => (tested, None),
+        None => {
+            let unmutated = killer::run_unmutated(&killer)?;
+            // Watchdogs in the tests fire first; this only cuts what they miss.
+            let timeout = (unmutated.as_secs_f64() * 5.0).max(90.0).ceil() as u64;
+            let exit = invoke(&tool, &killer, options, timeout)?;
+            (outcomes::read(&report)?, Some(exit))
+        }
     };
-    let tested = outcomes::read(&options.out.join("mutants.out"))?;
     let keys = survivors::keys(&generated);
     let keyed: Vec<(String, &'static str)> = tested
         .iter()

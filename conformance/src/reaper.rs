@@ -67,8 +67,9 @@ static INSTALLED: OnceLock<bool> = OnceLock::new();
 
 struct Registry {
     pids: BTreeSet<u32>,
-    /// Graceful children ([`spawn_graceful`]) and their grace periods.
-    graceful: BTreeMap<u32, Duration>,
+    /// Graceful children ([`spawn_graceful`]): grace period, and what may
+    /// be left if it is killed.
+    graceful: BTreeMap<u32, (Duration, &'static str)>,
     closing: bool,
 }
 
@@ -105,8 +106,19 @@ fn subreaper() -> bool {
     false
 }
 
+/// Set inside the signal handler itself (not by the signal thread, which
+/// may run later): a thread that sees a child die of the same signal (the
+/// terminal's Ctrl-C reaches the whole process group) sees this set, and
+/// [`wait_if_closing`] keeps it from reporting that death as a failure.
+static SIGNALLED: OnceLock<std::sync::Arc<std::sync::atomic::AtomicBool>> = OnceLock::new();
+
 fn start_signal_thread() -> Result<(), String> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let flag = SIGNALLED.get_or_init(Default::default);
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(signal, flag.clone())
+            .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
+    }
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
     std::thread::Builder::new()
@@ -125,7 +137,7 @@ fn start_signal_thread() -> Result<(), String> {
                 // closed pipe), and the runner must exit all the same.
                 let _ = writeln!(
                     std::io::stderr(),
-                    "\ninterrupted by {name}: {killed} adapter process{} killed; no report written",
+                    "\ninterrupted by {name}: {killed} process{} killed; no report written",
                     if killed == 1 { "" } else { "es" }
                 );
                 std::process::exit(128 + signal);

@@ -871,6 +871,9 @@ fn main() -> ExitCode {
         ),
     };
     let code = result.unwrap_or_else(|message| {
+        // An error a signal caused (a child it killed) is not reported:
+        // the signal handler says what happened and exits.
+        scopebus_conformance::reaper::wait_if_closing();
         eprintln!("error: {message}");
         ExitCode::from(2)
     });

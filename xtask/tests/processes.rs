@@ -225,7 +225,8 @@ fn a_runner_whose_stderr_is_gone_still_stops_on_a_signal() {
 /// cargo-mutants is release 27.1.0 and generates nothing, and its run
 /// writes `started` and waits. Sent SIGINT, a `tidy` one writes `cleaned`
 /// and exits, as the real one removes its scratch copies; another ignores
-/// it.
+/// it. With `SLOW_KILLER` in the environment, cargo's `test` (the killer's
+/// unmutated run) writes `killer` and waits instead.
 fn fake_tools(dir: &std::path::Path, tidy: bool) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).expect("makes the fakes' directory");
@@ -238,8 +239,14 @@ fn fake_tools(dir: &std::path::Path, tidy: bool) {
         "#!/bin/sh\ncase \"$2\" in\n  --version) echo 'cargo-mutants 27.1.0'; exit 0;;\n  --list) echo '[]'; exit 0;;\nesac\ntrap \"{on_int}\" INT\ntouch '{}/started'\nsleep 3600 &\nwhile :; do wait; done\n",
         dir.display()
     );
-    let cargo = "#!/bin/sh\n[ \"$1\" = metadata ] && echo '{\"packages\":[{\"name\":\"scopebus\",\"targets\":[]},{\"name\":\"scopebus-conformance\",\"targets\":[{\"name\":\"default_run\",\"kind\":[\"test\"]}]}]}'\nexit 0\n";
-    for (name, text) in [("cargo-mutants", mutants.as_str()), ("cargo", cargo)] {
+    let cargo = format!(
+        "#!/bin/sh\n[ \"$1\" = metadata ] && echo '{{\"packages\":[{{\"name\":\"scopebus\",\"targets\":[]}},{{\"name\":\"scopebus-conformance\",\"targets\":[{{\"name\":\"default_run\",\"kind\":[\"test\"]}}]}}]}}'\nif [ \"$1 $2\" != 'test --no-run' ] && [ \"$1\" = test ] && [ -n \"$SLOW_KILLER\" ]; then touch '{}/killer'; sleep 3600 & wait; fi\nexit 0\n",
+        dir.display()
+    );
+    for (name, text) in [
+        ("cargo-mutants", mutants.as_str()),
+        ("cargo", cargo.as_str()),
+    ] {
         let path = dir.join(name);
         std::fs::write(&path, text).expect("writes a fake");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
@@ -337,8 +344,54 @@ fn a_second_signal_cuts_the_grace_short() {
     send("TERM", child.id());
     let code = exit_within(&mut child, Duration::from_secs(10));
     assert_nothing_left(&token);
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
     assert!(in_grace, "killed at once: cargo-mutants was given no grace");
-    assert_eq!(code, Some(143));
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(
+        stderr.contains("killed before it finished: cargo-mutants"),
+        "the user is not told what may be left: {stderr}"
+    );
     assert!(!dir.join("cleaned").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Interrupted before cargo-mutants starts (the killer's unmutated run is
+/// going), the run exits as interrupted: the killer's death is the
+/// signal's doing, not reported as the killer failing.
+#[test]
+fn an_interrupt_during_the_unmutated_killer_is_not_a_failure() {
+    let token = token("grace-killer");
+    let dir = std::env::temp_dir().join(&token);
+    let _ = std::fs::remove_dir_all(&dir);
+    fake_tools(&dir, true);
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = xtask(&token, &["mutants", "--external", "--jobs", "1"])
+        .env("PATH", path)
+        .env("CARGO", dir.join("cargo"))
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("SLOW_KILLER", "1")
+        .spawn()
+        .expect("starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !dir.join("killer").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    send("INT", child.id());
+    let code = exit_within(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert_nothing_left(&token);
+    assert!(dir.join("killer").exists(), "the fake killer never ran");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(!stderr.contains("error:"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,13 +12,17 @@
 //!   that is still running SIGINT once, then waits until each has exited
 //!   or had its grace, or until a second signal arrives (the user's "stop
 //!   now"), whichever comes first. Then it kills what is left, as for any
-//!   other child ([`super::shut_down`]).
-//! - The thread that waits for a graceful child sees it exit while the
-//!   runner is closing. It calls [`wait_if_closing`], which never returns
-//!   then, so that the handler alone ends the process (exit code 128 + the
-//!   signal) and nothing reads the interrupted child's output as a result.
+//!   other child ([`super::shut_down`]), and says of each graceful child it
+//!   killed what it may have left behind.
+//! - A thread that sees a child exit, or an error, while a signal is being
+//!   handled calls [`wait_if_closing`], which never returns then: the
+//!   handler alone ends the process (exit code 128 + the signal), and
+//!   nothing reports an interrupted child's exit as a result or a failure.
+//!   The signal is recorded in the signal handler itself, so a child that
+//!   died of the same signal (Ctrl-C reaches the whole process group) is
+//!   never seen before it is.
 
-use super::{Sig, live, signal, stat};
+use super::{SIGNALLED, Sig, live, signal, stat};
 use std::io::Write;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -39,26 +43,36 @@ impl Drop for Graceful {
 
 /// Spawns `command` and registers the child as one that, when the runner
 /// is interrupted or terminated, is sent SIGINT and given up to `grace` to
-/// exit before its tree is killed. Wait for the child, then call
+/// exit before its tree is killed; if it has to be killed, `leftover` (what
+/// it may leave behind) is said on stderr. Wait for the child, then call
 /// [`wait_if_closing`] before acting on how it exited.
 ///
 /// # Errors
 /// The runner is shutting down, or `command` cannot be spawned.
-pub fn spawn_graceful(command: &mut Command, grace: Duration) -> Result<(Child, Graceful), String> {
+pub fn spawn_graceful(
+    command: &mut Command,
+    grace: Duration,
+    leftover: &'static str,
+) -> Result<(Child, Graceful), String> {
     let mut registry = live();
     if registry.closing {
         return Err("the runner is shutting down".to_owned());
     }
     let child = command.spawn().map_err(|e| e.to_string())?;
-    registry.graceful.insert(child.id(), grace);
+    registry.graceful.insert(child.id(), (grace, leftover));
     let pid = child.id();
     Ok((child, Graceful(pid)))
 }
 
-/// Returns at once, unless a signal is shutting the runner down: then it
-/// never returns (the signal handler exits the process).
+/// Returns at once, unless a signal is shutting the runner down (or has
+/// just arrived): then it never returns, and the signal handler exits the
+/// process. Call it before acting on a child's exit, or reporting an error,
+/// that the signal may have caused.
 pub fn wait_if_closing() {
-    if live().closing {
+    let signalled = SIGNALLED
+        .get()
+        .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst));
+    if signalled || live().closing {
         loop {
             std::thread::park();
         }
@@ -70,13 +84,15 @@ pub fn wait_if_closing() {
 /// module doc says (`interrupted_again` is polled for a second signal).
 /// Returns how many children were given grace.
 pub(super) fn give_grace(name: &str, mut interrupted_again: impl FnMut() -> bool) -> usize {
-    let children: Vec<(u32, u64, Duration)> = {
+    let children: Vec<(u32, u64, Duration, &str)> = {
         let mut registry = live();
         registry.closing = true;
         registry
             .graceful
             .iter()
-            .filter_map(|(&pid, &grace)| stat(pid).map(|(_, start)| (pid, start, grace)))
+            .filter_map(|(&pid, &(grace, leftover))| {
+                stat(pid).map(|(_, start)| (pid, start, grace, leftover))
+            })
             .collect()
     };
     if children.is_empty() {
@@ -91,17 +107,24 @@ pub(super) fn give_grace(name: &str, mut interrupted_again: impl FnMut() -> bool
         if children.len() == 1 { "" } else { "es" },
         longest.as_secs()
     );
-    for &(pid, _, _) in &children {
+    for &(pid, ..) in &children {
         signal(pid, Sig::Int);
     }
     let began = Instant::now();
+    let running = |pid: u32, start: u64| stat(pid).is_some_and(|(_, now)| now == start);
     loop {
-        let waiting = children.iter().any(|&(pid, start, grace)| {
-            began.elapsed() < grace && stat(pid).is_some_and(|(_, now)| now == start)
-        });
+        let waiting = children
+            .iter()
+            .any(|&(pid, start, grace, _)| began.elapsed() < grace && running(pid, start));
         if !waiting || interrupted_again() {
-            return children.len();
+            break;
         }
         std::thread::sleep(POLL);
     }
+    for &(pid, start, _, leftover) in &children {
+        if running(pid, start) {
+            let _ = writeln!(std::io::stderr(), "killed before it finished: {leftover}");
+        }
+    }
+    children.len()
 }

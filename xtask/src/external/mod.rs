@@ -248,7 +248,8 @@ fn invoke(tool: &Path, killer: &[String], options: &Options, timeout: u64) -> Re
     );
     // Interrupted, cargo-mutants removes its scratch copies of the
     // workspace (gigabytes under $TMPDIR) if it is given the time to.
-    let (mut child, _graceful) = reaper::spawn_graceful(&mut command, CLEAN_UP_GRACE)
+    let leftover = "cargo-mutants; its scratch copies of the workspace may be left in $TMPDIR (cargo-mutants-*.tmp)";
+    let (mut child, _graceful) = reaper::spawn_graceful(&mut command, CLEAN_UP_GRACE, leftover)
         .map_err(|e| format!("cannot run cargo-mutants: {e}"))?;
     let status = child
         .wait()

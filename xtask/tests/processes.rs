@@ -161,10 +161,7 @@ fn interrupted_by(signal: &str, number: i32) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
+    let stderr = stderr_of(&mut child);
     assert_nothing_left(&token);
     assert_eq!(status.code(), Some(128 + number), "{signal}: {stderr}");
     assert!(
@@ -255,28 +252,49 @@ fn fake_tools(dir: &std::path::Path, tidy: bool) {
 }
 
 /// `mutants --external` on the fakes in `dir`, started, once the fake
-/// cargo-mutants runs.
-fn external_on_fakes(token: &str, dir: &std::path::Path) -> Child {
+/// cargo-mutants runs (or, with `slow_killer`, once the killer's unmutated
+/// run does, which then waits).
+fn external_on_fakes(token: &str, dir: &std::path::Path, slow_killer: bool) -> Child {
     let path = format!(
         "{}:{}",
         dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let child = xtask(token, &["mutants", "--external", "--jobs", "1"])
+    let mut command = xtask(token, &["mutants", "--external", "--jobs", "1"]);
+    command
         .env("PATH", path)
         .env("CARGO", dir.join("cargo"))
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .spawn()
-        .expect("starts");
+        .env("CARGO_TARGET_DIR", dir.join("target"));
+    if slow_killer {
+        command.env("SLOW_KILLER", "1");
+    }
+    let child = command.spawn().expect("starts");
+    let ready = dir.join(if slow_killer { "killer" } else { "started" });
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !dir.join("started").exists() && Instant::now() < deadline {
+    while !ready.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        dir.join("started").exists(),
-        "the fake cargo-mutants never ran"
-    );
+    assert!(ready.exists(), "the fake never wrote {}", ready.display());
     child
+}
+
+/// A fresh directory for test `name`'s fakes, with them in it, and the
+/// token marking its processes.
+fn fakes(name: &str, tidy: bool) -> (String, std::path::PathBuf) {
+    let token = token(name);
+    let dir = std::env::temp_dir().join(&token);
+    let _ = std::fs::remove_dir_all(&dir);
+    fake_tools(&dir, tidy);
+    (token, dir)
+}
+
+/// What `child` (exited) wrote to its piped stderr.
+fn stderr_of(child: &mut Child) -> String {
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    stderr
 }
 
 /// Sends `signal` (`TERM`, `INT`) to `pid` alone.
@@ -308,17 +326,11 @@ fn exit_within(child: &mut Child, limit: Duration) -> Option<i32> {
 /// anything is killed: nothing is left, and no scratch copy either.
 #[test]
 fn an_interrupted_mutants_run_lets_cargo_mutants_clean_up() {
-    let token = token("grace");
-    let dir = std::env::temp_dir().join(&token);
-    let _ = std::fs::remove_dir_all(&dir);
-    fake_tools(&dir, true);
-    let mut child = external_on_fakes(&token, &dir);
+    let (token, dir) = fakes("grace", true);
+    let mut child = external_on_fakes(&token, &dir, false);
     send("INT", child.id());
     let code = exit_within(&mut child, Duration::from_secs(20));
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
+    let stderr = stderr_of(&mut child);
     assert_nothing_left(&token);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(
@@ -333,21 +345,15 @@ fn an_interrupted_mutants_run_lets_cargo_mutants_clean_up() {
 /// grace is over, or at once when the run is signalled a second time.
 #[test]
 fn a_second_signal_cuts_the_grace_short() {
-    let token = token("grace-cut");
-    let dir = std::env::temp_dir().join(&token);
-    let _ = std::fs::remove_dir_all(&dir);
-    fake_tools(&dir, false);
-    let mut child = external_on_fakes(&token, &dir);
+    let (token, dir) = fakes("grace-cut", false);
+    let mut child = external_on_fakes(&token, &dir, false);
     send("TERM", child.id());
     std::thread::sleep(Duration::from_secs(1));
     let in_grace = child.try_wait().expect("waits").is_none();
     send("TERM", child.id());
     let code = exit_within(&mut child, Duration::from_secs(10));
     assert_nothing_left(&token);
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
+    let stderr = stderr_of(&mut child);
     assert!(in_grace, "killed at once: cargo-mutants was given no grace");
     assert_eq!(code, Some(143), "{stderr}");
     assert!(
@@ -363,34 +369,12 @@ fn a_second_signal_cuts_the_grace_short() {
 /// signal's doing, not reported as the killer failing.
 #[test]
 fn an_interrupt_during_the_unmutated_killer_is_not_a_failure() {
-    let token = token("grace-killer");
-    let dir = std::env::temp_dir().join(&token);
-    let _ = std::fs::remove_dir_all(&dir);
-    fake_tools(&dir, true);
-    let path = format!(
-        "{}:{}",
-        dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut child = xtask(&token, &["mutants", "--external", "--jobs", "1"])
-        .env("PATH", path)
-        .env("CARGO", dir.join("cargo"))
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .env("SLOW_KILLER", "1")
-        .spawn()
-        .expect("starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !dir.join("killer").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (token, dir) = fakes("grace-killer", true);
+    let mut child = external_on_fakes(&token, &dir, true);
     send("INT", child.id());
     let code = exit_within(&mut child, Duration::from_secs(20));
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
+    let stderr = stderr_of(&mut child);
     assert_nothing_left(&token);
-    assert!(dir.join("killer").exists(), "the fake killer never ran");
     assert_eq!(code, Some(130), "{stderr}");
     assert!(!stderr.contains("error:"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);

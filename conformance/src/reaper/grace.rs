@@ -82,8 +82,7 @@ pub fn wait_if_closing() {
 /// For the signal handler, before [`super::shut_down`]: marks the runner
 /// closing, sends every running graceful child SIGINT, and waits as the
 /// module doc says (`interrupted_again` is polled for a second signal).
-/// Returns how many children were given grace.
-pub(super) fn give_grace(name: &str, mut interrupted_again: impl FnMut() -> bool) -> usize {
+pub(super) fn give_grace(name: &str, mut interrupted_again: impl FnMut() -> bool) {
     let children: Vec<(u32, u64, Duration, &str)> = {
         let mut registry = live();
         registry.closing = true;
@@ -96,7 +95,7 @@ pub(super) fn give_grace(name: &str, mut interrupted_again: impl FnMut() -> bool
             .collect()
     };
     if children.is_empty() {
-        return 0;
+        return;
     }
     let longest = children.iter().map(|c| c.2).max().unwrap_or_default();
     // Not `eprintln!`: stderr may be gone, and the handler must go on.
@@ -126,5 +125,4 @@ pub(super) fn give_grace(name: &str, mut interrupted_again: impl FnMut() -> bool
             let _ = writeln!(std::io::stderr(), "killed before it finished: {leftover}");
         }
     }
-    children.len()
 }
